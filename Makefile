@@ -1,0 +1,43 @@
+# inferledger: `make help` lists the targets.
+CARGO ?= cargo
+OUT ?= out
+CONFIG ?= sample-data/inferledger.toml
+BENCH_ROWS ?= 1000000
+BENCH_DIR ?= bench-data
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+
+.PHONY: help run test check fmt clippy bench build clean sample-data
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+build: ## Build the release binary
+	$(CARGO) build --release --locked
+
+run: build ## Run the nightly job on sample-data/ (writes out/)
+	$(TARGET_DIR)/release/inferledger run --config $(CONFIG) --out $(OUT)
+	@echo "tables, run_summary.json and report.md are in $(OUT)/"
+
+test: ## Run every test (debug profile)
+	$(CARGO) test --locked
+
+check: fmt clippy ## cargo fmt --check and clippy with warnings denied
+	
+fmt: ## Check formatting
+	$(CARGO) fmt --all -- --check
+
+clippy: ## Lint, warnings denied
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+bench: build ## Time `run` on a synthetic log of BENCH_ROWS requests (default 1M)
+	mkdir -p $(BENCH_DIR)/logs
+	$(TARGET_DIR)/release/inferledger synth --requests $(BENCH_ROWS) --out $(BENCH_DIR)/logs/requests.jsonl
+	printf '[[requests]]\npath = "logs"\nformat = "openai"\n' > $(BENCH_DIR)/inferledger.toml
+	$(TARGET_DIR)/release/inferledger run --quiet --config $(BENCH_DIR)/inferledger.toml --out $(BENCH_DIR)/out
+
+sample-data: ## Regenerate the synthetic sample logs (and print the figures they should give)
+	python3 sample-data/generate.py
+
+clean: ## Remove build output and run output
+	$(CARGO) clean
+	rm -rf $(OUT) $(BENCH_DIR)

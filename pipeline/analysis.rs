@@ -1,0 +1,222 @@
+//! Runs the analysis: the SQL files in `queries/` (embedded in the binary), one output
+//! table per file, in order, each reading the tables written before it. Also registers a
+//! finished run's tables by name for `sql` and the report.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::array::{Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+
+/// One analysis step: a table and the SQL that makes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Step {
+    /// Output table name (and folder name).
+    pub table: &'static str,
+    /// The query.
+    pub sql: &'static str,
+    /// Whether the table is partitioned by `date`.
+    pub partitioned: bool,
+}
+
+/// The steps of a run, in order.
+pub const STEPS: [Step; 5] = [
+    Step {
+        table: "requests",
+        sql: include_str!("../queries/requests.sql"),
+        partitioned: true,
+    },
+    Step {
+        table: "interactions",
+        sql: include_str!("../queries/interactions.sql"),
+        partitioned: true,
+    },
+    Step {
+        table: "cache_hit_ratio",
+        sql: include_str!("../queries/cache_hit_ratio.sql"),
+        partitioned: true,
+    },
+    Step {
+        table: "interaction_costs",
+        sql: include_str!("../queries/interaction_costs.sql"),
+        partitioned: true,
+    },
+    Step {
+        table: "cost_attribution",
+        sql: include_str!("../queries/cost_attribution.sql"),
+        partitioned: true,
+    },
+];
+
+/// Tables written whole by each run (not partitioned).
+pub const RUN_TABLES: [&str; 1] = ["quarantine"];
+
+/// A session context set up the way every command uses it.
+pub fn new_context() -> SessionContext {
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
+    SessionContext::new_with_config(config)
+}
+
+/// Registers a folder of Parquet files as a table; partitioned tables get their `date`
+/// column from the `date=YYYY-MM-DD` folder names. An empty folder registers an empty
+/// table of `empty_schema`, when given.
+pub async fn register_parquet_dir(
+    ctx: &SessionContext,
+    name: &str,
+    dir: &Path,
+    partitioned: bool,
+    empty_schema: Option<SchemaRef>,
+) -> Result<()> {
+    let has_files = dir.is_dir() && contains_parquet(dir);
+    if !has_files {
+        let schema = empty_schema.ok_or_else(|| Error::Usage(format!("table {name}: no data in {}", dir.display())))?;
+        let table = MemTable::try_new(schema, vec![vec![]])?;
+        ctx.register_table(name, Arc::new(table))?;
+        return Ok(());
+    }
+    let absolute = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
+    let url = ListingTableUrl::parse(format!("{}/", absolute.to_string_lossy()))?;
+    let mut options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet");
+    if partitioned {
+        options = options.with_table_partition_cols(vec![("date".to_string(), DataType::Utf8)]);
+    }
+    let state = ctx.state();
+    let schema = options.infer_schema(&state, &url).await?;
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(schema);
+    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+    Ok(())
+}
+
+fn contains_parquet(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let path = e.path();
+        if path.is_dir() {
+            contains_parquet(&path)
+        } else {
+            path.extension().is_some_and(|x| x == "parquet")
+        }
+    })
+}
+
+/// Registers the one-row `run_params` table the step queries read their settings from.
+pub fn register_run_params(ctx: &SessionContext, inactivity_gap_seconds: i64) -> Result<()> {
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "inactivity_gap_seconds",
+        DataType::Int64,
+        false,
+    )]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(Int64Array::from(vec![inactivity_gap_seconds]))],
+    )?;
+    ctx.register_table("run_params", Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))?;
+    Ok(())
+}
+
+/// Runs one query that must be a single statement, for a step or the report.
+pub async fn sql_batches(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    Ok(ctx.sql(sql).await?.collect().await?)
+}
+
+/// How long each step took and how many rows it wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepTiming {
+    /// Table.
+    pub table: String,
+    /// Milliseconds.
+    pub millis: u128,
+}
+
+/// Runs every step, writing table `T` to `tables_dir/T/` and registering it as `T`.
+pub async fn run_steps(
+    ctx: &SessionContext,
+    tables_dir: &Path,
+    progress: &Progress,
+) -> Result<Vec<StepTiming>> {
+    let mut timings = Vec::new();
+    for step in STEPS {
+        let started = Instant::now();
+        let bar = progress.step(step.table);
+        let frame = ctx.sql(step.sql).await.map_err(|e| {
+            Error::Usage(format!("query queries/{}.sql failed to plan: {e}", step.table))
+        })?;
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let dir = tables_dir.join(step.table);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let mut options = DataFrameWriteOptions::new();
+        if step.partitioned {
+            options = options.with_partition_by(vec!["date".to_string()]);
+        }
+        frame
+            .write_parquet(&format!("{}/", dir.to_string_lossy()), options, None)
+            .await
+            .map_err(|e| Error::Usage(format!("query queries/{}.sql failed: {e}", step.table)))?;
+        let table_schema = if step.partitioned {
+            // Reading back, `date` comes from the folder names, as the last column.
+            let mut fields: Vec<Field> = schema
+                .fields()
+                .iter()
+                .filter(|f| f.name() != "date")
+                .map(|f| f.as_ref().clone())
+                .collect();
+            fields.push(Field::new("date", DataType::Utf8, true));
+            Arc::new(Schema::new(fields))
+        } else {
+            schema
+        };
+        ctx.deregister_table(step.table)?;
+        register_parquet_dir(ctx, step.table, &dir, step.partitioned, Some(table_schema)).await?;
+        bar.finish_and_clear();
+        timings.push(StepTiming {
+            table: step.table.to_string(),
+            millis: started.elapsed().as_millis(),
+        });
+    }
+    Ok(timings)
+}
+
+/// Registers every table of a finished run's output folder by name.
+pub async fn register_output(ctx: &SessionContext, out: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for step in STEPS {
+        let dir = out.join(step.table);
+        if dir.is_dir() && contains_parquet(&dir) {
+            register_parquet_dir(ctx, step.table, &dir, step.partitioned, None).await?;
+            names.push(step.table.to_string());
+        }
+    }
+    for table in RUN_TABLES {
+        let dir = out.join(table);
+        if dir.is_dir() && contains_parquet(&dir) {
+            register_parquet_dir(ctx, table, &dir, false, None).await?;
+            names.push(table.to_string());
+        }
+    }
+    if names.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} holds no inferledger tables; run `inferledger run --out {}` first",
+            out.display(),
+            out.display()
+        )));
+    }
+    Ok(names)
+}

@@ -1,0 +1,96 @@
+//! The command line: one subcommand, one module, each with its own options struct and an
+//! async `run`. `main.rs` only parses and maps errors to exit codes.
+
+pub mod prices;
+pub mod run;
+pub mod sql;
+pub mod synth;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::prices::{PriceBook, litellm};
+use crate::progress::Progress;
+
+/// inferledger: what your AI inference really costs, and what to change.
+#[derive(Debug, Parser)]
+#[command(name = "inferledger", version, about, long_about = None)]
+pub struct Cli {
+    /// Hide progress bars (they are hidden anyway when stderr is not a terminal).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the nightly job: read request logs, price them, write the tables and the report.
+    Run(run::RunArgs),
+    /// Check the config and every input (readable, right columns); write nothing.
+    Validate(validate::ValidateArgs),
+    /// Run SQL over the tables of a finished run.
+    Sql(sql::SqlArgs),
+    /// Show the price catalog, how a model name is priced, and which entry priced what.
+    Prices(prices::PricesArgs),
+    /// Write a synthetic request log (OpenAI JSONL) for benchmarks and demos.
+    Synth(synth::SynthArgs),
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub async fn run(self) -> Result<()> {
+        let progress = Progress::new(self.quiet);
+        match self.command {
+            Command::Run(args) => args.run(&progress).await,
+            Command::Validate(args) => args.run(&progress).await,
+            Command::Sql(args) => args.run().await,
+            Command::Prices(args) => args.run().await,
+            Command::Synth(args) => args.run(&progress),
+        }
+    }
+}
+
+/// Parses a `YYYY-MM-DD` flag.
+pub fn parse_date(text: &str) -> std::result::Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| format!("'{text}' is not a date; expected YYYY-MM-DD"))
+}
+
+/// Loads the config, saying clearly when the file is missing.
+pub fn load_config(path: &Path) -> Result<Config> {
+    if !path.exists() {
+        return Err(Error::Usage(format!(
+            "config file {} not found; pass --config FILE (see README.md, 'Configuration')",
+            path.display()
+        )));
+    }
+    Config::load(path)
+}
+
+/// The built-in catalog, overridden by the config's `[prices] file` when set. Returns the
+/// file's path and counts, for the summary.
+pub fn load_price_book(config: &Config) -> Result<(PriceBook, Option<(PathBuf, usize, usize)>)> {
+    let mut book = PriceBook::builtin();
+    let Some(file) = &config.prices.file else {
+        return Ok((book, None));
+    };
+    let path = config.resolve(file);
+    let loaded = litellm::load(&path)?;
+    let entries = loaded.prices.len();
+    book.add_overrides(loaded.prices);
+    Ok((book, Some((path, entries, loaded.skipped))))
+}
+
+/// The output folder: the flag, else `[run] out` (relative to the config), else `out`.
+pub fn output_dir(flag: Option<PathBuf>, config: Option<&Config>) -> PathBuf {
+    flag.or_else(|| config.and_then(|c| c.run.out.as_deref().map(|o| c.resolve(o))))
+        .unwrap_or_else(|| PathBuf::from("out"))
+}

@@ -1,0 +1,113 @@
+//! `inferledger prices [MODEL]`: the price catalog (built-in, plus the config's price file),
+//! how a model name resolves to an entry at a date, and, over a finished run, which entry
+//! priced how many requests and how much money.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::Args;
+
+use crate::commands::sql::{OutputFormat, print_batches, query};
+use crate::error::Result;
+use crate::prices::{Price, PriceBook, name_candidates, per_million};
+
+/// Options of `prices`.
+#[derive(Debug, Clone, Args)]
+pub struct PricesArgs {
+    /// A model name as logs write it (e.g. `gpt-4o-2024-08-06`); without it, the whole catalog.
+    pub model: Option<String>,
+    /// Config whose `[prices] file` overrides the catalog (used when the file exists).
+    #[arg(long, short, default_value = "inferledger.toml")]
+    pub config: PathBuf,
+    /// Day to resolve prices at (default: today, UTC).
+    #[arg(long, value_parser = super::parse_date)]
+    pub at: Option<NaiveDate>,
+    /// Output folder of a finished run, to show which entry priced what (when it exists).
+    #[arg(long, short, default_value = "out")]
+    pub out: PathBuf,
+}
+
+fn row(price: &Price) -> String {
+    let opt = |p: Option<rust_decimal::Decimal>| p.map(per_million).unwrap_or_else(|| "-".into());
+    let long = price
+        .long_context
+        .as_ref()
+        .map(|t| format!("{}/{}", per_million(t.input), per_million(t.output)))
+        .unwrap_or_else(|| "-".into());
+    format!(
+        "{:<48} {:<10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>13} {:>6}",
+        price.id,
+        price.provider.as_deref().unwrap_or("-"),
+        price.effective_from.map(|d| d.to_string()).unwrap_or_else(|| "always".into()),
+        per_million(price.standard.input),
+        per_million(price.standard.output),
+        opt(price.standard.cache_read),
+        opt(price.standard.cache_write_5m),
+        opt(price.standard.cache_write_1h),
+        long,
+        price.batch_discount.map(|d| d.to_string()).unwrap_or_else(|| "-".into()),
+    )
+}
+
+fn header() -> String {
+    format!(
+        "{:<48} {:<10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>13} {:>6}\n(prices in USD per million tokens)",
+        "entry", "provider", "from", "input", "output", "c.read", "c.wr5m", "c.wr1h", ">200k in/out", "batch"
+    )
+}
+
+impl PricesArgs {
+    /// Prints the catalog or one model's resolution.
+    pub async fn run(self) -> Result<()> {
+        let book = if self.config.exists() {
+            super::load_price_book(&super::load_config(&self.config)?)?.0
+        } else {
+            PriceBook::builtin()
+        };
+        let day = self.at.unwrap_or_else(|| chrono::Utc::now().date_naive());
+        let micros = day.and_hms_opt(12, 0, 0).expect("noon").and_utc().timestamp_micros();
+        match &self.model {
+            None => {
+                println!("{}", header());
+                for price in book.entries() {
+                    println!("{}", row(price));
+                }
+            }
+            Some(model) => {
+                println!("{model}: looked up as {}", name_candidates(model).join(", then "));
+                match book.lookup(model, micros) {
+                    Some(price) => {
+                        println!("priced on {day} by:\n{}\n{}", header(), row(price));
+                        let history: Vec<&Price> = book
+                            .entries()
+                            .into_iter()
+                            .filter(|p| p.model == price.model)
+                            .collect();
+                        if history.len() > 1 {
+                            println!("all entries for {}:", price.model);
+                            for p in history {
+                                println!("{}", row(p));
+                            }
+                        }
+                    }
+                    None => println!("no price on {day}: requests for it get cost_usd NULL and are listed as unpriced"),
+                }
+            }
+        }
+        if self.out.join("requests").is_dir() {
+            let filter = match &self.model {
+                Some(m) => format!("WHERE model = '{}'", m.replace('\'', "''")),
+                None => String::new(),
+            };
+            let sql = format!(
+                "SELECT COALESCE(price_id, '(unpriced)') AS price_id, COUNT(*) AS requests, SUM(cost_usd) AS cost_usd \
+                 FROM requests {filter} GROUP BY price_id ORDER BY requests DESC"
+            );
+            println!("\nwhich entry priced what in {}:", self.out.display());
+            for batches in query(&self.out, &sql).await? {
+                print_batches(&mut std::io::stdout().lock(), &batches, OutputFormat::Table)?;
+            }
+        }
+        Ok(())
+    }
+}

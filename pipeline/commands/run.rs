@@ -1,0 +1,161 @@
+//! `inferledger run`: the nightly job. Reads every source, prices each request, runs the
+//! SQL steps, and publishes tables, `run_summary.json` and `report.md` atomically.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use clap::Args;
+
+use crate::analysis::{self, StepTiming};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ingest::{self, Window, canonical};
+use crate::output::{Staging, write_atomic};
+use crate::progress::Progress;
+use crate::summary::{self, PriceFileSummary, RunSummary, Totals};
+
+/// Options of `run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Config file.
+    #[arg(long, short, default_value = "inferledger.toml")]
+    pub config: PathBuf,
+    /// Output folder (default: `[run] out` of the config, else `out`).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// First day (UTC) to process, YYYY-MM-DD; partitions from here to --to are replaced.
+    #[arg(long, value_parser = super::parse_date, requires = "to")]
+    pub from: Option<NaiveDate>,
+    /// Last day (UTC) to process, inclusive.
+    #[arg(long, value_parser = super::parse_date, requires = "from")]
+    pub to: Option<NaiveDate>,
+}
+
+impl RunArgs {
+    /// Runs the job and prints a one-line account on stderr.
+    pub async fn run(self, progress: &Progress) -> Result<()> {
+        let config = super::load_config(&self.config)?;
+        let out = super::output_dir(self.out.clone(), Some(&config));
+        let window = match (self.from, self.to) {
+            (Some(from), Some(to)) if from > to => {
+                return Err(Error::Usage(format!("--from {from} is after --to {to}")));
+            }
+            (Some(from), Some(to)) => Some((from, to)),
+            _ => None,
+        };
+        let started = Instant::now();
+        let summary = run_pipeline(&config, &out, window, progress).await?;
+        let seconds = started.elapsed().as_secs_f64().max(1e-9);
+        let bytes: u64 = summary
+            .sources
+            .iter()
+            .flat_map(|s| &s.ingest.files)
+            .map(|f| f.bytes)
+            .sum();
+        eprintln!(
+            "inferledger: {} rows read ({:.1} MB) in {:.2} s: {:.0} rows/s, {:.1} MB/s; {} kept, {} quarantined, {} duplicates, {} outside window; total ${}; peak memory {} MiB; wrote {}",
+            summary.totals.rows_read,
+            bytes as f64 / 1e6,
+            seconds,
+            summary.totals.rows_read as f64 / seconds,
+            bytes as f64 / 1e6 / seconds,
+            summary.totals.rows_kept,
+            summary.totals.rows_quarantined,
+            summary.totals.duplicates,
+            summary.totals.rows_outside_window,
+            summary.totals.cost_usd,
+            summary.peak_rss_bytes.map_or(0, |b| b / (1024 * 1024)),
+            out.display()
+        );
+        Ok(())
+    }
+}
+
+/// The whole job: ingest, SQL steps, summary, report, publish. Nothing in `out` changes
+/// unless every step succeeded.
+pub async fn run_pipeline(
+    config: &Config,
+    out: &Path,
+    window: Option<(NaiveDate, NaiveDate)>,
+    progress: &Progress,
+) -> Result<RunSummary> {
+    let started_at = chrono::Utc::now();
+    let (book, price_file) = super::load_price_book(config)?;
+    let staging = Staging::create(out)?;
+    let mut timings = Vec::new();
+
+    let clock = Instant::now();
+    let micros = |d: NaiveDate| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros();
+    let ingest_window = window.map(|(from, to)| Window {
+        from_micros: micros(from),
+        to_micros: micros(to.succ_opt().unwrap_or(to)),
+    });
+    let ingested = ingest::ingest(config, &book, ingest_window, &staging.input_dir(), progress)?;
+    timings.push(StepTiming {
+        table: "ingest".to_string(),
+        millis: clock.elapsed().as_millis(),
+    });
+
+    let ctx = analysis::new_context();
+    analysis::register_parquet_dir(
+        &ctx,
+        "requests_staged",
+        &ingested.staged_dir,
+        false,
+        Some(canonical::staged_requests_schema()),
+    )
+    .await?;
+    analysis::register_run_params(&ctx, config.inactivity_gap_seconds())?;
+    timings.extend(analysis::run_steps(&ctx, &staging.tables_dir(), progress).await?);
+
+    let quarantine_dir = staging.tables_dir().join("quarantine");
+    std::fs::create_dir_all(&quarantine_dir).map_err(|e| Error::io(&quarantine_dir, e))?;
+    let quarantine_file = quarantine_dir.join("part-0.parquet");
+    std::fs::rename(&ingested.quarantine_file, &quarantine_file)
+        .map_err(|e| Error::io(&quarantine_file, e))?;
+
+    let sources = summary::source_summaries(&ctx, &ingested.sources).await?;
+    let unpriced_models = summary::unpriced_models(&ctx).await?;
+    let (cost, unpriced_requests) = summary::cost_totals(&ctx).await?;
+    let totals = Totals {
+        rows_read: sources.iter().map(|s| s.ingest.rows_read).sum(),
+        rows_kept: sources.iter().map(|s| s.rows_kept).sum(),
+        rows_quarantined: sources.iter().map(|s| s.ingest.rows_quarantined).sum(),
+        duplicates: sources.iter().map(|s| s.duplicates).sum(),
+        rows_outside_window: sources.iter().map(|s| s.ingest.rows_outside_window).sum(),
+        cost_usd: cost.normalize().to_string(),
+        unpriced_requests,
+    };
+    let window_text = window.map(|(f, t)| (f.to_string(), t.to_string()));
+    let mut run_summary = RunSummary {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        config: config.file.display().to_string(),
+        out: out.display().to_string(),
+        window: window_text.clone(),
+        started_at: started_at.to_rfc3339(),
+        finished_at: String::new(),
+        sources,
+        totals,
+        unpriced_models,
+        price_file: price_file.map(|(path, entries, skipped)| PriceFileSummary {
+            path: path.display().to_string(),
+            entries,
+            skipped,
+        }),
+        rounded_costs: ingested.rounded_costs,
+        timings_ms: timings,
+        peak_rss_bytes: None,
+    };
+    run_summary.finished_at = chrono::Utc::now().to_rfc3339();
+    let report = summary::report_markdown(&ctx, &run_summary).await?;
+    run_summary.peak_rss_bytes = summary::peak_rss_bytes();
+
+    staging.publish(out, window_text)?;
+    write_atomic(&out.join("report.md"), report.as_bytes())?;
+    write_atomic(
+        &out.join("run_summary.json"),
+        serde_json::to_string_pretty(&run_summary)?.as_bytes(),
+    )?;
+    Ok(run_summary)
+}

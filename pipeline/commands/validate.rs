@@ -1,0 +1,126 @@
+//! `inferledger validate`: checks the config and every input without writing anything.
+//! Each file is opened, its format resolved, and its first records read through the same
+//! extractor as `run`; every problem found is reported at once.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::error::{Error, Result};
+use crate::ingest::{ResolvedSource, extract, open_file};
+use crate::progress::Progress;
+
+/// Records read from each file by `validate`.
+pub const SAMPLE_RECORDS: usize = 1000;
+
+/// Options of `validate`.
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// Config file.
+    #[arg(long, short, default_value = "inferledger.toml")]
+    pub config: PathBuf,
+}
+
+impl ValidateArgs {
+    /// Prints a line per source and file; fails if any problem was found.
+    pub async fn run(self, _progress: &Progress) -> Result<()> {
+        let report = validate(&self.config)?;
+        print!("{}", report.text);
+        if report.problems.is_empty() {
+            println!("ok: config and inputs are readable");
+            Ok(())
+        } else {
+            Err(Error::Usage(format!(
+                "{} problem(s) found:\n{}",
+                report.problems.len(),
+                report
+                    .problems
+                    .iter()
+                    .map(|p| format!("  - {p}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )))
+        }
+    }
+}
+
+/// What `validate` found.
+#[derive(Debug, Default)]
+pub struct ValidationReport {
+    /// One line per source and file.
+    pub text: String,
+    /// Every problem.
+    pub problems: Vec<String>,
+}
+
+/// Checks a config file and its inputs.
+pub fn validate(config_path: &std::path::Path) -> Result<ValidationReport> {
+    let config = super::load_config(config_path)?;
+    let mut report = ValidationReport::default();
+    if let Err(e) = super::load_price_book(&config) {
+        report.problems.push(e.to_string());
+    }
+    for source in &config.requests {
+        let name = source.display_name();
+        let resolved = match ResolvedSource::resolve(&config, source) {
+            Ok(r) => r,
+            Err(e) => {
+                report.problems.push(format!("source {name}: {e}"));
+                continue;
+            }
+        };
+        report.text.push_str(&format!(
+            "source {name} ({}): {} file(s)\n",
+            source.format.name(),
+            resolved.files.len()
+        ));
+        for path in &resolved.files {
+            let (format, records) = match open_file(&resolved, path, |f| Box::new(f)) {
+                Ok(x) => x,
+                Err(e) => {
+                    report.problems.push(e.to_string());
+                    continue;
+                }
+            };
+            let spec = resolved.spec(format);
+            let (mut read, mut bad) = (0usize, Vec::new());
+            for record in records.take(SAMPLE_RECORDS) {
+                read += 1;
+                let result = record
+                    .value
+                    .and_then(|v| extract::extract(&v, &spec, "validate"));
+                if let Err(reason) = result {
+                    bad.push(format!("{}:{}: {reason}", path.display(), record.line));
+                }
+            }
+            report.text.push_str(&format!(
+                "  {} as {}: {read} record(s) checked, {} unreadable\n",
+                path.display(),
+                format.name(),
+                bad.len()
+            ));
+            if read > 0 && bad.len() == read {
+                report.problems.push(format!(
+                    "{}: none of the {read} records checked could be read as {}; first: {}",
+                    path.display(),
+                    format.name(),
+                    bad[0]
+                ));
+            } else {
+                let limit = source.max_bad_fraction.unwrap_or(config.run.max_bad_fraction);
+                if read > 0 && bad.len() as f64 > limit * read as f64 {
+                    report.problems.push(format!(
+                        "{}: {} of the first {read} records are unreadable (above max_bad_fraction {limit}); first: {}",
+                        path.display(),
+                        bad.len(),
+                        bad[0]
+                    ));
+                }
+                for line in bad.iter().take(3) {
+                    report.text.push_str(&format!("    {line}\n"));
+                }
+            }
+        }
+    }
+    Ok(report)
+}

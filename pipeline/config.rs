@@ -1,0 +1,343 @@
+//! The TOML configuration: which request logs to read, which prices to use, how to cut
+//! interactions, and where the run writes. Parsed with `deny_unknown_fields` and checked as
+//! a whole ([`Config::load`]) so that every problem is reported before any work starts.
+//! Relative paths are resolved against the folder holding the config file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::ingest::fields::{CanonicalField, DEFAULTABLE_FIELDS};
+use crate::ingest::presets::Format;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Request-log sources, one `[[requests]]` block each.
+    #[serde(default)]
+    pub requests: Vec<RequestSource>,
+    /// Price overrides.
+    #[serde(default)]
+    pub prices: PricesConfig,
+    /// How requests are grouped into interactions.
+    #[serde(default)]
+    pub interactions: InteractionsConfig,
+    /// Run-wide settings.
+    #[serde(default)]
+    pub run: RunConfig,
+    /// The folder the config was read from; relative paths are resolved against it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+    /// The config file itself, for messages.
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+/// One `[[requests]]` block: a file, folder or glob of request logs in one format.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSource {
+    /// A name for messages and the run summary; defaults to `path`.
+    pub name: Option<String>,
+    /// A file, a folder (read recursively) or a glob. Relative to the config file's folder.
+    pub path: String,
+    /// `openai | anthropic | gemini | otel | litellm | trace | auto`.
+    pub format: Format,
+    /// Where each canonical column is read from: a dotted JSON path or a CSV column name,
+    /// or a list of them (the first one present wins). Replaces the preset's paths.
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldPaths>,
+    /// Values for columns the source lacks (`provider`, `model`, `team`, `feature`,
+    /// `deployment`, `user_id`); used when the record has no value of its own.
+    #[serde(default)]
+    pub defaults: BTreeMap<String, String>,
+    /// Offset applied to timestamps written without a zone: `UTC` (default) or `+HH:MM`.
+    pub timezone: Option<String>,
+    /// For traces whose timestamps are offsets (seconds or ms from the trace's start), the
+    /// RFC 3339 instant the offsets count from. Offsets are read in `time_unit`.
+    pub time_origin: Option<String>,
+    /// Unit of numeric timestamps: `s`, `ms`, `us`, `ns`, or `auto` (by magnitude; default).
+    pub time_unit: Option<String>,
+    /// Overrides `[run] max_bad_fraction` for this source.
+    pub max_bad_fraction: Option<f64>,
+}
+
+/// A field mapping: one path or several candidates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum FieldPaths {
+    /// One dotted path or column name.
+    One(String),
+    /// Candidates in order; the first one present in a record is used.
+    Many(Vec<String>),
+}
+
+impl FieldPaths {
+    /// The candidate paths in order.
+    pub fn paths(&self) -> Vec<String> {
+        match self {
+            FieldPaths::One(p) => vec![p.clone()],
+            FieldPaths::Many(ps) => ps.clone(),
+        }
+    }
+}
+
+/// `[prices]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PricesConfig {
+    /// A LiteLLM `model_prices_and_context_window.json` file whose entries override the
+    /// built-in catalog for the models it names.
+    pub file: Option<String>,
+}
+
+/// `[interactions]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InteractionsConfig {
+    /// When a log has no interaction id, a user's requests further apart than this start a
+    /// new interaction. `30m` by default; units `s`, `m`, `h`, `d`.
+    #[serde(default = "default_gap")]
+    pub inactivity_gap: String,
+}
+
+impl Default for InteractionsConfig {
+    fn default() -> Self {
+        InteractionsConfig {
+            inactivity_gap: default_gap(),
+        }
+    }
+}
+
+fn default_gap() -> String {
+    "30m".to_string()
+}
+
+/// `[run]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Output folder (overridden by `--out`). `out` by default, relative to the current
+    /// directory when given on the command line, to the config's folder here.
+    pub out: Option<String>,
+    /// Largest share of a source's rows that may be quarantined before the run fails
+    /// (exit code 2, no tables written). 0.01 by default.
+    #[serde(default = "default_bad_fraction")]
+    pub max_bad_fraction: f64,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            out: None,
+            max_bad_fraction: default_bad_fraction(),
+        }
+    }
+}
+
+fn default_bad_fraction() -> f64 {
+    0.01
+}
+
+impl Config {
+    /// Reads and checks a config file, reporting every problem at once.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Parses config text as if read from `path` (relative paths resolve against its folder).
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config> {
+        let mut config: Config = toml::from_str(text).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            problems: vec![e.to_string().trim_end().replace('\n', "\n    ")],
+        })?;
+        config.file = path.to_path_buf();
+        config.base_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let problems = config.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(Error::Config {
+                path: path.to_path_buf(),
+                problems,
+            })
+        }
+    }
+
+    /// Every semantic problem of the config (those TOML parsing cannot see).
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.requests.is_empty() {
+            problems.push("no [[requests]] block: nothing to read".to_string());
+        }
+        for (index, source) in self.requests.iter().enumerate() {
+            let at = format!("[[requests]] #{} ({})", index + 1, source.path);
+            for key in source.fields.keys() {
+                if CanonicalField::from_name(key).is_none() {
+                    problems.push(format!(
+                        "{at}: unknown field '{key}' in [requests.fields]; expected one of: {}",
+                        CanonicalField::all_names().join(", ")
+                    ));
+                }
+            }
+            for key in source.defaults.keys() {
+                if !DEFAULTABLE_FIELDS.iter().any(|f| f.name() == key) {
+                    problems.push(format!(
+                        "{at}: '{key}' cannot take a default in [requests.defaults]; expected one of: {}",
+                        DEFAULTABLE_FIELDS
+                            .iter()
+                            .map(|f| f.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
+            if let Some(tz) = &source.timezone
+                && crate::ingest::time::parse_offset(tz).is_none()
+            {
+                problems.push(format!(
+                    "{at}: timezone '{tz}' not understood; expected 'UTC' or an offset like '+02:00'"
+                ));
+            }
+            if let Some(origin) = &source.time_origin
+                && chrono::DateTime::parse_from_rfc3339(origin).is_err()
+            {
+                problems.push(format!(
+                    "{at}: time_origin '{origin}' is not an RFC 3339 instant (e.g. 2026-11-01T00:00:00Z)"
+                ));
+            }
+            if let Some(unit) = &source.time_unit
+                && crate::ingest::time::EpochUnit::parse(unit).is_none()
+            {
+                problems.push(format!(
+                    "{at}: time_unit '{unit}' not understood; expected s, ms, us, ns or auto"
+                ));
+            }
+            if let Some(f) = source.max_bad_fraction
+                && !(0.0..=1.0).contains(&f)
+            {
+                problems.push(format!("{at}: max_bad_fraction {f} is not between 0 and 1"));
+            }
+            if source.path.trim().is_empty() {
+                problems.push(format!("{at}: path is empty"));
+            }
+        }
+        if parse_duration_seconds(&self.interactions.inactivity_gap).is_none() {
+            problems.push(format!(
+                "[interactions] inactivity_gap '{}' not understood; expected a number and a unit, e.g. 30m, 90s, 2h",
+                self.interactions.inactivity_gap
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.run.max_bad_fraction) {
+            problems.push(format!(
+                "[run] max_bad_fraction {} is not between 0 and 1",
+                self.run.max_bad_fraction
+            ));
+        }
+        problems
+    }
+
+    /// Resolves a path written in the config against the config's folder.
+    pub fn resolve(&self, path: &str) -> PathBuf {
+        let p = Path::new(path);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// The inactivity gap in seconds (checked at load).
+    pub fn inactivity_gap_seconds(&self) -> i64 {
+        parse_duration_seconds(&self.interactions.inactivity_gap).unwrap_or(1800)
+    }
+}
+
+impl RequestSource {
+    /// The name used in messages and the summary.
+    pub fn display_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.path.clone())
+    }
+}
+
+/// Parses `90s`, `30m`, `2h`, `1d` (or a bare number of seconds) into seconds.
+pub fn parse_duration_seconds(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: i64 = number.parse().ok()?;
+    let factor = match unit.trim() {
+        "" | "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    (n > 0).then_some(n * factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_seconds("30m"), Some(1800));
+        assert_eq!(parse_duration_seconds("90s"), Some(90));
+        assert_eq!(parse_duration_seconds("2h"), Some(7200));
+        assert_eq!(parse_duration_seconds("0m"), None);
+        assert_eq!(parse_duration_seconds("soon"), None);
+    }
+
+    #[test]
+    fn unknown_keys_and_fields_are_all_reported() {
+        let text = r#"
+[[requests]]
+path = "logs"
+format = "openai"
+[requests.fields]
+tema = "metadata.team"
+[requests.defaults]
+input_tokens = "3"
+
+[interactions]
+inactivity_gap = "soon"
+"#;
+        let err = Config::from_toml(text, Path::new("x/inferledger.toml")).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("unknown field 'tema'"), "{message}");
+        assert!(message.contains("'input_tokens' cannot take a default"), "{message}");
+        assert!(message.contains("inactivity_gap 'soon'"), "{message}");
+    }
+
+    #[test]
+    fn unknown_format_and_key_fail_in_toml() {
+        let err = Config::from_toml(
+            "[[requests]]\npath='a'\nformat='cohere'\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("cohere"), "{err}");
+        let err = Config::from_toml("[[requests]]\npath='a'\nformat='openai'\npaht='b'\n", Path::new("c.toml"))
+            .unwrap_err();
+        assert!(err.to_string().contains("paht"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_folder() {
+        let c = Config::from_toml(
+            "[[requests]]\npath='logs/a.jsonl'\nformat='openai'\n",
+            Path::new("/etc/il/inferledger.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.resolve("logs/a.jsonl"), PathBuf::from("/etc/il/logs/a.jsonl"));
+    }
+}

@@ -1,0 +1,96 @@
+//! The library's error type: one enum, with the layer each error came from, and a
+//! `Result` alias. Messages name the file, the line or field, and what was expected.
+
+use std::path::PathBuf;
+
+/// Everything that can stop a library call.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is wrong; every problem found is listed.
+    #[error("invalid configuration {}:\n{}", .path.display(), .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// One line per problem.
+        problems: Vec<String>,
+    },
+    /// An input could not be read or is not of the shape expected.
+    #[error("{}: {message}", .path.display())]
+    Input {
+        /// The input file or path.
+        path: PathBuf,
+        /// What went wrong, with the line or column where known.
+        message: String,
+    },
+    /// Too many rows of a source were quarantined: the run writes no tables.
+    #[error(
+        "source {source_name}: {quarantined} of {read} rows quarantined ({:.2}%), above max_bad_fraction {:.2}%; commonest reasons: {reasons}",
+        100.0 * (*.quarantined as f64) / (*.read).max(1) as f64,
+        100.0 * .max_bad_fraction
+    )]
+    TooManyBadRows {
+        /// Source name (its path as written in the config).
+        source_name: String,
+        /// Rows read from the source.
+        read: u64,
+        /// Rows quarantined.
+        quarantined: u64,
+        /// The configured limit.
+        max_bad_fraction: f64,
+        /// The commonest reasons, with counts.
+        reasons: String,
+    },
+    /// A price file could not be used.
+    #[error("price file {}: {message}", .path.display())]
+    Prices {
+        /// The price file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A user's request that cannot be carried out (bad argument, missing run output).
+    #[error("{0}")]
+    Usage(String),
+    /// An error from DataFusion while planning or running SQL.
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    /// An error from Arrow while building or converting batches.
+    #[error(transparent)]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    /// An error from the Parquet reader or writer.
+    #[error(transparent)]
+    Parquet(#[from] datafusion::parquet::errors::ParquetError),
+    /// An I/O error with the path it concerned.
+    #[error("{}: {error}", .path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        error: std::io::Error,
+    },
+    /// JSON written or read by the pipeline itself.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerned.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            error: source,
+        }
+    }
+
+    /// The process exit code for this error: 2 when the data was too bad to publish,
+    /// 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::TooManyBadRows { .. } => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Result with the library's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

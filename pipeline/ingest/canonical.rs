@@ -1,0 +1,357 @@
+//! The Arrow shape of canonical request rows and quarantined rows, and builders that
+//! turn them into record batches written to Parquet as they fill (never the whole input
+//! in memory). Money is `Decimal128(38, 12)`: exact to a trillionth of a dollar.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+use rust_decimal::Decimal;
+
+use super::extract::RequestRow;
+use crate::error::{Error, Result};
+use crate::prices::RequestCost;
+
+/// Precision of money columns.
+pub const MONEY_PRECISION: u8 = 38;
+/// Scale of money columns (digits after the point).
+pub const MONEY_SCALE: i8 = 12;
+/// Rows per record batch.
+pub const BATCH_ROWS: usize = 8192;
+
+/// The money column type.
+pub fn money_type() -> DataType {
+    DataType::Decimal128(MONEY_PRECISION, MONEY_SCALE)
+}
+
+/// Schema of staged request rows (the input of `queries/requests.sql`).
+pub fn staged_requests_schema() -> SchemaRef {
+    let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
+    let count = |name: &str| Field::new(name, DataType::Int64, false);
+    Arc::new(Schema::new(vec![
+        text("request_id", false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("duration_ms", DataType::Int64, true),
+        text("provider", true),
+        text("model", true),
+        text("deployment", true),
+        text("team", true),
+        text("feature", true),
+        text("user_id", true),
+        text("interaction_id", true),
+        text("status", false),
+        count("input_tokens"),
+        count("cache_read_tokens"),
+        count("cache_write_tokens"),
+        count("cache_write_1h_tokens"),
+        count("output_tokens"),
+        count("reasoning_tokens"),
+        Field::new("completed", DataType::Boolean, true),
+        Field::new("batch", DataType::Boolean, false),
+        Field::new("cost_usd", money_type(), true),
+        Field::new("cache_saved_usd", money_type(), true),
+        Field::new("cache_write_premium_usd", money_type(), true),
+        text("price_id", true),
+        text("source", false),
+        text("source_file", false),
+        Field::new("source_line", DataType::Int64, false),
+    ]))
+}
+
+/// Schema of quarantined rows.
+pub fn quarantine_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("source", DataType::Utf8, false),
+        Field::new("source_file", DataType::Utf8, false),
+        Field::new("line", DataType::Int64, false),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("raw", DataType::Utf8, false),
+    ]))
+}
+
+/// A decimal as the money column's integer at [`MONEY_SCALE`], and whether it had to be
+/// rounded to fit (only for prices with more than 6 decimals per million tokens).
+pub fn to_money(value: Decimal) -> (i128, bool) {
+    let mut scaled = value;
+    let rounded = value.scale() > MONEY_SCALE as u32 && value.round_dp(MONEY_SCALE as u32) != value;
+    scaled.rescale(MONEY_SCALE as u32);
+    (scaled.mantissa(), rounded)
+}
+
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+        .build()
+}
+
+fn parquet_writer(path: &Path, schema: SchemaRef) -> Result<ArrowWriter<File>> {
+    let file = File::create(path).map_err(|e| Error::io(path, e))?;
+    Ok(ArrowWriter::try_new(file, schema, Some(writer_properties()))?)
+}
+
+/// Builds staged request batches and writes them to one Parquet file.
+pub struct StagedRequestWriter {
+    writer: ArrowWriter<File>,
+    schema: SchemaRef,
+    rows: usize,
+    request_id: StringBuilder,
+    ts: TimestampMicrosecondBuilder,
+    duration_ms: Int64Builder,
+    provider: StringBuilder,
+    model: StringBuilder,
+    deployment: StringBuilder,
+    team: StringBuilder,
+    feature: StringBuilder,
+    user_id: StringBuilder,
+    interaction_id: StringBuilder,
+    status: StringBuilder,
+    input_tokens: Int64Builder,
+    cache_read_tokens: Int64Builder,
+    cache_write_tokens: Int64Builder,
+    cache_write_1h_tokens: Int64Builder,
+    output_tokens: Int64Builder,
+    reasoning_tokens: Int64Builder,
+    completed: BooleanBuilder,
+    batch: BooleanBuilder,
+    cost_usd: Decimal128Builder,
+    cache_saved_usd: Decimal128Builder,
+    cache_write_premium_usd: Decimal128Builder,
+    price_id: StringBuilder,
+    source: StringBuilder,
+    source_file: StringBuilder,
+    source_line: Int64Builder,
+    /// Costs that needed rounding at 12 decimals.
+    pub rounded_costs: u64,
+}
+
+fn money_builder() -> Decimal128Builder {
+    Decimal128Builder::new().with_data_type(money_type())
+}
+
+impl StagedRequestWriter {
+    /// Creates the Parquet file.
+    pub fn create(path: &Path) -> Result<Self> {
+        let schema = staged_requests_schema();
+        Ok(StagedRequestWriter {
+            writer: parquet_writer(path, schema.clone())?,
+            schema,
+            rows: 0,
+            request_id: StringBuilder::new(),
+            ts: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            duration_ms: Int64Builder::new(),
+            provider: StringBuilder::new(),
+            model: StringBuilder::new(),
+            deployment: StringBuilder::new(),
+            team: StringBuilder::new(),
+            feature: StringBuilder::new(),
+            user_id: StringBuilder::new(),
+            interaction_id: StringBuilder::new(),
+            status: StringBuilder::new(),
+            input_tokens: Int64Builder::new(),
+            cache_read_tokens: Int64Builder::new(),
+            cache_write_tokens: Int64Builder::new(),
+            cache_write_1h_tokens: Int64Builder::new(),
+            output_tokens: Int64Builder::new(),
+            reasoning_tokens: Int64Builder::new(),
+            completed: BooleanBuilder::new(),
+            batch: BooleanBuilder::new(),
+            cost_usd: money_builder(),
+            cache_saved_usd: money_builder(),
+            cache_write_premium_usd: money_builder(),
+            price_id: StringBuilder::new(),
+            source: StringBuilder::new(),
+            source_file: StringBuilder::new(),
+            source_line: Int64Builder::new(),
+            rounded_costs: 0,
+        })
+    }
+
+    fn money(&mut self, value: Option<Decimal>) -> Option<i128> {
+        value.map(|v| {
+            let (m, rounded) = to_money(v);
+            self.rounded_costs += rounded as u64;
+            m
+        })
+    }
+
+    /// Appends one row; writes a batch when full.
+    pub fn push(
+        &mut self,
+        row: &RequestRow,
+        cost: Option<&RequestCost>,
+        source: &str,
+        source_file: &str,
+        source_line: u64,
+    ) -> Result<()> {
+        self.request_id.append_value(&row.request_id);
+        self.ts.append_value(row.ts_micros);
+        self.duration_ms.append_option(row.duration_ms);
+        self.provider.append_option(row.provider.as_deref());
+        self.model.append_option(row.model.as_deref());
+        self.deployment.append_option(row.deployment.as_deref());
+        self.team.append_option(row.team.as_deref());
+        self.feature.append_option(row.feature.as_deref());
+        self.user_id.append_option(row.user_id.as_deref());
+        self.interaction_id.append_option(row.interaction_id.as_deref());
+        self.status.append_value(row.status);
+        self.input_tokens.append_value(row.input_tokens);
+        self.cache_read_tokens.append_value(row.cache_read_tokens);
+        self.cache_write_tokens.append_value(row.cache_write_tokens);
+        self.cache_write_1h_tokens.append_value(row.cache_write_1h_tokens);
+        self.output_tokens.append_value(row.output_tokens);
+        self.reasoning_tokens.append_value(row.reasoning_tokens);
+        self.completed.append_option(row.completed);
+        self.batch.append_value(row.batch);
+        let cost_usd = self.money(cost.map(|c| c.cost_usd));
+        let saved = self.money(cost.map(|c| c.cache_saved_usd));
+        let premium = self.money(cost.map(|c| c.cache_write_premium_usd));
+        self.cost_usd.append_option(cost_usd);
+        self.cache_saved_usd.append_option(saved);
+        self.cache_write_premium_usd.append_option(premium);
+        self.price_id.append_option(cost.map(|c| c.price_id.as_str()));
+        self.source.append_value(source);
+        self.source_file.append_value(source_file);
+        self.source_line.append_value(source_line as i64);
+        self.rows += 1;
+        if self.rows >= BATCH_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.request_id.finish()),
+            Arc::new(self.ts.finish()),
+            Arc::new(self.duration_ms.finish()),
+            Arc::new(self.provider.finish()),
+            Arc::new(self.model.finish()),
+            Arc::new(self.deployment.finish()),
+            Arc::new(self.team.finish()),
+            Arc::new(self.feature.finish()),
+            Arc::new(self.user_id.finish()),
+            Arc::new(self.interaction_id.finish()),
+            Arc::new(self.status.finish()),
+            Arc::new(self.input_tokens.finish()),
+            Arc::new(self.cache_read_tokens.finish()),
+            Arc::new(self.cache_write_tokens.finish()),
+            Arc::new(self.cache_write_1h_tokens.finish()),
+            Arc::new(self.output_tokens.finish()),
+            Arc::new(self.reasoning_tokens.finish()),
+            Arc::new(self.completed.finish()),
+            Arc::new(self.batch.finish()),
+            Arc::new(self.cost_usd.finish()),
+            Arc::new(self.cache_saved_usd.finish()),
+            Arc::new(self.cache_write_premium_usd.finish()),
+            Arc::new(self.price_id.finish()),
+            Arc::new(self.source.finish()),
+            Arc::new(self.source_file.finish()),
+            Arc::new(self.source_line.finish()),
+        ];
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
+        self.writer.write(&batch)?;
+        self.rows = 0;
+        Ok(())
+    }
+
+    /// Writes what is left and closes the file.
+    pub fn finish(mut self) -> Result<u64> {
+        self.flush()?;
+        self.writer.close()?;
+        Ok(self.rounded_costs)
+    }
+}
+
+/// Builds quarantine batches and writes them to one Parquet file.
+pub struct QuarantineWriter {
+    writer: ArrowWriter<File>,
+    schema: SchemaRef,
+    rows: usize,
+    source: StringBuilder,
+    source_file: StringBuilder,
+    line: Int64Builder,
+    reason: StringBuilder,
+    raw: StringBuilder,
+}
+
+impl QuarantineWriter {
+    /// Creates the Parquet file.
+    pub fn create(path: &Path) -> Result<Self> {
+        let schema = quarantine_schema();
+        Ok(QuarantineWriter {
+            writer: parquet_writer(path, schema.clone())?,
+            schema,
+            rows: 0,
+            source: StringBuilder::new(),
+            source_file: StringBuilder::new(),
+            line: Int64Builder::new(),
+            reason: StringBuilder::new(),
+            raw: StringBuilder::new(),
+        })
+    }
+
+    /// Appends one quarantined row.
+    pub fn push(&mut self, source: &str, file: &str, line: u64, reason: &str, raw: &str) -> Result<()> {
+        self.source.append_value(source);
+        self.source_file.append_value(file);
+        self.line.append_value(line as i64);
+        self.reason.append_value(reason);
+        self.raw.append_value(raw);
+        self.rows += 1;
+        if self.rows >= BATCH_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.source.finish()),
+            Arc::new(self.source_file.finish()),
+            Arc::new(self.line.finish()),
+            Arc::new(self.reason.finish()),
+            Arc::new(self.raw.finish()),
+        ];
+        self.writer
+            .write(&RecordBatch::try_new(self.schema.clone(), columns)?)?;
+        self.rows = 0;
+        Ok(())
+    }
+
+    /// Writes what is left and closes the file.
+    pub fn finish(mut self) -> Result<()> {
+        self.flush()?;
+        self.writer.close()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[test]
+    fn money_keeps_twelve_places_exactly() {
+        assert_eq!(to_money(Decimal::from_str("0.0003648").unwrap()), (364_800_000, false));
+        assert_eq!(to_money(Decimal::from_str("0.0000000000015").unwrap()), (2, true));
+    }
+}

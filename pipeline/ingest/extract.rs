@@ -1,0 +1,535 @@
+//! Turns one input record (a JSON object, or a CSV row seen as an object of strings) into a
+//! canonical request row, using a [`FieldSpec`]: the preset's or the user's paths per
+//! column, the format's token rule, defaults, and timestamp options. A record that cannot
+//! be read gets a reason, which sends it to quarantine.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::fields::CanonicalField::{self, *};
+use super::presets::{CacheCounting, Preset, ReasoningCounting, TokenRule};
+use super::time::{TimeOptions, parse_timestamp};
+
+/// Everything needed to read one source's records.
+#[derive(Debug, Clone)]
+pub struct FieldSpec {
+    /// Candidate paths per field.
+    pub fields: BTreeMap<CanonicalField, Vec<String>>,
+    /// The format's token rule.
+    pub token_rule: TokenRule,
+    /// Values for fields a record lacks.
+    pub defaults: BTreeMap<CanonicalField, String>,
+    /// Timestamp options.
+    pub time: TimeOptions,
+}
+
+impl FieldSpec {
+    /// A preset with a user's overrides and defaults laid over it.
+    pub fn new(
+        preset: Preset,
+        overrides: &BTreeMap<CanonicalField, Vec<String>>,
+        defaults: &BTreeMap<CanonicalField, String>,
+        time: TimeOptions,
+    ) -> FieldSpec {
+        let mut fields = preset.fields;
+        for (field, paths) in overrides {
+            fields.insert(*field, paths.clone());
+        }
+        let mut all_defaults = defaults.clone();
+        if let Some(provider) = preset.provider {
+            all_defaults
+                .entry(Provider)
+                .or_insert_with(|| provider.to_string());
+        }
+        FieldSpec {
+            fields,
+            token_rule: preset.token_rule,
+            defaults: all_defaults,
+            time,
+        }
+    }
+
+    fn value<'a>(&self, record: &'a Value, field: CanonicalField) -> Option<Cow<'a, Value>> {
+        self.fields
+            .get(&field)?
+            .iter()
+            .find_map(|path| lookup(record, path))
+    }
+
+    fn text(&self, record: &Value, field: CanonicalField) -> Result<Option<String>, String> {
+        match self.value(record, field) {
+            Some(v) => as_text(&v)
+                .map(Some)
+                .ok_or_else(|| format!("{} must be text, found {}", field.name(), describe(&v))),
+            None => Ok(self.defaults.get(&field).cloned()),
+        }
+    }
+
+    fn count(&self, record: &Value, field: CanonicalField) -> Result<Option<i64>, String> {
+        self.value(record, field)
+            .map(|v| as_count(&v).map_err(|e| format!("{}: {e}", field.name())))
+            .transpose()
+    }
+
+    fn flag(&self, record: &Value, field: CanonicalField) -> Result<Option<bool>, String> {
+        match self.value(record, field) {
+            Some(v) => as_flag(&v)
+                .map(Some)
+                .ok_or_else(|| format!("{} must be true or false, found {}", field.name(), describe(&v))),
+            None => Ok(self.defaults.get(&field).and_then(|d| as_flag(&Value::String(d.clone())))),
+        }
+    }
+}
+
+/// One request in canonical form, before pricing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRow {
+    /// Request id (or `file:line` when the source has none).
+    pub request_id: String,
+    /// Start time, UTC microseconds.
+    pub ts_micros: i64,
+    /// Duration in ms, when known.
+    pub duration_ms: Option<i64>,
+    /// Provider.
+    pub provider: Option<String>,
+    /// Model.
+    pub model: Option<String>,
+    /// Deployment.
+    pub deployment: Option<String>,
+    /// Team.
+    pub team: Option<String>,
+    /// Feature.
+    pub feature: Option<String>,
+    /// End user.
+    pub user_id: Option<String>,
+    /// Interaction id from the log, when it has one.
+    pub interaction_id: Option<String>,
+    /// `ok` or `error`.
+    pub status: &'static str,
+    /// All prompt tokens: uncached + cache read + cache write.
+    pub input_tokens: i64,
+    /// Prompt tokens read from cache.
+    pub cache_read_tokens: i64,
+    /// Prompt tokens written to cache.
+    pub cache_write_tokens: i64,
+    /// The one-hour-TTL part of the cache writes.
+    pub cache_write_1h_tokens: i64,
+    /// All output tokens, reasoning included.
+    pub output_tokens: i64,
+    /// Reasoning tokens (inside `output_tokens`).
+    pub reasoning_tokens: i64,
+    /// Explicit interaction outcome, if the log says.
+    pub completed: Option<bool>,
+    /// Sent through a batch API.
+    pub batch: bool,
+}
+
+/// Reads one record. `fallback_id` is used when the record has no request id.
+pub fn extract(record: &Value, spec: &FieldSpec, fallback_id: &str) -> Result<RequestRow, String> {
+    if !record.is_object() {
+        return Err(format!("expected a JSON object, found {}", describe(record)));
+    }
+    let ts_value = spec
+        .value(record, Ts)
+        .ok_or_else(|| missing(spec, Ts))?;
+    let ts_micros = parse_timestamp(&ts_value, &spec.time)?;
+
+    let error = spec.value(record, Error).filter(|v| !is_empty_error(v));
+    let status = match spec.value(record, Status) {
+        Some(v) => normalise_status(&v)?,
+        None => "ok",
+    };
+    let status = if error.is_some() { "error" } else { status };
+
+    let model = spec.text(record, Model)?;
+    if model.is_none() {
+        return Err(format!(
+            "{}; set [requests.defaults] model = \"…\" for sources without one",
+            missing(spec, Model)
+        ));
+    }
+
+    let raw_input = spec.count(record, InputTokens)?;
+    let raw_output = spec.count(record, OutputTokens)?;
+    let (raw_input, raw_output) = match (raw_input, raw_output, status) {
+        (Some(i), Some(o), _) => (i, o),
+        // Failed requests often carry no usage at all: nothing was billed.
+        (i, o, "error") => (i.unwrap_or(0), o.unwrap_or(0)),
+        (None, _, _) => return Err(missing(spec, InputTokens)),
+        (_, None, _) => return Err(missing(spec, OutputTokens)),
+    };
+    let cache_read = spec.count(record, CacheReadTokens)?.unwrap_or(0);
+    let cache_write = spec.count(record, CacheWriteTokens)?.unwrap_or(0);
+    let cache_write_1h = spec.count(record, CacheWrite1hTokens)?.unwrap_or(0);
+    let reasoning = spec.count(record, ReasoningTokens)?.unwrap_or(0);
+    if cache_write_1h > cache_write {
+        return Err(format!(
+            "cache_write_1h_tokens ({cache_write_1h}) exceed cache_write_tokens ({cache_write})"
+        ));
+    }
+    let input_tokens = match spec.token_rule.cache {
+        CacheCounting::InsideInput => {
+            if cache_read + cache_write > raw_input {
+                return Err(format!(
+                    "cache_read_tokens ({cache_read}) + cache_write_tokens ({cache_write}) exceed input_tokens ({raw_input}), which this format counts cached tokens inside"
+                ));
+            }
+            raw_input
+        }
+        CacheCounting::BesideInput => raw_input + cache_read + cache_write,
+    };
+    let output_tokens = match spec.token_rule.reasoning {
+        ReasoningCounting::InsideOutput => {
+            if reasoning > raw_output {
+                return Err(format!(
+                    "reasoning_tokens ({reasoning}) exceed output_tokens ({raw_output}), which this format counts reasoning inside"
+                ));
+            }
+            raw_output
+        }
+        ReasoningCounting::BesideOutput => raw_output + reasoning,
+    };
+
+    let duration_ms = match spec.count(record, DurationMs)? {
+        Some(d) => Some(d),
+        None => match spec.value(record, EndTs) {
+            Some(end) => {
+                let end = parse_timestamp(&end, &spec.time).map_err(|e| format!("end time: {e}"))?;
+                if end < ts_micros {
+                    return Err("end time is before start time".to_string());
+                }
+                Some((end - ts_micros) / 1000)
+            }
+            None => None,
+        },
+    };
+
+    let request_id = spec
+        .text(record, RequestId)?
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| fallback_id.to_string());
+
+    Ok(RequestRow {
+        request_id,
+        ts_micros,
+        duration_ms,
+        provider: spec.text(record, Provider)?,
+        model,
+        deployment: spec.text(record, Deployment)?,
+        team: spec.text(record, Team)?,
+        feature: spec.text(record, Feature)?,
+        user_id: spec.text(record, UserId)?,
+        interaction_id: spec.text(record, InteractionId)?,
+        status,
+        input_tokens,
+        cache_read_tokens: cache_read,
+        cache_write_tokens: cache_write,
+        cache_write_1h_tokens: cache_write_1h,
+        output_tokens,
+        reasoning_tokens: reasoning,
+        completed: spec.flag(record, Completed)?,
+        batch: spec.flag(record, Batch)?.unwrap_or(false),
+    })
+}
+
+fn missing(spec: &FieldSpec, field: CanonicalField) -> String {
+    let tried = spec.fields.get(&field).map(|p| p.join(" | ")).unwrap_or_default();
+    if tried.is_empty() {
+        format!("missing {}", field.name())
+    } else {
+        format!("missing {} (looked for: {tried})", field.name())
+    }
+}
+
+/// Finds a dotted path in a record. Keys may themselves contain dots (OTel attributes such
+/// as `gen_ai.usage.input_tokens`, CSV headers): at each level the longest matching key
+/// wins. A string holding a JSON object (LiteLLM's `metadata` column in CSV) is parsed
+/// and looked into. Null, empty strings and the text `NULL` count as absent.
+pub fn lookup<'a>(record: &'a Value, path: &str) -> Option<Cow<'a, Value>> {
+    let segments: Vec<&str> = path.split('.').collect();
+    lookup_segments(record, &segments).filter(|v| !is_absent(v))
+}
+
+fn lookup_segments<'a>(value: &'a Value, segments: &[&str]) -> Option<Cow<'a, Value>> {
+    if segments.is_empty() {
+        return Some(Cow::Borrowed(value));
+    }
+    let map = match value {
+        Value::Object(map) => map,
+        Value::String(text) if text.trim_start().starts_with('{') => {
+            let parsed: Value = serde_json::from_str(text).ok()?;
+            return lookup_segments(&parsed, segments).map(|v| Cow::Owned(v.into_owned()));
+        }
+        _ => return None,
+    };
+    for take in (1..=segments.len()).rev() {
+        let key = segments[..take].join(".");
+        if let Some(child) = map.get(&key) {
+            if take == segments.len() {
+                return Some(Cow::Borrowed(child));
+            }
+            if let Some(found) = lookup_segments(child, &segments[take..]) {
+                return Some(found);
+            }
+        }
+    }
+    None
+}
+
+fn is_absent(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => {
+            let t = s.trim();
+            t.is_empty() || t == "NULL" || t == "null"
+        }
+        _ => false,
+    }
+}
+
+fn is_empty_error(value: &Value) -> bool {
+    match value {
+        Value::Bool(b) => !b,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::String(s) => matches!(s.trim(), "" | "false" | "None" | "0"),
+        _ => false,
+    }
+}
+
+/// Text of a scalar value (numbers and booleans as written).
+fn as_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn as_flag(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => n.as_i64().filter(|v| *v == 0 || *v == 1).map(|v| v == 1),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" => Some(true),
+            "false" | "no" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A token count: a non-negative whole number, as a JSON number or numeric text.
+fn as_count(value: &Value) -> Result<i64, String> {
+    let number = match value {
+        Value::Number(n) => n.as_i64().map(|v| v as f64).or_else(|| n.as_f64()),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    match number {
+        None => Err(format!("expected a whole number of tokens, found {}", describe(value))),
+        Some(n) if !n.is_finite() || n.fract() != 0.0 => {
+            Err(format!("expected a whole number of tokens, found {}", describe(value)))
+        }
+        Some(n) if n < 0.0 => Err(format!("negative token count {n}")),
+        Some(n) if n > 1e15 => Err(format!("implausible token count {n}")),
+        Some(n) => Ok(n as i64),
+    }
+}
+
+fn normalise_status(value: &Value) -> Result<&'static str, String> {
+    let code = match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        Value::Bool(b) => return Ok(if *b { "ok" } else { "error" }),
+        _ => None,
+    };
+    if let Some(code) = code {
+        // HTTP codes, and OTel's numeric status codes (0 unset, 1 ok, 2 error).
+        return match code {
+            0 | 1 | 200..=299 => Ok("ok"),
+            2 | 400..=599 => Ok("error"),
+            _ => Err(format!("status code {code} not understood")),
+        };
+    }
+    let text = as_text(value).unwrap_or_default().to_ascii_lowercase();
+    match text.as_str() {
+        "ok" | "success" | "succeeded" | "completed" | "complete" | "incomplete" | "unset"
+        | "status_code_ok" | "status_code_unset" | "end_turn" | "stop" => Ok("ok"),
+        "error" | "failed" | "failure" | "cancelled" | "canceled" | "timeout" | "status_code_error" => {
+            Ok("error")
+        }
+        _ => Err(format!(
+            "status '{text}' not understood; expected ok/success/completed, error/failure/failed, or an HTTP code"
+        )),
+    }
+}
+
+/// A short description of a JSON value for messages.
+pub fn describe(value: &Value) -> String {
+    let text = value.to_string();
+    let short: String = text.chars().take(40).collect();
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    };
+    if short.len() < text.len() {
+        format!("{kind} {short}…")
+    } else {
+        format!("{kind} {short}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::presets::{Format, Preset};
+    use serde_json::json;
+
+    fn spec(format: Format) -> FieldSpec {
+        FieldSpec::new(
+            Preset::of(format).unwrap(),
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            TimeOptions::default(),
+        )
+    }
+
+    // Each token-rule test below uses a record in the provider's documented usage shape
+    // (../shared/docs/FORMATS.md) and expected figures added up by hand.
+
+    #[test]
+    fn openai_counts_cached_tokens_inside_prompt_tokens() {
+        let r = json!({"id": "chatcmpl-1", "created": 1793610900, "model": "gpt-4o",
+            "usage": {"prompt_tokens": 2000, "completion_tokens": 300,
+                      "prompt_tokens_details": {"cached_tokens": 1536},
+                      "completion_tokens_details": {"reasoning_tokens": 0}},
+            "metadata": {"team": "search", "feature": "qa", "user_id": "u1"}});
+        let row = extract(&r, &spec(Format::Openai), "f:1").unwrap();
+        assert_eq!((row.input_tokens, row.cache_read_tokens, row.output_tokens), (2000, 1536, 300));
+        assert_eq!(row.provider.as_deref(), Some("openai"));
+        assert_eq!(row.team.as_deref(), Some("search"));
+        assert_eq!(row.status, "ok");
+    }
+
+    #[test]
+    fn openai_responses_shape() {
+        let r = json!({"id": "resp_1", "created_at": 1793610900, "model": "o3",
+            "usage": {"input_tokens": 1200, "output_tokens": 800,
+                      "input_tokens_details": {"cached_tokens": 1024},
+                      "output_tokens_details": {"reasoning_tokens": 512}}});
+        let row = extract(&r, &spec(Format::Openai), "f:1").unwrap();
+        assert_eq!(
+            (row.input_tokens, row.cache_read_tokens, row.output_tokens, row.reasoning_tokens),
+            (1200, 1024, 800, 512)
+        );
+    }
+
+    #[test]
+    fn anthropic_adds_cache_tokens_to_input() {
+        // 50 uncached + 4000 read + 1000 written = 5050 prompt tokens.
+        let r = json!({"id": "msg_1", "type": "message", "created_at": "2026-11-02T09:15:00Z",
+            "model": "claude-sonnet-4-5",
+            "usage": {"input_tokens": 50, "cache_read_input_tokens": 4000,
+                      "cache_creation_input_tokens": 1000,
+                      "cache_creation": {"ephemeral_5m_input_tokens": 600, "ephemeral_1h_input_tokens": 400},
+                      "output_tokens": 250}});
+        let row = extract(&r, &spec(Format::Anthropic), "f:1").unwrap();
+        assert_eq!(row.input_tokens, 5050);
+        assert_eq!((row.cache_read_tokens, row.cache_write_tokens, row.cache_write_1h_tokens), (4000, 1000, 400));
+        assert_eq!(row.output_tokens, 250);
+    }
+
+    #[test]
+    fn gemini_adds_thoughts_to_output() {
+        let r = json!({"responseId": "g1", "createTime": "2026-11-02T09:15:00Z",
+            "modelVersion": "gemini-2.5-pro",
+            "usageMetadata": {"promptTokenCount": 3000, "cachedContentTokenCount": 2048,
+                              "candidatesTokenCount": 400, "thoughtsTokenCount": 600}});
+        let row = extract(&r, &spec(Format::Gemini), "f:1").unwrap();
+        assert_eq!((row.input_tokens, row.cache_read_tokens), (3000, 2048));
+        assert_eq!((row.output_tokens, row.reasoning_tokens), (1000, 600));
+        assert_eq!(row.provider.as_deref(), Some("google"));
+    }
+
+    #[test]
+    fn otel_reads_current_and_deprecated_cache_attributes() {
+        let current = json!({"trace_id": "t1", "span_id": "s1",
+            "start_time": "2026-11-02T09:15:00Z", "end_time": "2026-11-02T09:15:02.5Z",
+            "attributes": {"gen_ai.system": "anthropic", "gen_ai.request.model": "claude-haiku-4-5",
+              "gen_ai.usage.input_tokens": 900, "gen_ai.usage.cache_read.input_tokens": 700,
+              "gen_ai.usage.cache_creation.input_tokens": 100, "gen_ai.usage.output_tokens": 40}});
+        let row = extract(&current, &spec(Format::Otel), "f:1").unwrap();
+        assert_eq!((row.input_tokens, row.cache_read_tokens, row.cache_write_tokens), (900, 700, 100));
+        assert_eq!(row.duration_ms, Some(2500));
+        assert_eq!(row.interaction_id.as_deref(), Some("t1"));
+        let old = json!({"trace_id": "t1", "span_id": "s2", "start_time": "2026-11-02T09:15:00Z",
+            "attributes": {"gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 900,
+              "gen_ai.usage.cache_read_input_tokens": 700, "gen_ai.usage.output_tokens": 40}});
+        assert_eq!(extract(&old, &spec(Format::Otel), "f:1").unwrap().cache_read_tokens, 700);
+    }
+
+    #[test]
+    fn litellm_csv_row_with_json_metadata() {
+        let r = json!({"request_id": "abc", "startTime": "2026-11-02 09:15:00.123",
+            "endTime": "2026-11-02 09:15:01.623", "model": "gpt-4o-mini", "custom_llm_provider": "openai",
+            "team_id": "support", "end_user": "u9", "prompt_tokens": "1000", "completion_tokens": "200",
+            "status": "success", "spend": "0.00027",
+            "metadata": "{\"feature\": \"triage\", \"usage_object\": {\"prompt_tokens_details\": {\"cached_tokens\": 512}}}"});
+        let row = extract(&r, &spec(Format::Litellm), "f:1").unwrap();
+        assert_eq!((row.input_tokens, row.cache_read_tokens, row.output_tokens), (1000, 512, 200));
+        assert_eq!(row.feature.as_deref(), Some("triage"));
+        assert_eq!(row.duration_ms, Some(1500));
+    }
+
+    #[test]
+    fn trace_rows_take_the_model_from_defaults() {
+        let mut defaults = BTreeMap::new();
+        defaults.insert(Model, "llama-3-70b".to_string());
+        let spec = FieldSpec::new(Preset::of(Format::Trace).unwrap(), &BTreeMap::new(), &defaults, TimeOptions::default());
+        let r = json!({"TIMESTAMP": "2023-11-16 18:15:46.6805900", "ContextTokens": "374", "GeneratedTokens": "44"});
+        let row = extract(&r, &spec, "azure.csv:2").unwrap();
+        assert_eq!(row.request_id, "azure.csv:2");
+        assert_eq!(row.model.as_deref(), Some("llama-3-70b"));
+        assert_eq!((row.input_tokens, row.output_tokens), (374, 44));
+    }
+
+    #[test]
+    fn bad_values_give_reasons() {
+        let s = spec(Format::Openai);
+        let base = |usage: Value| json!({"id": "x", "created": 1793610900, "model": "gpt-4o", "usage": usage});
+        let neg = extract(&base(json!({"prompt_tokens": -3, "completion_tokens": 1})), &s, "f:1");
+        assert!(neg.unwrap_err().contains("negative"));
+        let text = extract(&base(json!({"prompt_tokens": "many", "completion_tokens": 1})), &s, "f:1");
+        assert!(text.unwrap_err().contains("whole number"));
+        let over = extract(&base(json!({"prompt_tokens": 10, "completion_tokens": 1,
+            "prompt_tokens_details": {"cached_tokens": 11}})), &s, "f:1");
+        assert!(over.unwrap_err().contains("exceed input_tokens"));
+        let missing = extract(&json!({"id": "x", "model": "m", "usage": {}}), &s, "f:1");
+        assert!(missing.unwrap_err().contains("missing ts"));
+        let no_usage = extract(&json!({"id": "x", "created": 1793610900, "model": "m"}), &s, "f:1");
+        assert!(no_usage.unwrap_err().contains("missing input_tokens"));
+    }
+
+    #[test]
+    fn failed_requests_without_usage_are_kept_as_errors() {
+        let r = json!({"id": "x", "created": 1793610900, "model": "gpt-4o", "error": {"message": "overloaded"}});
+        let row = extract(&r, &spec(Format::Openai), "f:1").unwrap();
+        assert_eq!((row.status, row.input_tokens, row.output_tokens), ("error", 0, 0));
+    }
+
+    #[test]
+    fn dotted_keys_and_nested_paths_both_resolve() {
+        let r = json!({"a": {"b.c": {"d": 1}}, "x.y": 2});
+        assert_eq!(lookup(&r, "a.b.c.d").as_deref(), Some(&json!(1)));
+        assert_eq!(lookup(&r, "x.y").as_deref(), Some(&json!(2)));
+        assert_eq!(lookup(&r, "a.missing"), None);
+    }
+}

@@ -1,0 +1,124 @@
+//! The canonical request columns a source can be mapped onto, with their config names.
+//! Presets and a user's `[requests.fields]` both speak in these names.
+
+/// A column of the canonical `requests` table (or an input-only helper such as `end_ts`)
+/// that a record can supply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CanonicalField {
+    /// Provider's request or response id; duplicates are dropped on it.
+    RequestId,
+    /// Start (or creation) time of the request.
+    Ts,
+    /// End time, used for `duration_ms` when no duration is given.
+    EndTs,
+    /// Wall time of the request in milliseconds.
+    DurationMs,
+    /// API provider (`openai`, `anthropic`, `google`, `azure`, …).
+    Provider,
+    /// Model name as the provider reported it.
+    Model,
+    /// Deployment or endpoint name (self-hosted pools match on it).
+    Deployment,
+    /// Team to charge.
+    Team,
+    /// Product feature to charge.
+    Feature,
+    /// End user.
+    UserId,
+    /// Conversation, session or trace id grouping requests into one interaction.
+    InteractionId,
+    /// Status text or HTTP code.
+    Status,
+    /// Error object or message; any non-empty value marks the request as failed.
+    Error,
+    /// Prompt tokens as the source counts them (see the format's token rule).
+    InputTokens,
+    /// Prompt tokens read from the provider's cache.
+    CacheReadTokens,
+    /// Prompt tokens written to the provider's cache (all TTLs).
+    CacheWriteTokens,
+    /// The part of the cache writes with a one-hour TTL (priced higher).
+    CacheWrite1hTokens,
+    /// Output tokens as the source counts them.
+    OutputTokens,
+    /// Reasoning ("thinking") tokens.
+    ReasoningTokens,
+    /// Explicit interaction outcome (true = completed, false = abandoned).
+    Completed,
+    /// Whether the request went through a batch API (discounted).
+    Batch,
+}
+
+use CanonicalField::*;
+
+const ALL: [CanonicalField; 21] = [
+    RequestId,
+    Ts,
+    EndTs,
+    DurationMs,
+    Provider,
+    Model,
+    Deployment,
+    Team,
+    Feature,
+    UserId,
+    InteractionId,
+    Status,
+    Error,
+    InputTokens,
+    CacheReadTokens,
+    CacheWriteTokens,
+    CacheWrite1hTokens,
+    OutputTokens,
+    ReasoningTokens,
+    Completed,
+    Batch,
+];
+
+/// The fields `[requests.defaults]` may fill.
+pub const DEFAULTABLE_FIELDS: [CanonicalField; 7] =
+    [Provider, Model, Deployment, Team, Feature, UserId, Batch];
+
+impl CanonicalField {
+    /// The name used in the config and in the table.
+    pub fn name(self) -> &'static str {
+        match self {
+            RequestId => "request_id",
+            Ts => "ts",
+            EndTs => "end_ts",
+            DurationMs => "duration_ms",
+            Provider => "provider",
+            Model => "model",
+            Deployment => "deployment",
+            Team => "team",
+            Feature => "feature",
+            UserId => "user_id",
+            InteractionId => "interaction_id",
+            Status => "status",
+            Error => "error",
+            InputTokens => "input_tokens",
+            CacheReadTokens => "cache_read_tokens",
+            CacheWriteTokens => "cache_write_tokens",
+            CacheWrite1hTokens => "cache_write_1h_tokens",
+            OutputTokens => "output_tokens",
+            ReasoningTokens => "reasoning_tokens",
+            Completed => "completed",
+            Batch => "batch",
+        }
+    }
+
+    /// Looks a field up by its config name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// Every field name, for messages.
+    pub fn all_names() -> Vec<&'static str> {
+        ALL.iter().map(|f| f.name()).collect()
+    }
+
+    /// Every field.
+    pub fn all() -> &'static [CanonicalField] {
+        &ALL
+    }
+}

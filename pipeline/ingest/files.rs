@@ -1,0 +1,154 @@
+//! Finding a source's files (a file, a folder read recursively, or a glob) and opening
+//! them as byte streams, decompressing `.gz` and `.zst` on the fly.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// How a file's records are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One JSON object per line (`.jsonl`, `.ndjson`, `.json`); a `.json` file holding one
+    /// JSON array is read too.
+    JsonLines,
+    /// CSV with a header row.
+    Csv,
+    /// Parquet.
+    Parquet,
+}
+
+/// Compression wrapped around a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Plain.
+    None,
+    /// gzip (`.gz`).
+    Gzip,
+    /// Zstandard (`.zst`).
+    Zstd,
+}
+
+/// Reads a file's layout and compression from its name, or `None` if it is not an input.
+pub fn classify(path: &Path) -> Option<(Layout, Compression)> {
+    let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+    let (rest, compression) = if let Some(r) = name.strip_suffix(".gz") {
+        (r.to_string(), Compression::Gzip)
+    } else if let Some(r) = name.strip_suffix(".zst") {
+        (r.to_string(), Compression::Zstd)
+    } else {
+        (name, Compression::None)
+    };
+    let layout = match rest.rsplit('.').next()? {
+        "jsonl" | "ndjson" | "json" => Layout::JsonLines,
+        "csv" => Layout::Csv,
+        "parquet" => Layout::Parquet,
+        _ => return None,
+    };
+    if layout == Layout::Parquet && compression != Compression::None {
+        return None;
+    }
+    Some((layout, compression))
+}
+
+/// Expands a source path into its input files, sorted, so runs are repeatable.
+pub fn expand(path: &Path) -> Result<Vec<PathBuf>> {
+    let text = path.to_string_lossy();
+    let mut files = if text.contains(['*', '?', '[']) {
+        let entries = glob::glob(&text).map_err(|e| Error::Input {
+            path: path.to_path_buf(),
+            message: format!("bad glob pattern: {e}"),
+        })?;
+        let mut files = Vec::new();
+        for entry in entries {
+            let file = entry.map_err(|e| {
+                let path = e.path().to_path_buf();
+                Error::io(path, e.into())
+            })?;
+            if file.is_file() {
+                files.push(file);
+            }
+        }
+        files
+    } else if path.is_dir() {
+        let mut files = Vec::new();
+        walk(path, &mut files)?;
+        files
+    } else if path.is_file() {
+        vec![path.to_path_buf()]
+    } else {
+        return Err(Error::Input {
+            path: path.to_path_buf(),
+            message: "no such file or folder".to_string(),
+        });
+    };
+    files.retain(|f| classify(f).is_some());
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::Input {
+            path: path.to_path_buf(),
+            message: "no input files found (expected .jsonl, .ndjson, .json, .csv or .parquet, optionally .gz or .zst)".to_string(),
+        });
+    }
+    Ok(files)
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if hidden {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, files)?;
+        } else {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Opens a file for line-wise reading, decompressing as its name says. `wrap` sees the raw
+/// (compressed) bytes, for progress.
+pub fn open_text(
+    path: &Path,
+    compression: Compression,
+    wrap: impl FnOnce(File) -> Box<dyn Read + Send>,
+) -> Result<Box<dyn BufRead + Send>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let raw = wrap(file);
+    Ok(match compression {
+        Compression::None => Box::new(BufReader::with_capacity(1 << 16, raw)),
+        Compression::Gzip => Box::new(BufReader::with_capacity(
+            1 << 16,
+            flate2::read::MultiGzDecoder::new(raw),
+        )),
+        Compression::Zstd => Box::new(BufReader::with_capacity(
+            1 << 16,
+            zstd::stream::read::Decoder::new(raw).map_err(|e| Error::io(path, e))?,
+        )),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_by_name() {
+        assert_eq!(
+            classify(Path::new("a/b.jsonl.gz")),
+            Some((Layout::JsonLines, Compression::Gzip))
+        );
+        assert_eq!(classify(Path::new("x.CSV")), Some((Layout::Csv, Compression::None)));
+        assert_eq!(
+            classify(Path::new("x.parquet")),
+            Some((Layout::Parquet, Compression::None))
+        );
+        assert_eq!(classify(Path::new("README.md")), None);
+    }
+}

@@ -1,0 +1,314 @@
+//! Ingest: reads every `[[requests]]` source into staged canonical rows (Parquet, one file
+//! per input file) and quarantined rows, pricing each request on the way, and counts what
+//! happened to every row read. Deduplication and everything after it is SQL
+//! (`queries/requests.sql`).
+
+pub mod canonical;
+pub mod extract;
+pub mod fields;
+pub mod files;
+pub mod presets;
+pub mod records;
+pub mod time;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::{Config, RequestSource};
+use crate::error::{Error, Result};
+use crate::prices::PriceBook;
+use crate::progress::Progress;
+use canonical::{QuarantineWriter, StagedRequestWriter};
+use extract::FieldSpec;
+use fields::CanonicalField;
+use presets::{Format, Preset};
+use time::{EpochUnit, TimeOptions};
+
+/// A time window a run is restricted to: `[from, to)` in UTC microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Inclusive start.
+    pub from_micros: i64,
+    /// Exclusive end.
+    pub to_micros: i64,
+}
+
+/// What happened to one input file's rows.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct FileReport {
+    /// The file.
+    pub path: String,
+    /// The format it was read as (`auto` resolved).
+    pub format: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Records read (blank lines and the CSV header are not records).
+    pub rows_read: u64,
+    /// Records sent to quarantine.
+    pub rows_quarantined: u64,
+    /// Records outside `--from/--to`.
+    pub rows_outside_window: u64,
+    /// Records staged for the `requests` table (before deduplication).
+    pub rows_staged: u64,
+}
+
+/// What happened to one source's rows.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SourceReport {
+    /// Source name.
+    pub name: String,
+    /// Configured format.
+    pub format: String,
+    /// Per-file figures.
+    pub files: Vec<FileReport>,
+    /// Records read.
+    pub rows_read: u64,
+    /// Records quarantined.
+    pub rows_quarantined: u64,
+    /// Records outside the window.
+    pub rows_outside_window: u64,
+    /// Records staged (kept + duplicates).
+    pub rows_staged: u64,
+    /// Commonest quarantine reasons (numbers masked), with counts.
+    pub quarantine_reasons: Vec<(String, u64)>,
+}
+
+/// The result of ingesting every source.
+#[derive(Debug, Clone, Default)]
+pub struct IngestReport {
+    /// Per source.
+    pub sources: Vec<SourceReport>,
+    /// Costs that needed rounding at 12 decimal places.
+    pub rounded_costs: u64,
+    /// Folder of staged request Parquet files.
+    pub staged_dir: PathBuf,
+    /// The quarantine Parquet file.
+    pub quarantine_file: PathBuf,
+}
+
+/// A source with everything resolved: files, field spec.
+pub struct ResolvedSource {
+    /// The config block.
+    pub source: RequestSource,
+    /// Its input files.
+    pub files: Vec<PathBuf>,
+    /// Field overrides by canonical field.
+    pub overrides: BTreeMap<CanonicalField, Vec<String>>,
+    /// Defaults by canonical field.
+    pub defaults: BTreeMap<CanonicalField, String>,
+    /// Timestamp options.
+    pub time: TimeOptions,
+}
+
+impl ResolvedSource {
+    /// Resolves a config block (its files must exist).
+    pub fn resolve(config: &Config, source: &RequestSource) -> Result<Self> {
+        let files = files::expand(&config.resolve(&source.path))?;
+        let overrides = source
+            .fields
+            .iter()
+            .filter_map(|(k, v)| CanonicalField::from_name(k).map(|f| (f, v.paths())))
+            .collect();
+        let defaults = source
+            .defaults
+            .iter()
+            .filter_map(|(k, v)| CanonicalField::from_name(k).map(|f| (f, v.clone())))
+            .collect();
+        let mut time = TimeOptions::default();
+        if let Some(offset) = source.timezone.as_deref().and_then(time::parse_offset) {
+            time.offset = offset;
+        }
+        if let Some(origin) = &source.time_origin {
+            time.origin_micros = chrono::DateTime::parse_from_rfc3339(origin)
+                .ok()
+                .map(|d| d.timestamp_micros());
+        }
+        if let Some(unit) = source.time_unit.as_deref().and_then(EpochUnit::parse) {
+            time.unit = unit;
+        }
+        Ok(ResolvedSource {
+            source: source.clone(),
+            files,
+            overrides,
+            defaults,
+            time,
+        })
+    }
+
+    /// The field spec for a file read as `format` (never `Auto`).
+    pub fn spec(&self, format: Format) -> FieldSpec {
+        let preset = Preset::of(format).expect("auto is resolved before this");
+        FieldSpec::new(preset, &self.overrides, &self.defaults, self.time.clone())
+    }
+}
+
+/// Opens one input file as records, resolving `auto` from its first readable record.
+pub fn open_file(
+    resolved: &ResolvedSource,
+    path: &Path,
+    wrap: impl FnOnce(std::fs::File) -> Box<dyn Read + Send>,
+) -> Result<(Format, std::iter::Peekable<records::Records>)> {
+    let (layout, compression) = files::classify(path).ok_or_else(|| Error::Input {
+        path: path.to_path_buf(),
+        message: "unknown file type".to_string(),
+    })?;
+    let records = records::open(path, layout, compression, wrap)?;
+    let mut records = records.peekable();
+    let format = match resolved.source.format {
+        Format::Auto => {
+            let first = records.peek().and_then(|r| r.value.as_ref().ok()).cloned();
+            match first {
+                Some(value) => presets::sniff(&value).map_err(|message| Error::Input {
+                    path: path.to_path_buf(),
+                    message,
+                })?,
+                // An empty file: nothing to read, any preset will do.
+                None => Format::Openai,
+            }
+        }
+        format => format,
+    };
+    Ok((format, records))
+}
+
+/// Masks numbers in a reason so that reasons of one kind count together.
+pub fn reason_kind(reason: &str) -> String {
+    let mut kind = String::new();
+    let mut in_number = false;
+    for c in reason.chars() {
+        if c.is_ascii_digit() {
+            if !in_number {
+                kind.push('N');
+            }
+            in_number = true;
+        } else {
+            in_number = false;
+            kind.push(c);
+        }
+    }
+    kind.chars().take(120).collect()
+}
+
+/// Reads every source into `staging` and checks each against its bad-row limit.
+pub fn ingest(
+    config: &Config,
+    book: &PriceBook,
+    window: Option<Window>,
+    staging: &Path,
+    progress: &Progress,
+) -> Result<IngestReport> {
+    let staged_dir = staging.join("requests_staged");
+    std::fs::create_dir_all(&staged_dir).map_err(|e| Error::io(&staged_dir, e))?;
+    let quarantine_file = staging.join("quarantine.parquet");
+    let mut quarantine = QuarantineWriter::create(&quarantine_file)?;
+    let mut report = IngestReport {
+        staged_dir: staged_dir.clone(),
+        quarantine_file,
+        ..IngestReport::default()
+    };
+    let mut file_index = 0usize;
+    for source in &config.requests {
+        let resolved = ResolvedSource::resolve(config, source)?;
+        let name = source.display_name();
+        let mut source_report = SourceReport {
+            name: name.clone(),
+            format: source.format.name().to_string(),
+            ..SourceReport::default()
+        };
+        let mut reasons: HashMap<String, u64> = HashMap::new();
+        for path in &resolved.files {
+            file_index += 1;
+            let display = path.to_string_lossy().into_owned();
+            let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            let bar = progress.file(&display, bytes);
+            let reader_bar = bar.clone();
+            let (format, records) = open_file(&resolved, path, move |f| Box::new(reader_bar.wrap_read(f)))?;
+            let spec = resolved.spec(format);
+            let file_name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut staged = StagedRequestWriter::create(&staged_dir.join(format!("{file_index:05}.parquet")))?;
+            let mut file_report = FileReport {
+                path: display.clone(),
+                format: format.name().to_string(),
+                bytes,
+                ..FileReport::default()
+            };
+            for record in records {
+                file_report.rows_read += 1;
+                let fallback_id = format!("{file_name}:{}", record.line);
+                let row = record
+                    .value
+                    .and_then(|value| extract::extract(&value, &spec, &fallback_id));
+                match row {
+                    Err(reason) => {
+                        file_report.rows_quarantined += 1;
+                        *reasons.entry(reason_kind(&reason)).or_default() += 1;
+                        quarantine.push(&name, &display, record.line, &reason, &record.raw)?;
+                    }
+                    Ok(row) => {
+                        if window.is_some_and(|w| row.ts_micros < w.from_micros || row.ts_micros >= w.to_micros) {
+                            file_report.rows_outside_window += 1;
+                            continue;
+                        }
+                        let cost = row
+                            .model
+                            .as_deref()
+                            .and_then(|m| book.lookup(m, row.ts_micros))
+                            .map(|price| price.cost(&row));
+                        staged.push(&row, cost.as_ref(), &name, &display, record.line)?;
+                        file_report.rows_staged += 1;
+                    }
+                }
+            }
+            report.rounded_costs += staged.finish()?;
+            bar.finish_and_clear();
+            source_report.rows_read += file_report.rows_read;
+            source_report.rows_quarantined += file_report.rows_quarantined;
+            source_report.rows_outside_window += file_report.rows_outside_window;
+            source_report.rows_staged += file_report.rows_staged;
+            source_report.files.push(file_report);
+        }
+        let mut reasons: Vec<(String, u64)> = reasons.into_iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        reasons.truncate(5);
+        source_report.quarantine_reasons = reasons;
+        let limit = source.max_bad_fraction.unwrap_or(config.run.max_bad_fraction);
+        let read = source_report.rows_read;
+        if read > 0 && source_report.rows_quarantined as f64 > limit * read as f64 {
+            return Err(Error::TooManyBadRows {
+                source_name: name,
+                read,
+                quarantined: source_report.rows_quarantined,
+                max_bad_fraction: limit,
+                reasons: source_report
+                    .quarantine_reasons
+                    .iter()
+                    .take(3)
+                    .map(|(r, n)| format!("{n}× {r}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            });
+        }
+        report.sources.push(source_report);
+    }
+    quarantine.finish()?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_group_by_kind() {
+        assert_eq!(
+            reason_kind("input_tokens: negative token count -35"),
+            "input_tokens: negative token count -N"
+        );
+    }
+}

@@ -1,0 +1,374 @@
+//! Record readers: every input layout becomes a stream of records, each with its line
+//! number, its raw text (for quarantine) and either a JSON value or the reason it could
+//! not be read. JSON lines are parsed one line at a time; CSV rows become objects of
+//! strings keyed by header; Parquet rows go through Arrow's JSON writer, so all layouts
+//! meet the same extractor. Nothing here loads a whole file (except a `.json` file that
+//! holds one JSON array, which cannot be streamed line by line).
+
+use std::fs::File;
+use std::io::{BufRead, Read};
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use super::files::{Compression, Layout, open_text};
+use crate::error::{Error, Result};
+
+/// Longest raw text kept in quarantine for one record.
+pub const MAX_RAW_BYTES: usize = 16 * 1024;
+
+/// One record as read.
+#[derive(Debug, Clone)]
+pub struct RawRecord {
+    /// Line number in the file (1-based; for CSV the data row's physical line; for Parquet
+    /// the row number).
+    pub line: u64,
+    /// The record's text, cut to [`MAX_RAW_BYTES`].
+    pub raw: String,
+    /// The parsed record, or why it could not be parsed.
+    pub value: std::result::Result<Value, String>,
+}
+
+/// A stream of records.
+pub type Records = Box<dyn Iterator<Item = RawRecord> + Send>;
+
+/// Opens a file as records. `wrap` sees the raw bytes (for progress).
+pub fn open(
+    path: &Path,
+    layout: Layout,
+    compression: Compression,
+    wrap: impl FnOnce(File) -> Box<dyn Read + Send>,
+) -> Result<Records> {
+    match layout {
+        Layout::JsonLines => {
+            let mut reader = open_text(path, compression, wrap)?;
+            let starts_array = peek_first_byte(&mut reader).map_err(|e| Error::io(path, e))? == Some(b'[');
+            if starts_array {
+                json_array(path, reader)
+            } else {
+                Ok(Box::new(JsonLines {
+                    reader,
+                    line: 0,
+                    done: false,
+                }))
+            }
+        }
+        Layout::Csv => csv_records(path, open_text(path, compression, wrap)?),
+        // Parquet is read by seeking, not streamed: the caller counts its progress per file.
+        Layout::Parquet => parquet_records(path),
+    }
+}
+
+fn peek_first_byte(reader: &mut Box<dyn BufRead + Send>) -> std::io::Result<Option<u8>> {
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(i) => return Ok(Some(buf[i])),
+            None => {
+                let n = buf.len();
+                // Only leading blank bytes: skip them, they are not records.
+                let newlines = buf.iter().filter(|b| **b == b'\n').count();
+                if newlines > 0 {
+                    // Keep line numbers right by not consuming newlines here.
+                    return Ok(Some(b'\n'));
+                }
+                reader.consume(n);
+            }
+        }
+    }
+}
+
+fn cut(text: &str) -> String {
+    if text.len() <= MAX_RAW_BYTES {
+        return text.to_string();
+    }
+    let mut end = MAX_RAW_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+struct JsonLines {
+    reader: Box<dyn BufRead + Send>,
+    line: u64,
+    done: bool,
+}
+
+impl Iterator for JsonLines {
+    type Item = RawRecord;
+
+    fn next(&mut self) -> Option<RawRecord> {
+        let mut buf = Vec::new();
+        loop {
+            if self.done {
+                return None;
+            }
+            buf.clear();
+            match self.reader.read_until(b'\n', &mut buf) {
+                Ok(0) => {
+                    self.done = true;
+                    return None;
+                }
+                Ok(_) => {
+                    self.line += 1;
+                    while matches!(buf.last(), Some(b'\n' | b'\r')) {
+                        buf.pop();
+                    }
+                    if buf.iter().all(u8::is_ascii_whitespace) {
+                        continue; // blank lines are not records
+                    }
+                    let text = String::from_utf8_lossy(&buf);
+                    let value = match std::str::from_utf8(&buf) {
+                        Err(e) => Err(format!("not valid UTF-8 at byte {}", e.valid_up_to())),
+                        Ok(t) => serde_json::from_str::<Value>(t).map_err(|e| {
+                            format!("invalid JSON at column {}: {}", e.column(), strip_position(&e))
+                        }),
+                    };
+                    return Some(RawRecord {
+                        line: self.line,
+                        raw: cut(&text),
+                        value,
+                    });
+                }
+                Err(e) => {
+                    self.done = true;
+                    self.line += 1;
+                    return Some(RawRecord {
+                        line: self.line,
+                        raw: String::new(),
+                        value: Err(format!("file unreadable from here on (truncated or corrupt?): {e}")),
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn strip_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.find(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+fn json_array(path: &Path, mut reader: Box<dyn BufRead + Send>) -> Result<Records> {
+    let mut text = String::new();
+    reader
+        .read_to_string(&mut text)
+        .map_err(|e| Error::io(path, e))?;
+    let items: Vec<Value> = serde_json::from_str(&text).map_err(|e| Error::Input {
+        path: path.to_path_buf(),
+        message: format!(
+            "line {}, column {}: {}; expected one JSON object per line or one JSON array of objects",
+            e.line(),
+            e.column(),
+            strip_position(&e)
+        ),
+    })?;
+    Ok(Box::new(items.into_iter().enumerate().map(|(i, value)| {
+        RawRecord {
+            line: i as u64 + 1,
+            raw: cut(&value.to_string()),
+            value: Ok(value),
+        }
+    })))
+}
+
+fn csv_records(path: &Path, reader: Box<dyn BufRead + Send>) -> Result<Records> {
+    let mut csv = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(reader);
+    let headers: Vec<String> = csv
+        .headers()
+        .map_err(|e| Error::Input {
+            path: path.to_path_buf(),
+            message: format!("line 1: cannot read the CSV header: {e}"),
+        })?
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let h = if i == 0 { h.trim_start_matches('\u{feff}') } else { h };
+            h.trim().to_string()
+        })
+        .collect();
+    if headers.iter().all(String::is_empty) {
+        return Err(Error::Input {
+            path: path.to_path_buf(),
+            message: "line 1: the CSV file has no header row".to_string(),
+        });
+    }
+    let mut records = csv.into_byte_records();
+    let mut failed = false;
+    Ok(Box::new(std::iter::from_fn(move || {
+        if failed {
+            return None;
+        }
+        let record = records.next()?;
+        Some(match record {
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                if e.is_io_error() {
+                    failed = true;
+                }
+                RawRecord {
+                    line,
+                    raw: String::new(),
+                    value: Err(format!("unreadable CSV row: {e}")),
+                }
+            }
+            Ok(row) => {
+                let line = row.position().map(|p| p.line()).unwrap_or(0);
+                let fields: Vec<String> = row.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+                let raw = cut(&fields.join(","));
+                let value = if fields.len() != headers.len() {
+                    Err(format!(
+                        "expected {} columns ({}), found {}",
+                        headers.len(),
+                        headers.join(","),
+                        fields.len()
+                    ))
+                } else if row.iter().any(|f| std::str::from_utf8(f).is_err()) {
+                    Err("not valid UTF-8".to_string())
+                } else {
+                    let map: Map<String, Value> = headers
+                        .iter()
+                        .cloned()
+                        .zip(fields.into_iter().map(Value::String))
+                        .collect();
+                    Ok(Value::Object(map))
+                };
+                RawRecord { line, raw, value }
+            }
+        })
+    })))
+}
+
+fn parquet_records(path: &Path) -> Result<Records> {
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| Error::Input {
+            path: path.to_path_buf(),
+            message: format!("not a readable Parquet file: {e}"),
+        })?
+        .with_batch_size(4096)
+        .build()
+        .map_err(|e| Error::Input {
+            path: path.to_path_buf(),
+            message: format!("not a readable Parquet file: {e}"),
+        })?;
+    let mut row = 0u64;
+    let mut pending: std::vec::IntoIter<RawRecord> = Vec::new().into_iter();
+    let mut batches = reader;
+    let mut failed = false;
+    Ok(Box::new(std::iter::from_fn(move || {
+        loop {
+            if let Some(record) = pending.next() {
+                return Some(record);
+            }
+            if failed {
+                return None;
+            }
+            let batch = match batches.next()? {
+                Ok(batch) => batch,
+                Err(e) => {
+                    failed = true;
+                    return Some(RawRecord {
+                        line: row + 1,
+                        raw: String::new(),
+                        value: Err(format!("Parquet unreadable from row {} on: {e}", row + 1)),
+                    });
+                }
+            };
+            let mut writer = datafusion::arrow::json::LineDelimitedWriter::new(Vec::new());
+            let converted = writer.write(&batch).and_then(|_| writer.finish());
+            let bytes = writer.into_inner();
+            let mut records = Vec::with_capacity(batch.num_rows());
+            match converted {
+                Ok(()) => {
+                    for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                        row += 1;
+                        let text = String::from_utf8_lossy(line);
+                        records.push(RawRecord {
+                            line: row,
+                            raw: cut(&text),
+                            value: serde_json::from_slice(line).map_err(|e| format!("row not convertible: {e}")),
+                        });
+                    }
+                }
+                Err(e) => {
+                    for _ in 0..batch.num_rows() {
+                        row += 1;
+                        records.push(RawRecord {
+                            line: row,
+                            raw: String::new(),
+                            value: Err(format!("row not convertible to JSON: {e}")),
+                        });
+                    }
+                }
+            }
+            pending = records.into_iter();
+        }
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn plain(f: File) -> Box<dyn Read + Send> {
+        Box::new(f)
+    }
+
+    #[test]
+    fn json_lines_keep_line_numbers_and_flag_bad_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        std::fs::write(&path, "{\"a\":1}\n\n{\"a\":\n{\"a\":3}").unwrap();
+        let records: Vec<RawRecord> = open(&path, Layout::JsonLines, Compression::None, plain).unwrap().collect();
+        assert_eq!(records.len(), 3);
+        assert_eq!(records[0].line, 1);
+        assert_eq!(records[1].line, 3);
+        assert!(records[1].value.as_ref().unwrap_err().contains("invalid JSON"));
+        assert_eq!(records[2].line, 4, "a last line without newline is read");
+        assert!(records[2].value.is_ok());
+    }
+
+    #[test]
+    fn csv_rows_become_objects_and_short_rows_are_flagged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        std::fs::write(&path, "\u{feff}TIMESTAMP,ContextTokens\n2023-11-16 18:15:46.6805900,374\nbroken\n").unwrap();
+        let records: Vec<RawRecord> = open(&path, Layout::Csv, Compression::None, plain).unwrap().collect();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].value.as_ref().unwrap()["TIMESTAMP"], "2023-11-16 18:15:46.6805900");
+        assert_eq!(records[0].line, 2);
+        assert!(records[1].value.as_ref().unwrap_err().contains("expected 2 columns"));
+        assert_eq!(records[1].line, 3);
+    }
+
+    #[test]
+    fn gzip_and_truncated_gzip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl.gz");
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        for i in 0..2000 {
+            writeln!(encoder, "{{\"i\":{i},\"pad\":\"{}\"}}", "x".repeat(i % 50)).unwrap();
+        }
+        let bytes = encoder.finish().unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        let n = open(&path, Layout::JsonLines, Compression::Gzip, plain).unwrap().count();
+        assert_eq!(n, 2000);
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        let records: Vec<RawRecord> = open(&path, Layout::JsonLines, Compression::Gzip, plain).unwrap().collect();
+        let last = records.last().unwrap();
+        assert!(last.value.as_ref().unwrap_err().contains("unreadable"), "{:?}", last.value);
+    }
+}

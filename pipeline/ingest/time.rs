@@ -1,0 +1,233 @@
+//! Timestamp parsing for every shape seen in request logs: RFC 3339, naive date-times
+//! (with up to 9 fractional digits, taken in the source's timezone), and epoch numbers in
+//! s/ms/µs/ns, optionally as offsets from a trace's `time_origin`. All results are UTC
+//! microseconds since the epoch.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
+use serde_json::Value;
+
+/// Unit of numeric timestamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpochUnit {
+    /// Guess from magnitude (epoch) or milliseconds (offsets from an origin).
+    Auto,
+    /// Seconds.
+    Seconds,
+    /// Milliseconds.
+    Millis,
+    /// Microseconds.
+    Micros,
+    /// Nanoseconds.
+    Nanos,
+}
+
+impl EpochUnit {
+    /// Parses `s`, `ms`, `us`, `ns` or `auto`.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "auto" => EpochUnit::Auto,
+            "s" => EpochUnit::Seconds,
+            "ms" => EpochUnit::Millis,
+            "us" | "µs" => EpochUnit::Micros,
+            "ns" => EpochUnit::Nanos,
+            _ => return None,
+        })
+    }
+
+    fn micros_per_unit(self) -> f64 {
+        match self {
+            EpochUnit::Seconds => 1e6,
+            EpochUnit::Millis => 1e3,
+            EpochUnit::Micros => 1.0,
+            EpochUnit::Nanos => 1e-3,
+            EpochUnit::Auto => unreachable!("resolved before use"),
+        }
+    }
+}
+
+/// How a source's timestamps are read.
+#[derive(Debug, Clone)]
+pub struct TimeOptions {
+    /// Offset for naive timestamps.
+    pub offset: FixedOffset,
+    /// Origin for offset timestamps, in UTC microseconds.
+    pub origin_micros: Option<i64>,
+    /// Unit for numeric timestamps.
+    pub unit: EpochUnit,
+}
+
+impl Default for TimeOptions {
+    fn default() -> Self {
+        TimeOptions {
+            offset: FixedOffset::east_opt(0).expect("zero offset"),
+            origin_micros: None,
+            unit: EpochUnit::Auto,
+        }
+    }
+}
+
+/// Parses `UTC`, `Z` or `±HH:MM` into an offset.
+pub fn parse_offset(text: &str) -> Option<FixedOffset> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("utc") || t == "Z" {
+        return FixedOffset::east_opt(0);
+    }
+    let (sign, rest) = match t.as_bytes().first()? {
+        b'+' => (1, &t[1..]),
+        b'-' => (-1, &t[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+    let seconds = h.parse::<i32>().ok()? * 3600 + m.parse::<i32>().ok()? * 60;
+    FixedOffset::east_opt(sign * seconds)
+}
+
+/// Reads a timestamp value into UTC microseconds, or says what was expected.
+pub fn parse_timestamp(value: &Value, options: &TimeOptions) -> Result<i64, String> {
+    match value {
+        Value::Number(n) => {
+            let number = n
+                .as_f64()
+                .ok_or_else(|| format!("timestamp {n} is not a number"))?;
+            epoch_to_micros(number, options)
+        }
+        Value::String(s) => parse_timestamp_text(s.trim(), options),
+        other => Err(format!(
+            "timestamp must be a string or number, found {}",
+            super::extract::describe(other)
+        )),
+    }
+}
+
+fn epoch_to_micros(number: f64, options: &TimeOptions) -> Result<i64, String> {
+    if !number.is_finite() || number < 0.0 {
+        return Err(format!("timestamp {number} is not a non-negative number"));
+    }
+    let unit = match (options.unit, options.origin_micros) {
+        (EpochUnit::Auto, Some(_)) => EpochUnit::Millis,
+        (EpochUnit::Auto, None) => {
+            if number < 1e11 {
+                EpochUnit::Seconds
+            } else if number < 1e14 {
+                EpochUnit::Millis
+            } else if number < 1e17 {
+                EpochUnit::Micros
+            } else {
+                EpochUnit::Nanos
+            }
+        }
+        (unit, _) => unit,
+    };
+    let micros = (number * unit.micros_per_unit()).round();
+    if micros > 4.0e15 {
+        return Err(format!("timestamp {number} is beyond the year 2096"));
+    }
+    Ok(options.origin_micros.unwrap_or(0) + micros as i64)
+}
+
+const NAIVE_FORMATS: [&str; 4] = [
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y/%m/%d %H:%M:%S%.f",
+    "%Y-%m-%d %H:%M",
+];
+
+fn parse_timestamp_text(text: &str, options: &TimeOptions) -> Result<i64, String> {
+    if text.is_empty() {
+        return Err("timestamp is empty".to_string());
+    }
+    if let Ok(number) = text.parse::<f64>() {
+        return epoch_to_micros(number, options);
+    }
+    if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
+        return Ok(dt.timestamp_micros());
+    }
+    // RFC 3339 with a space instead of 'T', or a zone like "+0000" / " UTC".
+    for format in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.f%z"] {
+        if let Ok(dt) = DateTime::parse_from_str(text, format) {
+            return Ok(dt.timestamp_micros());
+        }
+    }
+    let naive_text = text
+        .strip_suffix(" UTC")
+        .or_else(|| text.strip_suffix('Z'))
+        .map(|t| (t, true))
+        .unwrap_or((text, false));
+    for format in NAIVE_FORMATS {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(naive_text.0, format) {
+            return Ok(localise(naive, naive_text.1, options));
+        }
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(naive_text.0, "%Y-%m-%d") {
+        let naive = date.and_hms_opt(0, 0, 0).expect("midnight exists");
+        return Ok(localise(naive, naive_text.1, options));
+    }
+    Err(format!(
+        "timestamp '{text}' not understood; expected RFC 3339, 'YYYY-MM-DD HH:MM:SS[.fffffff]' or epoch seconds/ms"
+    ))
+}
+
+fn localise(naive: NaiveDateTime, explicit_utc: bool, options: &TimeOptions) -> i64 {
+    if explicit_utc {
+        return naive.and_utc().timestamp_micros();
+    }
+    options
+        .offset
+        .from_local_datetime(&naive)
+        .single()
+        .map(|dt| dt.timestamp_micros())
+        .unwrap_or_else(|| naive.and_utc().timestamp_micros())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn utc(value: Value) -> Result<i64, String> {
+        parse_timestamp(&value, &TimeOptions::default())
+    }
+
+    // Expected values below were computed with `date -u -d '…' +%s%6N`.
+    #[test]
+    fn parses_every_shape() {
+        assert_eq!(utc(json!("2026-11-02T09:15:00Z")), Ok(1_793_610_900_000_000));
+        assert_eq!(utc(json!("2026-11-02T10:15:00+01:00")), Ok(1_793_610_900_000_000));
+        assert_eq!(utc(json!(1_793_610_900)), Ok(1_793_610_900_000_000));
+        assert_eq!(utc(json!(1_793_610_900_123_i64)), Ok(1_793_610_900_123_000));
+        assert_eq!(utc(json!("1793610900")), Ok(1_793_610_900_000_000));
+        // The Azure trace: naive, seven fractional digits.
+        assert_eq!(
+            utc(json!("2023-11-16 18:15:46.6805900")),
+            Ok(1_700_158_546_680_590)
+        );
+    }
+
+    #[test]
+    fn naive_times_take_the_source_offset() {
+        let options = TimeOptions {
+            offset: parse_offset("+02:00").unwrap(),
+            ..TimeOptions::default()
+        };
+        assert_eq!(
+            parse_timestamp(&json!("2026-11-02 11:15:00"), &options),
+            Ok(1_793_610_900_000_000)
+        );
+    }
+
+    #[test]
+    fn offsets_from_an_origin_default_to_milliseconds() {
+        let options = TimeOptions {
+            origin_micros: Some(1_793_610_900_000_000),
+            ..TimeOptions::default()
+        };
+        assert_eq!(parse_timestamp(&json!(1500), &options), Ok(1_793_610_901_500_000));
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(utc(json!("yesterday")).unwrap_err().contains("not understood"));
+        assert!(utc(json!(-5)).is_err());
+        assert!(utc(json!(true)).is_err());
+    }
+}

@@ -1,0 +1,26 @@
+//! inferledger: what AI inference really costs, from request logs to priced tables.
+//!
+//! The library holds everything; `main.rs` only parses flags and maps errors to exit codes.
+//! Where each step lives:
+//! - [`config`]: the TOML config (`inferledger.toml`), parsed and checked before any work.
+//! - [`ingest`]: reading request logs of every supported source into the canonical
+//!   `requests` rows, with bad rows quarantined and every row counted.
+//! - [`prices`]: the built-in effective-dated price catalog, LiteLLM price files, and the
+//!   exact-decimal cost of one request.
+//! - [`analysis`]: runs the SQL in `queries/` (embedded in the binary) with DataFusion.
+//! - [`output`]: Parquet writing and the atomic replacement of output partitions.
+//! - [`summary`]: `run_summary.json` and `report.md`.
+//! - [`commands`]: one module per subcommand (`run`, `validate`, `sql`, `prices`, `synth`).
+#![warn(missing_docs)]
+
+pub mod analysis;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod ingest;
+pub mod output;
+pub mod prices;
+pub mod progress;
+pub mod summary;
+
+pub use error::{Error, Result};

@@ -1,0 +1,146 @@
+//! Loads LiteLLM's `model_prices_and_context_window.json` (per-token prices keyed by model
+//! name) as price overrides. Tolerates what the real file holds: the `sample_spec` entry
+//! of description strings, costs written as JSON integers, nested objects, and entries
+//! that are not token-priced (image, audio, search), which are counted and skipped.
+
+use std::path::Path;
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use super::{Price, TierPrices, parse_decimal};
+use crate::error::{Error, Result};
+
+/// What a price file gave.
+#[derive(Debug, Clone)]
+pub struct LoadedPrices {
+    /// Token-priced entries.
+    pub prices: Vec<Price>,
+    /// Entries skipped because they have no per-token input and output price.
+    pub skipped: usize,
+}
+
+/// Reads a LiteLLM price file.
+pub fn load(path: &Path) -> Result<LoadedPrices> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse(&text).map_err(|message| Error::Prices {
+        path: path.to_path_buf(),
+        message,
+    })
+}
+
+/// Parses a LiteLLM price file's text.
+pub fn parse(text: &str) -> Result<LoadedPrices, String> {
+    let root: Value = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "line {}, column {}: {e}; expected LiteLLM's model_prices_and_context_window.json",
+            e.line(),
+            e.column()
+        )
+    })?;
+    let Value::Object(entries) = root else {
+        return Err("expected a JSON object keyed by model name".to_string());
+    };
+    let mut prices = Vec::new();
+    let mut skipped = 0;
+    for (name, entry) in &entries {
+        if name == "sample_spec" {
+            continue;
+        }
+        match entry_price(name, entry) {
+            Some(price) => prices.push(price),
+            None => skipped += 1,
+        }
+    }
+    Ok(LoadedPrices { prices, skipped })
+}
+
+fn number(entry: &Value, key: &str) -> Option<Decimal> {
+    match entry.get(key)? {
+        // f64's Display is the shortest text that reads back to the same number, i.e. the
+        // decimal the file wrote (1.25e-07 → 0.000000125), so the Decimal is exact.
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Some(Decimal::from(i)),
+            None => parse_decimal(&n.as_f64()?.to_string()),
+        },
+        Value::String(s) => parse_decimal(s),
+        _ => None,
+    }
+}
+
+fn entry_price(name: &str, entry: &Value) -> Option<Price> {
+    if !entry.is_object() {
+        return None;
+    }
+    let input = number(entry, "input_cost_per_token")?;
+    let output = number(entry, "output_cost_per_token").unwrap_or(Decimal::ZERO);
+    if input.is_sign_negative() || output.is_sign_negative() {
+        return None;
+    }
+    let long_context = match (
+        number(entry, "input_cost_per_token_above_200k_tokens"),
+        number(entry, "output_cost_per_token_above_200k_tokens"),
+    ) {
+        (Some(input), Some(output)) => Some(TierPrices {
+            input,
+            output,
+            cache_read: number(entry, "cache_read_input_token_cost_above_200k_tokens"),
+            cache_write_5m: number(entry, "cache_creation_input_token_cost_above_200k_tokens"),
+            cache_write_1h: None,
+        }),
+        _ => None,
+    };
+    let batch_discount = number(entry, "input_cost_per_token_batches")
+        .filter(|_| input > Decimal::ZERO)
+        .map(|batch| (Decimal::ONE - batch / input).normalize())
+        .filter(|d| *d > Decimal::ZERO && *d < Decimal::ONE);
+    Some(Price {
+        id: format!("litellm:{name}"),
+        model: name.to_string(),
+        provider: entry
+            .get("litellm_provider")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        effective_from: None,
+        standard: TierPrices {
+            input,
+            output,
+            cache_read: number(entry, "cache_read_input_token_cost"),
+            cache_write_5m: number(entry, "cache_creation_input_token_cost"),
+            cache_write_1h: number(entry, "cache_creation_input_token_cost_above_1hr"),
+        },
+        long_context,
+        batch_discount,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[test]
+    fn tolerates_sample_spec_integers_and_non_token_entries() {
+        let text = r#"{
+          "sample_spec": {"input_cost_per_token": 0.0, "litellm_provider": "one of …"},
+          "gpt-4o": {"input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05,
+                     "cache_read_input_token_cost": 1.25e-06, "input_cost_per_token_batches": 1.25e-06,
+                     "search_context_cost_per_query": {"search_context_size_low": 0.025}},
+          "free-model": {"input_cost_per_token": 0, "output_cost_per_token": 0},
+          "dall-e-3": {"output_cost_per_pixel": 0.0, "mode": "image_generation"}
+        }"#;
+        let loaded = parse(text).unwrap();
+        assert_eq!(loaded.prices.len(), 2);
+        assert_eq!(loaded.skipped, 1);
+        let gpt = loaded.prices.iter().find(|p| p.model == "gpt-4o").unwrap();
+        assert_eq!(gpt.standard.input, Decimal::from_str("0.0000025").unwrap());
+        assert_eq!(gpt.standard.cache_read, Some(Decimal::from_str("0.00000125").unwrap()));
+        assert_eq!(gpt.batch_discount, Some(Decimal::from_str("0.5").unwrap()));
+    }
+
+    #[test]
+    fn malformed_json_names_line_and_column() {
+        let err = parse("{\n  \"a\": {,}\n}").unwrap_err();
+        assert!(err.starts_with("line 2, column"), "{err}");
+    }
+}

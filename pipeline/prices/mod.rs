@@ -1,0 +1,405 @@
+//! Prices and the exact cost of a request. The built-in catalog (`catalog.csv`, compiled
+//! in: one row per model and `effective_from` date, prices per million tokens) is
+//! effective-dated, so a request is priced with the price in force at its timestamp. A
+//! LiteLLM price file overrides the catalog for the models it names. All money is
+//! `rust_decimal::Decimal`: no binary floats touch a price or a cost.
+
+pub mod litellm;
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use crate::error::{Error, Result};
+use crate::ingest::extract::RequestRow;
+
+/// The built-in catalog, as shipped.
+pub const CATALOG_CSV: &str = include_str!("catalog.csv");
+
+/// Prompts longer than this many tokens use a model's long-context prices, where it has them.
+pub const LONG_CONTEXT_THRESHOLD: i64 = 200_000;
+
+/// Per-token prices of one tier (standard, or prompts above 200k tokens).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TierPrices {
+    /// Uncached input.
+    pub input: Decimal,
+    /// Output (reasoning included).
+    pub output: Decimal,
+    /// Cache read; `None` means no discount (billed as input).
+    pub cache_read: Option<Decimal>,
+    /// Cache write, 5-minute TTL; `None` means writes are billed as plain input.
+    pub cache_write_5m: Option<Decimal>,
+    /// Cache write, 1-hour TTL; `None` falls back to the 5-minute price.
+    pub cache_write_1h: Option<Decimal>,
+}
+
+/// One price entry: a model's prices from a date on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Price {
+    /// Stable id written on every request it priced, e.g. `catalog:gpt-4o@2024-10-01`.
+    pub id: String,
+    /// Model name as the entry gives it.
+    pub model: String,
+    /// Provider, where known.
+    pub provider: Option<String>,
+    /// First day (UTC) the entry is in force; `None` for overrides (always in force).
+    pub effective_from: Option<NaiveDate>,
+    /// Standard prices.
+    pub standard: TierPrices,
+    /// Prices for prompts above [`LONG_CONTEXT_THRESHOLD`] tokens.
+    pub long_context: Option<TierPrices>,
+    /// Share taken off through a batch API (0.5 = half price).
+    pub batch_discount: Option<Decimal>,
+}
+
+/// The money one request cost, and what caching did to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestCost {
+    /// What was billed.
+    pub cost_usd: Decimal,
+    /// Cache reads × (input price − cache-read price): what caching saved.
+    pub cache_saved_usd: Decimal,
+    /// Cache writes × (write price − input price): the premium paid to write the cache.
+    pub cache_write_premium_usd: Decimal,
+    /// The price entry used, with `+long_context` / `+batch` when those applied.
+    pub price_id: String,
+}
+
+impl Price {
+    /// Prices a request with this entry.
+    pub fn cost(&self, row: &RequestRow) -> RequestCost {
+        let long = row.input_tokens > LONG_CONTEXT_THRESHOLD && self.long_context.is_some();
+        let tier = if long {
+            self.long_context.as_ref().expect("checked above")
+        } else {
+            &self.standard
+        };
+        let tokens = |n: i64| Decimal::from(n);
+        let read_price = tier.cache_read.unwrap_or(tier.input);
+        let write_5m_price = tier.cache_write_5m.unwrap_or(tier.input);
+        let write_1h_price = tier.cache_write_1h.unwrap_or(write_5m_price);
+        let uncached = row.input_tokens - row.cache_read_tokens - row.cache_write_tokens;
+        let write_5m = row.cache_write_tokens - row.cache_write_1h_tokens;
+        let write_1h = row.cache_write_1h_tokens;
+
+        let mut cost = tokens(uncached) * tier.input
+            + tokens(row.cache_read_tokens) * read_price
+            + tokens(write_5m) * write_5m_price
+            + tokens(write_1h) * write_1h_price
+            + tokens(row.output_tokens) * tier.output;
+        let mut saved = tokens(row.cache_read_tokens) * (tier.input - read_price);
+        let mut premium = tokens(write_5m) * (write_5m_price - tier.input)
+            + tokens(write_1h) * (write_1h_price - tier.input);
+        let mut price_id = self.id.clone();
+        if long {
+            price_id.push_str("+long_context");
+        }
+        if row.batch
+            && let Some(discount) = self.batch_discount
+        {
+            let keep = Decimal::ONE - discount;
+            cost *= keep;
+            saved *= keep;
+            premium *= keep;
+            price_id.push_str("+batch");
+        }
+        RequestCost {
+            cost_usd: cost.normalize(),
+            cache_saved_usd: saved.normalize(),
+            cache_write_premium_usd: premium.normalize(),
+            price_id,
+        }
+    }
+}
+
+/// The catalog plus any overrides, with lookup by model name and time.
+#[derive(Debug, Clone, Default)]
+pub struct PriceBook {
+    /// Built-in entries by normalised model name, oldest first.
+    catalog: HashMap<String, Vec<Price>>,
+    /// Overrides (LiteLLM file) by model name as the file gives it, lower-cased.
+    overrides: HashMap<String, Price>,
+}
+
+impl PriceBook {
+    /// The built-in catalog alone.
+    pub fn builtin() -> PriceBook {
+        let mut book = PriceBook::default();
+        for price in parse_catalog(CATALOG_CSV).expect("the built-in catalog is valid (tested)") {
+            book.catalog
+                .entry(price.model.to_ascii_lowercase())
+                .or_default()
+                .push(price);
+        }
+        for entries in book.catalog.values_mut() {
+            entries.sort_by_key(|p| p.effective_from);
+        }
+        book
+    }
+
+    /// Adds override entries (replacing earlier ones of the same name).
+    pub fn add_overrides(&mut self, prices: Vec<Price>) {
+        for price in prices {
+            self.overrides.insert(price.model.to_ascii_lowercase(), price);
+        }
+    }
+
+    /// Number of override entries.
+    pub fn override_count(&self) -> usize {
+        self.overrides.len()
+    }
+
+    /// The entry pricing `model` at `ts_micros`, trying the name as given, without a
+    /// `provider/` prefix, and without a date or `-latest` suffix. Overrides win over the
+    /// catalog for every name they hold.
+    pub fn lookup(&self, model: &str, ts_micros: i64) -> Option<&Price> {
+        let day = chrono::DateTime::from_timestamp_micros(ts_micros)?.date_naive();
+        for name in name_candidates(model) {
+            if let Some(price) = self.overrides.get(&name) {
+                return Some(price);
+            }
+            if let Some(entries) = self.catalog.get(&name) {
+                return entries
+                    .iter()
+                    .rev()
+                    .find(|p| p.effective_from.is_none_or(|from| from <= day));
+            }
+        }
+        None
+    }
+
+    /// Every entry, catalog first (by model, then date), then overrides by name.
+    pub fn entries(&self) -> Vec<&Price> {
+        let mut catalog: Vec<&Price> = self.catalog.values().flatten().collect();
+        catalog.sort_by(|a, b| (&a.model, a.effective_from).cmp(&(&b.model, b.effective_from)));
+        let mut overrides: Vec<&Price> = self.overrides.values().collect();
+        overrides.sort_by(|a, b| a.model.cmp(&b.model));
+        catalog.extend(overrides);
+        catalog
+    }
+}
+
+/// The names a model string is looked up under, most specific first.
+pub fn name_candidates(model: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut push = |name: &str| {
+        let name = name.trim().to_ascii_lowercase();
+        if !name.is_empty() && !names.contains(&name) {
+            names.push(name);
+        }
+    };
+    push(model);
+    let base = model.rsplit('/').next().unwrap_or(model);
+    let base = base.split('@').next().unwrap_or(base);
+    push(base);
+    let undated = strip_version_suffix(base);
+    push(undated);
+    names
+}
+
+/// `gpt-4o-2024-08-06` → `gpt-4o`; `claude-sonnet-4-5-20250929` → `claude-sonnet-4-5`;
+/// `gemini-2.5-pro-latest` → `gemini-2.5-pro`; `…-001` → `…`.
+fn strip_version_suffix(name: &str) -> &str {
+    let mut name = name.strip_suffix("-latest").unwrap_or(name);
+    let bytes = name.as_bytes();
+    let all_digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    let n = bytes.len();
+    if n > 11 && bytes[n - 11] == b'-' && bytes[n - 6] == b'-' && bytes[n - 3] == b'-' {
+        let (y, m, d) = (&bytes[n - 10..n - 6], &bytes[n - 5..n - 3], &bytes[n - 2..]);
+        if all_digits(y) && all_digits(m) && all_digits(d) {
+            name = &name[..n - 11];
+        }
+    } else if n > 9 && bytes[n - 9] == b'-' && all_digits(&bytes[n - 8..]) {
+        name = &name[..n - 9];
+    } else if n > 4 && bytes[n - 4] == b'-' && all_digits(&bytes[n - 3..]) {
+        name = &name[..n - 4];
+    }
+    name
+}
+
+/// Parses a decimal written in the catalog or a price file.
+pub fn parse_decimal(text: &str) -> Option<Decimal> {
+    Decimal::from_str(text.trim())
+        .or_else(|_| Decimal::from_scientific(text.trim()))
+        .ok()
+}
+
+fn per_token(per_million: &str) -> Option<Decimal> {
+    let t = per_million.trim();
+    if t.is_empty() {
+        return None;
+    }
+    parse_decimal(t).map(|d| (d / Decimal::from(1_000_000)).normalize())
+}
+
+/// Parses the catalog CSV (prices per million tokens).
+pub fn parse_catalog(text: &str) -> Result<Vec<Price>> {
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let bad = |line: u64, message: String| Error::Prices {
+        path: "built-in catalog.csv".into(),
+        message: format!("line {line}: {message}"),
+    };
+    let mut prices = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| bad(0, e.to_string()))?;
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let field = |i: usize| record.get(i).unwrap_or("");
+        let required = |i: usize, name: &str| {
+            per_token(field(i)).ok_or_else(|| bad(line, format!("{name} is not a price")))
+        };
+        let effective_from = NaiveDate::parse_from_str(field(2), "%Y-%m-%d")
+            .map_err(|e| bad(line, format!("effective_from: {e}")))?;
+        let long_context = match (per_token(field(8)), per_token(field(9))) {
+            (Some(input), Some(output)) => Some(TierPrices {
+                input,
+                output,
+                cache_read: per_token(field(10)),
+                cache_write_5m: per_token(field(11)),
+                cache_write_1h: per_token(field(12)),
+            }),
+            _ => None,
+        };
+        prices.push(Price {
+            id: format!("catalog:{}@{}", field(0), field(2)),
+            model: field(0).to_string(),
+            provider: Some(field(1).to_string()),
+            effective_from: Some(effective_from),
+            standard: TierPrices {
+                input: required(3, "input")?,
+                output: required(4, "output")?,
+                cache_read: per_token(field(5)),
+                cache_write_5m: per_token(field(6)),
+                cache_write_1h: per_token(field(7)),
+            },
+            long_context,
+            batch_discount: parse_decimal(field(13)).filter(|_| !field(13).is_empty()),
+        });
+    }
+    Ok(prices)
+}
+
+/// Formats a per-token price as dollars per million tokens, for display.
+pub fn per_million(price: Decimal) -> String {
+    (price * Decimal::from(1_000_000)).normalize().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(model: &str, ts: &str) -> RequestRow {
+        RequestRow {
+            request_id: "r".into(),
+            ts_micros: chrono::DateTime::parse_from_rfc3339(ts).unwrap().timestamp_micros(),
+            duration_ms: None,
+            provider: None,
+            model: Some(model.into()),
+            deployment: None,
+            team: None,
+            feature: None,
+            user_id: None,
+            interaction_id: None,
+            status: "ok",
+            input_tokens: 0,
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
+            cache_write_1h_tokens: 0,
+            output_tokens: 0,
+            reasoning_tokens: 0,
+            completed: None,
+            batch: false,
+        }
+    }
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn catalog_parses_and_every_model_has_a_current_price() {
+        let book = PriceBook::builtin();
+        assert!(book.entries().len() >= 25);
+        for price in book.entries() {
+            assert!(price.standard.input > Decimal::ZERO, "{}", price.id);
+        }
+    }
+
+    #[test]
+    fn effective_dating_picks_the_price_in_force() {
+        let book = PriceBook::builtin();
+        let may = row("o3", "2025-05-01T00:00:00Z");
+        let july = row("o3-2025-04-16", "2025-07-01T00:00:00Z");
+        assert_eq!(book.lookup("o3", may.ts_micros).unwrap().id, "catalog:o3@2025-04-16");
+        assert_eq!(book.lookup("o3-2025-04-16", july.ts_micros).unwrap().id, "catalog:o3@2025-06-10");
+        // Before a model's first price there is no price: never a guess.
+        assert!(book.lookup("gpt-5", row("gpt-5", "2025-01-01T00:00:00Z").ts_micros).is_none());
+    }
+
+    #[test]
+    fn name_normalisation() {
+        assert_eq!(strip_version_suffix("gpt-4o-2024-08-06"), "gpt-4o");
+        assert_eq!(strip_version_suffix("claude-sonnet-4-5-20250929"), "claude-sonnet-4-5");
+        assert_eq!(strip_version_suffix("gemini-2.0-flash-001"), "gemini-2.0-flash");
+        assert_eq!(strip_version_suffix("gpt-4o"), "gpt-4o");
+        assert_eq!(
+            name_candidates("anthropic/claude-sonnet-4-5@20250929"),
+            vec!["anthropic/claude-sonnet-4-5@20250929", "claude-sonnet-4-5"]
+        );
+    }
+
+    // Hand-computed costs ($ per million tokens from catalog.csv, divided out by hand).
+    #[test]
+    fn anthropic_cost_with_cache_reads_and_both_write_ttls() {
+        let book = PriceBook::builtin();
+        let mut r = row("claude-sonnet-4-5-20250929", "2026-11-16T10:00:00Z");
+        // 50 uncached + 4000 read + 1000 written (600 at 5m, 400 at 1h), 250 output.
+        r.input_tokens = 5050;
+        r.cache_read_tokens = 4000;
+        r.cache_write_tokens = 1000;
+        r.cache_write_1h_tokens = 400;
+        r.output_tokens = 250;
+        let cost = book.lookup(r.model.as_deref().unwrap(), r.ts_micros).unwrap().cost(&r);
+        // 50×3 + 4000×0.30 + 600×3.75 + 400×6 + 250×15 = 150 + 1200 + 2250 + 2400 + 3750
+        // = 9750 $/M-tokens → $0.00975.
+        assert_eq!(cost.cost_usd, d("0.00975"));
+        // Saved: 4000 × (3 − 0.30) = 10800 → $0.0108.
+        assert_eq!(cost.cache_saved_usd, d("0.0108"));
+        // Premium: 600 × 0.75 + 400 × 3 = 1650 → $0.00165.
+        assert_eq!(cost.cache_write_premium_usd, d("0.00165"));
+        assert_eq!(cost.price_id, "catalog:claude-sonnet-4-5@2025-09-29");
+    }
+
+    #[test]
+    fn openai_cached_tokens_and_batch() {
+        let book = PriceBook::builtin();
+        let mut r = row("gpt-4o-mini", "2026-11-16T10:00:00Z");
+        r.input_tokens = 2000;
+        r.cache_read_tokens = 1536;
+        r.output_tokens = 300;
+        // 464×0.15 + 1536×0.075 + 300×0.60 = 69.6 + 115.2 + 180 = 364.8 → $0.0003648.
+        let price = book.lookup("gpt-4o-mini", r.ts_micros).unwrap();
+        assert_eq!(price.cost(&r).cost_usd, d("0.0003648"));
+        r.batch = true;
+        let batch = price.cost(&r);
+        assert_eq!(batch.cost_usd, d("0.0001824"));
+        assert!(batch.price_id.ends_with("+batch"));
+    }
+
+    #[test]
+    fn long_prompts_use_long_context_prices() {
+        let book = PriceBook::builtin();
+        let mut r = row("gemini-2.5-pro", "2026-11-16T10:00:00Z");
+        r.input_tokens = 250_000;
+        r.output_tokens = 1_000;
+        // 250000×2.50 + 1000×15 = 625000 + 15000 = 640000 $/M → $0.64.
+        let cost = book.lookup("gemini-2.5-pro", r.ts_micros).unwrap().cost(&r);
+        assert_eq!(cost.cost_usd, d("0.64"));
+        assert!(cost.price_id.ends_with("+long_context"));
+        r.input_tokens = 200_000;
+        // At exactly 200k the standard tier applies: 200000×1.25 + 1000×10 = 260000 → $0.26.
+        assert_eq!(book.lookup("gemini-2.5-pro", r.ts_micros).unwrap().cost(&r).cost_usd, d("0.26"));
+    }
+}

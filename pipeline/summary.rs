@@ -1,0 +1,461 @@
+//! What a run tells its readers: `run_summary.json` (every source's rows read, kept,
+//! quarantined, duplicate and outside the window, unpriced models, timings, peak memory)
+//! and `report.md` (headline figures with the thresholds users quote). Every figure comes
+//! from the run's own tables through the SQL in `queries/report/`.
+
+use std::fmt::Write as _;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Decimal128Type, Int64Type};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::prelude::SessionContext;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::analysis::{StepTiming, sql_batches};
+use crate::error::Result;
+use crate::ingest::SourceReport;
+
+/// A report query, by name.
+pub mod queries {
+    /// Headline figures.
+    pub const HEADLINE: &str = include_str!("../queries/report/headline.sql");
+    /// Caching by model.
+    pub const CACHE_BY_MODEL: &str = include_str!("../queries/report/cache_by_model.sql");
+    /// Interaction headline.
+    pub const INTERACTIONS: &str = include_str!("../queries/report/interactions_headline.sql");
+    /// Cost per completed interaction by team and feature.
+    pub const COST_PER_COMPLETED: &str = include_str!("../queries/report/cost_per_completed.sql");
+    /// Spend by team and feature.
+    pub const SPEND_BY_TEAM: &str = include_str!("../queries/report/spend_by_team.sql");
+    /// Unpriced models.
+    pub const UNPRICED: &str = include_str!("../queries/report/unpriced_models.sql");
+    /// Kept rows per source.
+    pub const KEPT_BY_SOURCE: &str = include_str!("../queries/report/kept_by_source.sql");
+}
+
+/// One source in the run summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceSummary {
+    /// Ingest figures.
+    #[serde(flatten)]
+    pub ingest: SourceReport,
+    /// Rows in the `requests` table from this source.
+    pub rows_kept: u64,
+    /// Staged rows dropped as repeats of a request_id.
+    pub duplicates: u64,
+    /// rows_read = rows_kept + rows_quarantined + duplicates + rows_outside_window.
+    pub reconciles: bool,
+}
+
+/// A model without a price.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnpricedModel {
+    /// Model name (`(none)` when the log gave none).
+    pub model: String,
+    /// Requests.
+    pub requests: i64,
+    /// Input tokens.
+    pub input_tokens: i64,
+    /// Output tokens.
+    pub output_tokens: i64,
+}
+
+/// `run_summary.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    /// inferledger's version.
+    pub version: String,
+    /// Config file used.
+    pub config: String,
+    /// Output folder.
+    pub out: String,
+    /// `--from`/`--to`, when given.
+    pub window: Option<(String, String)>,
+    /// Start of the run (RFC 3339).
+    pub started_at: String,
+    /// End of the run.
+    pub finished_at: String,
+    /// Per source.
+    pub sources: Vec<SourceSummary>,
+    /// Whole-run totals.
+    pub totals: Totals,
+    /// Models without a price.
+    pub unpriced_models: Vec<UnpricedModel>,
+    /// Price file overrides used, if any.
+    pub price_file: Option<PriceFileSummary>,
+    /// Costs rounded at 12 decimals (prices with more than 6 decimals per million tokens).
+    pub rounded_costs: u64,
+    /// Milliseconds per phase.
+    pub timings_ms: Vec<StepTiming>,
+    /// Peak resident memory of the process, bytes (Linux only).
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// Totals over every source.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Totals {
+    /// Records read.
+    pub rows_read: u64,
+    /// Rows in `requests`.
+    pub rows_kept: u64,
+    /// Rows quarantined.
+    pub rows_quarantined: u64,
+    /// Duplicate rows dropped.
+    pub duplicates: u64,
+    /// Rows outside the window.
+    pub rows_outside_window: u64,
+    /// Exact total cost of priced requests, as a decimal string.
+    pub cost_usd: String,
+    /// Requests without a price.
+    pub unpriced_requests: i64,
+}
+
+/// A price file in the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct PriceFileSummary {
+    /// Path.
+    pub path: String,
+    /// Entries loaded.
+    pub entries: usize,
+    /// Entries skipped (not token-priced).
+    pub skipped: usize,
+}
+
+/// Reads a `Decimal128` cell as an exact decimal.
+pub fn decimal_at(array: &dyn Array, row: usize) -> Option<Decimal> {
+    if array.is_null(row) {
+        return None;
+    }
+    match array.data_type() {
+        DataType::Decimal128(_, scale) => {
+            let value = array.as_primitive::<Decimal128Type>().value(row);
+            Decimal::try_from_i128_with_scale(value, *scale as u32).ok()
+        }
+        _ => None,
+    }
+}
+
+/// The text of a string cell, whatever the string type (Parquet reads back as Utf8View).
+pub fn string_at(array: &dyn Array, row: usize) -> Option<String> {
+    if array.is_null(row) {
+        return None;
+    }
+    let cast = datafusion::arrow::compute::cast(&array.slice(row, 1), &DataType::Utf8).ok()?;
+    Some(cast.as_string::<i32>().value(0).to_string())
+}
+
+fn int_at(batch: &RecordBatch, column: &str, row: usize) -> i64 {
+    batch
+        .column_by_name(column)
+        .filter(|a| !a.is_null(row))
+        .and_then(|a| a.as_primitive_opt::<Int64Type>().map(|p| p.value(row)))
+        .unwrap_or(0)
+}
+
+/// Completes the source figures with kept and duplicate counts, from SQL.
+pub async fn source_summaries(
+    ctx: &SessionContext,
+    sources: &[SourceReport],
+) -> Result<Vec<SourceSummary>> {
+    let batches = sql_batches(ctx, queries::KEPT_BY_SOURCE).await?;
+    let mut kept = std::collections::HashMap::new();
+    for batch in &batches {
+        for row in 0..batch.num_rows() {
+            let name = string_at(batch.column(0).as_ref(), row).unwrap_or_default();
+            kept.insert(name, int_at(batch, "rows_kept", row) as u64);
+        }
+    }
+    Ok(sources
+        .iter()
+        .map(|s| {
+            let rows_kept = kept.get(&s.name).copied().unwrap_or(0);
+            let duplicates = s.rows_staged.saturating_sub(rows_kept);
+            SourceSummary {
+                reconciles: s.rows_read
+                    == rows_kept + s.rows_quarantined + duplicates + s.rows_outside_window,
+                ingest: s.clone(),
+                rows_kept,
+                duplicates,
+            }
+        })
+        .collect())
+}
+
+/// Unpriced models, from SQL.
+pub async fn unpriced_models(ctx: &SessionContext) -> Result<Vec<UnpricedModel>> {
+    let mut models = Vec::new();
+    for batch in sql_batches(ctx, queries::UNPRICED).await? {
+        for row in 0..batch.num_rows() {
+            models.push(UnpricedModel {
+                model: string_at(batch.column(0).as_ref(), row).unwrap_or_default(),
+                requests: int_at(&batch, "requests", row),
+                input_tokens: int_at(&batch, "input_tokens", row),
+                output_tokens: int_at(&batch, "output_tokens", row),
+            });
+        }
+    }
+    Ok(models)
+}
+
+/// Total cost and unpriced requests, from SQL.
+pub async fn cost_totals(ctx: &SessionContext) -> Result<(Decimal, i64)> {
+    let batches = sql_batches(ctx, queries::HEADLINE).await?;
+    let batch = &batches[0];
+    let cost = batch
+        .column_by_name("cost_usd")
+        .and_then(|a| decimal_at(a.as_ref(), 0))
+        .unwrap_or(Decimal::ZERO);
+    Ok((cost, int_at(batch, "unpriced_requests", 0)))
+}
+
+/// Peak resident memory of this process, from `/proc/self/status` (VmHWM).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(digits: &str) -> String {
+    let (sign, digits) = digits.strip_prefix('-').map_or(("", digits), |d| ("-", d));
+    let (int, frac) = digits.split_once('.').map_or((digits, None), |(i, f)| (i, Some(f)));
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    match frac {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
+
+/// Money for people: `$1,234.57` (or 4 places for per-unit figures).
+pub fn money(value: Decimal, places: u32) -> String {
+    let rounded = value.round_dp(places);
+    let text = format!("{:.*}", places as usize, rounded);
+    match text.strip_prefix('-') {
+        Some(t) => format!("-${}", thousands(t)),
+        None => format!("${}", thousands(&text)),
+    }
+}
+
+fn cell(batch: &RecordBatch, column: usize, row: usize) -> (String, bool) {
+    let array = batch.column(column);
+    let name = batch.schema().field(column).name().clone();
+    if array.is_null(row) {
+        return ("–".to_string(), true);
+    }
+    match array.data_type() {
+        DataType::Decimal128(..) => {
+            let value = decimal_at(array.as_ref(), row).unwrap_or_default();
+            let places = if name.contains("per_") { 4 } else { 2 };
+            (money(value, places), true)
+        }
+        DataType::Float64 => {
+            let v = array.as_primitive::<datafusion::arrow::datatypes::Float64Type>().value(row);
+            if name.contains("ratio") || name.contains("rate") {
+                (format!("{:.1}%", v * 100.0), true)
+            } else {
+                (thousands(&format!("{v:.1}")), true)
+            }
+        }
+        DataType::Int64 => (thousands(&int_at(batch, &name, row).to_string()), true),
+        _ => {
+            let options = FormatOptions::default().with_null("–");
+            let text = ArrayFormatter::try_new(array.as_ref(), &options)
+                .map(|f| f.value(row).to_string())
+                .unwrap_or_default();
+            (text.replace('|', "\\|"), false)
+        }
+    }
+}
+
+/// Batches as a Markdown table, numbers right-aligned with separators, money in dollars.
+pub fn markdown_table(batches: &[RecordBatch], max_rows: usize) -> String {
+    let Some(first) = batches.first() else {
+        return "_(no rows)_\n".to_string();
+    };
+    let schema = first.schema();
+    let mut rows: Vec<Vec<(String, bool)>> = Vec::new();
+    'outer: for batch in batches {
+        for row in 0..batch.num_rows() {
+            if rows.len() == max_rows {
+                break 'outer;
+            }
+            rows.push((0..batch.num_columns()).map(|c| cell(batch, c, row)).collect());
+        }
+    }
+    if rows.is_empty() {
+        return "_(no rows)_\n".to_string();
+    }
+    let numeric: Vec<bool> = (0..schema.fields().len())
+        .map(|c| rows.iter().all(|r| r[c].1))
+        .collect();
+    let mut out = String::new();
+    let header: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let _ = writeln!(out, "| {} |", header.join(" | "));
+    let rule: Vec<&str> = numeric.iter().map(|n| if *n { "---:" } else { "---" }).collect();
+    let _ = writeln!(out, "| {} |", rule.join(" | "));
+    for row in rows {
+        let cells: Vec<String> = row.into_iter().map(|(t, _)| t).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    out
+}
+
+/// What users call a hit ratio (the thresholds they quote).
+pub fn hit_ratio_verdict(ratio: f64) -> &'static str {
+    if ratio < 0.20 {
+        "expensive: under 20%, much prefill is paid again"
+    } else if ratio < 0.30 {
+        "below typical (20–30%)"
+    } else if ratio <= 0.50 {
+        "typical (30–50%)"
+    } else {
+        "good (above 50%)"
+    }
+}
+
+/// Writes `report.md` from the run's tables.
+pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Result<String> {
+    let mut md = String::new();
+    let headline = sql_batches(ctx, queries::HEADLINE).await?;
+    let h = &headline[0];
+    let requests = int_at(h, "requests", 0);
+    let fmt = |name: &str| {
+        h.column_by_name(name)
+            .map(|a| {
+                ArrayFormatter::try_new(a.as_ref(), &FormatOptions::default())
+                    .map(|f| f.value(0).to_string())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default()
+    };
+    let cost = h
+        .column_by_name("cost_usd")
+        .and_then(|a| decimal_at(a.as_ref(), 0))
+        .unwrap_or_default();
+    let _ = writeln!(md, "# inferledger report\n");
+    let _ = writeln!(
+        md,
+        "Requests from {} to {} (UTC). Generated {} by inferledger {}.\n",
+        fmt("first_request"),
+        fmt("last_request"),
+        summary.finished_at,
+        summary.version
+    );
+    let _ = writeln!(md, "## Headline\n");
+    let _ = writeln!(md, "- **API spend:** {} over {} requests", money(cost, 2), thousands(&requests.to_string()));
+    if summary.totals.unpriced_requests > 0 {
+        let _ = writeln!(
+            md,
+            "- **Unpriced:** {} requests have no price (cost unknown, not counted above): {}",
+            thousands(&summary.totals.unpriced_requests.to_string()),
+            summary
+                .unpriced_models
+                .iter()
+                .map(|m| format!("`{}` ({})", m.model, m.requests))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let hit_ratio = h
+        .column_by_name("hit_ratio")
+        .filter(|a| !a.is_null(0))
+        .map(|a| a.as_primitive::<datafusion::arrow::datatypes::Float64Type>().value(0));
+    if let Some(ratio) = hit_ratio {
+        let saved = h
+            .column_by_name("cache_saved_usd")
+            .and_then(|a| decimal_at(a.as_ref(), 0))
+            .unwrap_or_default();
+        let premium = h
+            .column_by_name("cache_write_premium_usd")
+            .and_then(|a| decimal_at(a.as_ref(), 0))
+            .unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "- **Prompt-cache hit ratio:** {:.1}% of input tokens ({}); caching saved {}, cache writes cost {} extra",
+            ratio * 100.0,
+            hit_ratio_verdict(ratio),
+            money(saved, 2),
+            money(premium, 2)
+        );
+    }
+    let interactions = sql_batches(ctx, queries::INTERACTIONS).await?;
+    if let Some(i) = interactions.first() {
+        let per = i
+            .column_by_name("cost_per_completed_interaction")
+            .and_then(|a| decimal_at(a.as_ref(), 0));
+        let abandoned = i
+            .column_by_name("abandoned_cost_usd")
+            .and_then(|a| decimal_at(a.as_ref(), 0))
+            .unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "- **Interactions:** {} of {} completed; cost per completed interaction {} (abandoned work priced in: {} spent on abandoned interactions)",
+            thousands(&int_at(i, "completed_interactions", 0).to_string()),
+            thousands(&int_at(i, "interactions", 0).to_string()),
+            per.map(|p| money(p, 4)).unwrap_or_else(|| "–".to_string()),
+            money(abandoned, 2)
+        );
+    }
+    let _ = writeln!(md, "\n## Prompt caching by model\n");
+    let _ = writeln!(
+        md,
+        "Thresholds users quote: under 20% is expensive, 30–50% is typical.\n"
+    );
+    md.push_str(&markdown_table(&sql_batches(ctx, queries::CACHE_BY_MODEL).await?, 30));
+    let _ = writeln!(md, "\n## Cost per completed interaction by team and feature\n");
+    md.push_str(&markdown_table(&sql_batches(ctx, queries::COST_PER_COMPLETED).await?, 30));
+    let _ = writeln!(md, "\n## Spend by team and feature\n");
+    md.push_str(&markdown_table(&sql_batches(ctx, queries::SPEND_BY_TEAM).await?, 30));
+    let _ = writeln!(md, "\n## Inputs\n");
+    let _ = writeln!(md, "| source | format | rows read | kept | quarantined | duplicates | outside window |");
+    let _ = writeln!(md, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    for s in &summary.sources {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            s.ingest.name,
+            s.ingest.format,
+            thousands(&s.ingest.rows_read.to_string()),
+            thousands(&s.rows_kept.to_string()),
+            thousands(&s.ingest.rows_quarantined.to_string()),
+            thousands(&s.duplicates.to_string()),
+            thousands(&s.ingest.rows_outside_window.to_string())
+        );
+    }
+    let quarantined: u64 = summary.sources.iter().map(|s| s.ingest.rows_quarantined).sum();
+    if quarantined > 0 {
+        let _ = writeln!(
+            md,
+            "\nQuarantined rows are in `quarantine/` with file, line, reason and raw text. Commonest reasons:\n"
+        );
+        for s in &summary.sources {
+            for (reason, n) in &s.ingest.quarantine_reasons {
+                let _ = writeln!(md, "- {}: {n}× {reason}", s.ingest.name);
+            }
+        }
+    }
+    Ok(md)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[test]
+    fn formats_money_and_counts() {
+        assert_eq!(thousands("1234567"), "1,234,567");
+        assert_eq!(thousands("123"), "123");
+        assert_eq!(money(Decimal::from_str("1234.5678").unwrap(), 2), "$1,234.57");
+        assert_eq!(money(Decimal::from_str("0.00975").unwrap(), 4), "$0.0098");
+        assert_eq!(money(Decimal::from_str("-12.5").unwrap(), 2), "-$12.50");
+    }
+}

@@ -1,0 +1,16 @@
+-- Cost per completed interaction by team and feature, all dates of the run together.
+SELECT
+    team,
+    feature,
+    SUM(interactions) AS interactions,
+    SUM(completed_interactions) AS completed_interactions,
+    CAST(SUM(completed_interactions) AS DOUBLE) / CAST(SUM(interactions) AS DOUBLE) AS completion_rate,
+    SUM(cost_usd) AS cost_usd,
+    CASE WHEN SUM(completed_interactions) > 0
+         THEN CAST(CAST(SUM(cost_usd) AS DECIMAL(30, 12))
+                   / CAST(SUM(completed_interactions) AS DECIMAL(20, 0)) AS DECIMAL(38, 12))
+    END AS cost_per_completed_interaction,
+    SUM(abandoned_cost_usd) AS abandoned_cost_usd
+FROM interaction_costs
+GROUP BY team, feature
+ORDER BY cost_usd DESC NULLS LAST, team, feature

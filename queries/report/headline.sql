@@ -1,0 +1,16 @@
+-- Headline figures of a run, over the requests it wrote.
+SELECT
+    COUNT(*) AS requests,
+    MIN(ts) AS first_request,
+    MAX(ts) AS last_request,
+    SUM(cost_usd) AS cost_usd,
+    SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) AS unpriced_requests,
+    SUM(input_tokens) AS input_tokens,
+    SUM(cache_read_tokens) AS cache_read_tokens,
+    SUM(output_tokens) AS output_tokens,
+    CASE WHEN SUM(input_tokens) > 0
+         THEN CAST(SUM(cache_read_tokens) AS DOUBLE) / CAST(SUM(input_tokens) AS DOUBLE)
+    END AS hit_ratio,
+    SUM(cache_saved_usd) AS cache_saved_usd,
+    SUM(cache_write_premium_usd) AS cache_write_premium_usd
+FROM requests

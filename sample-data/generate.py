@@ -1,0 +1,298 @@
+#!/usr/bin/env python3
+"""Writes the sample request logs in sample-data/requests/ and prints the figures an
+independent implementation (this file: Python's decimal module and its own price table,
+copied from the providers' public price pages) expects the pipeline to produce.
+
+Deterministic: re-running writes the same files. Usage: python3 sample-data/generate.py
+"""
+import csv
+import json
+import os
+import random
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+rng = random.Random(20261116)
+START = datetime(2026, 11, 16, tzinfo=timezone.utc)
+DAYS = 7
+
+# $ per million tokens: input, cache read, cache write 5m, cache write 1h, output.
+PRICES = {
+    "gpt-4o": ("2.50", "1.25", None, None, "10.00"),
+    "gpt-4o-mini": ("0.15", "0.075", None, None, "0.60"),
+    "gpt-4.1": ("2.00", "0.50", None, None, "8.00"),
+    "gpt-4.1-mini": ("0.40", "0.10", None, None, "1.60"),
+    "claude-sonnet-4-5": ("3.00", "0.30", "3.75", "6.00", "15.00"),
+    "claude-haiku-4-5": ("1.00", "0.10", "1.25", "2.00", "5.00"),
+    "gemini-2.5-flash": ("0.30", "0.03", None, None, "2.50"),
+}
+BASE = {
+    "gpt-4o-2024-08-06": "gpt-4o",
+    "gpt-4o-mini": "gpt-4o-mini",
+    "gpt-4.1-2025-04-14": "gpt-4.1",
+    "gpt-4.1-mini": "gpt-4.1-mini",
+    "claude-sonnet-4-5-20250929": "claude-sonnet-4-5",
+    "claude-haiku-4-5-20251001": "claude-haiku-4-5",
+    "gemini-2.5-flash": "gemini-2.5-flash",
+}
+
+requests = []  # canonical dicts, as the pipeline should see them (before dedup)
+
+
+def cost(model, total_input, read, write, write_1h, output):
+    base = BASE.get(model)
+    if base is None:
+        return None
+    p_in, p_read, p_w5, p_w1, p_out = (Decimal(x) if x else None for x in PRICES[base])
+    p_read = p_read if p_read is not None else p_in
+    p_w5 = p_w5 if p_w5 is not None else p_in
+    p_w1 = p_w1 if p_w1 is not None else p_w5
+    uncached = total_input - read - write
+    m = (uncached * p_in + read * p_read + (write - write_1h) * p_w5 + write_1h * p_w1
+         + output * p_out)
+    return m / Decimal(1_000_000)
+
+
+def iso(ts):
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def day_time(day, rng):
+    # Office-hours heavy traffic.
+    hour = min(23, max(0, int(rng.gauss(14, 3.5))))
+    return START + timedelta(days=day, hours=hour, minutes=rng.randrange(60), seconds=rng.randrange(60))
+
+
+# --- OpenAI chat completions: three teams, sessions with ids -------------------------
+openai_lines = []
+OPENAI_MODELS = ["gpt-4o-2024-08-06", "gpt-4o-mini", "gpt-4.1-2025-04-14"]
+TEAM_FEATURES = {"search": ["qa", "rerank"], "support": ["chat", "triage"], "growth": ["summarise"]}
+session = 0
+for day in range(DAYS):
+    for _ in range(20):
+        session += 1
+        team = rng.choice(list(TEAM_FEATURES))
+        feature = rng.choice(TEAM_FEATURES[team])
+        model = rng.choice(OPENAI_MODELS)
+        user = f"u{rng.randrange(40):02d}"
+        ts = day_time(day, rng)
+        system = rng.choice([900, 1400, 2600])
+        history = 0
+        turns = rng.choice([1, 2, 3, 3, 4, 5])
+        abandon = rng.random() < 0.15
+        for turn in range(turns):
+            rid = f"chatcmpl-{session:04d}{turn}"
+            user_msg = rng.randrange(20, 400)
+            prompt = system + history + user_msg
+            cached = ((system + history) // 128) * 128 if (turn > 0 and rng.random() < 0.8) else 0
+            if turn == 0 and rng.random() < 0.25:
+                cached = (system // 128) * 128
+            out = rng.randrange(40, 900)
+            failed = abandon and turn == turns - 1
+            rec = {"id": rid, "object": "chat.completion", "created": int(ts.timestamp()),
+                   "model": model, "deployment": "openai-prod",
+                   "duration_ms": 300 + out * 15,
+                   "metadata": {"team": team, "feature": feature, "user_id": user,
+                                "session_id": f"oa-{session:04d}"}}
+            if failed:
+                rec["status"] = "error"
+                rec["error"] = {"message": "Request timed out", "type": "timeout"}
+                canon = dict(prompt=0, read=0, write=0, w1h=0, out=0, status="error")
+            else:
+                rec["usage"] = {"prompt_tokens": prompt, "completion_tokens": out,
+                                "total_tokens": prompt + out,
+                                "prompt_tokens_details": {"cached_tokens": cached},
+                                "completion_tokens_details": {"reasoning_tokens": 0}}
+                canon = dict(prompt=prompt, read=cached, write=0, w1h=0, out=out, status="ok")
+            openai_lines.append(json.dumps(rec, separators=(",", ":")))
+            requests.append(dict(source="openai", id=rid, ts=ts, model=model, user=user,
+                                 interaction=f"oa-{session:04d}", completed=None, **canon))
+            history = prompt + out - system
+            ts += timedelta(seconds=rng.randrange(20, 300))
+# Duplicates (a log shipper retried) and bad lines.
+for i in (5, 77, 301):
+    openai_lines.insert(i + 1, openai_lines[i])
+    src = json.loads(openai_lines[i])
+    match = next(r for r in requests if r["id"] == src["id"])
+    requests.append(dict(match))
+openai_lines.insert(40, '{"id":"chatcmpl-broken","object":"chat.completion","created":17')
+openai_lines.insert(200, json.dumps({"id": "chatcmpl-neg", "created": int(START.timestamp()) + 3600,
+                                     "model": "gpt-4o-mini",
+                                     "usage": {"prompt_tokens": -12, "completion_tokens": 5},
+                                     "metadata": {"team": "search", "feature": "qa"}},
+                                    separators=(",", ":")))
+with open(os.path.join(HERE, "requests/openai/chat_completions.jsonl"), "w") as f:
+    f.write("\n".join(openai_lines) + "\n")
+
+# --- Anthropic messages: prompt caching with both TTLs; no session ids -------------------
+anthropic_lines = []
+ANTHROPIC_MODELS = ["claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001"]
+msg = 0
+for day in range(DAYS):
+    for _ in range(9):
+        user = f"dev{rng.randrange(12):02d}"
+        model = rng.choice(ANTHROPIC_MODELS)
+        feature = rng.choice(["code-review", "agent"])
+        ts = day_time(day, rng)
+        system = rng.choice([3000, 6000, 12000])
+        ttl_1h = feature == "agent"
+        turns = rng.choice([2, 3, 4, 6])
+        history = 0
+        explicit_abandon = rng.random() < 0.12
+        for turn in range(turns):
+            msg += 1
+            rid = f"msg_{msg:05d}"
+            fresh = rng.randrange(30, 600)
+            if turn == 0:
+                read, write = (system, 0) if rng.random() < 0.35 else (0, system)
+            else:
+                read, write = system + history - fresh_prev, fresh_prev
+            uncached = fresh
+            out = rng.randrange(100, 1500)
+            w1h = write if ttl_1h else 0
+            usage = {"input_tokens": uncached, "cache_creation_input_tokens": write,
+                     "cache_read_input_tokens": read,
+                     "cache_creation": {"ephemeral_5m_input_tokens": write - w1h,
+                                        "ephemeral_1h_input_tokens": w1h},
+                     "output_tokens": out}
+            completed = None
+            meta = {"team": "platform", "feature": feature, "user_id": user}
+            if explicit_abandon and turn == turns - 1:
+                meta["completed"] = False
+                completed = False
+            rec = {"id": rid, "type": "message", "role": "assistant", "model": model,
+                   "created_at": iso(ts), "stop_reason": "end_turn", "usage": usage,
+                   "duration_ms": 800 + out * 20, "deployment": "anthropic-prod", "metadata": meta}
+            anthropic_lines.append(json.dumps(rec, separators=(",", ":")))
+            requests.append(dict(source="anthropic", id=rid, ts=ts, model=model, user=user,
+                                 interaction=None, completed=completed,
+                                 prompt=uncached + read + write, read=read, write=write,
+                                 w1h=w1h, out=out, status="ok"))
+            fresh_prev = fresh + out
+            history += fresh + out
+            ts += timedelta(seconds=rng.randrange(30, 600))
+# A streaming client logged message 10 twice: first with partial usage, then final.
+first = json.loads(anthropic_lines[9])
+partial = json.loads(anthropic_lines[9])
+partial["usage"]["output_tokens"] = 1
+anthropic_lines.insert(9, json.dumps(partial, separators=(",", ":")))
+requests.append(dict(next(r for r in requests if r["id"] == first["id"]), out=1))
+anthropic_lines.insert(60, json.dumps({"id": "msg_nousage", "type": "message", "model": "claude-haiku-4-5",
+                                       "created_at": "2026-11-18T10:00:00Z",
+                                       "metadata": {"team": "platform", "feature": "agent"}},
+                                      separators=(",", ":")))
+with open(os.path.join(HERE, "requests/anthropic/messages.jsonl"), "w") as f:
+    f.write("\n".join(anthropic_lines) + "\n")
+
+# --- LiteLLM SpendLogs export (CSV): Gemini and an unpriced model ------------------------
+litellm_rows = []
+for day in range(DAYS):
+    for k in range(12):
+        sid = f"ll-{day}-{k}"
+        model = "gemini-2.5-flash" if k % 6 else "mistral-large-latest"
+        provider = "gemini" if k % 6 else "mistral"
+        ts = day_time(day, rng)
+        for turn in range(rng.choice([1, 2, 3])):
+            rid = f"ll-{day}{k:02d}{turn}"
+            prompt = rng.randrange(300, 5000)
+            cached = (prompt // 2 // 64) * 64 if turn > 0 else 0
+            out = rng.randrange(50, 700)
+            start = ts.replace(tzinfo=None)
+            end = start + timedelta(milliseconds=400 + out * 8)
+            meta = {"feature": "translate", "usage_object": {"prompt_tokens_details": {"cached_tokens": cached}}}
+            litellm_rows.append({
+                "request_id": rid, "call_type": "acompletion", "api_key": "hashed-8c1f",
+                "spend": "", "total_tokens": prompt + out, "prompt_tokens": prompt,
+                "completion_tokens": out,
+                "startTime": start.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                "endTime": end.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                "model": model, "model_group": f"{model}-group", "custom_llm_provider": provider,
+                "user": "", "team_id": "localisation", "end_user": f"t{k % 5}", "session_id": sid,
+                "status": "success", "metadata": json.dumps(meta), "request_tags": '["batch-ok"]'})
+            requests.append(dict(source="litellm", id=rid, ts=ts, model=model, user=f"t{k % 5}",
+                                 interaction=sid, completed=None, prompt=prompt, read=cached,
+                                 write=0, w1h=0, out=out, status="ok"))
+            ts += timedelta(seconds=rng.randrange(10, 120))
+bad = dict(litellm_rows[3], request_id="ll-bad", prompt_tokens="n/a")
+litellm_rows.insert(50, bad)
+with open(os.path.join(HERE, "requests/litellm/spend_logs.csv"), "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=list(litellm_rows[0]))
+    writer.writeheader()
+    writer.writerows(litellm_rows)
+
+# --- OpenTelemetry GenAI spans (read with format = "auto") ------------------------------
+otel_lines = []
+for day in range(DAYS):
+    for t in range(5):
+        trace = f"{day:02d}{t:02d}" + "ab" * 14
+        ts = day_time(day, rng)
+        for s in range(rng.choice([2, 3, 4])):
+            span = f"{day:02d}{t:02d}{s:02d}" + "cd" * 5
+            prompt = rng.randrange(1000, 8000)
+            cached = (prompt * 3 // 4 // 128) * 128 if s > 0 else 0
+            out = rng.randrange(20, 400)
+            end = ts + timedelta(milliseconds=500 + out * 10)
+            old_names = (day + s) % 3 == 0
+            attrs = {"gen_ai.system": "openai", "gen_ai.operation.name": "chat",
+                     "gen_ai.request.model": "gpt-4.1-mini", "gen_ai.usage.input_tokens": prompt,
+                     "gen_ai.usage.output_tokens": out, "team": "search", "feature": "agent",
+                     "user.id": f"svc-{t}"}
+            attrs["gen_ai.usage.cache_read_input_tokens" if old_names
+                  else "gen_ai.usage.cache_read.input_tokens"] = cached
+            otel_lines.append(json.dumps({"trace_id": trace, "span_id": span,
+                                          "name": "chat gpt-4.1-mini", "kind": "CLIENT",
+                                          "start_time": iso(ts), "end_time": iso(end),
+                                          "status": {"code": "OK"}, "attributes": attrs},
+                                         separators=(",", ":")))
+            requests.append(dict(source="otel", id=span, ts=ts, model="gpt-4.1-mini",
+                                 user=f"svc-{t}", interaction=trace, completed=None,
+                                 prompt=prompt, read=cached, write=0, w1h=0, out=out, status="ok"))
+            ts = end + timedelta(seconds=rng.randrange(1, 30))
+with open(os.path.join(HERE, "requests/otel/genai_spans.jsonl"), "w") as f:
+    f.write("\n".join(otel_lines) + "\n")
+
+# --- Independent expectations ------------------------------------------------------------
+kept = {}
+for r in requests:
+    prev = kept.get(r["id"])
+    if prev is None or r["out"] > prev["out"]:
+        kept[r["id"]] = r
+rows = list(kept.values())
+total = sum((cost(r["model"], r["prompt"], r["read"], r["write"], r["w1h"], r["out"]) or Decimal(0))
+            for r in rows)
+unpriced = [r for r in rows if BASE.get(r["model"]) is None]
+# Interactions: ids where given; else per user, a gap over 30 minutes starts a new one.
+inter = defaultdict(list)
+by_user = defaultdict(list)
+for r in rows:
+    if r["interaction"]:
+        inter[r["interaction"]].append(r)
+    else:
+        by_user[r["user"]].append(r)
+for user, rs in by_user.items():
+    rs.sort(key=lambda r: (r["ts"], r["id"]))
+    n, last = 0, None
+    for r in rs:
+        if last is None or (r["ts"] - last).total_seconds() > 1800:
+            n += 1
+        inter[f"{user}#{n}"].append(r)
+        last = r["ts"]
+completed = 0
+for rs in inter.values():
+    rs.sort(key=lambda r: (r["ts"], r["id"]))
+    explicit = [r["completed"] for r in rs if r["completed"] is not None]
+    ok = explicit[-1] if explicit else rs[-1]["status"] == "ok"
+    completed += ok
+inp = sum(r["prompt"] for r in rows)
+read = sum(r["read"] for r in rows)
+print(f"requests kept: {len(rows)}")
+print(f"total cost of priced requests: {total.normalize()}")
+print(f"unpriced requests: {len(unpriced)}")
+print(f"interactions: {len(inter)}, completed: {completed}")
+print(f"input tokens: {inp}, cache read tokens: {read}")
+for src in ("openai", "anthropic", "litellm", "otel"):
+    n = sum(1 for r in rows if r["source"] == src)
+    staged = sum(1 for r in requests if r["source"] == src)
+    print(f"{src}: kept {n}, duplicates {staged - n}")
