@@ -22,7 +22,6 @@ test: ## Run every test (debug profile)
 	$(CARGO) test --locked
 
 check: fmt clippy ## cargo fmt --check and clippy with warnings denied
-	
 fmt: ## Check formatting
 	$(CARGO) fmt --all -- --check
 

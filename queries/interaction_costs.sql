@@ -26,7 +26,9 @@ SELECT
                   / CAST(SUM(CASE WHEN completed THEN 1 ELSE 0 END) AS DECIMAL(20, 0))
               AS DECIMAL(38, 12))
     END AS cost_per_completed_interaction,
-    COALESCE(SUM(CASE WHEN NOT completed THEN cost_usd END), CAST(0 AS DECIMAL(38, 12))) AS abandoned_cost_usd
+    CASE WHEN SUM(CASE WHEN completed THEN 0 ELSE 1 END) = 0 THEN CAST(0 AS DECIMAL(38, 12))
+         ELSE SUM(CASE WHEN NOT completed THEN cost_usd END)
+    END AS abandoned_cost_usd
 FROM interactions
 GROUP BY date, team, feature, COALESCE(model, '(several)')
 ORDER BY date, team, feature, model

@@ -33,9 +33,9 @@ unassigned AS (
 gaps AS (
     SELECT u.*,
            CASE WHEN LAG(ts) OVER (PARTITION BY session_key ORDER BY ts, request_id) IS NULL
-                  OR CAST(ts AS BIGINT)
-                     - CAST(LAG(ts) OVER (PARTITION BY session_key ORDER BY ts, request_id) AS BIGINT)
-                     > p.inactivity_gap_seconds * 1000000
+                  OR date_part('epoch', ts)
+                     - date_part('epoch', LAG(ts) OVER (PARTITION BY session_key ORDER BY ts, request_id))
+                     > p.inactivity_gap_seconds
                 THEN 1 ELSE 0
            END AS starts_session
     FROM unassigned u CROSS JOIN run_params p

@@ -1,1 +1,3 @@
-//! Integration tests: one binary, a module per area.
+//! Integration tests: one binary (one link step), a module per area.
+
+mod slt;

@@ -1,0 +1,116 @@
+//! Runs the `.slt` (sqllogictest) files in `tests/slt/` against a DataFusion context set up
+//! like a run's: an empty `requests_staged` table with the canonical schema and a
+//! `run_params` row. Besides SQL, a file may say `RUN STEP <table>`: that runs
+//! `queries/<table>.sql` and registers its result under the table's name, as `run` does.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use inferledger::analysis::{self, STEPS};
+use inferledger::ingest::canonical::staged_requests_schema;
+use sqllogictest::{DBOutput, DefaultColumnType};
+
+struct Db {
+    ctx: SessionContext,
+}
+
+#[derive(Debug)]
+struct SltError(String);
+
+impl std::fmt::Display for SltError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SltError {}
+
+fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, SltError> {
+    let options = FormatOptions::default().with_null("NULL");
+    let mut rows = Vec::new();
+    for batch in batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SltError(e.to_string()))?;
+        for row in 0..batch.num_rows() {
+            rows.push(formatters.iter().map(|f| f.value(row).to_string()).collect());
+        }
+    }
+    Ok(rows)
+}
+
+#[async_trait]
+impl sqllogictest::AsyncDB for Db {
+    type Error = SltError;
+    type ColumnType = DefaultColumnType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SltError> {
+        let err = |e: datafusion::error::DataFusionError| SltError(e.to_string());
+        if let Some(table) = sql.trim().strip_prefix("RUN STEP ") {
+            let step = STEPS
+                .iter()
+                .find(|s| s.table == table.trim())
+                .ok_or_else(|| SltError(format!("no step {table}")))?;
+            let frame = self.ctx.sql(step.sql).await.map_err(err)?;
+            let schema = Arc::new(frame.schema().as_arrow().clone());
+            let batches = frame.collect().await.map_err(err)?;
+            let n = batches.iter().map(|b| b.num_rows() as u64).sum();
+            self.ctx.deregister_table(step.table).map_err(err)?;
+            let table = MemTable::try_new(schema, vec![batches]).map_err(err)?;
+            self.ctx
+                .register_table(step.table, Arc::new(table))
+                .map_err(err)?;
+            return Ok(DBOutput::StatementComplete(n));
+        }
+        let frame = self.ctx.sql(sql).await.map_err(err)?;
+        let columns = frame.schema().fields().len();
+        let batches = frame.collect().await.map_err(err)?;
+        let is_query = sql.trim_start().to_ascii_uppercase().starts_with("SELECT")
+            || sql.trim_start().to_ascii_uppercase().starts_with("WITH");
+        if is_query {
+            Ok(DBOutput::Rows {
+                types: vec![DefaultColumnType::Any; columns],
+                rows: rows(&batches)?,
+            })
+        } else {
+            Ok(DBOutput::StatementComplete(0))
+        }
+    }
+
+    async fn shutdown(&mut self) {}
+}
+
+async fn new_db() -> Result<Db, SltError> {
+    let ctx = analysis::new_context();
+    let table = MemTable::try_new(staged_requests_schema(), vec![vec![]])
+        .map_err(|e| SltError(e.to_string()))?;
+    ctx.register_table("requests_staged", Arc::new(table))
+        .map_err(|e| SltError(e.to_string()))?;
+    analysis::register_run_params(&ctx, 1800).map_err(|e| SltError(e.to_string()))?;
+    Ok(Db { ctx })
+}
+
+#[tokio::test]
+async fn sql_logic_tests() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "slt"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no .slt files in {}", dir.display());
+    for file in files {
+        let mut runner = sqllogictest::Runner::new(new_db);
+        if let Err(e) = runner.run_file_async(&file).await {
+            panic!("{}: {e}", file.display());
+        }
+    }
+}
