@@ -82,15 +82,16 @@ pub async fn register_parquet_dir(
 ) -> Result<()> {
     let has_files = dir.is_dir() && contains_parquet(dir);
     if !has_files {
-        let schema = empty_schema.ok_or_else(|| Error::Usage(format!("table {name}: no data in {}", dir.display())))?;
+        let schema = empty_schema
+            .ok_or_else(|| Error::Usage(format!("table {name}: no data in {}", dir.display())))?;
         let table = MemTable::try_new(schema, vec![vec![]])?;
         ctx.register_table(name, Arc::new(table))?;
         return Ok(());
     }
     let absolute = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
     let url = ListingTableUrl::parse(format!("{}/", absolute.to_string_lossy()))?;
-    let mut options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet");
+    let mut options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     if partitioned {
         options = options.with_table_partition_cols(vec![("date".to_string(), DataType::Utf8)]);
     }
@@ -128,7 +129,10 @@ pub fn register_run_params(ctx: &SessionContext, inactivity_gap_seconds: i64) ->
         schema.clone(),
         vec![Arc::new(Int64Array::from(vec![inactivity_gap_seconds]))],
     )?;
-    ctx.register_table("run_params", Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))?;
+    ctx.register_table(
+        "run_params",
+        Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
+    )?;
     Ok(())
 }
 
@@ -157,7 +161,10 @@ pub async fn run_steps(
         let started = Instant::now();
         let bar = progress.step(step.table);
         let frame = ctx.sql(step.sql).await.map_err(|e| {
-            Error::Usage(format!("query queries/{}.sql failed to plan: {e}", step.table))
+            Error::Usage(format!(
+                "query queries/{}.sql failed to plan: {e}",
+                step.table
+            ))
         })?;
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
         let dir = tables_dir.join(step.table);

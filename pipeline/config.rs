@@ -314,7 +314,10 @@ inactivity_gap = "soon"
         let err = Config::from_toml(text, Path::new("x/inferledger.toml")).unwrap_err();
         let message = err.to_string();
         assert!(message.contains("unknown field 'tema'"), "{message}");
-        assert!(message.contains("'input_tokens' cannot take a default"), "{message}");
+        assert!(
+            message.contains("'input_tokens' cannot take a default"),
+            "{message}"
+        );
         assert!(message.contains("inactivity_gap 'soon'"), "{message}");
     }
 
@@ -326,8 +329,11 @@ inactivity_gap = "soon"
         )
         .unwrap_err();
         assert!(err.to_string().contains("cohere"), "{err}");
-        let err = Config::from_toml("[[requests]]\npath='a'\nformat='openai'\npaht='b'\n", Path::new("c.toml"))
-            .unwrap_err();
+        let err = Config::from_toml(
+            "[[requests]]\npath='a'\nformat='openai'\npaht='b'\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("paht"), "{err}");
     }
 
@@ -338,6 +344,9 @@ inactivity_gap = "soon"
             Path::new("/etc/il/inferledger.toml"),
         )
         .unwrap();
-        assert_eq!(c.resolve("logs/a.jsonl"), PathBuf::from("/etc/il/logs/a.jsonl"));
+        assert_eq!(
+            c.resolve("logs/a.jsonl"),
+            PathBuf::from("/etc/il/logs/a.jsonl")
+        );
     }
 }

@@ -51,7 +51,10 @@ impl Staging {
             if let Some((first, last)) = &window_dates {
                 for old in partitions(&target)? {
                     let date = old.trim_start_matches("date=");
-                    if date >= first.as_str() && date <= last.as_str() && !new_partitions.contains(&old) {
+                    if date >= first.as_str()
+                        && date <= last.as_str()
+                        && !new_partitions.contains(&old)
+                    {
                         move_aside(&target.join(&old), &trash.join(step.table).join(&old))?;
                     }
                 }
@@ -115,7 +118,9 @@ fn move_aside(from: &Path, to: &Path) -> Result<()> {
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!(
         "{}.tmp",
-        path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default()
+        path.extension()
+            .map(|e| e.to_string_lossy().into_owned())
+            .unwrap_or_default()
     ));
     std::fs::write(&tmp, contents).map_err(|e| Error::io(&tmp, e))?;
     rename(&tmp, path)

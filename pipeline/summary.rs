@@ -220,7 +220,9 @@ pub fn peak_rss_bytes() -> Option<u64> {
 /// `1234567` → `1,234,567`.
 pub fn thousands(digits: &str) -> String {
     let (sign, digits) = digits.strip_prefix('-').map_or(("", digits), |d| ("-", d));
-    let (int, frac) = digits.split_once('.').map_or((digits, None), |(i, f)| (i, Some(f)));
+    let (int, frac) = digits
+        .split_once('.')
+        .map_or((digits, None), |(i, f)| (i, Some(f)));
     let mut grouped = String::new();
     for (i, c) in int.chars().enumerate() {
         if i > 0 && (int.len() - i) % 3 == 0 {
@@ -257,7 +259,9 @@ fn cell(batch: &RecordBatch, column: usize, row: usize) -> (String, bool) {
             (money(value, places), true)
         }
         DataType::Float64 => {
-            let v = array.as_primitive::<datafusion::arrow::datatypes::Float64Type>().value(row);
+            let v = array
+                .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                .value(row);
             if name.contains("ratio") || name.contains("rate") {
                 (format!("{:.1}%", v * 100.0), true)
             } else {
@@ -287,7 +291,11 @@ pub fn markdown_table(batches: &[RecordBatch], max_rows: usize) -> String {
             if rows.len() == max_rows {
                 break 'outer;
             }
-            rows.push((0..batch.num_columns()).map(|c| cell(batch, c, row)).collect());
+            rows.push(
+                (0..batch.num_columns())
+                    .map(|c| cell(batch, c, row))
+                    .collect(),
+            );
         }
     }
     if rows.is_empty() {
@@ -299,7 +307,10 @@ pub fn markdown_table(batches: &[RecordBatch], max_rows: usize) -> String {
     let mut out = String::new();
     let header: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let _ = writeln!(out, "| {} |", header.join(" | "));
-    let rule: Vec<&str> = numeric.iter().map(|n| if *n { "---:" } else { "---" }).collect();
+    let rule: Vec<&str> = numeric
+        .iter()
+        .map(|n| if *n { "---:" } else { "---" })
+        .collect();
     let _ = writeln!(out, "| {} |", rule.join(" | "));
     for row in rows {
         let cells: Vec<String> = row.into_iter().map(|(t, _)| t).collect();
@@ -350,7 +361,12 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
         summary.version
     );
     let _ = writeln!(md, "## Headline\n");
-    let _ = writeln!(md, "- **API spend:** {} over {} requests", money(cost, 2), thousands(&requests.to_string()));
+    let _ = writeln!(
+        md,
+        "- **API spend:** {} over {} requests",
+        money(cost, 2),
+        thousands(&requests.to_string())
+    );
     if summary.totals.unpriced_requests > 0 {
         let _ = writeln!(
             md,
@@ -367,7 +383,10 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
     let hit_ratio = h
         .column_by_name("hit_ratio")
         .filter(|a| !a.is_null(0))
-        .map(|a| a.as_primitive::<datafusion::arrow::datatypes::Float64Type>().value(0));
+        .map(|a| {
+            a.as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                .value(0)
+        });
     if let Some(ratio) = hit_ratio {
         let saved = h
             .column_by_name("cache_saved_usd")
@@ -409,13 +428,28 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
         md,
         "Thresholds users quote: under 20% is expensive, 30–50% is typical.\n"
     );
-    md.push_str(&markdown_table(&sql_batches(ctx, queries::CACHE_BY_MODEL).await?, 30));
-    let _ = writeln!(md, "\n## Cost per completed interaction by team and feature\n");
-    md.push_str(&markdown_table(&sql_batches(ctx, queries::COST_PER_COMPLETED).await?, 30));
+    md.push_str(&markdown_table(
+        &sql_batches(ctx, queries::CACHE_BY_MODEL).await?,
+        30,
+    ));
+    let _ = writeln!(
+        md,
+        "\n## Cost per completed interaction by team and feature\n"
+    );
+    md.push_str(&markdown_table(
+        &sql_batches(ctx, queries::COST_PER_COMPLETED).await?,
+        30,
+    ));
     let _ = writeln!(md, "\n## Spend by team and feature\n");
-    md.push_str(&markdown_table(&sql_batches(ctx, queries::SPEND_BY_TEAM).await?, 30));
+    md.push_str(&markdown_table(
+        &sql_batches(ctx, queries::SPEND_BY_TEAM).await?,
+        30,
+    ));
     let _ = writeln!(md, "\n## Inputs\n");
-    let _ = writeln!(md, "| source | format | rows read | kept | quarantined | duplicates | outside window |");
+    let _ = writeln!(
+        md,
+        "| source | format | rows read | kept | quarantined | duplicates | outside window |"
+    );
     let _ = writeln!(md, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
     for s in &summary.sources {
         let _ = writeln!(
@@ -430,7 +464,11 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
             thousands(&s.ingest.rows_outside_window.to_string())
         );
     }
-    let quarantined: u64 = summary.sources.iter().map(|s| s.ingest.rows_quarantined).sum();
+    let quarantined: u64 = summary
+        .sources
+        .iter()
+        .map(|s| s.ingest.rows_quarantined)
+        .sum();
     if quarantined > 0 {
         let _ = writeln!(
             md,
@@ -454,7 +492,10 @@ mod tests {
     fn formats_money_and_counts() {
         assert_eq!(thousands("1234567"), "1,234,567");
         assert_eq!(thousands("123"), "123");
-        assert_eq!(money(Decimal::from_str("1234.5678").unwrap(), 2), "$1,234.57");
+        assert_eq!(
+            money(Decimal::from_str("1234.5678").unwrap(), 2),
+            "$1,234.57"
+        );
         assert_eq!(money(Decimal::from_str("0.00975").unwrap(), 4), "$0.0098");
         assert_eq!(money(Decimal::from_str("-12.5").unwrap(), 2), "-$12.50");
     }

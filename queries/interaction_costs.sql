@@ -3,8 +3,9 @@
 -- Input: interactions (dated by their first request). `model` is the interaction's model,
 -- or '(several)' when it used more than one. cost_per_completed_interaction divides ALL the
 -- group's cost by its completed interactions, so abandoned work is priced in;
--- abandoned_cost_usd shows how much of it that was. Percentiles are exact
--- (percentile_cont, linear interpolation).
+-- abandoned_cost_usd shows how much of it that was. Percentiles are percentile_cont
+-- (linear interpolation between the two nearest interactions; DataFusion rounds the
+-- interpolation weight down to 1e-6).
 SELECT
     date,
     team,

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::prices::{PriceBook, litellm};
 use crate::progress::Progress;
+use crate::summary::PriceFileSummary;
 
 /// inferledger: what your AI inference really costs, and what to change.
 #[derive(Debug, Parser)]
@@ -75,9 +76,9 @@ pub fn load_config(path: &Path) -> Result<Config> {
     Config::load(path)
 }
 
-/// The built-in catalog, overridden by the config's `[prices] file` when set. Returns the
-/// file's path and counts, for the summary.
-pub fn load_price_book(config: &Config) -> Result<(PriceBook, Option<(PathBuf, usize, usize)>)> {
+/// The built-in catalog, overridden by the config's `[prices] file` when set. Also returns
+/// what the file gave, for the run summary.
+pub fn load_price_book(config: &Config) -> Result<(PriceBook, Option<PriceFileSummary>)> {
     let mut book = PriceBook::builtin();
     let Some(file) = &config.prices.file else {
         return Ok((book, None));
@@ -86,7 +87,14 @@ pub fn load_price_book(config: &Config) -> Result<(PriceBook, Option<(PathBuf, u
     let loaded = litellm::load(&path)?;
     let entries = loaded.prices.len();
     book.add_overrides(loaded.prices);
-    Ok((book, Some((path, entries, loaded.skipped))))
+    Ok((
+        book,
+        Some(PriceFileSummary {
+            path: path.display().to_string(),
+            entries,
+            skipped: loaded.skipped,
+        }),
+    ))
 }
 
 /// The output folder: the flag, else `[run] out` (relative to the config), else `out`.

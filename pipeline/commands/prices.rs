@@ -38,21 +38,36 @@ fn row(price: &Price) -> String {
         "{:<48} {:<10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>13} {:>6}",
         price.id,
         price.provider.as_deref().unwrap_or("-"),
-        price.effective_from.map(|d| d.to_string()).unwrap_or_else(|| "always".into()),
+        price
+            .effective_from
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "always".into()),
         per_million(price.standard.input),
         per_million(price.standard.output),
         opt(price.standard.cache_read),
         opt(price.standard.cache_write_5m),
         opt(price.standard.cache_write_1h),
         long,
-        price.batch_discount.map(|d| d.to_string()).unwrap_or_else(|| "-".into()),
+        price
+            .batch_discount
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "-".into()),
     )
 }
 
 fn header() -> String {
     format!(
         "{:<48} {:<10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>13} {:>6}\n(prices in USD per million tokens)",
-        "entry", "provider", "from", "input", "output", "c.read", "c.wr5m", "c.wr1h", ">200k in/out", "batch"
+        "entry",
+        "provider",
+        "from",
+        "input",
+        "output",
+        "c.read",
+        "c.wr5m",
+        "c.wr1h",
+        ">200k in/out",
+        "batch"
     )
 }
 
@@ -65,7 +80,11 @@ impl PricesArgs {
             PriceBook::builtin()
         };
         let day = self.at.unwrap_or_else(|| chrono::Utc::now().date_naive());
-        let micros = day.and_hms_opt(12, 0, 0).expect("noon").and_utc().timestamp_micros();
+        let micros = day
+            .and_hms_opt(12, 0, 0)
+            .expect("noon")
+            .and_utc()
+            .timestamp_micros();
         match &self.model {
             None => {
                 println!("{}", header());
@@ -74,7 +93,10 @@ impl PricesArgs {
                 }
             }
             Some(model) => {
-                println!("{model}: looked up as {}", name_candidates(model).join(", then "));
+                println!(
+                    "{model}: looked up as {}",
+                    name_candidates(model).join(", then ")
+                );
                 match book.lookup(model, micros) {
                     Some(price) => {
                         println!("priced on {day} by:\n{}\n{}", header(), row(price));
@@ -90,7 +112,9 @@ impl PricesArgs {
                             }
                         }
                     }
-                    None => println!("no price on {day}: requests for it get cost_usd NULL and are listed as unpriced"),
+                    None => println!(
+                        "no price on {day}: requests for it get cost_usd NULL and are listed as unpriced"
+                    ),
                 }
             }
         }

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::ingest::{self, Window, canonical};
 use crate::output::{Staging, write_atomic};
 use crate::progress::Progress;
-use crate::summary::{self, PriceFileSummary, RunSummary, Totals};
+use crate::summary::{self, RunSummary, Totals};
 
 /// Options of `run`.
 #[derive(Debug, Clone, Args)]
@@ -86,7 +86,12 @@ pub async fn run_pipeline(
     let mut timings = Vec::new();
 
     let clock = Instant::now();
-    let micros = |d: NaiveDate| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros();
+    let micros = |d: NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
+            .timestamp_micros()
+    };
     let ingest_window = window.map(|(from, to)| Window {
         from_micros: micros(from),
         to_micros: micros(to.succ_opt().unwrap_or(to)),
@@ -138,11 +143,7 @@ pub async fn run_pipeline(
         sources,
         totals,
         unpriced_models,
-        price_file: price_file.map(|(path, entries, skipped)| PriceFileSummary {
-            path: path.display().to_string(),
-            entries,
-            skipped,
-        }),
+        price_file,
         rounded_costs: ingested.rounded_costs,
         timings_ms: timings,
         peak_rss_bytes: None,

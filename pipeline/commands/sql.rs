@@ -76,7 +76,11 @@ pub async fn query(out: &std::path::Path, sql: &str) -> Result<Vec<Vec<RecordBat
 }
 
 /// Prints batches in a format.
-pub fn print_batches(out: &mut impl Write, batches: &[RecordBatch], format: OutputFormat) -> Result<()> {
+pub fn print_batches(
+    out: &mut impl Write,
+    batches: &[RecordBatch],
+    format: OutputFormat,
+) -> Result<()> {
     let io = |e| Error::io("stdout", e);
     match format {
         OutputFormat::Table => {

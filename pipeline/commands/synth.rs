@@ -33,8 +33,18 @@ pub struct SynthArgs {
 
 const TEAMS: [&str; 6] = ["search", "support", "growth", "platform", "docs", "sales"];
 const FEATURES: [&str; 12] = [
-    "qa", "chat", "summarise", "classify", "extract", "draft", "translate", "agent", "rerank",
-    "title", "moderate", "nightly-digest",
+    "qa",
+    "chat",
+    "summarise",
+    "classify",
+    "extract",
+    "draft",
+    "translate",
+    "agent",
+    "rerank",
+    "title",
+    "moderate",
+    "nightly-digest",
 ];
 const MODELS: [(&str, u32); 5] = [
     ("gpt-4o-mini", 45),
@@ -72,7 +82,11 @@ impl SynthArgs {
         let io = |e| Error::io(&self.out, e);
         let mut rng = fastrand::Rng::with_seed(self.seed);
         let end = self.end.succ_opt().unwrap_or(self.end);
-        let end_s = end.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp();
+        let end_s = end
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
+            .timestamp();
         let span_s = i64::from(self.days) * 86_400;
         let start_s = end_s - span_s;
         let bar = progress.step("writing synthetic log");
@@ -98,7 +112,11 @@ impl SynthArgs {
                 let user_message = lognormal(&mut rng, 150.0, 0.9) as i64 + 5;
                 let input = system_prompt + history + user_message;
                 let cached = if turn == 0 {
-                    if rng.f64() < 0.3 { (system_prompt / 128) * 128 } else { 0 }
+                    if rng.f64() < 0.3 {
+                        (system_prompt / 128) * 128
+                    } else {
+                        0
+                    }
                 } else if rng.f64() < 0.75 {
                     ((system_prompt + history) / 128) * 128
                 } else {
@@ -137,7 +155,7 @@ impl SynthArgs {
                 history = input + output - system_prompt;
                 ts += 5 + rng.i64(0..240);
             }
-            if interaction % 10_000 == 0 {
+            if interaction.is_multiple_of(10_000) {
                 bar.set_message(format!("writing synthetic log: {written} lines"));
             }
         }

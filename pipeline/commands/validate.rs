@@ -107,7 +107,9 @@ pub fn validate(config_path: &std::path::Path) -> Result<ValidationReport> {
                     bad[0]
                 ));
             } else {
-                let limit = source.max_bad_fraction.unwrap_or(config.run.max_bad_fraction);
+                let limit = source
+                    .max_bad_fraction
+                    .unwrap_or(config.run.max_bad_fraction);
                 if read > 0 && bad.len() as f64 > limit * read as f64 {
                     report.problems.push(format!(
                         "{}: {} of the first {read} records are unreadable (above max_bad_fraction {limit}); first: {}",

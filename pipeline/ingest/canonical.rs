@@ -92,13 +92,19 @@ pub fn to_money(value: Decimal) -> (i128, bool) {
 
 fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid level"),
+        ))
         .build()
 }
 
 fn parquet_writer(path: &Path, schema: SchemaRef) -> Result<ArrowWriter<File>> {
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    Ok(ArrowWriter::try_new(file, schema, Some(writer_properties()))?)
+    Ok(ArrowWriter::try_new(
+        file,
+        schema,
+        Some(writer_properties()),
+    )?)
 }
 
 /// Builds staged request batches and writes them to one Parquet file.
@@ -204,12 +210,14 @@ impl StagedRequestWriter {
         self.team.append_option(row.team.as_deref());
         self.feature.append_option(row.feature.as_deref());
         self.user_id.append_option(row.user_id.as_deref());
-        self.interaction_id.append_option(row.interaction_id.as_deref());
+        self.interaction_id
+            .append_option(row.interaction_id.as_deref());
         self.status.append_value(row.status);
         self.input_tokens.append_value(row.input_tokens);
         self.cache_read_tokens.append_value(row.cache_read_tokens);
         self.cache_write_tokens.append_value(row.cache_write_tokens);
-        self.cache_write_1h_tokens.append_value(row.cache_write_1h_tokens);
+        self.cache_write_1h_tokens
+            .append_value(row.cache_write_1h_tokens);
         self.output_tokens.append_value(row.output_tokens);
         self.reasoning_tokens.append_value(row.reasoning_tokens);
         self.completed.append_option(row.completed);
@@ -220,7 +228,8 @@ impl StagedRequestWriter {
         self.cost_usd.append_option(cost_usd);
         self.cache_saved_usd.append_option(saved);
         self.cache_write_premium_usd.append_option(premium);
-        self.price_id.append_option(cost.map(|c| c.price_id.as_str()));
+        self.price_id
+            .append_option(cost.map(|c| c.price_id.as_str()));
         self.source.append_value(source);
         self.source_file.append_value(source_file);
         self.source_line.append_value(source_line as i64);
@@ -306,7 +315,14 @@ impl QuarantineWriter {
     }
 
     /// Appends one quarantined row.
-    pub fn push(&mut self, source: &str, file: &str, line: u64, reason: &str, raw: &str) -> Result<()> {
+    pub fn push(
+        &mut self,
+        source: &str,
+        file: &str,
+        line: u64,
+        reason: &str,
+        raw: &str,
+    ) -> Result<()> {
         self.source.append_value(source);
         self.source_file.append_value(file);
         self.line.append_value(line as i64);
@@ -351,7 +367,13 @@ mod tests {
 
     #[test]
     fn money_keeps_twelve_places_exactly() {
-        assert_eq!(to_money(Decimal::from_str("0.0003648").unwrap()), (364_800_000, false));
-        assert_eq!(to_money(Decimal::from_str("0.0000000000015").unwrap()), (2, true));
+        assert_eq!(
+            to_money(Decimal::from_str("0.0003648").unwrap()),
+            (364_800_000, false)
+        );
+        assert_eq!(
+            to_money(Decimal::from_str("0.0000000000015").unwrap()),
+            (2, true)
+        );
     }
 }

@@ -75,10 +75,17 @@ impl FieldSpec {
 
     fn flag(&self, record: &Value, field: CanonicalField) -> Result<Option<bool>, String> {
         match self.value(record, field) {
-            Some(v) => as_flag(&v)
-                .map(Some)
-                .ok_or_else(|| format!("{} must be true or false, found {}", field.name(), describe(&v))),
-            None => Ok(self.defaults.get(&field).and_then(|d| as_flag(&Value::String(d.clone())))),
+            Some(v) => as_flag(&v).map(Some).ok_or_else(|| {
+                format!(
+                    "{} must be true or false, found {}",
+                    field.name(),
+                    describe(&v)
+                )
+            }),
+            None => Ok(self
+                .defaults
+                .get(&field)
+                .and_then(|d| as_flag(&Value::String(d.clone())))),
         }
     }
 }
@@ -129,11 +136,12 @@ pub struct RequestRow {
 /// Reads one record. `fallback_id` is used when the record has no request id.
 pub fn extract(record: &Value, spec: &FieldSpec, fallback_id: &str) -> Result<RequestRow, String> {
     if !record.is_object() {
-        return Err(format!("expected a JSON object, found {}", describe(record)));
+        return Err(format!(
+            "expected a JSON object, found {}",
+            describe(record)
+        ));
     }
-    let ts_value = spec
-        .value(record, Ts)
-        .ok_or_else(|| missing(spec, Ts))?;
+    let ts_value = spec.value(record, Ts).ok_or_else(|| missing(spec, Ts))?;
     let ts_micros = parse_timestamp(&ts_value, &spec.time)?;
 
     let error = spec.value(record, Error).filter(|v| !is_empty_error(v));
@@ -196,7 +204,8 @@ pub fn extract(record: &Value, spec: &FieldSpec, fallback_id: &str) -> Result<Re
         Some(d) => Some(d),
         None => match spec.value(record, EndTs) {
             Some(end) => {
-                let end = parse_timestamp(&end, &spec.time).map_err(|e| format!("end time: {e}"))?;
+                let end =
+                    parse_timestamp(&end, &spec.time).map_err(|e| format!("end time: {e}"))?;
                 if end < ts_micros {
                     return Err("end time is before start time".to_string());
                 }
@@ -235,7 +244,11 @@ pub fn extract(record: &Value, spec: &FieldSpec, fallback_id: &str) -> Result<Re
 }
 
 fn missing(spec: &FieldSpec, field: CanonicalField) -> String {
-    let tried = spec.fields.get(&field).map(|p| p.join(" | ")).unwrap_or_default();
+    let tried = spec
+        .fields
+        .get(&field)
+        .map(|p| p.join(" | "))
+        .unwrap_or_default();
     if tried.is_empty() {
         format!("missing {}", field.name())
     } else {
@@ -330,10 +343,14 @@ fn as_count(value: &Value) -> Result<i64, String> {
         _ => None,
     };
     match number {
-        None => Err(format!("expected a whole number of tokens, found {}", describe(value))),
-        Some(n) if !n.is_finite() || n.fract() != 0.0 => {
-            Err(format!("expected a whole number of tokens, found {}", describe(value)))
-        }
+        None => Err(format!(
+            "expected a whole number of tokens, found {}",
+            describe(value)
+        )),
+        Some(n) if !n.is_finite() || n.fract() != 0.0 => Err(format!(
+            "expected a whole number of tokens, found {}",
+            describe(value)
+        )),
         Some(n) if n < 0.0 => Err(format!("negative token count {n}")),
         Some(n) if n > 1e15 => Err(format!("implausible token count {n}")),
         Some(n) => Ok(n as i64),
@@ -359,9 +376,8 @@ fn normalise_status(value: &Value) -> Result<&'static str, String> {
     match text.as_str() {
         "ok" | "success" | "succeeded" | "completed" | "complete" | "incomplete" | "unset"
         | "status_code_ok" | "status_code_unset" | "end_turn" | "stop" => Ok("ok"),
-        "error" | "failed" | "failure" | "cancelled" | "canceled" | "timeout" | "status_code_error" => {
-            Ok("error")
-        }
+        "error" | "failed" | "failure" | "cancelled" | "canceled" | "timeout"
+        | "status_code_error" => Ok("error"),
         _ => Err(format!(
             "status '{text}' not understood; expected ok/success/completed, error/failure/failed, or an HTTP code"
         )),
@@ -413,7 +429,10 @@ mod tests {
                       "completion_tokens_details": {"reasoning_tokens": 0}},
             "metadata": {"team": "search", "feature": "qa", "user_id": "u1"}});
         let row = extract(&r, &spec(Format::Openai), "f:1").unwrap();
-        assert_eq!((row.input_tokens, row.cache_read_tokens, row.output_tokens), (2000, 1536, 300));
+        assert_eq!(
+            (row.input_tokens, row.cache_read_tokens, row.output_tokens),
+            (2000, 1536, 300)
+        );
         assert_eq!(row.provider.as_deref(), Some("openai"));
         assert_eq!(row.team.as_deref(), Some("search"));
         assert_eq!(row.status, "ok");
@@ -427,7 +446,12 @@ mod tests {
                       "output_tokens_details": {"reasoning_tokens": 512}}});
         let row = extract(&r, &spec(Format::Openai), "f:1").unwrap();
         assert_eq!(
-            (row.input_tokens, row.cache_read_tokens, row.output_tokens, row.reasoning_tokens),
+            (
+                row.input_tokens,
+                row.cache_read_tokens,
+                row.output_tokens,
+                row.reasoning_tokens
+            ),
             (1200, 1024, 800, 512)
         );
     }
@@ -443,7 +467,14 @@ mod tests {
                       "output_tokens": 250}});
         let row = extract(&r, &spec(Format::Anthropic), "f:1").unwrap();
         assert_eq!(row.input_tokens, 5050);
-        assert_eq!((row.cache_read_tokens, row.cache_write_tokens, row.cache_write_1h_tokens), (4000, 1000, 400));
+        assert_eq!(
+            (
+                row.cache_read_tokens,
+                row.cache_write_tokens,
+                row.cache_write_1h_tokens
+            ),
+            (4000, 1000, 400)
+        );
         assert_eq!(row.output_tokens, 250);
     }
 
@@ -467,13 +498,25 @@ mod tests {
               "gen_ai.usage.input_tokens": 900, "gen_ai.usage.cache_read.input_tokens": 700,
               "gen_ai.usage.cache_creation.input_tokens": 100, "gen_ai.usage.output_tokens": 40}});
         let row = extract(&current, &spec(Format::Otel), "f:1").unwrap();
-        assert_eq!((row.input_tokens, row.cache_read_tokens, row.cache_write_tokens), (900, 700, 100));
+        assert_eq!(
+            (
+                row.input_tokens,
+                row.cache_read_tokens,
+                row.cache_write_tokens
+            ),
+            (900, 700, 100)
+        );
         assert_eq!(row.duration_ms, Some(2500));
         assert_eq!(row.interaction_id.as_deref(), Some("t1"));
         let old = json!({"trace_id": "t1", "span_id": "s2", "start_time": "2026-11-02T09:15:00Z",
             "attributes": {"gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 900,
               "gen_ai.usage.cache_read_input_tokens": 700, "gen_ai.usage.output_tokens": 40}});
-        assert_eq!(extract(&old, &spec(Format::Otel), "f:1").unwrap().cache_read_tokens, 700);
+        assert_eq!(
+            extract(&old, &spec(Format::Otel), "f:1")
+                .unwrap()
+                .cache_read_tokens,
+            700
+        );
     }
 
     #[test]
@@ -484,7 +527,10 @@ mod tests {
             "status": "success", "spend": "0.00027",
             "metadata": "{\"feature\": \"triage\", \"usage_object\": {\"prompt_tokens_details\": {\"cached_tokens\": 512}}}"});
         let row = extract(&r, &spec(Format::Litellm), "f:1").unwrap();
-        assert_eq!((row.input_tokens, row.cache_read_tokens, row.output_tokens), (1000, 512, 200));
+        assert_eq!(
+            (row.input_tokens, row.cache_read_tokens, row.output_tokens),
+            (1000, 512, 200)
+        );
         assert_eq!(row.feature.as_deref(), Some("triage"));
         assert_eq!(row.duration_ms, Some(1500));
     }
@@ -493,7 +539,12 @@ mod tests {
     fn trace_rows_take_the_model_from_defaults() {
         let mut defaults = BTreeMap::new();
         defaults.insert(Model, "llama-3-70b".to_string());
-        let spec = FieldSpec::new(Preset::of(Format::Trace).unwrap(), &BTreeMap::new(), &defaults, TimeOptions::default());
+        let spec = FieldSpec::new(
+            Preset::of(Format::Trace).unwrap(),
+            &BTreeMap::new(),
+            &defaults,
+            TimeOptions::default(),
+        );
         let r = json!({"TIMESTAMP": "2023-11-16 18:15:46.6805900", "ContextTokens": "374", "GeneratedTokens": "44"});
         let row = extract(&r, &spec, "azure.csv:2").unwrap();
         assert_eq!(row.request_id, "azure.csv:2");
@@ -505,16 +556,32 @@ mod tests {
     fn bad_values_give_reasons() {
         let s = spec(Format::Openai);
         let base = |usage: Value| json!({"id": "x", "created": 1793610900, "model": "gpt-4o", "usage": usage});
-        let neg = extract(&base(json!({"prompt_tokens": -3, "completion_tokens": 1})), &s, "f:1");
+        let neg = extract(
+            &base(json!({"prompt_tokens": -3, "completion_tokens": 1})),
+            &s,
+            "f:1",
+        );
         assert!(neg.unwrap_err().contains("negative"));
-        let text = extract(&base(json!({"prompt_tokens": "many", "completion_tokens": 1})), &s, "f:1");
+        let text = extract(
+            &base(json!({"prompt_tokens": "many", "completion_tokens": 1})),
+            &s,
+            "f:1",
+        );
         assert!(text.unwrap_err().contains("whole number"));
-        let over = extract(&base(json!({"prompt_tokens": 10, "completion_tokens": 1,
-            "prompt_tokens_details": {"cached_tokens": 11}})), &s, "f:1");
+        let over = extract(
+            &base(json!({"prompt_tokens": 10, "completion_tokens": 1,
+            "prompt_tokens_details": {"cached_tokens": 11}})),
+            &s,
+            "f:1",
+        );
         assert!(over.unwrap_err().contains("exceed input_tokens"));
         let missing = extract(&json!({"id": "x", "model": "m", "usage": {}}), &s, "f:1");
         assert!(missing.unwrap_err().contains("missing ts"));
-        let no_usage = extract(&json!({"id": "x", "created": 1793610900, "model": "m"}), &s, "f:1");
+        let no_usage = extract(
+            &json!({"id": "x", "created": 1793610900, "model": "m"}),
+            &s,
+            "f:1",
+        );
         assert!(no_usage.unwrap_err().contains("missing input_tokens"));
     }
 
@@ -522,7 +589,10 @@ mod tests {
     fn failed_requests_without_usage_are_kept_as_errors() {
         let r = json!({"id": "x", "created": 1793610900, "model": "gpt-4o", "error": {"message": "overloaded"}});
         let row = extract(&r, &spec(Format::Openai), "f:1").unwrap();
-        assert_eq!((row.status, row.input_tokens, row.output_tokens), ("error", 0, 0));
+        assert_eq!(
+            (row.status, row.input_tokens, row.output_tokens),
+            ("error", 0, 0)
+        );
     }
 
     #[test]

@@ -144,7 +144,10 @@ mod tests {
             classify(Path::new("a/b.jsonl.gz")),
             Some((Layout::JsonLines, Compression::Gzip))
         );
-        assert_eq!(classify(Path::new("x.CSV")), Some((Layout::Csv, Compression::None)));
+        assert_eq!(
+            classify(Path::new("x.CSV")),
+            Some((Layout::Csv, Compression::None))
+        );
         assert_eq!(
             classify(Path::new("x.parquet")),
             Some((Layout::Parquet, Compression::None))

@@ -225,13 +225,15 @@ pub fn ingest(
             let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
             let bar = progress.file(&display, bytes);
             let reader_bar = bar.clone();
-            let (format, records) = open_file(&resolved, path, move |f| Box::new(reader_bar.wrap_read(f)))?;
+            let (format, records) =
+                open_file(&resolved, path, move |f| Box::new(reader_bar.wrap_read(f)))?;
             let spec = resolved.spec(format);
             let file_name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let mut staged = StagedRequestWriter::create(&staged_dir.join(format!("{file_index:05}.parquet")))?;
+            let mut staged =
+                StagedRequestWriter::create(&staged_dir.join(format!("{file_index:05}.parquet")))?;
             let mut file_report = FileReport {
                 path: display.clone(),
                 format: format.name().to_string(),
@@ -251,7 +253,9 @@ pub fn ingest(
                         quarantine.push(&name, &display, record.line, &reason, &record.raw)?;
                     }
                     Ok(row) => {
-                        if window.is_some_and(|w| row.ts_micros < w.from_micros || row.ts_micros >= w.to_micros) {
+                        if window.is_some_and(|w| {
+                            row.ts_micros < w.from_micros || row.ts_micros >= w.to_micros
+                        }) {
                             file_report.rows_outside_window += 1;
                             continue;
                         }
@@ -277,7 +281,9 @@ pub fn ingest(
         reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         reasons.truncate(5);
         source_report.quarantine_reasons = reasons;
-        let limit = source.max_bad_fraction.unwrap_or(config.run.max_bad_fraction);
+        let limit = source
+            .max_bad_fraction
+            .unwrap_or(config.run.max_bad_fraction);
         let read = source_report.rows_read;
         if read > 0 && source_report.rows_quarantined as f64 > limit * read as f64 {
             return Err(Error::TooManyBadRows {

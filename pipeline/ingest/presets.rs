@@ -89,7 +89,10 @@ pub struct Preset {
 const METADATA_PATHS: [(CanonicalField, &[&str]); 13] = [
     (Team, &["metadata.team", "team"]),
     (Feature, &["metadata.feature", "feature"]),
-    (UserId, &["metadata.user_id", "user_id", "metadata.user", "user"]),
+    (
+        UserId,
+        &["metadata.user_id", "user_id", "metadata.user", "user"],
+    ),
     (
         InteractionId,
         &[
@@ -103,7 +106,10 @@ const METADATA_PATHS: [(CanonicalField, &[&str]); 13] = [
     ),
     (Status, &["status", "metadata.status"]),
     (Error, &["error"]),
-    (DurationMs, &["duration_ms", "latency_ms", "metadata.duration_ms"]),
+    (
+        DurationMs,
+        &["duration_ms", "latency_ms", "metadata.duration_ms"],
+    ),
     (Deployment, &["deployment", "metadata.deployment"]),
     (Provider, &["provider", "metadata.provider"]),
     (Completed, &["completed", "metadata.completed"]),
@@ -117,10 +123,8 @@ fn paths(list: &[&str]) -> Vec<String> {
 }
 
 fn with_metadata(own: &[(CanonicalField, &[&str])]) -> BTreeMap<CanonicalField, Vec<String>> {
-    let mut fields: BTreeMap<CanonicalField, Vec<String>> = METADATA_PATHS
-        .iter()
-        .map(|(f, p)| (*f, paths(p)))
-        .collect();
+    let mut fields: BTreeMap<CanonicalField, Vec<String>> =
+        METADATA_PATHS.iter().map(|(f, p)| (*f, paths(p))).collect();
     for (f, p) in own {
         fields.insert(*f, paths(p));
     }
@@ -148,7 +152,10 @@ impl Preset {
                             "usage.input_tokens_details.cached_tokens",
                         ],
                     ),
-                    (OutputTokens, &["usage.completion_tokens", "usage.output_tokens"]),
+                    (
+                        OutputTokens,
+                        &["usage.completion_tokens", "usage.output_tokens"],
+                    ),
                     (
                         ReasoningTokens,
                         &[
@@ -210,19 +217,35 @@ impl Preset {
                     ),
                     (
                         Ts,
-                        &["start_time", "startTime", "start_time_unix_nano", "startTimeUnixNano"],
+                        &[
+                            "start_time",
+                            "startTime",
+                            "start_time_unix_nano",
+                            "startTimeUnixNano",
+                        ],
                     ),
                     (
                         EndTs,
-                        &["end_time", "endTime", "end_time_unix_nano", "endTimeUnixNano"],
+                        &[
+                            "end_time",
+                            "endTime",
+                            "end_time_unix_nano",
+                            "endTimeUnixNano",
+                        ],
                     ),
                     (
                         Model,
-                        &["attributes.gen_ai.response.model", "attributes.gen_ai.request.model"],
+                        &[
+                            "attributes.gen_ai.response.model",
+                            "attributes.gen_ai.request.model",
+                        ],
                     ),
                     (
                         Provider,
-                        &["attributes.gen_ai.provider.name", "attributes.gen_ai.system"],
+                        &[
+                            "attributes.gen_ai.provider.name",
+                            "attributes.gen_ai.system",
+                        ],
                     ),
                     (InputTokens, &["attributes.gen_ai.usage.input_tokens"]),
                     (
@@ -246,10 +269,17 @@ impl Preset {
                     ),
                     (Status, &["status.code", "status_code", "status"]),
                     (Error, &["attributes.error.type"]),
-                    (Team, &["attributes.team", "resource.team", "attributes.app.team"]),
+                    (
+                        Team,
+                        &["attributes.team", "resource.team", "attributes.app.team"],
+                    ),
                     (
                         Feature,
-                        &["attributes.feature", "resource.feature", "attributes.app.feature"],
+                        &[
+                            "attributes.feature",
+                            "resource.feature",
+                            "attributes.app.feature",
+                        ],
                     ),
                     (UserId, &["attributes.user.id", "attributes.enduser.id"]),
                     (
@@ -269,8 +299,18 @@ impl Preset {
                     (Model, &["model", "model_group"]),
                     (Provider, &["custom_llm_provider"]),
                     (Deployment, &["model_group", "api_base"]),
-                    (Team, &["team_id", "metadata.user_api_key_team_alias", "metadata.team"]),
-                    (Feature, &["metadata.feature", "metadata.requester_metadata.feature"]),
+                    (
+                        Team,
+                        &[
+                            "team_id",
+                            "metadata.user_api_key_team_alias",
+                            "metadata.team",
+                        ],
+                    ),
+                    (
+                        Feature,
+                        &["metadata.feature", "metadata.requester_metadata.feature"],
+                    ),
                     (UserId, &["end_user", "user"]),
                     (InteractionId, &["session_id", "metadata.session_id"]),
                     (InputTokens, &["prompt_tokens"]),
@@ -289,8 +329,14 @@ impl Preset {
                 [
                     (RequestId, &["request_id", "id"][..]),
                     (Ts, &["TIMESTAMP", "timestamp", "Timestamp"]),
-                    (InputTokens, &["ContextTokens", "input_length", "Request tokens"]),
-                    (OutputTokens, &["GeneratedTokens", "output_length", "Response tokens"]),
+                    (
+                        InputTokens,
+                        &["ContextTokens", "input_length", "Request tokens"],
+                    ),
+                    (
+                        OutputTokens,
+                        &["GeneratedTokens", "output_length", "Response tokens"],
+                    ),
                     (Model, &["Model", "model"]),
                     (InteractionId, &["chat_id", "Session ID", "session_id"]),
                     (Status, &["status"]),
@@ -352,7 +398,10 @@ mod tests {
 
     #[test]
     fn sniffs_each_provider() {
-        assert_eq!(sniff(&json!({"usage": {"prompt_tokens": 1}})), Ok(Format::Openai));
+        assert_eq!(
+            sniff(&json!({"usage": {"prompt_tokens": 1}})),
+            Ok(Format::Openai)
+        );
         assert_eq!(
             sniff(&json!({"type": "message", "usage": {"input_tokens": 1}})),
             Ok(Format::Anthropic)

@@ -42,7 +42,8 @@ pub fn open(
     match layout {
         Layout::JsonLines => {
             let mut reader = open_text(path, compression, wrap)?;
-            let starts_array = peek_first_byte(&mut reader).map_err(|e| Error::io(path, e))? == Some(b'[');
+            let starts_array =
+                peek_first_byte(&mut reader).map_err(|e| Error::io(path, e))? == Some(b'[');
             if starts_array {
                 json_array(path, reader)
             } else {
@@ -125,7 +126,11 @@ impl Iterator for JsonLines {
                     let value = match std::str::from_utf8(&buf) {
                         Err(e) => Err(format!("not valid UTF-8 at byte {}", e.valid_up_to())),
                         Ok(t) => serde_json::from_str::<Value>(t).map_err(|e| {
-                            format!("invalid JSON at column {}: {}", e.column(), strip_position(&e))
+                            format!(
+                                "invalid JSON at column {}: {}",
+                                e.column(),
+                                strip_position(&e)
+                            )
                         }),
                     };
                     return Some(RawRecord {
@@ -140,7 +145,9 @@ impl Iterator for JsonLines {
                     return Some(RawRecord {
                         line: self.line,
                         raw: String::new(),
-                        value: Err(format!("file unreadable from here on (truncated or corrupt?): {e}")),
+                        value: Err(format!(
+                            "file unreadable from here on (truncated or corrupt?): {e}"
+                        )),
                     });
                 }
             }
@@ -193,7 +200,11 @@ fn csv_records(path: &Path, reader: Box<dyn BufRead + Send>) -> Result<Records> 
         .iter()
         .enumerate()
         .map(|(i, h)| {
-            let h = if i == 0 { h.trim_start_matches('\u{feff}') } else { h };
+            let h = if i == 0 {
+                h.trim_start_matches('\u{feff}')
+            } else {
+                h
+            };
             h.trim().to_string()
         })
         .collect();
@@ -224,7 +235,10 @@ fn csv_records(path: &Path, reader: Box<dyn BufRead + Send>) -> Result<Records> 
             }
             Ok(row) => {
                 let line = row.position().map(|p| p.line()).unwrap_or(0);
-                let fields: Vec<String> = row.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+                let fields: Vec<String> = row
+                    .iter()
+                    .map(|f| String::from_utf8_lossy(f).into_owned())
+                    .collect();
                 let raw = cut(&fields.join(","));
                 let value = if fields.len() != headers.len() {
                     Err(format!(
@@ -298,7 +312,8 @@ fn parquet_records(path: &Path) -> Result<Records> {
                         records.push(RawRecord {
                             line: row,
                             raw: cut(&text),
-                            value: serde_json::from_slice(line).map_err(|e| format!("row not convertible: {e}")),
+                            value: serde_json::from_slice(line)
+                                .map_err(|e| format!("row not convertible: {e}")),
                         });
                     }
                 }
@@ -332,11 +347,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.jsonl");
         std::fs::write(&path, "{\"a\":1}\n\n{\"a\":\n{\"a\":3}").unwrap();
-        let records: Vec<RawRecord> = open(&path, Layout::JsonLines, Compression::None, plain).unwrap().collect();
+        let records: Vec<RawRecord> = open(&path, Layout::JsonLines, Compression::None, plain)
+            .unwrap()
+            .collect();
         assert_eq!(records.len(), 3);
         assert_eq!(records[0].line, 1);
         assert_eq!(records[1].line, 3);
-        assert!(records[1].value.as_ref().unwrap_err().contains("invalid JSON"));
+        assert!(
+            records[1]
+                .value
+                .as_ref()
+                .unwrap_err()
+                .contains("invalid JSON")
+        );
         assert_eq!(records[2].line, 4, "a last line without newline is read");
         assert!(records[2].value.is_ok());
     }
@@ -345,12 +368,27 @@ mod tests {
     fn csv_rows_become_objects_and_short_rows_are_flagged() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.csv");
-        std::fs::write(&path, "\u{feff}TIMESTAMP,ContextTokens\n2023-11-16 18:15:46.6805900,374\nbroken\n").unwrap();
-        let records: Vec<RawRecord> = open(&path, Layout::Csv, Compression::None, plain).unwrap().collect();
+        std::fs::write(
+            &path,
+            "\u{feff}TIMESTAMP,ContextTokens\n2023-11-16 18:15:46.6805900,374\nbroken\n",
+        )
+        .unwrap();
+        let records: Vec<RawRecord> = open(&path, Layout::Csv, Compression::None, plain)
+            .unwrap()
+            .collect();
         assert_eq!(records.len(), 2);
-        assert_eq!(records[0].value.as_ref().unwrap()["TIMESTAMP"], "2023-11-16 18:15:46.6805900");
+        assert_eq!(
+            records[0].value.as_ref().unwrap()["TIMESTAMP"],
+            "2023-11-16 18:15:46.6805900"
+        );
         assert_eq!(records[0].line, 2);
-        assert!(records[1].value.as_ref().unwrap_err().contains("expected 2 columns"));
+        assert!(
+            records[1]
+                .value
+                .as_ref()
+                .unwrap_err()
+                .contains("expected 2 columns")
+        );
         assert_eq!(records[1].line, 3);
     }
 
@@ -364,11 +402,19 @@ mod tests {
         }
         let bytes = encoder.finish().unwrap();
         std::fs::write(&path, &bytes).unwrap();
-        let n = open(&path, Layout::JsonLines, Compression::Gzip, plain).unwrap().count();
+        let n = open(&path, Layout::JsonLines, Compression::Gzip, plain)
+            .unwrap()
+            .count();
         assert_eq!(n, 2000);
         std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-        let records: Vec<RawRecord> = open(&path, Layout::JsonLines, Compression::Gzip, plain).unwrap().collect();
+        let records: Vec<RawRecord> = open(&path, Layout::JsonLines, Compression::Gzip, plain)
+            .unwrap()
+            .collect();
         let last = records.last().unwrap();
-        assert!(last.value.as_ref().unwrap_err().contains("unreadable"), "{:?}", last.value);
+        assert!(
+            last.value.as_ref().unwrap_err().contains("unreadable"),
+            "{:?}",
+            last.value
+        );
     }
 }

@@ -143,7 +143,11 @@ fn parse_timestamp_text(text: &str, options: &TimeOptions) -> Result<i64, String
         return Ok(dt.timestamp_micros());
     }
     // RFC 3339 with a space instead of 'T', or a zone like "+0000" / " UTC".
-    for format in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.f%z"] {
+    for format in [
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+    ] {
         if let Ok(dt) = DateTime::parse_from_str(text, format) {
             return Ok(dt.timestamp_micros());
         }
@@ -191,8 +195,14 @@ mod tests {
     // Expected values below were computed with `date -u -d '…' +%s%6N`.
     #[test]
     fn parses_every_shape() {
-        assert_eq!(utc(json!("2026-11-02T09:15:00Z")), Ok(1_793_610_900_000_000));
-        assert_eq!(utc(json!("2026-11-02T10:15:00+01:00")), Ok(1_793_610_900_000_000));
+        assert_eq!(
+            utc(json!("2026-11-02T09:15:00Z")),
+            Ok(1_793_610_900_000_000)
+        );
+        assert_eq!(
+            utc(json!("2026-11-02T10:15:00+01:00")),
+            Ok(1_793_610_900_000_000)
+        );
         assert_eq!(utc(json!(1_793_610_900)), Ok(1_793_610_900_000_000));
         assert_eq!(utc(json!(1_793_610_900_123_i64)), Ok(1_793_610_900_123_000));
         assert_eq!(utc(json!("1793610900")), Ok(1_793_610_900_000_000));
@@ -221,12 +231,19 @@ mod tests {
             origin_micros: Some(1_793_610_900_000_000),
             ..TimeOptions::default()
         };
-        assert_eq!(parse_timestamp(&json!(1500), &options), Ok(1_793_610_901_500_000));
+        assert_eq!(
+            parse_timestamp(&json!(1500), &options),
+            Ok(1_793_610_901_500_000)
+        );
     }
 
     #[test]
     fn rejects_garbage() {
-        assert!(utc(json!("yesterday")).unwrap_err().contains("not understood"));
+        assert!(
+            utc(json!("yesterday"))
+                .unwrap_err()
+                .contains("not understood")
+        );
         assert!(utc(json!(-5)).is_err());
         assert!(utc(json!(true)).is_err());
     }

@@ -134,7 +134,10 @@ mod tests {
         assert_eq!(loaded.skipped, 1);
         let gpt = loaded.prices.iter().find(|p| p.model == "gpt-4o").unwrap();
         assert_eq!(gpt.standard.input, Decimal::from_str("0.0000025").unwrap());
-        assert_eq!(gpt.standard.cache_read, Some(Decimal::from_str("0.00000125").unwrap()));
+        assert_eq!(
+            gpt.standard.cache_read,
+            Some(Decimal::from_str("0.00000125").unwrap())
+        );
         assert_eq!(gpt.batch_discount, Some(Decimal::from_str("0.5").unwrap()));
     }
 

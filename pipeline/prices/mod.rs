@@ -143,7 +143,8 @@ impl PriceBook {
     /// Adds override entries (replacing earlier ones of the same name).
     pub fn add_overrides(&mut self, prices: Vec<Price>) {
         for price in prices {
-            self.overrides.insert(price.model.to_ascii_lowercase(), price);
+            self.overrides
+                .insert(price.model.to_ascii_lowercase(), price);
         }
     }
 
@@ -293,7 +294,9 @@ mod tests {
     fn row(model: &str, ts: &str) -> RequestRow {
         RequestRow {
             request_id: "r".into(),
-            ts_micros: chrono::DateTime::parse_from_rfc3339(ts).unwrap().timestamp_micros(),
+            ts_micros: chrono::DateTime::parse_from_rfc3339(ts)
+                .unwrap()
+                .timestamp_micros(),
             duration_ms: None,
             provider: None,
             model: Some(model.into()),
@@ -332,17 +335,32 @@ mod tests {
         let book = PriceBook::builtin();
         let may = row("o3", "2025-05-01T00:00:00Z");
         let july = row("o3-2025-04-16", "2025-07-01T00:00:00Z");
-        assert_eq!(book.lookup("o3", may.ts_micros).unwrap().id, "catalog:o3@2025-04-16");
-        assert_eq!(book.lookup("o3-2025-04-16", july.ts_micros).unwrap().id, "catalog:o3@2025-06-10");
+        assert_eq!(
+            book.lookup("o3", may.ts_micros).unwrap().id,
+            "catalog:o3@2025-04-16"
+        );
+        assert_eq!(
+            book.lookup("o3-2025-04-16", july.ts_micros).unwrap().id,
+            "catalog:o3@2025-06-10"
+        );
         // Before a model's first price there is no price: never a guess.
-        assert!(book.lookup("gpt-5", row("gpt-5", "2025-01-01T00:00:00Z").ts_micros).is_none());
+        assert!(
+            book.lookup("gpt-5", row("gpt-5", "2025-01-01T00:00:00Z").ts_micros)
+                .is_none()
+        );
     }
 
     #[test]
     fn name_normalisation() {
         assert_eq!(strip_version_suffix("gpt-4o-2024-08-06"), "gpt-4o");
-        assert_eq!(strip_version_suffix("claude-sonnet-4-5-20250929"), "claude-sonnet-4-5");
-        assert_eq!(strip_version_suffix("gemini-2.0-flash-001"), "gemini-2.0-flash");
+        assert_eq!(
+            strip_version_suffix("claude-sonnet-4-5-20250929"),
+            "claude-sonnet-4-5"
+        );
+        assert_eq!(
+            strip_version_suffix("gemini-2.0-flash-001"),
+            "gemini-2.0-flash"
+        );
         assert_eq!(strip_version_suffix("gpt-4o"), "gpt-4o");
         assert_eq!(
             name_candidates("anthropic/claude-sonnet-4-5@20250929"),
@@ -361,7 +379,10 @@ mod tests {
         r.cache_write_tokens = 1000;
         r.cache_write_1h_tokens = 400;
         r.output_tokens = 250;
-        let cost = book.lookup(r.model.as_deref().unwrap(), r.ts_micros).unwrap().cost(&r);
+        let cost = book
+            .lookup(r.model.as_deref().unwrap(), r.ts_micros)
+            .unwrap()
+            .cost(&r);
         // 50×3 + 4000×0.30 + 600×3.75 + 400×6 + 250×15 = 150 + 1200 + 2250 + 2400 + 3750
         // = 9750 $/M-tokens → $0.00975.
         assert_eq!(cost.cost_usd, d("0.00975"));
@@ -400,6 +421,12 @@ mod tests {
         assert!(cost.price_id.ends_with("+long_context"));
         r.input_tokens = 200_000;
         // At exactly 200k the standard tier applies: 200000×1.25 + 1000×10 = 260000 → $0.26.
-        assert_eq!(book.lookup("gemini-2.5-pro", r.ts_micros).unwrap().cost(&r).cost_usd, d("0.26"));
+        assert_eq!(
+            book.lookup("gemini-2.5-pro", r.ts_micros)
+                .unwrap()
+                .cost(&r)
+                .cost_usd,
+            d("0.26")
+        );
     }
 }

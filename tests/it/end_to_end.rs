@@ -1,0 +1,341 @@
+//! The real binary on `sample-data/`, checked against figures worked out independently:
+//! `sample-data/generate.py` wrote the logs and prices them with its own code (Python's
+//! decimal module and its own copy of the providers' price pages), and the single
+//! requests below were priced by hand.
+
+use crate::helpers::*;
+
+const SAMPLE_CONFIG: &str = "sample-data/inferledger.toml";
+
+#[test]
+fn sample_data_run_matches_independent_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let output = run(&root().join(SAMPLE_CONFIG), &out, &[]);
+    assert_ok(&output);
+
+    // From generate.py's output: 969 records read (961 requests, 4 duplicates, 4 bad).
+    let s = summary(&out);
+    let totals = &s["totals"];
+    assert_eq!(totals["rows_read"], 969);
+    assert_eq!(totals["rows_kept"], 961);
+    assert_eq!(totals["rows_quarantined"], 4);
+    assert_eq!(totals["duplicates"], 4);
+    assert_eq!(totals["cost_usd"], "6.76366658");
+    assert_eq!(totals["unpriced_requests"], 33);
+    assert_eq!(s["unpriced_models"][0]["model"], "mistral-large-latest");
+    assert_eq!(s["unpriced_models"][0]["requests"], 33);
+    for source in s["sources"].as_array().unwrap() {
+        assert_eq!(source["reconciles"], true, "{source}");
+    }
+    let duplicates: Vec<(String, u64)> = s["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["duplicates"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        duplicates,
+        [("openai", 3), ("anthropic", 1), ("litellm", 0), ("otel", 0)]
+            .map(|(n, d)| (n.to_string(), d))
+    );
+    // The OTel source was read with format = "auto".
+    assert_eq!(s["sources"][3]["files"][0]["format"], "otel");
+
+    // generate.py: 317 interactions, 281 completed; 4,211,770 input tokens of which
+    // 2,693,602 read from cache.
+    assert_eq!(scalar(&out, "SELECT COUNT(*) FROM interactions"), "317");
+    assert_eq!(
+        scalar(
+            &out,
+            "SELECT SUM(CASE WHEN completed THEN 1 ELSE 0 END) FROM interactions"
+        ),
+        "281"
+    );
+    assert_eq!(
+        query(
+            &out,
+            "SELECT SUM(input_tokens), SUM(cache_read_tokens) FROM cache_hit_ratio"
+        ),
+        vec![vec!["4211770".to_string(), "2693602".to_string()]]
+    );
+    // Every table adds up to the same money.
+    for table in [
+        "requests",
+        "cache_hit_ratio",
+        "cost_attribution",
+        "interactions",
+        "interaction_costs",
+    ] {
+        assert_eq!(
+            scalar(
+                &out,
+                &format!("SELECT CAST(SUM(cost_usd) AS VARCHAR) FROM {table}")
+            ),
+            "6.763666580000",
+            "{table}"
+        );
+    }
+
+    // By hand. msg_00001 (Claude Sonnet 4.5): 68 uncached × $3 + 12,000 written with a
+    // 1-hour TTL × $6 + 534 out × $15 = 80,214 $/M = $0.080214; all prompt tokens
+    // 68 + 12,000 = 12,068; write premium 12,000 × ($6 − $3) = $0.036.
+    assert_eq!(
+        query(
+            &out,
+            "SELECT input_tokens, cost_usd, cache_write_premium_usd, price_id FROM requests WHERE request_id = 'msg_00001'"
+        ),
+        vec![vec![
+            "12068".to_string(),
+            "0.080214000000".into(),
+            "0.036000000000".into(),
+            "catalog:claude-sonnet-4-5@2025-09-29".into()
+        ]]
+    );
+    // chatcmpl-00010 (GPT-4.1): 412 uncached × $2 + 2,560 cached × $0.50 + 573 × $8
+    // = 6,688 $/M = $0.006688; saved 2,560 × $1.50 = $0.00384.
+    assert_eq!(
+        query(
+            &out,
+            "SELECT cost_usd, cache_saved_usd FROM requests WHERE request_id = 'chatcmpl-00010'"
+        ),
+        vec![vec!["0.006688000000".to_string(), "0.003840000000".into()]]
+    );
+    // The first OTel span (GPT-4.1 mini): 1,611 × $0.40 + 153 × $1.60 = 889.2 $/M; it ran
+    // from 11:51:56.000 to 11:51:58.030, 2,030 ms.
+    assert_eq!(
+        query(
+            &out,
+            "SELECT cost_usd, duration_ms, interaction_id FROM requests WHERE request_id = '000000cdcdcdcdcd'"
+        ),
+        vec![vec![
+            "0.000889200000".to_string(),
+            "2030".into(),
+            "0000abababababababababababababab".into()
+        ]]
+    );
+
+    // Seven day partitions, and the quarantine names file, line and reason.
+    let partitions = std::fs::read_dir(out.join("requests")).unwrap().count();
+    assert_eq!(partitions, 7);
+    assert_eq!(
+        query(
+            &out,
+            "SELECT source, line, reason FROM quarantine ORDER BY source, line"
+        ),
+        vec![
+            vec![
+                "anthropic".to_string(),
+                "61".into(),
+                "missing input_tokens (looked for: usage.input_tokens)".into()
+            ],
+            vec![
+                "litellm".to_string(),
+                "51".into(),
+                "input_tokens: expected a whole number of tokens, found text \"n/a\"".into()
+            ],
+            vec![
+                "openai".to_string(),
+                "41".into(),
+                "invalid JSON at column 63: EOF while parsing an object".into()
+            ],
+            vec![
+                "openai".to_string(),
+                "201".into(),
+                "input_tokens: negative token count -12".into()
+            ],
+        ]
+    );
+
+    // The report carries the headline figures, with the quoted thresholds.
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("**API spend:** $6.76 over 961 requests"),
+        "{report}"
+    );
+    // 2,693,602 / 4,211,770 = 63.95%.
+    assert!(
+        report.contains("64.0% of input tokens (good (above 50%))"),
+        "{report}"
+    );
+    assert!(report.contains("281 of 317 completed"), "{report}");
+    assert!(stderr(&output).contains("969 rows read"));
+}
+
+#[test]
+fn reruns_replace_partitions_and_a_window_replaces_only_its_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let config = root().join(SAMPLE_CONFIG);
+    assert_ok(&run(&config, &out, &[]));
+    let first = query(
+        &out,
+        "SELECT request_id, cost_usd, interaction_id FROM requests ORDER BY request_id",
+    );
+
+    // The same inputs again: the same rows, not twice as many.
+    assert_ok(&run(&config, &out, &[]));
+    let second = query(
+        &out,
+        "SELECT request_id, cost_usd, interaction_id FROM requests ORDER BY request_id",
+    );
+    assert_eq!(first, second);
+    let untouched_day = listing(&out.join("requests/date=2026-11-17"));
+
+    // One day: only its partition is rewritten; the rows read outside it are counted.
+    let output = run(
+        &config,
+        &out,
+        &["--from", "2026-11-18", "--to", "2026-11-18"],
+    );
+    assert_ok(&output);
+    let s = summary(&out);
+    let t = &s["totals"];
+    let read = t["rows_read"].as_u64().unwrap();
+    let accounted = [
+        "rows_kept",
+        "rows_quarantined",
+        "duplicates",
+        "rows_outside_window",
+    ]
+    .iter()
+    .map(|k| t[*k].as_u64().unwrap())
+    .sum::<u64>();
+    assert_eq!(read, accounted);
+    let day_rows: u64 = scalar(
+        &out,
+        "SELECT COUNT(*) FROM requests WHERE date = '2026-11-18'",
+    )
+    .parse()
+    .unwrap();
+    assert_eq!(t["rows_kept"].as_u64().unwrap(), day_rows);
+    assert!(t["rows_outside_window"].as_u64().unwrap() > 800);
+    assert_eq!(scalar(&out, "SELECT COUNT(*) FROM requests"), "961");
+    assert_eq!(
+        listing(&out.join("requests/date=2026-11-17")),
+        untouched_day
+    );
+}
+
+#[test]
+fn a_failed_run_leaves_the_previous_output_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    assert_ok(&run(&root().join(SAMPLE_CONFIG), &out, &[]));
+    let before = listing(&out);
+
+    // Anthropic messages read as Gemini responses: no row can be read.
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[[requests]]\nname = \"mislabelled\"\npath = \"{}\"\nformat = \"gemini\"\n",
+            root().join("sample-data/requests/anthropic").display()
+        ),
+    );
+    let output = run(&config, &out, &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("source mislabelled: 238 of 238 rows quarantined"),
+        "{message}"
+    );
+    assert!(message.contains("missing ts"), "{message}");
+    assert_eq!(
+        listing(&out),
+        before,
+        "nothing in the output folder changed"
+    );
+}
+
+#[test]
+fn validate_checks_everything_and_writes_nothing() {
+    let output = inferledger(&["validate", "--config", SAMPLE_CONFIG]);
+    assert_ok(&output);
+    assert!(stdout(&output).contains("ok: config and inputs are readable"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[requests]]\npath = \"nowhere/\"\nformat = \"openai\"\n\n[[requests]]\npath = \"bad.jsonl\"\nformat = \"openai\"\n",
+    );
+    std::fs::write(dir.path().join("bad.jsonl"), "not json\nnor this\n").unwrap();
+    let output = inferledger(&["validate", "--config", config.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(message.contains("2 problem(s) found"), "{message}");
+    assert!(message.contains("nowhere"), "{message}");
+    assert!(
+        message.contains("bad.jsonl: none of the 2 records checked could be read"),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "validate wrote nothing"
+    );
+}
+
+#[test]
+fn sql_and_prices_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    assert_ok(&run(&root().join(SAMPLE_CONFIG), &out, &[]));
+    let out_arg = out.to_str().unwrap();
+
+    let csv = inferledger(&[
+        "sql",
+        "--out",
+        out_arg,
+        "--format",
+        "csv",
+        "SELECT COUNT(*) AS n FROM requests",
+    ]);
+    assert_ok(&csv);
+    assert_eq!(stdout(&csv), "n\n961\n");
+    let json = inferledger(&[
+        "sql",
+        "--out",
+        out_arg,
+        "-f",
+        "json",
+        "SELECT team, COUNT(*) AS n FROM requests WHERE team = 'growth' GROUP BY team",
+    ]);
+    assert_ok(&json);
+    let parsed: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(parsed[0]["team"], "growth");
+
+    let unknown = inferledger(&["sql", "--out", out_arg, "SELECT * FROM request"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("tables of"),
+        "{}",
+        stderr(&unknown)
+    );
+    assert!(
+        stderr(&unknown).contains("cost_attribution"),
+        "{}",
+        stderr(&unknown)
+    );
+    let write = inferledger(&["sql", "--out", out_arg, "CREATE TABLE x AS SELECT 1"]);
+    assert_eq!(write.status.code(), Some(1));
+
+    // gpt-4o before the October 2024 price change was priced at launch prices.
+    let prices = inferledger(&[
+        "prices",
+        "gpt-4o-2024-08-06",
+        "--at",
+        "2024-09-01",
+        "--out",
+        out_arg,
+    ]);
+    assert_ok(&prices);
+    let text = stdout(&prices);
+    assert!(text.contains("catalog:gpt-4o@2024-05-13"), "{text}");
+    assert!(text.contains("which entry priced what"), "{text}");
+    assert!(text.contains("catalog:gpt-4o@2024-10-01"), "{text}");
+}

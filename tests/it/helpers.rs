@@ -1,0 +1,134 @@
+//! Shared helpers: run the real binary, write configs and inputs into temporary folders,
+//! read a run's tables back with SQL.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+
+/// The project's root folder.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the built `inferledger` binary with arguments, from the project root.
+pub fn inferledger(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_inferledger"))
+        .args(args)
+        .current_dir(root())
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("the binary runs")
+}
+
+/// stderr as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// stdout as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Asserts success, showing stderr otherwise.
+pub fn assert_ok(output: &Output) {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstderr:\n{}\nstdout:\n{}",
+        output.status.code(),
+        stderr(output),
+        stdout(output)
+    );
+}
+
+/// Runs `inferledger run` on a config into an output folder.
+pub fn run(config: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    inferledger(&args)
+}
+
+/// The run summary of an output folder.
+pub fn summary(out: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(out.join("run_summary.json")).expect("run_summary.json");
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+/// Runs one query over a finished run; every cell as text (NULL as "NULL").
+pub fn query(out: &Path, sql: &str) -> Vec<Vec<String>> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let results = runtime
+        .block_on(inferledger::commands::sql::query(out, sql))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    cells(&results[0])
+}
+
+/// Batches as rows of text cells.
+pub fn cells(batches: &[RecordBatch]) -> Vec<Vec<String>> {
+    let options = FormatOptions::default().with_null("NULL");
+    let mut rows = Vec::new();
+    for batch in batches {
+        let formatters: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .collect();
+        for row in 0..batch.num_rows() {
+            rows.push(
+                formatters
+                    .iter()
+                    .map(|f| f.value(row).to_string())
+                    .collect(),
+            );
+        }
+    }
+    rows
+}
+
+/// One cell of a one-row query.
+pub fn scalar(out: &Path, sql: &str) -> String {
+    let rows = query(out, sql);
+    assert_eq!(rows.len(), 1, "{sql} gave {rows:?}");
+    rows[0][0].clone()
+}
+
+/// Every file below a folder with its size, sorted: a fingerprint of an output folder.
+pub fn listing(dir: &Path) -> Vec<(String, u64)> {
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<(String, u64)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, base, out);
+            } else {
+                let size = std::fs::metadata(&path).unwrap().len();
+                out.push((path.strip_prefix(base).unwrap().display().to_string(), size));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Writes a config file into `dir` and returns its path.
+pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("inferledger.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// One OpenAI chat completion line with the given id, time (epoch s) and token counts.
+pub fn openai_line(id: &str, created: i64, prompt: i64, cached: i64, completion: i64) -> String {
+    format!(
+        r#"{{"id":"{id}","object":"chat.completion","created":{created},"model":"gpt-4o-mini","usage":{{"prompt_tokens":{prompt},"completion_tokens":{completion},"prompt_tokens_details":{{"cached_tokens":{cached}}}}},"metadata":{{"team":"t","feature":"f","user_id":"u"}}}}"#
+    )
+}

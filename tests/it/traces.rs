@@ -1,0 +1,142 @@
+//! Public traces and other layouts: a slice of the real Azure LLM inference trace (CSV,
+//! 7 fractional digits, no final newline), Mooncake's trace with offsets from an origin,
+//! and Parquet input.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::parquet::arrow::ArrowWriter;
+
+use crate::helpers::*;
+
+#[test]
+fn azure_trace_slice() {
+    let dir = tempfile::tempdir().unwrap();
+    // The built-in catalog has no price in force in November 2023 for any model, so the
+    // trace is priced with a LiteLLM-format price file (its entries are always in force).
+    std::fs::write(
+        dir.path().join("prices.json"),
+        r#"{"azure-conv-model": {"input_cost_per_token": 1.5e-07, "output_cost_per_token": 6e-07, "litellm_provider": "azure"}}"#,
+    )
+    .unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[[requests]]\npath = \"{}\"\nformat = \"trace\"\n[requests.defaults]\nmodel = \"azure-conv-model\"\nprovider = \"azure\"\nteam = \"conversation\"\n\n[prices]\nfile = \"prices.json\"\n",
+            root()
+                .join("tests/fixtures/azure_llm_2023_conv_head1000.csv")
+                .display()
+        ),
+    );
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &[]));
+    // Sums computed from the CSV with Python's csv module; cost as if the trace had been
+    // served at $0.15/$0.60 per M: (1,014,189 × $0.15 + 247,262 × $0.60) / 1M = $0.30048555.
+    assert_eq!(
+        query(
+            &out,
+            "SELECT COUNT(*), SUM(input_tokens), SUM(output_tokens), CAST(SUM(cost_usd) AS VARCHAR) FROM requests"
+        ),
+        vec![vec![
+            "1000".to_string(),
+            "1014189".into(),
+            "247262".into(),
+            "0.300485550000".into()
+        ]]
+    );
+    // First and last rows, seven fractional digits kept to the microsecond; the last line
+    // has no newline.
+    assert_eq!(
+        query(
+            &out,
+            "SELECT CAST(MIN(ts) AS VARCHAR), CAST(MAX(ts) AS VARCHAR) FROM requests"
+        ),
+        vec![vec![
+            "2023-11-16T18:15:46.680590Z".to_string(),
+            "2023-11-16T18:19:22.707983Z".into()
+        ]]
+    );
+    assert_eq!(summary(&out)["totals"]["rows_quarantined"], 0);
+}
+
+#[test]
+fn mooncake_trace_with_a_time_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[[requests]]\npath = \"{}\"\nformat = \"trace\"\ntime_origin = \"2026-11-16T09:00:00Z\"\n[requests.defaults]\nmodel = \"self-hosted-llama\"\n",
+            root()
+                .join("tests/fixtures/mooncake_synthetic_trace_head20.jsonl")
+                .display()
+        ),
+    );
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &[]));
+    // Sums from the file (Python's json module); the last request is 4,840 ms in.
+    assert_eq!(
+        query(
+            &out,
+            "SELECT COUNT(*), SUM(input_tokens), SUM(output_tokens), CAST(MAX(ts) AS VARCHAR) FROM requests"
+        ),
+        vec![vec![
+            "20".to_string(),
+            "391904".into(),
+            "3367".into(),
+            "2026-11-16T09:00:04.840Z".into()
+        ]]
+    );
+    let s = summary(&out);
+    assert_eq!(s["unpriced_models"][0]["model"], "self-hosted-llama");
+    assert_eq!(s["unpriced_models"][0]["requests"], 20);
+    assert_eq!(
+        scalar(&out, "SELECT COUNT(*) FROM requests WHERE cost_usd IS NULL"),
+        "20"
+    );
+}
+
+#[test]
+fn parquet_input_goes_through_the_same_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("TIMESTAMP", DataType::Utf8, false),
+        Field::new("ContextTokens", DataType::Int64, false),
+        Field::new("GeneratedTokens", DataType::Int64, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec![
+                "2026-11-16 10:00:00",
+                "2026-11-16 10:00:01",
+                "2026-11-16 10:00:02",
+            ])),
+            Arc::new(Int64Array::from(vec![1000, 2000, -1])),
+            Arc::new(Int64Array::from(vec![Some(100), Some(200), Some(5)])),
+        ],
+    )
+    .unwrap();
+    let file = std::fs::File::create(dir.path().join("trace.parquet")).unwrap();
+    let mut writer = ArrowWriter::try_new(file, schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[requests]]\npath = \"trace.parquet\"\nformat = \"trace\"\nmax_bad_fraction = 0.5\n[requests.defaults]\nmodel = \"gpt-4o\"\n",
+    );
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &[]));
+    // (1000 + 2000) × $2.50 + 300 × $10 = 10,500 $/M; the negative row is quarantined at row 3.
+    assert_eq!(
+        scalar(&out, "SELECT CAST(SUM(cost_usd) AS VARCHAR) FROM requests"),
+        "0.010500000000"
+    );
+    assert_eq!(
+        query(&out, "SELECT line, reason FROM quarantine"),
+        vec![vec![
+            "3".to_string(),
+            "input_tokens: negative token count -1".into()
+        ]]
+    );
+}
