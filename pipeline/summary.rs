@@ -452,11 +452,19 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
     );
     let _ = writeln!(md, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
     for s in &summary.sources {
+        let mut read_as: Vec<&str> = s.ingest.files.iter().map(|f| f.format.as_str()).collect();
+        read_as.sort();
+        read_as.dedup();
+        let format = if s.ingest.format == "auto" {
+            format!("auto → {}", read_as.join(", "))
+        } else {
+            s.ingest.format.clone()
+        };
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} | {} | {} |",
             s.ingest.name,
-            s.ingest.format,
+            format,
             thousands(&s.ingest.rows_read.to_string()),
             thousands(&s.rows_kept.to_string()),
             thousands(&s.ingest.rows_quarantined.to_string()),

@@ -19,6 +19,9 @@ pub struct PricesArgs {
     /// Config whose `[prices] file` overrides the catalog (used when the file exists).
     #[arg(long, short, default_value = "inferledger.toml")]
     pub config: PathBuf,
+    /// The requests' provider, for price files keyed `provider/model`.
+    #[arg(long)]
+    pub provider: Option<String>,
     /// Day to resolve prices at (default: today, UTC).
     #[arg(long, value_parser = super::parse_date)]
     pub at: Option<NaiveDate>,
@@ -97,7 +100,7 @@ impl PricesArgs {
                     "{model}: looked up as {}",
                     name_candidates(model).join(", then ")
                 );
-                match book.lookup(model, micros) {
+                match book.lookup(model, self.provider.as_deref(), micros) {
                     Some(price) => {
                         println!("priced on {day} by:\n{}\n{}", header(), row(price));
                         let history: Vec<&Price> = book

@@ -138,7 +138,7 @@ pub async fn run_pipeline(
         config: config.file.display().to_string(),
         out: out.display().to_string(),
         window: window_text.clone(),
-        started_at: started_at.to_rfc3339(),
+        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         finished_at: String::new(),
         sources,
         totals,
@@ -148,7 +148,7 @@ pub async fn run_pipeline(
         timings_ms: timings,
         peak_rss_bytes: None,
     };
-    run_summary.finished_at = chrono::Utc::now().to_rfc3339();
+    run_summary.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let report = summary::report_markdown(&ctx, &run_summary).await?;
     run_summary.peak_rss_bytes = summary::peak_rss_bytes();
 

@@ -82,12 +82,12 @@ pub fn quarantine_schema() -> SchemaRef {
 }
 
 /// A decimal as the money column's integer at [`MONEY_SCALE`], and whether it had to be
-/// rounded to fit (only for prices with more than 6 decimals per million tokens).
+/// rounded to fit (only for prices with more than 6 decimals per million tokens). Costs are
+/// bounded by the caps on token counts and prices, far inside `DECIMAL(38, 12)`.
 pub fn to_money(value: Decimal) -> (i128, bool) {
-    let mut scaled = value;
-    let rounded = value.scale() > MONEY_SCALE as u32 && value.round_dp(MONEY_SCALE as u32) != value;
-    scaled.rescale(MONEY_SCALE as u32);
-    (scaled.mantissa(), rounded)
+    let rounded = value.round_dp(MONEY_SCALE as u32);
+    let widen = 10i128.pow(MONEY_SCALE as u32 - rounded.scale());
+    (rounded.mantissa() * widen, rounded != value)
 }
 
 fn writer_properties() -> WriterProperties {

@@ -335,6 +335,10 @@ fn as_flag(value: &Value) -> Option<bool> {
     }
 }
 
+/// Largest token count accepted for one request (real ones stay under 10^7); keeps every
+/// cost far inside the money column's range.
+pub const MAX_TOKENS: f64 = 1e12;
+
 /// A token count: a non-negative whole number, as a JSON number or numeric text.
 fn as_count(value: &Value) -> Result<i64, String> {
     let number = match value {
@@ -352,7 +356,7 @@ fn as_count(value: &Value) -> Result<i64, String> {
             describe(value)
         )),
         Some(n) if n < 0.0 => Err(format!("negative token count {n}")),
-        Some(n) if n > 1e15 => Err(format!("implausible token count {n}")),
+        Some(n) if n > MAX_TOKENS => Err(format!("implausible token count {n} (over 10^12)")),
         Some(n) => Ok(n as i64),
     }
 }
@@ -601,5 +605,73 @@ mod tests {
         assert_eq!(lookup(&r, "a.b.c.d").as_deref(), Some(&json!(1)));
         assert_eq!(lookup(&r, "x.y").as_deref(), Some(&json!(2)));
         assert_eq!(lookup(&r, "a.missing"), None);
+    }
+}
+
+#[cfg(test)]
+mod robustness {
+    //! Nothing panics on any input: random corruptions of real-shaped records of every
+    //! format go through the extractor; each must give a row or a reason.
+    use super::*;
+    use crate::ingest::presets::{Format, Preset};
+
+    const SEEDS: [&str; 5] = [
+        r#"{"id":"chatcmpl-1","created":1793610900,"model":"gpt-4o","usage":{"prompt_tokens":2000,"completion_tokens":300,"prompt_tokens_details":{"cached_tokens":1536}},"metadata":{"team":"a","session_id":"s"}}"#,
+        r#"{"id":"msg_1","type":"message","created_at":"2026-11-02T09:15:00Z","model":"claude-sonnet-4-5","usage":{"input_tokens":50,"cache_read_input_tokens":4000,"cache_creation_input_tokens":1000,"cache_creation":{"ephemeral_1h_input_tokens":400},"output_tokens":250}}"#,
+        r#"{"responseId":"g1","createTime":"2026-11-02T09:15:00Z","modelVersion":"gemini-2.5-pro","usageMetadata":{"promptTokenCount":3000,"cachedContentTokenCount":2048,"candidatesTokenCount":400,"thoughtsTokenCount":600}}"#,
+        r#"{"trace_id":"t","span_id":"s","start_time":"2026-11-02T09:15:00Z","end_time":"2026-11-02T09:15:02Z","status":{"code":"ERROR"},"attributes":{"gen_ai.request.model":"m","gen_ai.usage.input_tokens":9,"gen_ai.usage.output_tokens":1}}"#,
+        r#"{"request_id":"r","startTime":"2026-11-02 09:15:00","endTime":"2026-11-02 09:15:01","model":"m","prompt_tokens":"10","completion_tokens":"2","status":"success","metadata":"{\"feature\": \"x\"}"}"#,
+    ];
+
+    #[test]
+    fn random_corruptions_never_panic() {
+        let formats = [
+            Format::Openai,
+            Format::Anthropic,
+            Format::Gemini,
+            Format::Otel,
+            Format::Litellm,
+            Format::Trace,
+        ];
+        let specs: Vec<FieldSpec> = formats
+            .iter()
+            .map(|f| {
+                FieldSpec::new(
+                    Preset::of(*f).unwrap(),
+                    &BTreeMap::new(),
+                    &BTreeMap::new(),
+                    Default::default(),
+                )
+            })
+            .collect();
+        let alphabet = b"{}[]\":,-.0123456789eE+ abcnultrfsNUL\\\xc3\xa9";
+        let mut rng = fastrand::Rng::with_seed(7);
+        let (mut parsed, mut rows) = (0, 0);
+        for round in 0..20_000 {
+            let mut bytes = SEEDS[round % SEEDS.len()].as_bytes().to_vec();
+            for _ in 0..rng.usize(1..4) {
+                let at = rng.usize(0..bytes.len());
+                match rng.u8(0..3) {
+                    0 => bytes[at] = alphabet[rng.usize(0..alphabet.len())],
+                    1 => bytes.insert(at, alphabet[rng.usize(0..alphabet.len())]),
+                    _ => {
+                        bytes.remove(at);
+                    }
+                }
+            }
+            let Ok(value) = serde_json::from_slice::<Value>(&bytes) else {
+                continue;
+            };
+            parsed += 1;
+            for spec in &specs {
+                if let Ok(row) = extract(&value, spec, "f:1") {
+                    rows += 1;
+                    assert!(row.input_tokens >= row.cache_read_tokens + row.cache_write_tokens);
+                    assert!(row.output_tokens >= 0);
+                }
+            }
+        }
+        // The corruptions must have exercised both outcomes.
+        assert!(parsed > 1000 && rows > 1000, "parsed {parsed}, rows {rows}");
     }
 }

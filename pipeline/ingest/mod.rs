@@ -262,7 +262,7 @@ pub fn ingest(
                         let cost = row
                             .model
                             .as_deref()
-                            .and_then(|m| book.lookup(m, row.ts_micros))
+                            .and_then(|m| book.lookup(m, row.provider.as_deref(), row.ts_micros))
                             .map(|price| price.cost(&row));
                         staged.push(&row, cost.as_ref(), &name, &display, record.line)?;
                         file_report.rows_staged += 1;

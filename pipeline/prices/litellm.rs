@@ -74,7 +74,10 @@ fn entry_price(name: &str, entry: &Value) -> Option<Price> {
     }
     let input = number(entry, "input_cost_per_token")?;
     let output = number(entry, "output_cost_per_token").unwrap_or(Decimal::ZERO);
-    if input.is_sign_negative() || output.is_sign_negative() {
+    // Per-token prices are fractions of a cent; anything from $1 a token up is not a token
+    // price (and would not fit the money column), so the entry is skipped.
+    let plausible = |p: Decimal| !p.is_sign_negative() && p < Decimal::ONE;
+    if !plausible(input) || !plausible(output) {
         return None;
     }
     let long_context = match (

@@ -154,11 +154,18 @@ impl PriceBook {
     }
 
     /// The entry pricing `model` at `ts_micros`, trying the name as given, without a
-    /// `provider/` prefix, and without a date or `-latest` suffix. Overrides win over the
+    /// `provider/` prefix, and without a date or `-latest` suffix; a price file's
+    /// `provider/model` keys are tried with the request's provider. Overrides win over the
     /// catalog for every name they hold.
-    pub fn lookup(&self, model: &str, ts_micros: i64) -> Option<&Price> {
+    pub fn lookup(&self, model: &str, provider: Option<&str>, ts_micros: i64) -> Option<&Price> {
         let day = chrono::DateTime::from_timestamp_micros(ts_micros)?.date_naive();
         for name in name_candidates(model) {
+            if let Some(price) = provider.and_then(|p| {
+                self.overrides
+                    .get(&format!("{}/{name}", p.to_ascii_lowercase()))
+            }) {
+                return Some(price);
+            }
             if let Some(price) = self.overrides.get(&name) {
                 return Some(price);
             }
@@ -336,17 +343,23 @@ mod tests {
         let may = row("o3", "2025-05-01T00:00:00Z");
         let july = row("o3-2025-04-16", "2025-07-01T00:00:00Z");
         assert_eq!(
-            book.lookup("o3", may.ts_micros).unwrap().id,
+            book.lookup("o3", None, may.ts_micros).unwrap().id,
             "catalog:o3@2025-04-16"
         );
         assert_eq!(
-            book.lookup("o3-2025-04-16", july.ts_micros).unwrap().id,
+            book.lookup("o3-2025-04-16", None, july.ts_micros)
+                .unwrap()
+                .id,
             "catalog:o3@2025-06-10"
         );
         // Before a model's first price there is no price: never a guess.
         assert!(
-            book.lookup("gpt-5", row("gpt-5", "2025-01-01T00:00:00Z").ts_micros)
-                .is_none()
+            book.lookup(
+                "gpt-5",
+                None,
+                row("gpt-5", "2025-01-01T00:00:00Z").ts_micros
+            )
+            .is_none()
         );
     }
 
@@ -380,7 +393,7 @@ mod tests {
         r.cache_write_1h_tokens = 400;
         r.output_tokens = 250;
         let cost = book
-            .lookup(r.model.as_deref().unwrap(), r.ts_micros)
+            .lookup(r.model.as_deref().unwrap(), None, r.ts_micros)
             .unwrap()
             .cost(&r);
         // 50×3 + 4000×0.30 + 600×3.75 + 400×6 + 250×15 = 150 + 1200 + 2250 + 2400 + 3750
@@ -401,7 +414,7 @@ mod tests {
         r.cache_read_tokens = 1536;
         r.output_tokens = 300;
         // 464×0.15 + 1536×0.075 + 300×0.60 = 69.6 + 115.2 + 180 = 364.8 → $0.0003648.
-        let price = book.lookup("gpt-4o-mini", r.ts_micros).unwrap();
+        let price = book.lookup("gpt-4o-mini", None, r.ts_micros).unwrap();
         assert_eq!(price.cost(&r).cost_usd, d("0.0003648"));
         r.batch = true;
         let batch = price.cost(&r);
@@ -416,13 +429,16 @@ mod tests {
         r.input_tokens = 250_000;
         r.output_tokens = 1_000;
         // 250000×2.50 + 1000×15 = 625000 + 15000 = 640000 $/M → $0.64.
-        let cost = book.lookup("gemini-2.5-pro", r.ts_micros).unwrap().cost(&r);
+        let cost = book
+            .lookup("gemini-2.5-pro", None, r.ts_micros)
+            .unwrap()
+            .cost(&r);
         assert_eq!(cost.cost_usd, d("0.64"));
         assert!(cost.price_id.ends_with("+long_context"));
         r.input_tokens = 200_000;
         // At exactly 200k the standard tier applies: 200000×1.25 + 1000×10 = 260000 → $0.26.
         assert_eq!(
-            book.lookup("gemini-2.5-pro", r.ts_micros)
+            book.lookup("gemini-2.5-pro", None, r.ts_micros)
                 .unwrap()
                 .cost(&r)
                 .cost_usd,

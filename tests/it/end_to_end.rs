@@ -339,3 +339,42 @@ fn sql_and_prices_commands() {
     assert!(text.contains("which entry priced what"), "{text}");
     assert!(text.contains("catalog:gpt-4o@2024-10-01"), "{text}");
 }
+
+#[test]
+fn a_litellm_price_file_overrides_the_catalog() {
+    // A slice of LiteLLM's real price table (sample_spec, integer costs, nested objects,
+    // image and realtime entries among its 13 entries).
+    let dir = tempfile::tempdir().unwrap();
+    let sample = root().join("sample-data");
+    let text = std::fs::read_to_string(sample.join("inferledger.toml"))
+        .unwrap()
+        .replace(
+            "path = \"requests/",
+            &format!("path = \"{}/requests/", sample.display()),
+        )
+        + &format!(
+            "\n[prices]\nfile = \"{}\"\n",
+            root()
+                .join("tests/fixtures/litellm_1.110.2_prices_slice.json")
+                .display()
+        );
+    let config = write_config(dir.path(), &text);
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &[]));
+    let s = summary(&out);
+    assert_eq!(s["price_file"]["entries"], 11);
+    assert_eq!(s["price_file"]["skipped"], 1);
+    // The file prices mistral-large-latest (as mistral/…, the requests' provider): computed
+    // from the CSV with Python's decimal module, (uncached × $0.50 + cached × $0.05 +
+    // output × $1.50) / 1M over its 33 requests = $0.0563577; the other models' prices
+    // in the file equal the catalog's, so the total is $6.76366658 + $0.0563577.
+    assert_eq!(s["totals"]["unpriced_requests"], 0);
+    assert_eq!(s["totals"]["cost_usd"], "6.82002428");
+    assert_eq!(
+        scalar(
+            &out,
+            "SELECT DISTINCT price_id FROM requests WHERE model = 'mistral-large-latest'"
+        ),
+        "litellm:mistral/mistral-large-latest"
+    );
+}
