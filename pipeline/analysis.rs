@@ -14,6 +14,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{Error, Result};
@@ -64,10 +65,57 @@ pub const RUN_TABLES: [&str; 1] = ["quarantine"];
 
 /// A session context set up the way every command uses it.
 pub fn new_context() -> SessionContext {
-    let config = SessionConfig::new()
+    SessionContext::new_with_config(session_config())
+}
+
+fn session_config() -> SessionConfig {
+    SessionConfig::new()
         .with_information_schema(true)
-        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
-    SessionContext::new_with_config(config)
+        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
+}
+
+/// A context whose queries use at most `memory_limit` bytes, spilling sorts and
+/// aggregations to `spill_dir` (or the system's temporary folder) where DataFusion can.
+pub fn new_context_with_limit(
+    memory_limit: Option<usize>,
+    spill_dir: Option<&Path>,
+) -> Result<SessionContext> {
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = memory_limit {
+        runtime = runtime.with_memory_limit(limit, 1.0);
+    }
+    if let Some(dir) = spill_dir {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        runtime = runtime.with_temp_file_path(dir);
+    }
+    Ok(SessionContext::new_with_config_rt(
+        session_config(),
+        runtime.build_arc()?,
+    ))
+}
+
+/// Parses a memory size: `2G`, `512M`, `1.5GiB`, or bytes.
+pub fn parse_memory_size(text: &str) -> std::result::Result<usize, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a memory size; expected e.g. 2G, 512M"))?;
+    let factor = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1.0,
+        "K" | "KB" | "KIB" => 1024.0,
+        "M" | "MB" | "MIB" => 1024.0 * 1024.0,
+        "G" | "GB" | "GIB" => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("'{text}' has an unknown unit; expected K, M or G")),
+    };
+    let bytes = value * factor;
+    if bytes < 16.0 * 1024.0 * 1024.0 {
+        return Err(format!("'{text}' is too small; give at least 16M"));
+    }
+    Ok(bytes as usize)
 }
 
 /// Registers a folder of Parquet files as a table; partitioned tables get their `date`
@@ -176,7 +224,17 @@ pub async fn run_steps(
         frame
             .write_parquet(&format!("{}/", dir.to_string_lossy()), options, None)
             .await
-            .map_err(|e| Error::Usage(format!("query queries/{}.sql failed: {e}", step.table)))?;
+            .map_err(|e| {
+                let hint = if e.to_string().contains("Failed to allocate") {
+                    "\n  hint: raise --memory-limit (or [run] memory_limit), or leave it unset"
+                } else {
+                    ""
+                };
+                Error::Usage(format!(
+                    "query queries/{}.sql failed: {e}{hint}",
+                    step.table
+                ))
+            })?;
         let table_schema = if step.partitioned {
             // Reading back, `date` comes from the folder names, as the last column.
             let mut fields: Vec<Field> = schema
@@ -226,4 +284,19 @@ pub async fn register_output(ctx: &SessionContext, out: &Path) -> Result<Vec<Str
         )));
     }
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(parse_memory_size("2G"), Ok(2 * 1024 * 1024 * 1024));
+        assert_eq!(parse_memory_size("512M"), Ok(512 * 1024 * 1024));
+        assert_eq!(parse_memory_size("1.5GiB"), Ok(1536 * 1024 * 1024));
+        assert!(parse_memory_size("lots").is_err());
+        assert!(parse_memory_size("2T").is_err());
+        assert!(parse_memory_size("1K").unwrap_err().contains("too small"));
+    }
 }

@@ -127,6 +127,9 @@ pub struct RunConfig {
     /// (exit code 2, no tables written). 0.01 by default.
     #[serde(default = "default_bad_fraction")]
     pub max_bad_fraction: f64,
+    /// Memory the SQL steps may use (e.g. `4G`); sorts and aggregations spill to disk
+    /// beyond it. Unbounded when unset; `--memory-limit` wins.
+    pub memory_limit: Option<String>,
 }
 
 impl Default for RunConfig {
@@ -134,6 +137,7 @@ impl Default for RunConfig {
         RunConfig {
             out: None,
             max_bad_fraction: default_bad_fraction(),
+            memory_limit: None,
         }
     }
 }
@@ -235,6 +239,11 @@ impl Config {
                 "[interactions] inactivity_gap '{}' not understood; expected a number and a unit, e.g. 30m, 90s, 2h",
                 self.interactions.inactivity_gap
             ));
+        }
+        if let Some(limit) = &self.run.memory_limit
+            && let Err(e) = crate::analysis::parse_memory_size(limit)
+        {
+            problems.push(format!("[run] memory_limit: {e}"));
         }
         if !(0.0..=1.0).contains(&self.run.max_bad_fraction) {
             problems.push(format!(

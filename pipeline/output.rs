@@ -32,6 +32,11 @@ impl Staging {
         self.root.join("input")
     }
 
+    /// Where DataFusion spills sorts that exceed the memory limit.
+    pub fn spill_dir(&self) -> PathBuf {
+        self.root.join("spill")
+    }
+
     /// Where the steps write their tables.
     pub fn tables_dir(&self) -> PathBuf {
         self.root.join("tables")

@@ -5,14 +5,25 @@
 -- says how many). `completed` is the last explicit value a request carried (a log's own
 -- completed/abandoned field), or else whether the last request succeeded. `cost_usd` sums
 -- the priced requests; `unpriced_requests` counts the others.
+--
+-- Requests are numbered within their interaction by time (one sort, which can spill);
+-- "the last request's value" is then read with MAX over position * 2 + value, whose
+-- last bit is the value at the highest position.
+WITH numbered AS (
+    SELECT
+        interaction_id, ts, team, feature, user_id, model, status, completed,
+        input_tokens, cache_read_tokens, output_tokens, cost_usd,
+        ROW_NUMBER() OVER (PARTITION BY interaction_id ORDER BY ts, request_id) AS position
+    FROM requests
+)
 SELECT
     interaction_id,
     to_char(MIN(ts), '%Y-%m-%d') AS date,
     MIN(ts) AS start_ts,
     MAX(ts) AS end_ts,
-    first_value(team ORDER BY ts, request_id) AS team,
-    first_value(feature ORDER BY ts, request_id) AS feature,
-    first_value(user_id ORDER BY ts, request_id) AS user_id,
+    MAX(CASE WHEN position = 1 THEN team END) AS team,
+    MAX(CASE WHEN position = 1 THEN feature END) AS feature,
+    MAX(CASE WHEN position = 1 THEN user_id END) AS user_id,
     CASE WHEN COUNT(DISTINCT model) = 1 THEN MIN(model) END AS model,
     COUNT(DISTINCT model) AS models,
     COUNT(*) AS requests,
@@ -24,9 +35,10 @@ SELECT
     SUM(cost_usd) AS cost_usd,
     SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) AS unpriced_requests,
     COALESCE(
-        last_value(completed ORDER BY CASE WHEN completed IS NULL THEN 0 ELSE 1 END, ts, request_id),
-        last_value(status ORDER BY ts, request_id) = 'ok'
+        MAX(CASE WHEN completed IS NOT NULL
+                 THEN position * 2 + CASE WHEN completed THEN 1 ELSE 0 END END) % 2 = 1,
+        MAX(position * 2 + CASE WHEN status = 'ok' THEN 1 ELSE 0 END) % 2 = 1
     ) AS completed
-FROM requests
+FROM numbered
 GROUP BY interaction_id
 ORDER BY start_ts, interaction_id

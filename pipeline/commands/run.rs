@@ -30,6 +30,9 @@ pub struct RunArgs {
     /// Last day (UTC) to process, inclusive.
     #[arg(long, value_parser = super::parse_date, requires = "from")]
     pub to: Option<NaiveDate>,
+    /// Memory the SQL steps may use (e.g. 2G); beyond it sorts spill to disk.
+    #[arg(long, value_parser = analysis::parse_memory_size)]
+    pub memory_limit: Option<usize>,
 }
 
 impl RunArgs {
@@ -45,7 +48,17 @@ impl RunArgs {
             _ => None,
         };
         let started = Instant::now();
-        let summary = run_pipeline(&config, &out, window, progress).await?;
+        let memory_limit = match self.memory_limit {
+            Some(limit) => Some(limit),
+            None => config
+                .run
+                .memory_limit
+                .as_deref()
+                .map(analysis::parse_memory_size)
+                .transpose()
+                .map_err(Error::Usage)?,
+        };
+        let summary = run_pipeline(&config, &out, window, memory_limit, progress).await?;
         let seconds = started.elapsed().as_secs_f64().max(1e-9);
         let bytes: u64 = summary
             .sources
@@ -78,6 +91,7 @@ pub async fn run_pipeline(
     config: &Config,
     out: &Path,
     window: Option<(NaiveDate, NaiveDate)>,
+    memory_limit: Option<usize>,
     progress: &Progress,
 ) -> Result<RunSummary> {
     let started_at = chrono::Utc::now();
@@ -102,7 +116,7 @@ pub async fn run_pipeline(
         millis: clock.elapsed().as_millis(),
     });
 
-    let ctx = analysis::new_context();
+    let ctx = analysis::new_context_with_limit(memory_limit, Some(&staging.spill_dir()))?;
     analysis::register_parquet_dir(
         &ctx,
         "requests_staged",
