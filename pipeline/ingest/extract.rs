@@ -557,6 +557,31 @@ mod tests {
     }
 
     #[test]
+    fn burstgpt_rows_with_offsets_in_seconds() {
+        // BurstGPT: `Timestamp` is seconds from the trace's start; failed requests have 0
+        // response tokens.
+        let time = TimeOptions {
+            origin_micros: Some(1_793_610_900_000_000),
+            unit: crate::ingest::time::EpochUnit::Seconds,
+            ..TimeOptions::default()
+        };
+        let spec = FieldSpec::new(
+            Preset::of(Format::Trace).unwrap(),
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            time,
+        );
+        let r = json!({"Timestamp": "5", "Model": "ChatGPT", "Request tokens": "472", "Response tokens": "18",
+                       "Total tokens": "490", "Log Type": "Conversation log"});
+        let row = extract(&r, &spec, "burst.csv:2").unwrap();
+        assert_eq!(row.ts_micros, 1_793_610_905_000_000);
+        assert_eq!(
+            (row.model.as_deref(), row.input_tokens, row.output_tokens),
+            (Some("ChatGPT"), 472, 18)
+        );
+    }
+
+    #[test]
     fn bad_values_give_reasons() {
         let s = spec(Format::Openai);
         let base = |usage: Value| json!({"id": "x", "created": 1793610900, "model": "gpt-4o", "usage": usage});
