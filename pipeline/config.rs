@@ -28,6 +28,18 @@ pub struct Config {
     /// Run-wide settings.
     #[serde(default)]
     pub run: RunConfig,
+    /// GPU billing exports, one `[[billing]]` block each.
+    #[serde(default)]
+    pub billing: Vec<BillingSource>,
+    /// Instance types added to (or overriding) the built-in GPU instance table.
+    #[serde(default)]
+    pub instance_types: Vec<InstanceTypeConfig>,
+    /// Self-hosted serving pools.
+    #[serde(default)]
+    pub pools: Vec<PoolConfig>,
+    /// GPU metrics (DCGM exporter, vLLM counters), one `[[gpu_metrics]]` block each.
+    #[serde(default)]
+    pub gpu_metrics: Vec<GpuMetricsSource>,
     /// The folder the config was read from; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -61,6 +73,87 @@ pub struct RequestSource {
     pub time_origin: Option<String>,
     /// Unit of numeric timestamps: `s`, `ms`, `us`, `ns`, or `auto` (by magnitude; default).
     pub time_unit: Option<String>,
+    /// Overrides `[run] max_bad_fraction` for this source.
+    pub max_bad_fraction: Option<f64>,
+}
+
+/// One `[[billing]]` block: a cloud or neocloud billing export.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingSource {
+    /// A name for messages and the summary; defaults to `path`.
+    pub name: Option<String>,
+    /// A file, a folder (read recursively) or a glob.
+    pub path: String,
+    /// `focus | aws_cur | gcp | generic`.
+    pub format: crate::billing::BillingFormat,
+    /// Which cost to use: `effective` (amortised, the default), `billed` or `list`.
+    #[serde(default)]
+    pub cost_basis: crate::billing::CostBasis,
+    /// Where each billing column is read from (required for `generic`): `start`, `end`,
+    /// `resource_id`, `resource_name`, `instance_type`, `gpu_model`, `gpus`,
+    /// `pricing_category`, `cost`, `usage_hours`, `provider`, `region`, `tags`.
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldPaths>,
+    /// Offset for timestamps written without a zone: `UTC` (default) or `+HH:MM`.
+    pub timezone: Option<String>,
+    /// Overrides `[run] max_bad_fraction` for this source.
+    pub max_bad_fraction: Option<f64>,
+}
+
+/// One `[[instance_types]]` block: a GPU instance type the built-in table lacks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceTypeConfig {
+    /// Instance type as billing rows write it (case-insensitive), e.g. `gpu_8x_h100_sxm5`.
+    pub name: String,
+    /// GPU model, e.g. `H100`.
+    pub gpu_model: String,
+    /// GPUs per instance.
+    pub gpus: i64,
+}
+
+/// One `[[pools]]` block: a self-hosted serving pool.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Pool name.
+    pub name: String,
+    /// Billing rows whose resource id matches one of these globs belong to the pool.
+    #[serde(default)]
+    pub resources: Vec<String>,
+    /// Billing rows whose resource name matches one of these globs belong to the pool.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Billing rows whose tags hold all of these key = value-glob pairs belong to the pool.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Request `deployment` values this pool served (each deployment is one replica).
+    #[serde(default)]
+    pub deployments: Vec<String>,
+    /// GPU metrics whose host label matches one of these globs belong to the pool.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// `production`, `staging`, `batch`…
+    pub environment: Option<String>,
+    /// Measured capacity per model: output tokens per second per GPU.
+    #[serde(default)]
+    pub tokens_per_second_per_gpu: BTreeMap<String, f64>,
+}
+
+/// One `[[gpu_metrics]]` block.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuMetricsSource {
+    /// A name for messages; defaults to `path`.
+    pub name: Option<String>,
+    /// A file, folder or glob of Prometheus text snapshots (`.prom`, `.txt`) or range-query
+    /// dumps (`.csv`, `.jsonl`, `.json`).
+    pub path: String,
+    /// `dcgm | vllm`.
+    pub format: crate::metrics::MetricsFormat,
+    /// The label naming the host (default `Hostname` for DCGM, `instance` for vLLM).
+    pub host_label: Option<String>,
     /// Overrides `[run] max_bad_fraction` for this source.
     pub max_bad_fraction: Option<f64>,
 }
@@ -179,8 +272,8 @@ impl Config {
     /// Every semantic problem of the config (those TOML parsing cannot see).
     fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        if self.requests.is_empty() {
-            problems.push("no [[requests]] block: nothing to read".to_string());
+        if self.requests.is_empty() && self.billing.is_empty() {
+            problems.push("no [[requests]] or [[billing]] block: nothing to read".to_string());
         }
         for (index, source) in self.requests.iter().enumerate() {
             let at = format!("[[requests]] #{} ({})", index + 1, source.path);
@@ -232,6 +325,59 @@ impl Config {
             }
             if source.path.trim().is_empty() {
                 problems.push(format!("{at}: path is empty"));
+            }
+        }
+        for (index, source) in self.billing.iter().enumerate() {
+            let at = format!("[[billing]] #{} ({})", index + 1, source.path);
+            for key in source.fields.keys() {
+                if !crate::billing::FIELD_NAMES.contains(&key.as_str()) {
+                    problems.push(format!(
+                        "{at}: unknown field '{key}' in [billing.fields]; expected one of: {}",
+                        crate::billing::FIELD_NAMES.join(", ")
+                    ));
+                }
+            }
+            if source.format == crate::billing::BillingFormat::Generic {
+                for needed in ["start", "cost"] {
+                    if !source.fields.contains_key(needed) {
+                        problems.push(format!("{at}: format generic needs [billing.fields] {needed}"));
+                    }
+                }
+            }
+            if let Some(tz) = &source.timezone
+                && crate::ingest::time::parse_offset(tz).is_none()
+            {
+                problems.push(format!("{at}: timezone '{tz}' not understood; expected 'UTC' or '+02:00'"));
+            }
+        }
+        for t in &self.instance_types {
+            if t.gpus <= 0 {
+                problems.push(format!("[[instance_types]] {}: gpus must be at least 1", t.name));
+            }
+        }
+        let mut pool_names = std::collections::BTreeSet::new();
+        for pool in &self.pools {
+            if !pool_names.insert(pool.name.clone()) {
+                problems.push(format!("[[pools]] {}: the name is used twice", pool.name));
+            }
+            if pool.resources.is_empty() && pool.names.is_empty() && pool.tags.is_empty() {
+                problems.push(format!(
+                    "[[pools]] {}: give resources, names or tags to say which billing rows are its",
+                    pool.name
+                ));
+            }
+            for pattern in pool.resources.iter().chain(&pool.names).chain(&pool.hosts).chain(pool.tags.values()) {
+                if glob::Pattern::new(pattern).is_err() {
+                    problems.push(format!("[[pools]] {}: '{pattern}' is not a valid glob", pool.name));
+                }
+            }
+            for (model, tps) in &pool.tokens_per_second_per_gpu {
+                if !(tps.is_finite() && *tps > 0.0) {
+                    problems.push(format!(
+                        "[[pools]] {}: tokens_per_second_per_gpu for {model} must be positive",
+                        pool.name
+                    ));
+                }
             }
         }
         if parse_duration_seconds(&self.interactions.inactivity_gap).is_none() {

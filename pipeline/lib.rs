@@ -7,6 +7,9 @@
 //!   `requests` rows, with bad rows quarantined and every row counted.
 //! - [`prices`]: the built-in effective-dated price catalog, LiteLLM price files, and the
 //!   exact-decimal cost of one request.
+//! - [`billing`]: GPU billing exports (FOCUS, CUR, GCP, generic) spread into hourly GPU
+//!   spend and assigned to pools.
+//! - [`metrics`]: GPU metrics (DCGM exporter, vLLM counters) as samples per pool.
 //! - [`analysis`]: runs the SQL in `queries/` (embedded in the binary) with DataFusion.
 //! - [`output`]: Parquet writing and the atomic replacement of output partitions.
 //! - [`summary`]: `run_summary.json` and `report.md`.
@@ -14,10 +17,12 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod billing;
 pub mod commands;
 pub mod config;
 pub mod error;
 pub mod ingest;
+pub mod metrics;
 pub mod output;
 pub mod prices;
 pub mod progress;

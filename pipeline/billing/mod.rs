@@ -1,0 +1,865 @@
+//! GPU billing exports: FOCUS 1.0–1.2, AWS CUR 2.0, the GCP detailed export, and a
+//! generic CSV with a field mapping. Each row is read through format presets of column
+//! paths (overridable in `[billing.fields]`), recognised as GPU spend from the instance
+//! type table, assigned to a pool, and spread evenly over the hours it covers, with exact
+//! decimal splits (the remainder lands on the last hour, so the hours add up to the row).
+//! Non-GPU rows are counted and kept out of GPU figures.
+
+pub mod instances;
+pub mod pools;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, Decimal128Array, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::parquet::arrow::ArrowWriter;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::{BillingSource, Config};
+use crate::error::{Error, Result};
+use crate::ingest::canonical::{QuarantineWriter, money_type, to_money};
+use crate::ingest::extract::{describe, lookup};
+use crate::ingest::time::{TimeOptions, parse_offset, parse_timestamp};
+use crate::ingest::{files, reason_kind, records};
+use crate::prices::parse_decimal;
+use crate::progress::Progress;
+use instances::InstanceTable;
+use pools::PoolMatcher;
+
+/// The `format` of a `[[billing]]` block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingFormat {
+    /// FinOps FOCUS 1.0–1.2 (CSV or Parquet).
+    Focus,
+    /// AWS Cost and Usage Report 2.0 (Parquet or CSV).
+    AwsCur,
+    /// Google Cloud detailed billing export (CSV or JSON lines).
+    Gcp,
+    /// Any CSV, with `[billing.fields]` saying where each column is.
+    Generic,
+}
+
+impl BillingFormat {
+    /// The config name.
+    pub fn name(self) -> &'static str {
+        match self {
+            BillingFormat::Focus => "focus",
+            BillingFormat::AwsCur => "aws_cur",
+            BillingFormat::Gcp => "gcp",
+            BillingFormat::Generic => "generic",
+        }
+    }
+}
+
+/// Which of a bill's costs is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CostBasis {
+    /// What was invoiced (FOCUS BilledCost, CUR unblended, GCP cost).
+    Billed,
+    /// Amortised: commitments spread over the usage they cover, credits applied (FOCUS
+    /// EffectiveCost, CUR Savings Plan / RI effective cost, GCP cost + credits). The right
+    /// base for unit economics.
+    #[default]
+    Effective,
+    /// Public on-demand prices (FOCUS ListCost, CUR public on-demand cost).
+    List,
+}
+
+/// The billing columns `[billing.fields]` can map.
+pub const FIELD_NAMES: [&str; 13] = [
+    "start",
+    "end",
+    "resource_id",
+    "resource_name",
+    "instance_type",
+    "gpu_model",
+    "gpus",
+    "pricing_category",
+    "cost",
+    "usage_hours",
+    "provider",
+    "region",
+    "tags",
+];
+
+/// Longest charge spread over hours (400 days); longer rows are quarantined.
+const MAX_HOURS: i64 = 24 * 400;
+const HOUR: i64 = 3_600_000_000;
+
+fn preset(format: BillingFormat, basis: CostBasis) -> BTreeMap<&'static str, Vec<&'static str>> {
+    let list: Vec<(&str, Vec<&str>)> = match format {
+        BillingFormat::Focus => vec![
+            ("start", vec!["ChargePeriodStart"]),
+            ("end", vec!["ChargePeriodEnd"]),
+            (
+                "cost",
+                vec![match basis {
+                    CostBasis::Billed => "BilledCost",
+                    CostBasis::Effective => "EffectiveCost",
+                    CostBasis::List => "ListCost",
+                }],
+            ),
+            ("resource_id", vec!["ResourceId"]),
+            ("resource_name", vec!["ResourceName"]),
+            (
+                "instance_type",
+                vec!["x_InstanceType", "SkuPriceDetails.InstanceType", "ChargeDescription", "SkuId"],
+            ),
+            ("pricing_category", vec!["PricingCategory"]),
+            ("usage_hours", vec!["ConsumedQuantity"]),
+            ("usage_unit", vec!["ConsumedUnit"]),
+            ("provider", vec!["ProviderName"]),
+            ("region", vec!["RegionId"]),
+            ("tags", vec!["Tags"]),
+            ("charge_category", vec!["ChargeCategory"]),
+            ("commitment", vec!["CommitmentDiscountId"]),
+        ],
+        BillingFormat::AwsCur => vec![
+            ("start", vec!["line_item_usage_start_date"]),
+            ("end", vec!["line_item_usage_end_date"]),
+            (
+                "cost",
+                match basis {
+                    CostBasis::Billed => vec!["line_item_net_unblended_cost", "line_item_unblended_cost"],
+                    CostBasis::Effective => vec!["line_item_net_unblended_cost", "line_item_unblended_cost"],
+                    CostBasis::List => vec!["pricing_public_on_demand_cost"],
+                },
+            ),
+            ("resource_id", vec!["line_item_resource_id"]),
+            ("resource_name", vec!["resource_tags.user_Name", "resource_tags_user_name"]),
+            ("instance_type", vec!["product_instance_type", "line_item_usage_type"]),
+            ("usage_hours", vec!["line_item_usage_amount"]),
+            ("usage_type", vec!["line_item_usage_type"]),
+            ("provider", vec!["bill_billing_entity"]),
+            ("region", vec!["product_region_code", "product_region"]),
+            ("tags", vec!["resource_tags"]),
+            ("charge_category", vec!["line_item_line_item_type"]),
+            ("sp_effective", vec!["savings_plan_savings_plan_effective_cost"]),
+            ("ri_effective", vec!["reservation_effective_cost"]),
+        ],
+        BillingFormat::Gcp => vec![
+            ("start", vec!["usage_start_time"]),
+            ("end", vec!["usage_end_time"]),
+            ("cost", vec!["cost"]),
+            ("resource_id", vec!["resource.global_name", "resource.name"]),
+            ("resource_name", vec!["resource.name"]),
+            ("instance_type", vec!["sku.description", "resource.name", "system_labels"]),
+            ("usage_hours", vec!["usage.amount_in_pricing_units"]),
+            ("usage_unit", vec!["usage.pricing_unit"]),
+            ("region", vec!["location.region"]),
+            ("tags", vec!["labels"]),
+            ("charge_category", vec!["cost_type"]),
+            ("credits", vec!["credits"]),
+            ("sku", vec!["sku.description"]),
+        ],
+        BillingFormat::Generic => vec![
+            ("start", vec!["start", "hour", "timestamp"]),
+            ("end", vec!["end"]),
+            ("cost", vec!["cost", "cost_usd"]),
+            ("resource_id", vec!["resource_id", "resource"]),
+            ("resource_name", vec!["resource_name"]),
+            ("instance_type", vec!["instance_type"]),
+            ("gpu_model", vec!["gpu_type", "gpu_model"]),
+            ("gpus", vec!["gpu_count", "gpus"]),
+            ("pricing_category", vec!["pricing_category"]),
+            ("usage_hours", vec!["usage_hours", "hours"]),
+            ("provider", vec!["provider"]),
+            ("region", vec!["region"]),
+            ("tags", vec!["tags"]),
+        ],
+    };
+    list.into_iter().collect()
+}
+
+/// How one billing source's records are read.
+pub struct BillingReader {
+    format: BillingFormat,
+    basis: CostBasis,
+    paths: BTreeMap<String, Vec<String>>,
+    time: TimeOptions,
+    instances: InstanceTable,
+    pools: PoolMatcher,
+}
+
+/// One billing row as read, before it is spread over hours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Charge {
+    /// Start, UTC µs.
+    pub start_micros: i64,
+    /// End, UTC µs.
+    pub end_micros: i64,
+    /// Cost in the chosen basis.
+    pub cost: Decimal,
+    /// Cloud or neocloud.
+    pub provider: Option<String>,
+    /// Resource id.
+    pub resource_id: Option<String>,
+    /// Resource name.
+    pub resource_name: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// Instance type recognised.
+    pub instance_type: Option<String>,
+    /// GPU model, when the row is GPU spend.
+    pub gpu_model: Option<String>,
+    /// GPUs of the resource.
+    pub gpus: i64,
+    /// GPU-hours the row covers.
+    pub gpu_hours: f64,
+    /// `on_demand | spot | committed | other`.
+    pub pricing_category: &'static str,
+    /// Usage, Credit, Tax… as the bill says.
+    pub charge_category: Option<String>,
+    /// The pool the row belongs to.
+    pub pool: Option<String>,
+}
+
+/// Maps a bill's pricing words onto `on_demand | spot | committed | other`.
+pub fn pricing_category(text: &str) -> &'static str {
+    let t = text.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+    match t.as_str() {
+        "standard" | "on_demand" | "ondemand" => "on_demand",
+        "dynamic" | "spot" | "preemptible" | "interruptible" => "spot",
+        "committed" | "reserved" | "savings_plan" | "savingsplan" | "commitment" => "committed",
+        _ => "other",
+    }
+}
+
+impl BillingReader {
+    /// A reader for one `[[billing]]` block.
+    pub fn new(config: &Config, source: &BillingSource) -> Self {
+        let mut paths: BTreeMap<String, Vec<String>> = preset(source.format, source.cost_basis)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.into_iter().map(str::to_string).collect()))
+            .collect();
+        for (key, value) in &source.fields {
+            paths.insert(key.clone(), value.paths());
+        }
+        let mut time = TimeOptions::default();
+        if let Some(offset) = source.timezone.as_deref().and_then(parse_offset) {
+            time.offset = offset;
+        }
+        BillingReader {
+            format: source.format,
+            basis: source.cost_basis,
+            paths,
+            time,
+            instances: InstanceTable::with_config(&config.instance_types),
+            pools: PoolMatcher::new(&config.pools),
+        }
+    }
+
+    fn value<'a>(&self, record: &'a Value, key: &str) -> Option<std::borrow::Cow<'a, Value>> {
+        self.paths.get(key)?.iter().find_map(|p| lookup(record, p))
+    }
+
+    fn text(&self, record: &Value, key: &str) -> Option<String> {
+        self.value(record, key).and_then(|v| match v.as_ref() {
+            Value::String(s) => Some(s.trim().to_string()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+    }
+
+    fn decimal(&self, record: &Value, key: &str) -> Result<Option<Decimal>, String> {
+        match self.value(record, key) {
+            None => Ok(None),
+            Some(v) => decimal_of(&v).map(Some).ok_or_else(|| format!("{key}: expected a number, found {}", describe(&v))),
+        }
+    }
+
+    /// Reads one billing record.
+    pub fn read(&self, record: &Value) -> Result<Charge, String> {
+        if !record.is_object() {
+            return Err(format!("expected an object, found {}", describe(record)));
+        }
+        let start = self.value(record, "start").ok_or("missing charge start")?;
+        let start_micros = parse_timestamp(&start, &self.time).map_err(|e| format!("start: {e}"))?;
+        let end_micros = match self.value(record, "end") {
+            Some(end) => parse_timestamp(&end, &self.time).map_err(|e| format!("end: {e}"))?,
+            None => start_micros + HOUR,
+        };
+        if end_micros < start_micros {
+            return Err("charge end is before its start".to_string());
+        }
+        let cost = self.cost(record)?;
+        let usage_type = self.text(record, "usage_type").unwrap_or_default();
+        let charge_category = self.text(record, "charge_category");
+        let mut category = self
+            .text(record, "pricing_category")
+            .map(|t| pricing_category(&t))
+            .unwrap_or("other");
+        match self.format {
+            BillingFormat::AwsCur => {
+                let line_type = charge_category.as_deref().unwrap_or("");
+                category = if usage_type.contains("SpotUsage") {
+                    "spot"
+                } else if matches!(line_type, "SavingsPlanCoveredUsage" | "DiscountedUsage" | "SavingsPlanNegation") {
+                    "committed"
+                } else if line_type == "Usage" {
+                    "on_demand"
+                } else {
+                    "other"
+                };
+            }
+            BillingFormat::Gcp => {
+                let sku = self.text(record, "sku").unwrap_or_default().to_ascii_lowercase();
+                category = if sku.contains("spot") || sku.contains("preemptible") {
+                    "spot"
+                } else if sku.contains("commitment") {
+                    "committed"
+                } else {
+                    "on_demand"
+                };
+            }
+            BillingFormat::Focus => {
+                if category != "committed" && self.text(record, "commitment").is_some() {
+                    category = "committed";
+                }
+            }
+            BillingFormat::Generic => {}
+        }
+
+        let duration_hours = ((end_micros - start_micros) as f64 / HOUR as f64).max(0.0);
+        let unit = self.text(record, "usage_unit").unwrap_or_default().to_ascii_lowercase();
+        let hours_unit = self.paths.get("usage_unit").is_none() || unit.starts_with("hour") || unit == "h";
+        let usage_hours = match self.decimal(record, "usage_hours")? {
+            Some(q) if hours_unit => q.to_string().parse::<f64>().ok(),
+            _ => None,
+        };
+
+        let mut instance_type = None;
+        let (gpu_model, gpus) = match (self.text(record, "gpu_model"), self.text(record, "gpus")) {
+            (Some(model), Some(count)) => {
+                let gpus = count
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|g| *g >= 0.0 && g.fract() == 0.0)
+                    .ok_or_else(|| format!("gpus: expected a whole number, found '{count}'"))?;
+                (Some(model), gpus as i64)
+            }
+            _ => {
+                let mut found = None;
+                for path in self.paths.get("instance_type").into_iter().flatten() {
+                    if let Some(text) = lookup(record, path).and_then(|v| v.as_str().map(str::to_string))
+                        && let Some(hit) = self.instances.find_in_text(&text)
+                    {
+                        found = Some(hit);
+                        break;
+                    }
+                }
+                if found.is_none() && self.format == BillingFormat::Gcp {
+                    found = self.text(record, "sku").and_then(|sku| instances::gcp_gpu_sku(&sku));
+                }
+                match found {
+                    Some((name, model, per_instance)) => {
+                        instance_type = Some(name);
+                        (Some(model), per_instance)
+                    }
+                    None => (None, 0),
+                }
+            }
+        };
+        // GCP bills attached GPUs per GPU-hour: the usage is the GPU-hours.
+        let gpcp_gpu_sku = self.format == BillingFormat::Gcp && instance_type.as_deref() == Some("gpu-sku");
+        let gpu_hours = if gpu_model.is_none() {
+            0.0
+        } else if gpcp_gpu_sku {
+            usage_hours.unwrap_or(duration_hours)
+        } else {
+            gpus as f64 * usage_hours.unwrap_or(duration_hours)
+        };
+        let gpus = if gpcp_gpu_sku && duration_hours > 0.0 {
+            (gpu_hours / duration_hours).round().max(1.0) as i64
+        } else {
+            gpus
+        };
+        let resource_id = self.text(record, "resource_id");
+        let resource_name = self.text(record, "resource_name");
+        let tags = self.value(record, "tags").map(|t| tags_object(&t)).unwrap_or(Value::Null);
+        let pool = gpu_model
+            .as_ref()
+            .and_then(|_| self.pools.pool_for(resource_id.as_deref(), resource_name.as_deref(), &tags))
+            .map(str::to_string);
+        Ok(Charge {
+            start_micros,
+            end_micros,
+            cost,
+            provider: self.text(record, "provider").or_else(|| match self.format {
+                BillingFormat::AwsCur => Some("AWS".to_string()),
+                BillingFormat::Gcp => Some("Google Cloud".to_string()),
+                _ => None,
+            }),
+            resource_id,
+            resource_name,
+            region: self.text(record, "region"),
+            instance_type,
+            gpu_model,
+            gpus,
+            gpu_hours,
+            pricing_category: category,
+            charge_category,
+            pool,
+        })
+    }
+
+    fn cost(&self, record: &Value) -> Result<Decimal, String> {
+        let base = self.decimal(record, "cost")?;
+        let cost = match (self.format, self.basis) {
+            (BillingFormat::AwsCur, CostBasis::Effective) => {
+                match self.text(record, "charge_category").as_deref() {
+                    Some("SavingsPlanCoveredUsage") => self.decimal(record, "sp_effective")?,
+                    Some("DiscountedUsage") => self.decimal(record, "ri_effective")?,
+                    // Negations cancel covered usage; recurring fees are amortised into it.
+                    Some("SavingsPlanNegation" | "SavingsPlanRecurringFee" | "RIFee") => Some(Decimal::ZERO),
+                    _ => base,
+                }
+            }
+            (BillingFormat::Gcp, CostBasis::Effective) => {
+                let credits = match self.value(record, "credits") {
+                    Some(v) => credits_sum(&v)?,
+                    None => Decimal::ZERO,
+                };
+                base.map(|b| b + credits)
+            }
+            _ => base,
+        };
+        let cost = cost.ok_or("missing cost")?;
+        if cost.abs() > Decimal::from(1_000_000_000_000i64) {
+            return Err(format!("implausible cost {cost}"));
+        }
+        Ok(cost)
+    }
+}
+
+fn decimal_of(value: &Value) -> Option<Decimal> {
+    match value {
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Some(Decimal::from(i)),
+            None => parse_decimal(&n.as_f64()?.to_string()),
+        },
+        Value::String(s) => parse_decimal(s),
+        _ => None,
+    }
+}
+
+/// GCP `credits`: a list of `{name, amount}` (or its JSON text); the sum of the amounts.
+fn credits_sum(value: &Value) -> Result<Decimal, String> {
+    let parsed;
+    let list = match value {
+        Value::String(s) => {
+            parsed = serde_json::from_str::<Value>(s).map_err(|e| format!("credits: not JSON: {e}"))?;
+            &parsed
+        }
+        v => v,
+    };
+    let Value::Array(items) = list else {
+        return Err(format!("credits: expected a list, found {}", describe(list)));
+    };
+    items.iter().try_fold(Decimal::ZERO, |sum, item| {
+        let amount = item.get("amount").and_then(decimal_of).ok_or("credits: an entry has no amount")?;
+        Ok(sum + amount)
+    })
+}
+
+/// Tags as a JSON object: FOCUS writes a JSON object (or its text), GCP a list of
+/// `{key, value}`, CUR a map.
+fn tags_object(value: &Value) -> Value {
+    let parsed = match value {
+        Value::String(s) => serde_json::from_str::<Value>(s).unwrap_or(Value::Null),
+        v => v.clone(),
+    };
+    match parsed {
+        Value::Array(items) => Value::Object(
+            items
+                .iter()
+                .filter_map(|i| Some((i.get("key")?.as_str()?.to_string(), i.get("value")?.clone())))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// One hour of a charge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HourShare {
+    /// Start of the hour, UTC µs.
+    pub hour_micros: i64,
+    /// The hour's share of the cost.
+    pub cost: Decimal,
+    /// The hour's share of the GPU-hours.
+    pub gpu_hours: f64,
+}
+
+/// Spreads a charge evenly over the clock hours it covers; the rounding remainder lands on
+/// the last hour so that the shares add up to the charge exactly.
+pub fn spread(charge: &Charge) -> Result<Vec<HourShare>, String> {
+    let first = charge.start_micros.div_euclid(HOUR) * HOUR;
+    let hours = ((charge.end_micros - first) + HOUR - 1).div_euclid(HOUR).max(1);
+    if hours > MAX_HOURS {
+        return Err(format!("charge period of {hours} hours is longer than 400 days"));
+    }
+    let each = (charge.cost / Decimal::from(hours)).round_dp_with_strategy(12, rust_decimal::RoundingStrategy::ToZero);
+    let last = charge.cost - each * Decimal::from(hours - 1);
+    Ok((0..hours)
+        .map(|i| HourShare {
+            hour_micros: first + i * HOUR,
+            cost: if i == hours - 1 { last } else { each },
+            gpu_hours: charge.gpu_hours / hours as f64,
+        })
+        .collect())
+}
+
+/// Schema of staged hourly GPU billing rows (the input of `gpu_billing_hourly.sql`).
+pub fn staged_schema() -> SchemaRef {
+    let text = |n: &str| Field::new(n, DataType::Utf8, true);
+    Arc::new(Schema::new(vec![
+        Field::new("hour", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        text("provider"),
+        text("resource_id"),
+        text("resource_name"),
+        text("region"),
+        text("instance_type"),
+        text("pool"),
+        Field::new("gpu_model", DataType::Utf8, false),
+        Field::new("gpus", DataType::Int64, false),
+        Field::new("pricing_category", DataType::Utf8, false),
+        text("charge_category"),
+        Field::new("gpu_hours", DataType::Float64, false),
+        Field::new("cost_usd", money_type(), false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("source_file", DataType::Utf8, false),
+        Field::new("source_line", DataType::Int64, false),
+    ]))
+}
+
+struct HourRow {
+    share: HourShare,
+    charge: Arc<Charge>,
+    line: u64,
+}
+
+struct StagedWriter {
+    writer: ArrowWriter<std::fs::File>,
+    rows: Vec<HourRow>,
+    source: String,
+    file: String,
+}
+
+impl StagedWriter {
+    fn flush(&mut self) -> Result<()> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.rows);
+        let opt = |f: fn(&Charge) -> Option<&str>| -> ArrayRef {
+            Arc::new(StringArray::from(rows.iter().map(|r| f(&r.charge)).collect::<Vec<_>>()))
+        };
+        let n = rows.len();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(
+                TimestampMicrosecondArray::from(rows.iter().map(|r| r.share.hour_micros).collect::<Vec<_>>())
+                    .with_timezone("UTC"),
+            ),
+            opt(|c| c.provider.as_deref()),
+            opt(|c| c.resource_id.as_deref()),
+            opt(|c| c.resource_name.as_deref()),
+            opt(|c| c.region.as_deref()),
+            opt(|c| c.instance_type.as_deref()),
+            opt(|c| c.pool.as_deref()),
+            opt(|c| c.gpu_model.as_deref()),
+            Arc::new(Int64Array::from(rows.iter().map(|r| r.charge.gpus).collect::<Vec<_>>())),
+            opt(|c| Some(c.pricing_category)),
+            opt(|c| c.charge_category.as_deref()),
+            Arc::new(Float64Array::from(rows.iter().map(|r| r.share.gpu_hours).collect::<Vec<_>>())),
+            Arc::new(
+                Decimal128Array::from(rows.iter().map(|r| to_money(r.share.cost).0).collect::<Vec<_>>())
+                    .with_data_type(money_type()),
+            ),
+            Arc::new(StringArray::from(vec![self.source.as_str(); n])),
+            Arc::new(StringArray::from(vec![self.file.as_str(); n])),
+            Arc::new(Int64Array::from(rows.iter().map(|r| r.line as i64).collect::<Vec<_>>())),
+        ];
+        self.writer.write(&RecordBatch::try_new(staged_schema(), columns)?)?;
+        Ok(())
+    }
+}
+
+/// What happened to one billing source's rows.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct BillingReport {
+    /// Source name.
+    pub name: String,
+    /// Format.
+    pub format: String,
+    /// Cost basis.
+    pub cost_basis: String,
+    /// Files read.
+    pub files: Vec<String>,
+    /// Records read.
+    pub rows_read: u64,
+    /// GPU rows (kept, spread over hours).
+    pub rows_gpu: u64,
+    /// Rows that are not GPU spend (counted, kept out of GPU figures).
+    pub rows_non_gpu: u64,
+    /// Rows quarantined.
+    pub rows_quarantined: u64,
+    /// Rows outside `--from/--to`.
+    pub rows_outside_window: u64,
+    /// GPU spend read, exact.
+    pub gpu_cost_usd: String,
+    /// Non-GPU spend read, exact.
+    pub non_gpu_cost_usd: String,
+    /// rows_read = rows_gpu + rows_non_gpu + rows_quarantined + rows_outside_window.
+    pub reconciles: bool,
+    /// Commonest quarantine reasons.
+    pub quarantine_reasons: Vec<(String, u64)>,
+}
+
+/// Reads every `[[billing]]` source into `staging/billing_staged/`.
+pub fn ingest(
+    config: &Config,
+    window: Option<crate::ingest::Window>,
+    staging: &Path,
+    quarantine: &mut QuarantineWriter,
+    progress: &Progress,
+) -> Result<Vec<BillingReport>> {
+    let dir = staging.join("billing_staged");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let mut reports = Vec::new();
+    let mut index = 0;
+    for source in &config.billing {
+        let reader = BillingReader::new(config, source);
+        let name = source.name.clone().unwrap_or_else(|| source.path.clone());
+        let mut report = BillingReport {
+            name: name.clone(),
+            format: source.format.name().to_string(),
+            cost_basis: format!("{:?}", source.cost_basis).to_ascii_lowercase(),
+            ..BillingReport::default()
+        };
+        let (mut gpu_cost, mut other_cost) = (Decimal::ZERO, Decimal::ZERO);
+        let mut reasons: HashMap<String, u64> = HashMap::new();
+        for path in files::expand(&config.resolve(&source.path))? {
+            index += 1;
+            let display = path.to_string_lossy().into_owned();
+            let (layout, compression) = files::classify(&path).expect("expand keeps known files");
+            let bar = progress.file(&display, std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0));
+            let reader_bar = bar.clone();
+            let rows = records::open(&path, layout, compression, move |f| Box::new(reader_bar.wrap_read(f)))?;
+            let file = std::fs::File::create(dir.join(format!("{index:05}.parquet"))).map_err(|e| Error::io(&dir, e))?;
+            let mut staged = StagedWriter {
+                writer: ArrowWriter::try_new(file, staged_schema(), None)?,
+                rows: Vec::new(),
+                source: name.clone(),
+                file: display.clone(),
+            };
+            for record in rows {
+                report.rows_read += 1;
+                let result = record
+                    .value
+                    .and_then(|v| reader.read(&v))
+                    .and_then(|charge| spread(&charge).map(|hours| (charge, hours)));
+                match result {
+                    Err(reason) => {
+                        report.rows_quarantined += 1;
+                        *reasons.entry(reason_kind(&reason)).or_default() += 1;
+                        quarantine.push(&name, &display, record.line, &reason, &record.raw)?;
+                    }
+                    Ok((charge, hours)) => {
+                        if window.is_some_and(|w| charge.end_micros <= w.from_micros || charge.start_micros >= w.to_micros) {
+                            report.rows_outside_window += 1;
+                            continue;
+                        }
+                        if charge.gpu_model.is_none() {
+                            report.rows_non_gpu += 1;
+                            other_cost += charge.cost;
+                            continue;
+                        }
+                        report.rows_gpu += 1;
+                        gpu_cost += charge.cost;
+                        let charge = Arc::new(charge);
+                        for share in hours {
+                            staged.rows.push(HourRow { share, charge: charge.clone(), line: record.line });
+                        }
+                        if staged.rows.len() >= 8192 {
+                            staged.flush()?;
+                        }
+                    }
+                }
+            }
+            staged.flush()?;
+            staged.writer.close()?;
+            bar.finish_and_clear();
+            report.files.push(display);
+        }
+        let mut reasons: Vec<(String, u64)> = reasons.into_iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        reasons.truncate(5);
+        report.quarantine_reasons = reasons;
+        report.gpu_cost_usd = gpu_cost.normalize().to_string();
+        report.non_gpu_cost_usd = other_cost.normalize().to_string();
+        report.reconciles = report.rows_read
+            == report.rows_gpu + report.rows_non_gpu + report.rows_quarantined + report.rows_outside_window;
+        let limit = source.max_bad_fraction.unwrap_or(config.run.max_bad_fraction);
+        if report.rows_read > 0 && report.rows_quarantined as f64 > limit * report.rows_read as f64 {
+            return Err(Error::TooManyBadRows {
+                source_name: name,
+                read: report.rows_read,
+                quarantined: report.rows_quarantined,
+                max_bad_fraction: limit,
+                reasons: report
+                    .quarantine_reasons
+                    .iter()
+                    .take(3)
+                    .map(|(r, n)| format!("{n}× {r}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            });
+        }
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn reader(format: BillingFormat, basis: CostBasis, extra: &str) -> BillingReader {
+        let text = format!(
+            "[[billing]]\npath = \"x\"\nformat = \"{}\"\ncost_basis = \"{}\"\n{extra}\n[[pools]]\nname = \"chat\"\nresources = [\"i-chat-*\"]\n[[pools]]\nname = \"tagged\"\ntags = {{ pool = \"batch*\" }}\n",
+            format.name(),
+            format!("{basis:?}").to_ascii_lowercase()
+        );
+        let config = Config::from_toml(&text, Path::new("c.toml")).unwrap();
+        BillingReader::new(&config, &config.billing[0])
+    }
+
+    // Three rows of the real FOCUS 1.0 sample (FOCUS-Sample-Data, CC-BY-4.0), as CSV cells.
+    fn focus_row(billed: &str, effective: &str, quantity: &str, start: &str, end: &str) -> Value {
+        serde_json::json!({
+            "BilledCost": billed, "EffectiveCost": effective, "ListCost": "1.62400000000",
+            "ChargeCategory": "Usage", "ChargeDescription": "$1.624 per On Demand Linux g5.4xlarge Instance Hour",
+            "ChargeFrequency": "Usage-Based", "ChargePeriodStart": start, "ChargePeriodEnd": end,
+            "CommitmentDiscountId": "NULL", "ConsumedQuantity": quantity, "ConsumedUnit": "Hours",
+            "PricingCategory": "Standard", "ProviderName": "AWS", "RegionId": "us-east-1",
+            "ResourceId": "i-006flle71l19b488a", "ResourceName": "NULL",
+            "Tags": "{\"application\": \"BrightPathMatrix\", \"environment\": \"dev\"}"
+        })
+    }
+
+    #[test]
+    fn focus_gpu_rows_by_basis() {
+        let row = focus_row("1.62400000000", "2.00000000000", "1.000000000000000", "2024-09-27 15:00:00", "2024-09-27 16:00:00");
+        let effective = reader(BillingFormat::Focus, CostBasis::Effective, "").read(&row).unwrap();
+        assert_eq!(effective.cost, d("2"));
+        assert_eq!((effective.gpu_model.as_deref(), effective.gpus), (Some("A10G"), 1));
+        assert_eq!(effective.instance_type.as_deref(), Some("g5.4xlarge"));
+        assert_eq!(effective.pricing_category, "on_demand");
+        assert_eq!(effective.gpu_hours, 1.0);
+        assert_eq!(effective.pool, None);
+        let billed = reader(BillingFormat::Focus, CostBasis::Billed, "").read(&row).unwrap();
+        assert_eq!(billed.cost, d("1.624"));
+        // A partial hour: ConsumedQuantity 0.296111 hours of one A10G.
+        let partial = focus_row("0.48088426400", "0.00000000000", "0.296111000000000", "2024-09-21 01:00:00", "2024-09-21 02:00:00");
+        let charge = reader(BillingFormat::Focus, CostBasis::Billed, "").read(&partial).unwrap();
+        assert!((charge.gpu_hours - 0.296111).abs() < 1e-12);
+    }
+
+    #[test]
+    fn cur_spot_savings_plans_and_negations() {
+        let r = reader(BillingFormat::AwsCur, CostBasis::Effective, "");
+        let row = |line_type: &str, usage: &str, unblended: &str, sp: &str| {
+            serde_json::json!({"line_item_usage_start_date": "2026-11-16T00:00:00Z",
+                "line_item_usage_end_date": "2026-11-16T01:00:00Z", "line_item_resource_id": "i-chat-1",
+                "line_item_usage_type": usage, "line_item_line_item_type": line_type,
+                "line_item_unblended_cost": unblended, "line_item_usage_amount": "1",
+                "savings_plan_savings_plan_effective_cost": sp, "product_instance_type": "p5.48xlarge"})
+        };
+        let spot = r.read(&row("Usage", "USE2-SpotUsage:p5.48xlarge", "41.20", "")).unwrap();
+        assert_eq!((spot.pricing_category, spot.cost, spot.gpus), ("spot", d("41.20"), 8));
+        assert_eq!(spot.pool.as_deref(), Some("chat"));
+        assert_eq!(spot.gpu_hours, 8.0);
+        let covered = r.read(&row("SavingsPlanCoveredUsage", "USE2-BoxUsage:p5.48xlarge", "98.32", "61.00")).unwrap();
+        assert_eq!((covered.pricing_category, covered.cost), ("committed", d("61.00")));
+        let negation = r.read(&row("SavingsPlanNegation", "USE2-BoxUsage:p5.48xlarge", "-98.32", "")).unwrap();
+        assert_eq!(negation.cost, Decimal::ZERO);
+        let billed = reader(BillingFormat::AwsCur, CostBasis::Billed, "")
+            .read(&row("SavingsPlanNegation", "USE2-BoxUsage:p5.48xlarge", "-98.32", ""))
+            .unwrap();
+        assert_eq!(billed.cost, d("-98.32"));
+    }
+
+    #[test]
+    fn gcp_credits_and_gpu_skus() {
+        let r = reader(BillingFormat::Gcp, CostBasis::Effective, "");
+        let row = serde_json::json!({"usage_start_time": "2026-11-16T00:00:00Z", "usage_end_time": "2026-11-16T01:00:00Z",
+            "cost": 2.48, "credits": [{"name": "Sustained use", "amount": -0.50}],
+            "sku": {"description": "Nvidia L4 GPU running in Americas"},
+            "usage": {"amount_in_pricing_units": 2.0, "pricing_unit": "hour"},
+            "resource": {"name": "gke-batch-node"}, "labels": [{"key": "pool", "value": "batch-a"}]});
+        let charge = r.read(&row).unwrap();
+        assert_eq!(charge.cost, d("1.98"));
+        assert_eq!((charge.gpu_model.as_deref(), charge.gpus, charge.gpu_hours), (Some("L4"), 2, 2.0));
+        assert_eq!(charge.pool.as_deref(), Some("tagged"));
+    }
+
+    #[test]
+    fn generic_rows_and_bad_rows() {
+        let r = reader(
+            BillingFormat::Generic,
+            CostBasis::Effective,
+            "[billing.fields]\nstart = \"Hour\"\ncost = \"Amount\"\ngpu_model = \"GPU\"\ngpus = \"Count\"\nresource_id = \"Node\"\npricing_category = \"Tier\"\n",
+        );
+        let row = serde_json::json!({"Hour": "2026-11-16 03:00", "Amount": "19.92", "GPU": "H100", "Count": "8", "Node": "i-chat-9", "Tier": "Spot"});
+        let charge = r.read(&row).unwrap();
+        assert_eq!((charge.cost, charge.gpus, charge.pricing_category, charge.gpu_hours), (d("19.92"), 8, "spot", 8.0));
+        assert_eq!(charge.pool.as_deref(), Some("chat"));
+        let bad = serde_json::json!({"Hour": "2026-11-16 03:00", "Amount": "about 20", "GPU": "H100", "Count": "8"});
+        assert!(r.read(&bad).unwrap_err().contains("cost: expected a number"));
+        let no_start = serde_json::json!({"Amount": "1"});
+        assert_eq!(r.read(&no_start).unwrap_err(), "missing charge start");
+    }
+
+    #[test]
+    fn spreading_adds_up_exactly() {
+        let r = reader(BillingFormat::Generic, CostBasis::Effective, "[billing.fields]\nstart = \"s\"\nend = \"e\"\ncost = \"c\"\n");
+        // $10 over three hours: 3.333333333333 twice and 3.333333333334 last.
+        let charge = r
+            .read(&serde_json::json!({"s": "2026-11-16T10:00:00Z", "e": "2026-11-16T13:00:00Z", "c": "10"}))
+            .unwrap();
+        let hours = spread(&charge).unwrap();
+        assert_eq!(hours.len(), 3);
+        assert_eq!(hours[0].cost, d("3.333333333333"));
+        assert_eq!(hours[2].cost, d("3.333333333334"));
+        assert_eq!(hours.iter().map(|h| h.cost).sum::<Decimal>(), d("10"));
+        // A one-time charge (start = end) lands on its hour.
+        let once = r
+            .read(&serde_json::json!({"s": "2026-11-16T10:30:00Z", "e": "2026-11-16T10:30:00Z", "c": "-2.6137"}))
+            .unwrap();
+        let hours = spread(&once).unwrap();
+        assert_eq!((hours.len(), hours[0].cost), (1, d("-2.6137")));
+    }
+
+    #[test]
+    fn pricing_words() {
+        assert_eq!(pricing_category("Standard"), "on_demand");
+        assert_eq!(pricing_category("Dynamic"), "spot");
+        assert_eq!(pricing_category("Committed"), "committed");
+        assert_eq!(pricing_category("Other"), "other");
+    }
+}
