@@ -29,36 +29,78 @@ pub struct Step {
     pub sql: &'static str,
     /// Whether the table is partitioned by `date`.
     pub partitioned: bool,
+    /// Whether the table is written to the output folder (internal steps only feed others).
+    pub published: bool,
+}
+
+const fn step(table: &'static str, sql: &'static str, published: bool) -> Step {
+    Step {
+        table,
+        sql,
+        partitioned: true,
+        published,
+    }
 }
 
 /// The steps of a run, in order.
-pub const STEPS: [Step; 5] = [
-    Step {
-        table: "requests",
-        sql: include_str!("../queries/requests.sql"),
-        partitioned: true,
-    },
-    Step {
-        table: "interactions",
-        sql: include_str!("../queries/interactions.sql"),
-        partitioned: true,
-    },
-    Step {
-        table: "cache_hit_ratio",
-        sql: include_str!("../queries/cache_hit_ratio.sql"),
-        partitioned: true,
-    },
-    Step {
-        table: "interaction_costs",
-        sql: include_str!("../queries/interaction_costs.sql"),
-        partitioned: true,
-    },
-    Step {
-        table: "cost_attribution",
-        sql: include_str!("../queries/cost_attribution.sql"),
-        partitioned: true,
-    },
+pub const STEPS: [Step; 11] = [
+    step("requests", include_str!("../queries/requests.sql"), true),
+    step(
+        "interactions",
+        include_str!("../queries/interactions.sql"),
+        true,
+    ),
+    step(
+        "cache_hit_ratio",
+        include_str!("../queries/cache_hit_ratio.sql"),
+        true,
+    ),
+    step(
+        "interaction_costs",
+        include_str!("../queries/interaction_costs.sql"),
+        true,
+    ),
+    step(
+        "gpu_billing_hourly",
+        include_str!("../queries/gpu_billing_hourly.sql"),
+        true,
+    ),
+    step(
+        "vllm_hourly",
+        include_str!("../queries/vllm_hourly.sql"),
+        true,
+    ),
+    step(
+        "pool_hours",
+        include_str!("../queries/pool_hours.sql"),
+        false,
+    ),
+    step(
+        "gpu_request_weights",
+        include_str!("../queries/gpu_request_weights.sql"),
+        false,
+    ),
+    step(
+        "gpu_cost_attribution",
+        include_str!("../queries/gpu_cost_attribution.sql"),
+        true,
+    ),
+    step(
+        "hourly_utilization",
+        include_str!("../queries/hourly_utilization.sql"),
+        true,
+    ),
+    step(
+        "cost_attribution",
+        include_str!("../queries/cost_attribution.sql"),
+        true,
+    ),
 ];
+
+/// The published steps.
+pub fn published_steps() -> impl Iterator<Item = Step> {
+    STEPS.into_iter().filter(|s| s.published)
+}
 
 /// Tables written whole by each run (not partitioned).
 pub const RUN_TABLES: [&str; 1] = ["quarantine"];
@@ -166,6 +208,102 @@ fn contains_parquet(dir: &Path) -> bool {
     })
 }
 
+/// Registers the `[[pools]]` config as tables: `pools` (pool, environment, deployments),
+/// `pool_deployments` (pool, deployment) and `pool_capacity` (pool, model,
+/// tokens_per_second_per_gpu).
+pub fn register_pools(ctx: &SessionContext, pools: &[crate::config::PoolConfig]) -> Result<()> {
+    use datafusion::arrow::array::{Float64Array, StringArray};
+    let text = |n: &str, nullable: bool| Field::new(n, DataType::Utf8, nullable);
+    let register = |name: &str,
+                    schema: SchemaRef,
+                    columns: Vec<datafusion::arrow::array::ArrayRef>|
+     -> Result<()> {
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        ctx.deregister_table(name)?;
+        ctx.register_table(
+            name,
+            Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
+        )?;
+        Ok(())
+    };
+    register(
+        "pools",
+        Arc::new(Schema::new(vec![
+            text("pool", false),
+            text("environment", true),
+            Field::new("deployments", DataType::Int64, false),
+        ])),
+        vec![
+            Arc::new(StringArray::from(
+                pools.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                pools
+                    .iter()
+                    .map(|p| p.environment.as_deref())
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(Int64Array::from(
+                pools
+                    .iter()
+                    .map(|p| p.deployments.len().max(1) as i64)
+                    .collect::<Vec<_>>(),
+            )),
+        ],
+    )?;
+    let deployments: Vec<(&str, &str)> = pools
+        .iter()
+        .flat_map(|p| {
+            p.deployments
+                .iter()
+                .map(move |d| (p.name.as_str(), d.as_str()))
+        })
+        .collect();
+    register(
+        "pool_deployments",
+        Arc::new(Schema::new(vec![
+            text("pool", false),
+            text("deployment", false),
+        ])),
+        vec![
+            Arc::new(StringArray::from(
+                deployments.iter().map(|d| d.0).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                deployments.iter().map(|d| d.1).collect::<Vec<_>>(),
+            )),
+        ],
+    )?;
+    let capacity: Vec<(&str, &str, f64)> = pools
+        .iter()
+        .flat_map(|p| {
+            p.tokens_per_second_per_gpu
+                .iter()
+                .map(move |(m, t)| (p.name.as_str(), m.as_str(), *t))
+        })
+        .collect();
+    register(
+        "pool_capacity",
+        Arc::new(Schema::new(vec![
+            text("pool", false),
+            text("model", false),
+            Field::new("tokens_per_second_per_gpu", DataType::Float64, false),
+        ])),
+        vec![
+            Arc::new(StringArray::from(
+                capacity.iter().map(|c| c.0).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                capacity.iter().map(|c| c.1).collect::<Vec<_>>(),
+            )),
+            Arc::new(Float64Array::from(
+                capacity.iter().map(|c| c.2).collect::<Vec<_>>(),
+            )),
+        ],
+    )?;
+    Ok(())
+}
+
 /// Registers the one-row `run_params` table the step queries read their settings from.
 pub fn register_run_params(ctx: &SessionContext, inactivity_gap_seconds: i64) -> Result<()> {
     let schema = Arc::new(Schema::new(vec![Field::new(
@@ -208,6 +346,9 @@ pub async fn run_steps(
     for step in STEPS {
         let started = Instant::now();
         let bar = progress.step(step.table);
+        if step.table == "gpu_cost_attribution" {
+            crate::attribution::register_split(ctx).await?;
+        }
         let frame = ctx.sql(step.sql).await.map_err(|e| {
             Error::Usage(format!(
                 "query queries/{}.sql failed to plan: {e}",
@@ -215,7 +356,11 @@ pub async fn run_steps(
             ))
         })?;
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let dir = tables_dir.join(step.table);
+        let dir = if step.published {
+            tables_dir.join(step.table)
+        } else {
+            tables_dir.join(".internal").join(step.table)
+        };
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let mut options = DataFrameWriteOptions::new();
         if step.partitioned {
@@ -262,7 +407,7 @@ pub async fn run_steps(
 /// Registers every table of a finished run's output folder by name.
 pub async fn register_output(ctx: &SessionContext, out: &Path) -> Result<Vec<String>> {
     let mut names = Vec::new();
-    for step in STEPS {
+    for step in published_steps() {
         let dir = out.join(step.table);
         if dir.is_dir() && contains_parquet(&dir) {
             register_parquet_dir(ctx, step.table, &dir, step.partitioned, None).await?;

@@ -340,19 +340,26 @@ impl Config {
             if source.format == crate::billing::BillingFormat::Generic {
                 for needed in ["start", "cost"] {
                     if !source.fields.contains_key(needed) {
-                        problems.push(format!("{at}: format generic needs [billing.fields] {needed}"));
+                        problems.push(format!(
+                            "{at}: format generic needs [billing.fields] {needed}"
+                        ));
                     }
                 }
             }
             if let Some(tz) = &source.timezone
                 && crate::ingest::time::parse_offset(tz).is_none()
             {
-                problems.push(format!("{at}: timezone '{tz}' not understood; expected 'UTC' or '+02:00'"));
+                problems.push(format!(
+                    "{at}: timezone '{tz}' not understood; expected 'UTC' or '+02:00'"
+                ));
             }
         }
         for t in &self.instance_types {
             if t.gpus <= 0 {
-                problems.push(format!("[[instance_types]] {}: gpus must be at least 1", t.name));
+                problems.push(format!(
+                    "[[instance_types]] {}: gpus must be at least 1",
+                    t.name
+                ));
             }
         }
         let mut pool_names = std::collections::BTreeSet::new();
@@ -366,9 +373,18 @@ impl Config {
                     pool.name
                 ));
             }
-            for pattern in pool.resources.iter().chain(&pool.names).chain(&pool.hosts).chain(pool.tags.values()) {
+            for pattern in pool
+                .resources
+                .iter()
+                .chain(&pool.names)
+                .chain(&pool.hosts)
+                .chain(pool.tags.values())
+            {
                 if glob::Pattern::new(pattern).is_err() {
-                    problems.push(format!("[[pools]] {}: '{pattern}' is not a valid glob", pool.name));
+                    problems.push(format!(
+                        "[[pools]] {}: '{pattern}' is not a valid glob",
+                        pool.name
+                    ));
                 }
             }
             for (model, tps) in &pool.tokens_per_second_per_gpu {

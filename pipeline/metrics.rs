@@ -10,7 +10,9 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{
+    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
 use serde::{Deserialize, Serialize};
@@ -49,8 +51,21 @@ pub struct Sample {
     pub value: f64,
 }
 
+/// One sample line of the Prometheus text exposition format.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpositionLine {
+    /// Metric name.
+    pub name: String,
+    /// Labels.
+    pub labels: Map<String, Value>,
+    /// Value.
+    pub value: f64,
+    /// Timestamp in ms, when written.
+    pub ts_ms: Option<i64>,
+}
+
 /// Parses one Prometheus text-exposition line; `None` for comments and blank lines.
-pub fn parse_exposition_line(line: &str) -> Option<Result<(String, Map<String, Value>, f64, Option<i64>), String>> {
+pub fn parse_exposition_line(line: &str) -> Option<Result<ExpositionLine, String>> {
     let line = line.trim();
     if line.is_empty() || line.starts_with('#') {
         return None;
@@ -58,8 +73,10 @@ pub fn parse_exposition_line(line: &str) -> Option<Result<(String, Map<String, V
     Some(parse_exposition(line))
 }
 
-fn parse_exposition(line: &str) -> Result<(String, Map<String, Value>, f64, Option<i64>), String> {
-    let name_end = line.find(['{', ' ', '\t']).ok_or("expected 'name{labels} value [timestamp]'")?;
+fn parse_exposition(line: &str) -> Result<ExpositionLine, String> {
+    let name_end = line
+        .find(['{', ' ', '\t'])
+        .ok_or("expected 'name{labels} value [timestamp]'")?;
     let name = line[..name_end].to_string();
     let mut labels = Map::new();
     let mut rest = &line[name_end..];
@@ -128,10 +145,18 @@ fn parse_exposition(line: &str) -> Result<(String, Map<String, Value>, f64, Opti
         .parse()
         .map_err(|_| "value is not a number".to_string())?;
     let ts = match parts.next() {
-        Some(t) => Some(t.parse::<i64>().map_err(|_| format!("timestamp '{t}' is not whole milliseconds"))?),
+        Some(t) => Some(
+            t.parse::<i64>()
+                .map_err(|_| format!("timestamp '{t}' is not whole milliseconds"))?,
+        ),
         None => None,
     };
-    Ok((name, labels, value, ts))
+    Ok(ExpositionLine {
+        name,
+        labels,
+        value,
+        ts_ms: ts,
+    })
 }
 
 fn label_text(labels: &Value, key: &str) -> Option<String> {
@@ -143,7 +168,11 @@ fn label_text(labels: &Value, key: &str) -> Option<String> {
 }
 
 /// Turns one record of a range-query dump into samples.
-fn samples_of(record: &Value, host_label: &str, format: MetricsFormat) -> Result<Vec<Sample>, String> {
+fn samples_of(
+    record: &Value,
+    host_label: &str,
+    format: MetricsFormat,
+) -> Result<Vec<Sample>, String> {
     let series_of = |labels: &Value| match format {
         MetricsFormat::Dcgm => label_text(labels, "UUID")
             .or_else(|| label_text(labels, "gpu"))
@@ -152,13 +181,17 @@ fn samples_of(record: &Value, host_label: &str, format: MetricsFormat) -> Result
     };
     let options = TimeOptions::default();
     // Prometheus' own range-query shape.
-    if let (Some(labels), Some(Value::Array(values))) = (record.get("metric"), record.get("values")) {
+    if let (Some(labels), Some(Value::Array(values))) = (record.get("metric"), record.get("values"))
+    {
         let metric = label_text(labels, "__name__").ok_or("metric has no __name__ label")?;
         return values
             .iter()
             .map(|pair| {
                 let ts = pair.get(0).ok_or("a value pair has no timestamp")?;
-                let value = pair.get(1).and_then(number).ok_or("a value pair has no number")?;
+                let value = pair
+                    .get(1)
+                    .and_then(number)
+                    .ok_or("a value pair has no number")?;
                 Ok(Sample {
                     ts_micros: parse_timestamp(ts, &options)?,
                     metric: metric.clone(),
@@ -177,7 +210,10 @@ fn samples_of(record: &Value, host_label: &str, format: MetricsFormat) -> Result
         .iter()
         .find_map(|k| record.get(*k))
         .ok_or("missing timestamp")?;
-    let value = record.get("value").and_then(number).ok_or("missing or non-numeric value")?;
+    let value = record
+        .get("value")
+        .and_then(number)
+        .ok_or("missing or non-numeric value")?;
     Ok(vec![Sample {
         ts_micros: parse_timestamp(ts, &options)?,
         metric,
@@ -199,7 +235,11 @@ fn number(value: &Value) -> Option<f64> {
 /// Schema of staged samples.
 pub fn staged_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
-        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
         Field::new("format", DataType::Utf8, false),
         Field::new("metric", DataType::Utf8, false),
         Field::new("host", DataType::Utf8, true),
@@ -234,29 +274,53 @@ struct Batch {
     rows: Vec<(Sample, Option<String>, u64)>,
 }
 
-fn write_batch(writer: &mut ArrowWriter<File>, batch: &mut Batch, format: &str, file: &str) -> Result<()> {
+fn write_batch(
+    writer: &mut ArrowWriter<File>,
+    batch: &mut Batch,
+    format: &str,
+    file: &str,
+) -> Result<()> {
     if batch.rows.is_empty() {
         return Ok(());
     }
     let rows = std::mem::take(&mut batch.rows);
     let n = rows.len();
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(TimestampMicrosecondArray::from(rows.iter().map(|r| r.0.ts_micros).collect::<Vec<_>>()).with_timezone("UTC")),
+        Arc::new(
+            TimestampMicrosecondArray::from(rows.iter().map(|r| r.0.ts_micros).collect::<Vec<_>>())
+                .with_timezone("UTC"),
+        ),
         Arc::new(StringArray::from(vec![format; n])),
-        Arc::new(StringArray::from(rows.iter().map(|r| r.0.metric.as_str()).collect::<Vec<_>>())),
-        Arc::new(StringArray::from(rows.iter().map(|r| r.0.host.as_deref()).collect::<Vec<_>>())),
-        Arc::new(StringArray::from(rows.iter().map(|r| r.1.as_deref()).collect::<Vec<_>>())),
-        Arc::new(StringArray::from(rows.iter().map(|r| r.0.series.as_str()).collect::<Vec<_>>())),
-        Arc::new(Float64Array::from(rows.iter().map(|r| r.0.value).collect::<Vec<_>>())),
+        Arc::new(StringArray::from(
+            rows.iter().map(|r| r.0.metric.as_str()).collect::<Vec<_>>(),
+        )),
+        Arc::new(StringArray::from(
+            rows.iter().map(|r| r.0.host.as_deref()).collect::<Vec<_>>(),
+        )),
+        Arc::new(StringArray::from(
+            rows.iter().map(|r| r.1.as_deref()).collect::<Vec<_>>(),
+        )),
+        Arc::new(StringArray::from(
+            rows.iter().map(|r| r.0.series.as_str()).collect::<Vec<_>>(),
+        )),
+        Arc::new(Float64Array::from(
+            rows.iter().map(|r| r.0.value).collect::<Vec<_>>(),
+        )),
         Arc::new(StringArray::from(vec![file; n])),
-        Arc::new(Int64Array::from(rows.iter().map(|r| r.2 as i64).collect::<Vec<_>>())),
+        Arc::new(Int64Array::from(
+            rows.iter().map(|r| r.2 as i64).collect::<Vec<_>>(),
+        )),
     ];
     writer.write(&RecordBatch::try_new(staged_schema(), columns)?)?;
     Ok(())
 }
 
 /// Reads every `[[gpu_metrics]]` source into `staging/metrics_staged/`.
-pub fn ingest(config: &Config, staging: &Path, quarantine: &mut QuarantineWriter) -> Result<Vec<MetricsReport>> {
+pub fn ingest(
+    config: &Config,
+    staging: &Path,
+    quarantine: &mut QuarantineWriter,
+) -> Result<Vec<MetricsReport>> {
     let dir = staging.join("metrics_staged");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let pools = PoolMatcher::new(&config.pools);
@@ -268,10 +332,13 @@ pub fn ingest(config: &Config, staging: &Path, quarantine: &mut QuarantineWriter
             MetricsFormat::Dcgm => "dcgm",
             MetricsFormat::Vllm => "vllm",
         };
-        let host_label = source.host_label.clone().unwrap_or_else(|| match source.format {
-            MetricsFormat::Dcgm => "Hostname".to_string(),
-            MetricsFormat::Vllm => "instance".to_string(),
-        });
+        let host_label = source
+            .host_label
+            .clone()
+            .unwrap_or_else(|| match source.format {
+                MetricsFormat::Dcgm => "Hostname".to_string(),
+                MetricsFormat::Vllm => "instance".to_string(),
+            });
         let mut report = MetricsReport {
             name: name.clone(),
             format: format_name.to_string(),
@@ -281,10 +348,16 @@ pub fn ingest(config: &Config, staging: &Path, quarantine: &mut QuarantineWriter
         for path in expand_metrics(config, source)? {
             index += 1;
             let display = path.to_string_lossy().into_owned();
-            let file = File::create(dir.join(format!("{index:05}.parquet"))).map_err(|e| Error::io(&dir, e))?;
+            let file = File::create(dir.join(format!("{index:05}.parquet")))
+                .map_err(|e| Error::io(&dir, e))?;
             let mut writer = ArrowWriter::try_new(file, staged_schema(), None)?;
             let mut batch = Batch { rows: Vec::new() };
-            let mut handle = |line: u64, raw: &str, parsed: std::result::Result<Vec<Sample>, String>, report: &mut MetricsReport, batch: &mut Batch| -> Result<()> {
+            let mut handle = |line: u64,
+                              raw: &str,
+                              parsed: std::result::Result<Vec<Sample>, String>,
+                              report: &mut MetricsReport,
+                              batch: &mut Batch|
+             -> Result<()> {
                 report.rows_read += 1;
                 match parsed {
                     Err(reason) => {
@@ -294,7 +367,11 @@ pub fn ingest(config: &Config, staging: &Path, quarantine: &mut QuarantineWriter
                     }
                     Ok(samples) => {
                         for sample in samples {
-                            let pool = sample.host.as_deref().and_then(|h| pools.pool_for_host(h)).map(str::to_string);
+                            let pool = sample
+                                .host
+                                .as_deref()
+                                .and_then(|h| pools.pool_for_host(h))
+                                .map(str::to_string);
                             report.samples += 1;
                             report.samples_without_pool += pool.is_none() as u64;
                             batch.rows.push((sample, pool, line));
@@ -303,37 +380,53 @@ pub fn ingest(config: &Config, staging: &Path, quarantine: &mut QuarantineWriter
                 }
                 Ok(())
             };
-            let is_text = path
-                .extension()
-                .is_some_and(|e| e == "prom" || e == "txt");
+            let is_text = path.extension().is_some_and(|e| e == "prom" || e == "txt");
             if is_text {
                 let reader = BufReader::new(File::open(&path).map_err(|e| Error::io(&path, e))?);
                 for (i, line) in reader.lines().enumerate() {
                     let line = line.map_err(|e| Error::io(&path, e))?;
-                    let Some(parsed) = parse_exposition_line(&line) else { continue };
-                    let samples = parsed.and_then(|(metric, labels, value, ts)| {
-                        let labels = Value::Object(labels);
-                        let ts = ts.ok_or("sample has no timestamp (snapshots need `value timestamp_ms`)")?;
-                        Ok(vec![Sample {
-                            ts_micros: ts * 1000,
-                            host: label_text(&labels, &host_label),
-                            series: match source.format {
-                                MetricsFormat::Dcgm => label_text(&labels, "UUID").or_else(|| label_text(&labels, "gpu")).unwrap_or_default(),
-                                MetricsFormat::Vllm => label_text(&labels, "model_name").unwrap_or_default(),
-                            },
-                            metric,
-                            value,
-                        }])
-                    });
+                    let Some(parsed) = parse_exposition_line(&line) else {
+                        continue;
+                    };
+                    let samples = parsed.and_then(
+                        |ExpositionLine {
+                             name: metric,
+                             labels,
+                             value,
+                             ts_ms: ts,
+                         }| {
+                            let labels = Value::Object(labels);
+                            let ts = ts.ok_or(
+                                "sample has no timestamp (snapshots need `value timestamp_ms`)",
+                            )?;
+                            Ok(vec![Sample {
+                                ts_micros: ts * 1000,
+                                host: label_text(&labels, &host_label),
+                                series: match source.format {
+                                    MetricsFormat::Dcgm => label_text(&labels, "UUID")
+                                        .or_else(|| label_text(&labels, "gpu"))
+                                        .unwrap_or_default(),
+                                    MetricsFormat::Vllm => {
+                                        label_text(&labels, "model_name").unwrap_or_default()
+                                    }
+                                },
+                                metric,
+                                value,
+                            }])
+                        },
+                    );
                     handle(i as u64 + 1, &line, samples, &mut report, &mut batch)?;
                     if batch.rows.len() >= 8192 {
                         write_batch(&mut writer, &mut batch, format_name, &display)?;
                     }
                 }
             } else {
-                let (layout, compression) = files::classify(&path).expect("expand keeps known files");
+                let (layout, compression) =
+                    files::classify(&path).expect("expand keeps known files");
                 for record in records::open(&path, layout, compression, |f| Box::new(f))? {
-                    let samples = record.value.and_then(|v| samples_of(&v, &host_label, source.format));
+                    let samples = record
+                        .value
+                        .and_then(|v| samples_of(&v, &host_label, source.format));
                     handle(record.line, &record.raw, samples, &mut report, &mut batch)?;
                     if batch.rows.len() >= 8192 {
                         write_batch(&mut writer, &mut batch, format_name, &display)?;
@@ -347,14 +440,23 @@ pub fn ingest(config: &Config, staging: &Path, quarantine: &mut QuarantineWriter
         reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         reasons.truncate(5);
         report.quarantine_reasons = reasons;
-        let limit = source.max_bad_fraction.unwrap_or(config.run.max_bad_fraction);
-        if report.rows_read > 0 && report.rows_quarantined as f64 > limit * report.rows_read as f64 {
+        let limit = source
+            .max_bad_fraction
+            .unwrap_or(config.run.max_bad_fraction);
+        if report.rows_read > 0 && report.rows_quarantined as f64 > limit * report.rows_read as f64
+        {
             return Err(Error::TooManyBadRows {
                 source_name: name,
                 read: report.rows_read,
                 quarantined: report.rows_quarantined,
                 max_bad_fraction: limit,
-                reasons: report.quarantine_reasons.iter().take(3).map(|(r, n)| format!("{n}× {r}")).collect::<Vec<_>>().join("; "),
+                reasons: report
+                    .quarantine_reasons
+                    .iter()
+                    .take(3)
+                    .map(|(r, n)| format!("{n}× {r}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
             });
         }
         reports.push(report);
@@ -391,15 +493,30 @@ mod tests {
 
     #[test]
     fn exposition_lines() {
-        let (name, labels, value, ts) = parse_exposition_line(
+        let ExpositionLine { name, labels, value, ts_ms: ts } = parse_exposition_line(
             r#"DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-1a",Hostname="node-1",modelName="NVIDIA H100 80GB HBM3"} 87 1794823200000"#,
         )
         .unwrap()
         .unwrap();
-        assert_eq!((name.as_str(), value, ts), ("DCGM_FI_DEV_GPU_UTIL", 87.0, Some(1_794_823_200_000)));
+        assert_eq!(
+            (name.as_str(), value, ts),
+            ("DCGM_FI_DEV_GPU_UTIL", 87.0, Some(1_794_823_200_000))
+        );
         assert_eq!(labels["Hostname"], "node-1");
-        let (name, labels, value, _) = parse_exposition_line(r#"vllm:generation_tokens_total{model_name="llama",a="x\"y"} 1.5e3"#).unwrap().unwrap();
-        assert_eq!((name.as_str(), value), ("vllm:generation_tokens_total", 1500.0));
+        let ExpositionLine {
+            name,
+            labels,
+            value,
+            ..
+        } = parse_exposition_line(
+            r#"vllm:generation_tokens_total{model_name="llama",a="x\"y"} 1.5e3"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (name.as_str(), value),
+            ("vllm:generation_tokens_total", 1500.0)
+        );
         assert_eq!(labels["a"], "x\"y");
         assert!(parse_exposition_line("# HELP x").is_none());
         assert!(parse_exposition_line("broken{a=\"b\" 1").unwrap().is_err());
@@ -411,9 +528,26 @@ mod tests {
             "values": [[1794823200, "0.5"], [1794823260, "0.7"]]});
         let samples = samples_of(&prom, "Hostname", MetricsFormat::Dcgm).unwrap();
         assert_eq!(samples.len(), 2);
-        assert_eq!((samples[1].value, samples[1].series.as_str(), samples[1].host.as_deref()), (0.7, "3", Some("n1")));
+        assert_eq!(
+            (
+                samples[1].value,
+                samples[1].series.as_str(),
+                samples[1].host.as_deref()
+            ),
+            (0.7, "3", Some("n1"))
+        );
         let flat = serde_json::json!({"timestamp": "2026-11-16T10:00:00Z", "value": "12", "__name__": "DCGM_FI_DEV_GPU_UTIL", "Hostname": "n2", "gpu": "0"});
-        assert_eq!(samples_of(&flat, "Hostname", MetricsFormat::Dcgm).unwrap()[0].ts_micros, 1_794_823_200_000_000);
-        assert!(samples_of(&serde_json::json!({"value": 1}), "Hostname", MetricsFormat::Dcgm).is_err());
+        assert_eq!(
+            samples_of(&flat, "Hostname", MetricsFormat::Dcgm).unwrap()[0].ts_micros,
+            1_794_823_200_000_000
+        );
+        assert!(
+            samples_of(
+                &serde_json::json!({"value": 1}),
+                "Hostname",
+                MetricsFormat::Dcgm
+            )
+            .is_err()
+        );
     }
 }

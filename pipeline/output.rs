@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::analysis::{RUN_TABLES, STEPS};
+use crate::analysis::{RUN_TABLES, published_steps};
 use crate::error::{Error, Result};
 
 /// A run's private folder inside the output folder; removed when dropped.
@@ -48,7 +48,7 @@ impl Staging {
     /// too. Run-scoped tables are replaced whole.
     pub fn publish(&self, out: &Path, window_dates: Option<(String, String)>) -> Result<()> {
         let trash = self.root.join("replaced");
-        for step in STEPS {
+        for step in published_steps() {
             let new_dir = self.tables_dir().join(step.table);
             let target = out.join(step.table);
             std::fs::create_dir_all(&target).map_err(|e| Error::io(&target, e))?;

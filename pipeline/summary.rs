@@ -32,6 +32,12 @@ pub mod queries {
     pub const UNPRICED: &str = include_str!("../queries/report/unpriced_models.sql");
     /// Kept rows per source.
     pub const KEPT_BY_SOURCE: &str = include_str!("../queries/report/kept_by_source.sql");
+    /// GPU spend reconciliation.
+    pub const GPU_SPEND: &str = include_str!("../queries/report/gpu_spend.sql");
+    /// Pool utilisation by hour of day.
+    pub const POOL_HOUR_OF_DAY: &str = include_str!("../queries/report/pool_hour_of_day.sql");
+    /// Pools: utilisation and idle cost over the run.
+    pub const POOLS: &str = include_str!("../queries/report/pools.sql");
 }
 
 /// One source in the run summary.
@@ -76,8 +82,14 @@ pub struct RunSummary {
     pub started_at: String,
     /// End of the run.
     pub finished_at: String,
-    /// Per source.
+    /// Per request source.
     pub sources: Vec<SourceSummary>,
+    /// Per billing source.
+    pub billing: Vec<crate::billing::BillingReport>,
+    /// Per GPU metrics source.
+    pub gpu_metrics: Vec<crate::metrics::MetricsReport>,
+    /// GPU spend reconciled: billed = attributed + idle + unassigned.
+    pub gpu_spend: GpuSpend,
     /// Whole-run totals.
     pub totals: Totals,
     /// Models without a price.
@@ -109,6 +121,48 @@ pub struct Totals {
     pub cost_usd: String,
     /// Requests without a price.
     pub unpriced_requests: i64,
+}
+
+/// GPU spend, reconciled (exact decimal strings).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct GpuSpend {
+    /// All GPU spend in the bills (the run's window).
+    pub billed_usd: String,
+    /// Attributed to teams, features and models.
+    pub attributed_usd: String,
+    /// Idle pool time.
+    pub idle_usd: String,
+    /// GPU spend no pool claims.
+    pub unassigned_usd: String,
+    /// billed = attributed + idle + unassigned.
+    pub reconciles: bool,
+}
+
+/// GPU spend from the run's tables.
+pub async fn gpu_spend(ctx: &SessionContext) -> Result<GpuSpend> {
+    let batches = sql_batches(ctx, queries::GPU_SPEND).await?;
+    let value = |name: &str| {
+        batches
+            .first()
+            .and_then(|b| {
+                b.column_by_name(name)
+                    .and_then(|a| decimal_at(a.as_ref(), 0))
+            })
+            .unwrap_or(Decimal::ZERO)
+    };
+    let (billed, attributed, idle, unassigned) = (
+        value("billed_usd"),
+        value("attributed_usd"),
+        value("idle_usd"),
+        value("unassigned_usd"),
+    );
+    Ok(GpuSpend {
+        billed_usd: billed.normalize().to_string(),
+        attributed_usd: attributed.normalize().to_string(),
+        idle_usd: idle.normalize().to_string(),
+        unassigned_usd: unassigned.normalize().to_string(),
+        reconciles: billed == attributed + idle + unassigned,
+    })
 }
 
 /// A price file in the summary.

@@ -1,7 +1,8 @@
 -- requests: the canonical request table, one row per distinct request_id.
 --
--- Input: requests_staged (every row read and priced, duplicates included) and run_params
--- (one row: inactivity_gap_seconds).
+-- Input: requests_staged (every row read and priced, duplicates included), run_params
+-- (one row: inactivity_gap_seconds) and pool_deployments (which [[pools]] served which
+-- deployment: `pool` is set for self-hosted requests, whose cost is in the GPU bill).
 --
 -- Duplicates: a request_id seen more than once in a run is kept once, the copy with the
 -- most output tokens (streaming logs repeat a message id with growing usage), then the
@@ -72,6 +73,7 @@ all_rows AS (
            source, source_file, source_line
     FROM sessionised
 )
-SELECT *, to_char(ts, '%Y-%m-%d') AS date
-FROM all_rows
-ORDER BY ts, request_id
+SELECT a.*, pd.pool, to_char(a.ts, '%Y-%m-%d') AS date
+FROM all_rows a
+LEFT JOIN pool_deployments pd ON a.deployment = pd.deployment
+ORDER BY a.ts, a.request_id

@@ -20,7 +20,8 @@ impl InstanceTable {
         let mut types = HashMap::new();
         for line in BUILTIN.lines().skip(1) {
             let mut cells = line.split(',');
-            if let (Some(name), Some(model), Some(gpus)) = (cells.next(), cells.next(), cells.next())
+            if let (Some(name), Some(model), Some(gpus)) =
+                (cells.next(), cells.next(), cells.next())
                 && let Ok(gpus) = gpus.trim().parse::<i64>()
             {
                 types.insert(name.to_ascii_lowercase(), (model.to_string(), gpus));
@@ -113,8 +114,16 @@ mod tests {
 
     #[test]
     fn gcp_gpu_skus() {
-        assert_eq!(gcp_gpu_sku("Nvidia L4 GPU running in Americas").unwrap().1, "L4");
-        assert_eq!(gcp_gpu_sku("Nvidia Tesla A100 80GB GPU running in EMEA").unwrap().1, "A100-80GB");
+        assert_eq!(
+            gcp_gpu_sku("Nvidia L4 GPU running in Americas").unwrap().1,
+            "L4"
+        );
+        assert_eq!(
+            gcp_gpu_sku("Nvidia Tesla A100 80GB GPU running in EMEA")
+                .unwrap()
+                .1,
+            "A100-80GB"
+        );
         assert_eq!(gcp_gpu_sku("N2 Instance Core running in Americas"), None);
     }
 }

@@ -112,7 +112,12 @@ fn preset(format: BillingFormat, basis: CostBasis) -> BTreeMap<&'static str, Vec
             ("resource_name", vec!["ResourceName"]),
             (
                 "instance_type",
-                vec!["x_InstanceType", "SkuPriceDetails.InstanceType", "ChargeDescription", "SkuId"],
+                vec![
+                    "x_InstanceType",
+                    "SkuPriceDetails.InstanceType",
+                    "ChargeDescription",
+                    "SkuId",
+                ],
             ),
             ("pricing_category", vec!["PricingCategory"]),
             ("usage_hours", vec!["ConsumedQuantity"]),
@@ -129,21 +134,34 @@ fn preset(format: BillingFormat, basis: CostBasis) -> BTreeMap<&'static str, Vec
             (
                 "cost",
                 match basis {
-                    CostBasis::Billed => vec!["line_item_net_unblended_cost", "line_item_unblended_cost"],
-                    CostBasis::Effective => vec!["line_item_net_unblended_cost", "line_item_unblended_cost"],
+                    CostBasis::Billed => {
+                        vec!["line_item_net_unblended_cost", "line_item_unblended_cost"]
+                    }
+                    CostBasis::Effective => {
+                        vec!["line_item_net_unblended_cost", "line_item_unblended_cost"]
+                    }
                     CostBasis::List => vec!["pricing_public_on_demand_cost"],
                 },
             ),
             ("resource_id", vec!["line_item_resource_id"]),
-            ("resource_name", vec!["resource_tags.user_Name", "resource_tags_user_name"]),
-            ("instance_type", vec!["product_instance_type", "line_item_usage_type"]),
+            (
+                "resource_name",
+                vec!["resource_tags.user_Name", "resource_tags_user_name"],
+            ),
+            (
+                "instance_type",
+                vec!["product_instance_type", "line_item_usage_type"],
+            ),
             ("usage_hours", vec!["line_item_usage_amount"]),
             ("usage_type", vec!["line_item_usage_type"]),
             ("provider", vec!["bill_billing_entity"]),
             ("region", vec!["product_region_code", "product_region"]),
             ("tags", vec!["resource_tags"]),
             ("charge_category", vec!["line_item_line_item_type"]),
-            ("sp_effective", vec!["savings_plan_savings_plan_effective_cost"]),
+            (
+                "sp_effective",
+                vec!["savings_plan_savings_plan_effective_cost"],
+            ),
             ("ri_effective", vec!["reservation_effective_cost"]),
         ],
         BillingFormat::Gcp => vec![
@@ -152,7 +170,10 @@ fn preset(format: BillingFormat, basis: CostBasis) -> BTreeMap<&'static str, Vec
             ("cost", vec!["cost"]),
             ("resource_id", vec!["resource.global_name", "resource.name"]),
             ("resource_name", vec!["resource.name"]),
-            ("instance_type", vec!["sku.description", "resource.name", "system_labels"]),
+            (
+                "instance_type",
+                vec!["sku.description", "resource.name", "system_labels"],
+            ),
             ("usage_hours", vec!["usage.amount_in_pricing_units"]),
             ("usage_unit", vec!["usage.pricing_unit"]),
             ("region", vec!["location.region"]),
@@ -273,7 +294,9 @@ impl BillingReader {
     fn decimal(&self, record: &Value, key: &str) -> Result<Option<Decimal>, String> {
         match self.value(record, key) {
             None => Ok(None),
-            Some(v) => decimal_of(&v).map(Some).ok_or_else(|| format!("{key}: expected a number, found {}", describe(&v))),
+            Some(v) => decimal_of(&v)
+                .map(Some)
+                .ok_or_else(|| format!("{key}: expected a number, found {}", describe(&v))),
         }
     }
 
@@ -283,7 +306,8 @@ impl BillingReader {
             return Err(format!("expected an object, found {}", describe(record)));
         }
         let start = self.value(record, "start").ok_or("missing charge start")?;
-        let start_micros = parse_timestamp(&start, &self.time).map_err(|e| format!("start: {e}"))?;
+        let start_micros =
+            parse_timestamp(&start, &self.time).map_err(|e| format!("start: {e}"))?;
         let end_micros = match self.value(record, "end") {
             Some(end) => parse_timestamp(&end, &self.time).map_err(|e| format!("end: {e}"))?,
             None => start_micros + HOUR,
@@ -303,7 +327,10 @@ impl BillingReader {
                 let line_type = charge_category.as_deref().unwrap_or("");
                 category = if usage_type.contains("SpotUsage") {
                     "spot"
-                } else if matches!(line_type, "SavingsPlanCoveredUsage" | "DiscountedUsage" | "SavingsPlanNegation") {
+                } else if matches!(
+                    line_type,
+                    "SavingsPlanCoveredUsage" | "DiscountedUsage" | "SavingsPlanNegation"
+                ) {
                     "committed"
                 } else if line_type == "Usage" {
                     "on_demand"
@@ -312,7 +339,10 @@ impl BillingReader {
                 };
             }
             BillingFormat::Gcp => {
-                let sku = self.text(record, "sku").unwrap_or_default().to_ascii_lowercase();
+                let sku = self
+                    .text(record, "sku")
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
                 category = if sku.contains("spot") || sku.contains("preemptible") {
                     "spot"
                 } else if sku.contains("commitment") {
@@ -330,8 +360,12 @@ impl BillingReader {
         }
 
         let duration_hours = ((end_micros - start_micros) as f64 / HOUR as f64).max(0.0);
-        let unit = self.text(record, "usage_unit").unwrap_or_default().to_ascii_lowercase();
-        let hours_unit = self.paths.get("usage_unit").is_none() || unit.starts_with("hour") || unit == "h";
+        let unit = self
+            .text(record, "usage_unit")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let hours_unit =
+            !self.paths.contains_key("usage_unit") || unit.starts_with("hour") || unit == "h";
         let usage_hours = match self.decimal(record, "usage_hours")? {
             Some(q) if hours_unit => q.to_string().parse::<f64>().ok(),
             _ => None,
@@ -350,7 +384,8 @@ impl BillingReader {
             _ => {
                 let mut found = None;
                 for path in self.paths.get("instance_type").into_iter().flatten() {
-                    if let Some(text) = lookup(record, path).and_then(|v| v.as_str().map(str::to_string))
+                    if let Some(text) =
+                        lookup(record, path).and_then(|v| v.as_str().map(str::to_string))
                         && let Some(hit) = self.instances.find_in_text(&text)
                     {
                         found = Some(hit);
@@ -358,7 +393,9 @@ impl BillingReader {
                     }
                 }
                 if found.is_none() && self.format == BillingFormat::Gcp {
-                    found = self.text(record, "sku").and_then(|sku| instances::gcp_gpu_sku(&sku));
+                    found = self
+                        .text(record, "sku")
+                        .and_then(|sku| instances::gcp_gpu_sku(&sku));
                 }
                 match found {
                     Some((name, model, per_instance)) => {
@@ -370,7 +407,8 @@ impl BillingReader {
             }
         };
         // GCP bills attached GPUs per GPU-hour: the usage is the GPU-hours.
-        let gpcp_gpu_sku = self.format == BillingFormat::Gcp && instance_type.as_deref() == Some("gpu-sku");
+        let gpcp_gpu_sku =
+            self.format == BillingFormat::Gcp && instance_type.as_deref() == Some("gpu-sku");
         let gpu_hours = if gpu_model.is_none() {
             0.0
         } else if gpcp_gpu_sku {
@@ -385,10 +423,16 @@ impl BillingReader {
         };
         let resource_id = self.text(record, "resource_id");
         let resource_name = self.text(record, "resource_name");
-        let tags = self.value(record, "tags").map(|t| tags_object(&t)).unwrap_or(Value::Null);
+        let tags = self
+            .value(record, "tags")
+            .map(|t| tags_object(&t))
+            .unwrap_or(Value::Null);
         let pool = gpu_model
             .as_ref()
-            .and_then(|_| self.pools.pool_for(resource_id.as_deref(), resource_name.as_deref(), &tags))
+            .and_then(|_| {
+                self.pools
+                    .pool_for(resource_id.as_deref(), resource_name.as_deref(), &tags)
+            })
             .map(str::to_string);
         Ok(Charge {
             start_micros,
@@ -420,7 +464,9 @@ impl BillingReader {
                     Some("SavingsPlanCoveredUsage") => self.decimal(record, "sp_effective")?,
                     Some("DiscountedUsage") => self.decimal(record, "ri_effective")?,
                     // Negations cancel covered usage; recurring fees are amortised into it.
-                    Some("SavingsPlanNegation" | "SavingsPlanRecurringFee" | "RIFee") => Some(Decimal::ZERO),
+                    Some("SavingsPlanNegation" | "SavingsPlanRecurringFee" | "RIFee") => {
+                        Some(Decimal::ZERO)
+                    }
                     _ => base,
                 }
             }
@@ -457,16 +503,23 @@ fn credits_sum(value: &Value) -> Result<Decimal, String> {
     let parsed;
     let list = match value {
         Value::String(s) => {
-            parsed = serde_json::from_str::<Value>(s).map_err(|e| format!("credits: not JSON: {e}"))?;
+            parsed =
+                serde_json::from_str::<Value>(s).map_err(|e| format!("credits: not JSON: {e}"))?;
             &parsed
         }
         v => v,
     };
     let Value::Array(items) = list else {
-        return Err(format!("credits: expected a list, found {}", describe(list)));
+        return Err(format!(
+            "credits: expected a list, found {}",
+            describe(list)
+        ));
     };
     items.iter().try_fold(Decimal::ZERO, |sum, item| {
-        let amount = item.get("amount").and_then(decimal_of).ok_or("credits: an entry has no amount")?;
+        let amount = item
+            .get("amount")
+            .and_then(decimal_of)
+            .ok_or("credits: an entry has no amount")?;
         Ok(sum + amount)
     })
 }
@@ -482,7 +535,9 @@ fn tags_object(value: &Value) -> Value {
         Value::Array(items) => Value::Object(
             items
                 .iter()
-                .filter_map(|i| Some((i.get("key")?.as_str()?.to_string(), i.get("value")?.clone())))
+                .filter_map(|i| {
+                    Some((i.get("key")?.as_str()?.to_string(), i.get("value")?.clone()))
+                })
                 .collect(),
         ),
         other => other,
@@ -504,11 +559,16 @@ pub struct HourShare {
 /// the last hour so that the shares add up to the charge exactly.
 pub fn spread(charge: &Charge) -> Result<Vec<HourShare>, String> {
     let first = charge.start_micros.div_euclid(HOUR) * HOUR;
-    let hours = ((charge.end_micros - first) + HOUR - 1).div_euclid(HOUR).max(1);
+    let hours = ((charge.end_micros - first) + HOUR - 1)
+        .div_euclid(HOUR)
+        .max(1);
     if hours > MAX_HOURS {
-        return Err(format!("charge period of {hours} hours is longer than 400 days"));
+        return Err(format!(
+            "charge period of {hours} hours is longer than 400 days"
+        ));
     }
-    let each = (charge.cost / Decimal::from(hours)).round_dp_with_strategy(12, rust_decimal::RoundingStrategy::ToZero);
+    let each = (charge.cost / Decimal::from(hours))
+        .round_dp_with_strategy(12, rust_decimal::RoundingStrategy::ToZero);
     let last = charge.cost - each * Decimal::from(hours - 1);
     Ok((0..hours)
         .map(|i| HourShare {
@@ -523,7 +583,11 @@ pub fn spread(charge: &Charge) -> Result<Vec<HourShare>, String> {
 pub fn staged_schema() -> SchemaRef {
     let text = |n: &str| Field::new(n, DataType::Utf8, true);
     Arc::new(Schema::new(vec![
-        Field::new("hour", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new(
+            "hour",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
         text("provider"),
         text("resource_id"),
         text("resource_name"),
@@ -562,13 +626,17 @@ impl StagedWriter {
         }
         let rows = std::mem::take(&mut self.rows);
         let opt = |f: fn(&Charge) -> Option<&str>| -> ArrayRef {
-            Arc::new(StringArray::from(rows.iter().map(|r| f(&r.charge)).collect::<Vec<_>>()))
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| f(&r.charge)).collect::<Vec<_>>(),
+            ))
         };
         let n = rows.len();
         let columns: Vec<ArrayRef> = vec![
             Arc::new(
-                TimestampMicrosecondArray::from(rows.iter().map(|r| r.share.hour_micros).collect::<Vec<_>>())
-                    .with_timezone("UTC"),
+                TimestampMicrosecondArray::from(
+                    rows.iter().map(|r| r.share.hour_micros).collect::<Vec<_>>(),
+                )
+                .with_timezone("UTC"),
             ),
             opt(|c| c.provider.as_deref()),
             opt(|c| c.resource_id.as_deref()),
@@ -577,19 +645,30 @@ impl StagedWriter {
             opt(|c| c.instance_type.as_deref()),
             opt(|c| c.pool.as_deref()),
             opt(|c| c.gpu_model.as_deref()),
-            Arc::new(Int64Array::from(rows.iter().map(|r| r.charge.gpus).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.charge.gpus).collect::<Vec<_>>(),
+            )),
             opt(|c| Some(c.pricing_category)),
             opt(|c| c.charge_category.as_deref()),
-            Arc::new(Float64Array::from(rows.iter().map(|r| r.share.gpu_hours).collect::<Vec<_>>())),
+            Arc::new(Float64Array::from(
+                rows.iter().map(|r| r.share.gpu_hours).collect::<Vec<_>>(),
+            )),
             Arc::new(
-                Decimal128Array::from(rows.iter().map(|r| to_money(r.share.cost).0).collect::<Vec<_>>())
-                    .with_data_type(money_type()),
+                Decimal128Array::from(
+                    rows.iter()
+                        .map(|r| to_money(r.share.cost).0)
+                        .collect::<Vec<_>>(),
+                )
+                .with_data_type(money_type()),
             ),
             Arc::new(StringArray::from(vec![self.source.as_str(); n])),
             Arc::new(StringArray::from(vec![self.file.as_str(); n])),
-            Arc::new(Int64Array::from(rows.iter().map(|r| r.line as i64).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.line as i64).collect::<Vec<_>>(),
+            )),
         ];
-        self.writer.write(&RecordBatch::try_new(staged_schema(), columns)?)?;
+        self.writer
+            .write(&RecordBatch::try_new(staged_schema(), columns)?)?;
         Ok(())
     }
 }
@@ -652,10 +731,16 @@ pub fn ingest(
             index += 1;
             let display = path.to_string_lossy().into_owned();
             let (layout, compression) = files::classify(&path).expect("expand keeps known files");
-            let bar = progress.file(&display, std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0));
+            let bar = progress.file(
+                &display,
+                std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+            );
             let reader_bar = bar.clone();
-            let rows = records::open(&path, layout, compression, move |f| Box::new(reader_bar.wrap_read(f)))?;
-            let file = std::fs::File::create(dir.join(format!("{index:05}.parquet"))).map_err(|e| Error::io(&dir, e))?;
+            let rows = records::open(&path, layout, compression, move |f| {
+                Box::new(reader_bar.wrap_read(f))
+            })?;
+            let file = std::fs::File::create(dir.join(format!("{index:05}.parquet")))
+                .map_err(|e| Error::io(&dir, e))?;
             let mut staged = StagedWriter {
                 writer: ArrowWriter::try_new(file, staged_schema(), None)?,
                 rows: Vec::new(),
@@ -675,7 +760,9 @@ pub fn ingest(
                         quarantine.push(&name, &display, record.line, &reason, &record.raw)?;
                     }
                     Ok((charge, hours)) => {
-                        if window.is_some_and(|w| charge.end_micros <= w.from_micros || charge.start_micros >= w.to_micros) {
+                        if window.is_some_and(|w| {
+                            charge.end_micros <= w.from_micros || charge.start_micros >= w.to_micros
+                        }) {
                             report.rows_outside_window += 1;
                             continue;
                         }
@@ -688,7 +775,11 @@ pub fn ingest(
                         gpu_cost += charge.cost;
                         let charge = Arc::new(charge);
                         for share in hours {
-                            staged.rows.push(HourRow { share, charge: charge.clone(), line: record.line });
+                            staged.rows.push(HourRow {
+                                share,
+                                charge: charge.clone(),
+                                line: record.line,
+                            });
                         }
                         if staged.rows.len() >= 8192 {
                             staged.flush()?;
@@ -708,9 +799,15 @@ pub fn ingest(
         report.gpu_cost_usd = gpu_cost.normalize().to_string();
         report.non_gpu_cost_usd = other_cost.normalize().to_string();
         report.reconciles = report.rows_read
-            == report.rows_gpu + report.rows_non_gpu + report.rows_quarantined + report.rows_outside_window;
-        let limit = source.max_bad_fraction.unwrap_or(config.run.max_bad_fraction);
-        if report.rows_read > 0 && report.rows_quarantined as f64 > limit * report.rows_read as f64 {
+            == report.rows_gpu
+                + report.rows_non_gpu
+                + report.rows_quarantined
+                + report.rows_outside_window;
+        let limit = source
+            .max_bad_fraction
+            .unwrap_or(config.run.max_bad_fraction);
+        if report.rows_read > 0 && report.rows_quarantined as f64 > limit * report.rows_read as f64
+        {
             return Err(Error::TooManyBadRows {
                 source_name: name,
                 read: report.rows_read,
@@ -764,19 +861,40 @@ mod tests {
 
     #[test]
     fn focus_gpu_rows_by_basis() {
-        let row = focus_row("1.62400000000", "2.00000000000", "1.000000000000000", "2024-09-27 15:00:00", "2024-09-27 16:00:00");
-        let effective = reader(BillingFormat::Focus, CostBasis::Effective, "").read(&row).unwrap();
+        let row = focus_row(
+            "1.62400000000",
+            "2.00000000000",
+            "1.000000000000000",
+            "2024-09-27 15:00:00",
+            "2024-09-27 16:00:00",
+        );
+        let effective = reader(BillingFormat::Focus, CostBasis::Effective, "")
+            .read(&row)
+            .unwrap();
         assert_eq!(effective.cost, d("2"));
-        assert_eq!((effective.gpu_model.as_deref(), effective.gpus), (Some("A10G"), 1));
+        assert_eq!(
+            (effective.gpu_model.as_deref(), effective.gpus),
+            (Some("A10G"), 1)
+        );
         assert_eq!(effective.instance_type.as_deref(), Some("g5.4xlarge"));
         assert_eq!(effective.pricing_category, "on_demand");
         assert_eq!(effective.gpu_hours, 1.0);
         assert_eq!(effective.pool, None);
-        let billed = reader(BillingFormat::Focus, CostBasis::Billed, "").read(&row).unwrap();
+        let billed = reader(BillingFormat::Focus, CostBasis::Billed, "")
+            .read(&row)
+            .unwrap();
         assert_eq!(billed.cost, d("1.624"));
         // A partial hour: ConsumedQuantity 0.296111 hours of one A10G.
-        let partial = focus_row("0.48088426400", "0.00000000000", "0.296111000000000", "2024-09-21 01:00:00", "2024-09-21 02:00:00");
-        let charge = reader(BillingFormat::Focus, CostBasis::Billed, "").read(&partial).unwrap();
+        let partial = focus_row(
+            "0.48088426400",
+            "0.00000000000",
+            "0.296111000000000",
+            "2024-09-21 01:00:00",
+            "2024-09-21 02:00:00",
+        );
+        let charge = reader(BillingFormat::Focus, CostBasis::Billed, "")
+            .read(&partial)
+            .unwrap();
         assert!((charge.gpu_hours - 0.296111).abs() < 1e-12);
     }
 
@@ -790,16 +908,43 @@ mod tests {
                 "line_item_unblended_cost": unblended, "line_item_usage_amount": "1",
                 "savings_plan_savings_plan_effective_cost": sp, "product_instance_type": "p5.48xlarge"})
         };
-        let spot = r.read(&row("Usage", "USE2-SpotUsage:p5.48xlarge", "41.20", "")).unwrap();
-        assert_eq!((spot.pricing_category, spot.cost, spot.gpus), ("spot", d("41.20"), 8));
+        let spot = r
+            .read(&row("Usage", "USE2-SpotUsage:p5.48xlarge", "41.20", ""))
+            .unwrap();
+        assert_eq!(
+            (spot.pricing_category, spot.cost, spot.gpus),
+            ("spot", d("41.20"), 8)
+        );
         assert_eq!(spot.pool.as_deref(), Some("chat"));
         assert_eq!(spot.gpu_hours, 8.0);
-        let covered = r.read(&row("SavingsPlanCoveredUsage", "USE2-BoxUsage:p5.48xlarge", "98.32", "61.00")).unwrap();
-        assert_eq!((covered.pricing_category, covered.cost), ("committed", d("61.00")));
-        let negation = r.read(&row("SavingsPlanNegation", "USE2-BoxUsage:p5.48xlarge", "-98.32", "")).unwrap();
+        let covered = r
+            .read(&row(
+                "SavingsPlanCoveredUsage",
+                "USE2-BoxUsage:p5.48xlarge",
+                "98.32",
+                "61.00",
+            ))
+            .unwrap();
+        assert_eq!(
+            (covered.pricing_category, covered.cost),
+            ("committed", d("61.00"))
+        );
+        let negation = r
+            .read(&row(
+                "SavingsPlanNegation",
+                "USE2-BoxUsage:p5.48xlarge",
+                "-98.32",
+                "",
+            ))
+            .unwrap();
         assert_eq!(negation.cost, Decimal::ZERO);
         let billed = reader(BillingFormat::AwsCur, CostBasis::Billed, "")
-            .read(&row("SavingsPlanNegation", "USE2-BoxUsage:p5.48xlarge", "-98.32", ""))
+            .read(&row(
+                "SavingsPlanNegation",
+                "USE2-BoxUsage:p5.48xlarge",
+                "-98.32",
+                "",
+            ))
             .unwrap();
         assert_eq!(billed.cost, d("-98.32"));
     }
@@ -814,7 +959,10 @@ mod tests {
             "resource": {"name": "gke-batch-node"}, "labels": [{"key": "pool", "value": "batch-a"}]});
         let charge = r.read(&row).unwrap();
         assert_eq!(charge.cost, d("1.98"));
-        assert_eq!((charge.gpu_model.as_deref(), charge.gpus, charge.gpu_hours), (Some("L4"), 2, 2.0));
+        assert_eq!(
+            (charge.gpu_model.as_deref(), charge.gpus, charge.gpu_hours),
+            (Some("L4"), 2, 2.0)
+        );
         assert_eq!(charge.pool.as_deref(), Some("tagged"));
     }
 
@@ -827,17 +975,33 @@ mod tests {
         );
         let row = serde_json::json!({"Hour": "2026-11-16 03:00", "Amount": "19.92", "GPU": "H100", "Count": "8", "Node": "i-chat-9", "Tier": "Spot"});
         let charge = r.read(&row).unwrap();
-        assert_eq!((charge.cost, charge.gpus, charge.pricing_category, charge.gpu_hours), (d("19.92"), 8, "spot", 8.0));
+        assert_eq!(
+            (
+                charge.cost,
+                charge.gpus,
+                charge.pricing_category,
+                charge.gpu_hours
+            ),
+            (d("19.92"), 8, "spot", 8.0)
+        );
         assert_eq!(charge.pool.as_deref(), Some("chat"));
         let bad = serde_json::json!({"Hour": "2026-11-16 03:00", "Amount": "about 20", "GPU": "H100", "Count": "8"});
-        assert!(r.read(&bad).unwrap_err().contains("cost: expected a number"));
+        assert!(
+            r.read(&bad)
+                .unwrap_err()
+                .contains("cost: expected a number")
+        );
         let no_start = serde_json::json!({"Amount": "1"});
         assert_eq!(r.read(&no_start).unwrap_err(), "missing charge start");
     }
 
     #[test]
     fn spreading_adds_up_exactly() {
-        let r = reader(BillingFormat::Generic, CostBasis::Effective, "[billing.fields]\nstart = \"s\"\nend = \"e\"\ncost = \"c\"\n");
+        let r = reader(
+            BillingFormat::Generic,
+            CostBasis::Effective,
+            "[billing.fields]\nstart = \"s\"\nend = \"e\"\ncost = \"c\"\n",
+        );
         // $10 over three hours: 3.333333333333 twice and 3.333333333334 last.
         let charge = r
             .read(&serde_json::json!({"s": "2026-11-16T10:00:00Z", "e": "2026-11-16T13:00:00Z", "c": "10"}))

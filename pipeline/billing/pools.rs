@@ -46,7 +46,12 @@ impl PoolMatcher {
     }
 
     /// The pool of a billing row.
-    pub fn pool_for(&self, resource_id: Option<&str>, resource_name: Option<&str>, tags: &Value) -> Option<&str> {
+    pub fn pool_for(
+        &self,
+        resource_id: Option<&str>,
+        resource_name: Option<&str>,
+        tags: &Value,
+    ) -> Option<&str> {
         let matches = |patterns: &[Pattern], text: Option<&str>| {
             text.is_some_and(|t| patterns.iter().any(|p| p.matches(t)))
         };
@@ -58,7 +63,11 @@ impl PoolMatcher {
                     || (!pool.tags.is_empty()
                         && pool.tags.iter().all(|(key, pattern)| {
                             tags.get(key)
-                                .and_then(|v| v.as_str().map(str::to_string).or_else(|| Some(v.to_string())))
+                                .and_then(|v| {
+                                    v.as_str()
+                                        .map(str::to_string)
+                                        .or_else(|| Some(v.to_string()))
+                                })
                                 .is_some_and(|v| pattern.matches(&v))
                         }))
             })

@@ -10,10 +10,12 @@ use clap::Args;
 use crate::analysis::{self, StepTiming};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ingest::{self, Window, canonical};
+use crate::ingest::canonical::{self, QuarantineWriter};
+use crate::ingest::{self, Window};
 use crate::output::{Staging, write_atomic};
 use crate::progress::Progress;
 use crate::summary::{self, RunSummary, Totals};
+use crate::{billing, metrics};
 
 /// Options of `run`.
 #[derive(Debug, Clone, Args)]
@@ -110,7 +112,21 @@ pub async fn run_pipeline(
         from_micros: micros(from),
         to_micros: micros(to.succ_opt().unwrap_or(to)),
     });
-    let ingested = ingest::ingest(config, &book, ingest_window, &staging.input_dir(), progress)?;
+    let input_dir = staging.input_dir();
+    std::fs::create_dir_all(&input_dir).map_err(|e| Error::io(&input_dir, e))?;
+    let quarantine_file = input_dir.join("quarantine.parquet");
+    let mut quarantine = QuarantineWriter::create(&quarantine_file)?;
+    let ingested = ingest::ingest(
+        config,
+        &book,
+        ingest_window,
+        &input_dir,
+        &mut quarantine,
+        progress,
+    )?;
+    let billing = billing::ingest(config, ingest_window, &input_dir, &mut quarantine, progress)?;
+    let metrics = metrics::ingest(config, &input_dir, &mut quarantine)?;
+    quarantine.finish()?;
     timings.push(StepTiming {
         table: "ingest".to_string(),
         millis: clock.elapsed().as_millis(),
@@ -125,14 +141,31 @@ pub async fn run_pipeline(
         Some(canonical::staged_requests_schema()),
     )
     .await?;
+    analysis::register_parquet_dir(
+        &ctx,
+        "billing_staged",
+        &input_dir.join("billing_staged"),
+        false,
+        Some(billing::staged_schema()),
+    )
+    .await?;
+    analysis::register_parquet_dir(
+        &ctx,
+        "metrics_staged",
+        &input_dir.join("metrics_staged"),
+        false,
+        Some(metrics::staged_schema()),
+    )
+    .await?;
+    analysis::register_pools(&ctx, &config.pools)?;
     analysis::register_run_params(&ctx, config.inactivity_gap_seconds())?;
     timings.extend(analysis::run_steps(&ctx, &staging.tables_dir(), progress).await?);
 
     let quarantine_dir = staging.tables_dir().join("quarantine");
     std::fs::create_dir_all(&quarantine_dir).map_err(|e| Error::io(&quarantine_dir, e))?;
-    let quarantine_file = quarantine_dir.join("part-0.parquet");
-    std::fs::rename(&ingested.quarantine_file, &quarantine_file)
-        .map_err(|e| Error::io(&quarantine_file, e))?;
+    let published_quarantine = quarantine_dir.join("part-0.parquet");
+    std::fs::rename(&quarantine_file, &published_quarantine)
+        .map_err(|e| Error::io(&published_quarantine, e))?;
 
     let sources = summary::source_summaries(&ctx, &ingested.sources).await?;
     let unpriced_models = summary::unpriced_models(&ctx).await?;
@@ -155,6 +188,9 @@ pub async fn run_pipeline(
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         finished_at: String::new(),
         sources,
+        billing,
+        gpu_metrics: metrics,
+        gpu_spend: summary::gpu_spend(&ctx).await?,
         totals,
         unpriced_models,
         price_file,

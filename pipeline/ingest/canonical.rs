@@ -192,11 +192,13 @@ impl StagedRequestWriter {
         })
     }
 
-    /// Appends one row; writes a batch when full.
+    /// Appends one row; writes a batch when full. `self_hosted` is the price id of a
+    /// request served by a pool (`self-hosted:<pool>`): it has no per-token cost.
     pub fn push(
         &mut self,
         row: &RequestRow,
         cost: Option<&RequestCost>,
+        self_hosted: Option<&str>,
         source: &str,
         source_file: &str,
         source_line: u64,
@@ -229,7 +231,7 @@ impl StagedRequestWriter {
         self.cache_saved_usd.append_option(saved);
         self.cache_write_premium_usd.append_option(premium);
         self.price_id
-            .append_option(cost.map(|c| c.price_id.as_str()));
+            .append_option(cost.map(|c| c.price_id.as_str()).or(self_hosted));
         self.source.append_value(source);
         self.source_file.append_value(source_file);
         self.source_line.append_value(source_line as i64);

@@ -85,8 +85,6 @@ pub struct IngestReport {
     pub rounded_costs: u64,
     /// Folder of staged request Parquet files.
     pub staged_dir: PathBuf,
-    /// The quarantine Parquet file.
-    pub quarantine_file: PathBuf,
 }
 
 /// A source with everything resolved: files, field spec.
@@ -198,17 +196,25 @@ pub fn ingest(
     book: &PriceBook,
     window: Option<Window>,
     staging: &Path,
+    quarantine: &mut QuarantineWriter,
     progress: &Progress,
 ) -> Result<IngestReport> {
     let staged_dir = staging.join("requests_staged");
     std::fs::create_dir_all(&staged_dir).map_err(|e| Error::io(&staged_dir, e))?;
-    let quarantine_file = staging.join("quarantine.parquet");
-    let mut quarantine = QuarantineWriter::create(&quarantine_file)?;
     let mut report = IngestReport {
         staged_dir: staged_dir.clone(),
-        quarantine_file,
         ..IngestReport::default()
     };
+    // Requests served by a self-hosted pool are paid through the GPU bill, not per token.
+    let self_hosted: HashMap<&str, String> = config
+        .pools
+        .iter()
+        .flat_map(|p| {
+            p.deployments
+                .iter()
+                .map(move |d| (d.as_str(), format!("self-hosted:{}", p.name)))
+        })
+        .collect();
     let mut file_index = 0usize;
     for source in &config.requests {
         let resolved = ResolvedSource::resolve(config, source)?;
@@ -259,12 +265,25 @@ pub fn ingest(
                             file_report.rows_outside_window += 1;
                             continue;
                         }
-                        let cost = row
-                            .model
-                            .as_deref()
-                            .and_then(|m| book.lookup(m, row.provider.as_deref(), row.ts_micros))
-                            .map(|price| price.cost(&row));
-                        staged.push(&row, cost.as_ref(), &name, &display, record.line)?;
+                        let pool = row.deployment.as_deref().and_then(|d| self_hosted.get(d));
+                        let cost = match pool {
+                            Some(_) => None,
+                            None => row
+                                .model
+                                .as_deref()
+                                .and_then(|m| {
+                                    book.lookup(m, row.provider.as_deref(), row.ts_micros)
+                                })
+                                .map(|price| price.cost(&row)),
+                        };
+                        staged.push(
+                            &row,
+                            cost.as_ref(),
+                            pool.map(String::as_str),
+                            &name,
+                            &display,
+                            record.line,
+                        )?;
                         file_report.rows_staged += 1;
                     }
                 }
@@ -302,7 +321,6 @@ pub fn ingest(
         }
         report.sources.push(source_report);
     }
-    quarantine.finish()?;
     Ok(report)
 }
 

@@ -63,9 +63,15 @@ impl sqllogictest::AsyncDB for Db {
                 .iter()
                 .find(|s| s.table == table.trim())
                 .ok_or_else(|| SltError(format!("no step {table}")))?;
+            if step.table == "gpu_cost_attribution" {
+                inferledger::attribution::register_split(&self.ctx)
+                    .await
+                    .map_err(|e| SltError(e.to_string()))?;
+            }
             let frame = self.ctx.sql(step.sql).await.map_err(err)?;
             let schema = Arc::new(frame.schema().as_arrow().clone());
             let batches = frame.collect().await.map_err(err)?;
+            let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
             let n = batches.iter().map(|b| b.num_rows() as u64).sum();
             self.ctx.deregister_table(step.table).map_err(err)?;
             let table = MemTable::try_new(schema, vec![batches]).map_err(err)?;
@@ -99,6 +105,15 @@ async fn new_db() -> Result<Db, SltError> {
     ctx.register_table("requests_staged", Arc::new(table))
         .map_err(|e| SltError(e.to_string()))?;
     analysis::register_run_params(&ctx, 1800).map_err(|e| SltError(e.to_string()))?;
+    analysis::register_pools(&ctx, &[]).map_err(|e| SltError(e.to_string()))?;
+    for (name, schema) in [
+        ("billing_staged", inferledger::billing::staged_schema()),
+        ("metrics_staged", inferledger::metrics::staged_schema()),
+    ] {
+        let table = MemTable::try_new(schema, vec![vec![]]).map_err(|e| SltError(e.to_string()))?;
+        ctx.register_table(name, Arc::new(table))
+            .map_err(|e| SltError(e.to_string()))?;
+    }
     Ok(Db { ctx })
 }
 

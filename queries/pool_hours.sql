@@ -1,0 +1,130 @@
+-- pool_hours (internal): each pool-hour's billed GPUs and cost, and its utilisation
+-- measured the best way the data allows, with `method` saying which:
+--   dcgm        mean GPU activity over the hour (DCGM_FI_PROF_GR_ENGINE_ACTIVE, else
+--               DCGM_FI_DEV_GPU_UTIL / 100) of the pool's hosts;
+--   requests    the share of the hour in which at least one request was in flight on each
+--               replica (a deployment is a replica; overlapping requests count once),
+--               averaged over the pool's deployments;
+--   throughput  output tokens ÷ (tokens_per_second_per_gpu × GPU-hours billed × 3600), from
+--               the requests or, without them, vLLM's generation counter;
+--   none        nothing to measure with (utilization NULL).
+-- Hours billed with no traffic are 0% busy, not missing.
+WITH billed AS (
+    -- A resource's GPU-hours in one hour are capped at its GPUs: negation and credit rows
+    -- repeat its usage without adding GPUs.
+    SELECT pool, hour, SUM(gpus) AS gpus, SUM(gpu_hours) AS gpu_hours_billed, SUM(cost_usd) AS cost_usd
+    FROM (
+        SELECT pool, hour, resource_id, MAX(gpus) AS gpus,
+               LEAST(SUM(gpu_hours), CAST(MAX(gpus) AS DOUBLE)) AS gpu_hours,
+               SUM(cost_usd) AS cost_usd
+        FROM gpu_billing_hourly
+        WHERE pool IS NOT NULL
+        GROUP BY pool, hour, resource_id
+    ) per_resource
+    GROUP BY pool, hour
+),
+dcgm AS (
+    SELECT pool,
+           CAST(floor(date_part('epoch', ts) / 3600) AS BIGINT) AS hour_index,
+           AVG(CASE WHEN metric = 'DCGM_FI_PROF_GR_ENGINE_ACTIVE' THEN value END) AS engine_active,
+           AVG(CASE WHEN metric = 'DCGM_FI_DEV_GPU_UTIL' THEN value / 100.0 END) AS gpu_util
+    FROM metrics_staged
+    WHERE format = 'dcgm' AND pool IS NOT NULL
+    GROUP BY 1, 2
+),
+intervals AS (
+    SELECT pool, deployment,
+           date_part('epoch', ts) AS s,
+           date_part('epoch', ts) + CAST(duration_ms AS DOUBLE) / 1000.0 AS e
+    FROM requests
+    WHERE pool IS NOT NULL AND duration_ms > 0
+),
+reaching AS (
+    SELECT i.*,
+           MAX(e) OVER (PARTITION BY pool, deployment ORDER BY s, e
+                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+    FROM intervals i
+),
+islands AS (
+    SELECT r.*,
+           SUM(CASE WHEN reach IS NULL OR s > reach THEN 1 ELSE 0 END)
+               OVER (PARTITION BY pool, deployment ORDER BY s, e ROWS UNBOUNDED PRECEDING) AS island
+    FROM reaching r
+),
+merged AS (
+    SELECT pool, deployment, MIN(s) AS s, MAX(e) AS e
+    FROM islands
+    GROUP BY pool, deployment, island
+),
+pieces AS (
+    SELECT pool, deployment, s, e,
+           unnest(range(CAST(floor(s / 3600) AS BIGINT), CAST(ceil(e / 3600) AS BIGINT))) AS hour_index
+    FROM merged
+),
+busy AS (
+    SELECT p.pool, p.hour_index,
+           SUM(LEAST(p.e, (p.hour_index + 1) * 3600.0) - GREATEST(p.s, p.hour_index * 3600.0))
+               / 3600.0 / CAST(MAX(pl.deployments) AS DOUBLE) AS busy_share
+    FROM pieces p JOIN pools pl ON p.pool = pl.pool
+    GROUP BY p.pool, p.hour_index
+),
+with_durations AS (
+    SELECT DISTINCT pool FROM intervals
+),
+request_tokens AS (
+    SELECT r.pool, CAST(floor(date_part('epoch', r.ts) / 3600) AS BIGINT) AS hour_index,
+           SUM(CAST(r.output_tokens AS DOUBLE) / c.tokens_per_second_per_gpu) AS busy_gpu_seconds
+    FROM requests r JOIN pool_capacity c ON r.pool = c.pool AND r.model = c.model
+    GROUP BY 1, 2
+),
+vllm_tokens AS (
+    SELECT v.pool, CAST(floor(date_part('epoch', v.hour) / 3600) AS BIGINT) AS hour_index,
+           SUM(CAST(v.generation_tokens AS DOUBLE) / c.tokens_per_second_per_gpu) AS busy_gpu_seconds
+    FROM vllm_hourly v JOIN pool_capacity c ON v.pool = c.pool AND v.model = c.model
+    GROUP BY 1, 2
+),
+with_requests AS (
+    SELECT DISTINCT pool FROM requests WHERE pool IS NOT NULL
+),
+measured AS (
+    SELECT b.*,
+           CAST(floor(date_part('epoch', b.hour) / 3600) AS BIGINT) AS hour_index,
+           CASE WHEN d.pool IS NOT NULL THEN 'dcgm'
+                WHEN wd.pool IS NOT NULL THEN 'requests'
+                WHEN cap.pool IS NOT NULL THEN 'throughput'
+                ELSE 'none'
+           END AS method,
+           COALESCE(d.engine_active, d.gpu_util) AS dcgm_utilization,
+           COALESCE(bz.busy_share, 0.0) AS requests_utilization,
+           CASE WHEN wr.pool IS NOT NULL THEN COALESCE(rt.busy_gpu_seconds, 0.0)
+                ELSE COALESCE(vt.busy_gpu_seconds, 0.0)
+           END / NULLIF(b.gpu_hours_billed * 3600.0, 0.0) AS throughput_utilization
+    FROM billed b
+    LEFT JOIN dcgm d ON d.pool = b.pool AND d.hour_index = CAST(floor(date_part('epoch', b.hour) / 3600) AS BIGINT)
+    LEFT JOIN with_durations wd ON wd.pool = b.pool
+    LEFT JOIN with_requests wr ON wr.pool = b.pool
+    LEFT JOIN (SELECT DISTINCT pool FROM pool_capacity) cap ON cap.pool = b.pool
+    LEFT JOIN busy bz ON bz.pool = b.pool AND bz.hour_index = CAST(floor(date_part('epoch', b.hour) / 3600) AS BIGINT)
+    LEFT JOIN request_tokens rt ON rt.pool = b.pool AND rt.hour_index = CAST(floor(date_part('epoch', b.hour) / 3600) AS BIGINT)
+    LEFT JOIN vllm_tokens vt ON vt.pool = b.pool AND vt.hour_index = CAST(floor(date_part('epoch', b.hour) / 3600) AS BIGINT)
+)
+SELECT
+    hour,
+    hour_index,
+    pool,
+    gpus,
+    gpu_hours_billed,
+    cost_usd,
+    method,
+    CASE WHEN measured_utilization IS NULL THEN NULL ELSE LEAST(1.0, measured_utilization) END AS utilization,
+    to_char(hour, '%Y-%m-%d') AS date
+FROM (
+    SELECT *,
+           CASE method
+               WHEN 'dcgm' THEN dcgm_utilization
+               WHEN 'requests' THEN requests_utilization
+               WHEN 'throughput' THEN throughput_utilization
+           END AS measured_utilization
+    FROM measured
+) m
+ORDER BY pool, hour
