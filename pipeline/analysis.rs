@@ -33,11 +33,12 @@ pub struct Step {
     pub published: bool,
 }
 
+/// Published tables are day-partitioned; internal ones are written whole.
 const fn step(table: &'static str, sql: &'static str, published: bool) -> Step {
     Step {
         table,
         sql,
-        partitioned: true,
+        partitioned: published,
         published,
     }
 }

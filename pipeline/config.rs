@@ -363,7 +363,16 @@ impl Config {
             }
         }
         let mut pool_names = std::collections::BTreeSet::new();
+        let mut deployments = std::collections::BTreeMap::new();
         for pool in &self.pools {
+            for deployment in &pool.deployments {
+                if let Some(other) = deployments.insert(deployment.clone(), pool.name.clone()) {
+                    problems.push(format!(
+                        "[[pools]] {}: deployment '{deployment}' is already served by pool {other}",
+                        pool.name
+                    ));
+                }
+            }
             if !pool_names.insert(pool.name.clone()) {
                 problems.push(format!("[[pools]] {}: the name is used twice", pool.name));
             }

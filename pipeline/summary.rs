@@ -316,7 +316,7 @@ fn cell(batch: &RecordBatch, column: usize, row: usize) -> (String, bool) {
             let v = array
                 .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
                 .value(row);
-            if name.contains("ratio") || name.contains("rate") {
+            if name.contains("ratio") || name.contains("rate") || name.contains("utilization") {
                 (format!("{:.1}%", v * 100.0), true)
             } else {
                 (thousands(&format!("{v:.1}")), true)
@@ -417,10 +417,24 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
     let _ = writeln!(md, "## Headline\n");
     let _ = writeln!(
         md,
-        "- **API spend:** {} over {} requests",
+        "- **API spend:** {} over {} API requests",
         money(cost, 2),
         thousands(&requests.to_string())
     );
+    let gpu = &summary.gpu_spend;
+    let self_hosted = int_at(h, "self_hosted_requests", 0);
+    if !summary.billing.is_empty() || self_hosted > 0 {
+        let dec = |t: &str| t.parse::<Decimal>().unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "- **Self-hosted GPU spend:** {} billed: {} attributed to the {} requests the pools served, {} idle, {} on GPUs no pool claims",
+            money(dec(&gpu.billed_usd), 2),
+            money(dec(&gpu.attributed_usd), 2),
+            thousands(&self_hosted.to_string()),
+            money(dec(&gpu.idle_usd), 2),
+            money(dec(&gpu.unassigned_usd), 2)
+        );
+    }
     if summary.totals.unpriced_requests > 0 {
         let _ = writeln!(
             md,
@@ -470,7 +484,7 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
             .unwrap_or_default();
         let _ = writeln!(
             md,
-            "- **Interactions:** {} of {} completed; cost per completed interaction {} (abandoned work priced in: {} spent on abandoned interactions)",
+            "- **API interactions:** {} of {} completed; cost per completed interaction {} (abandoned work priced in: {} spent on abandoned interactions)",
             thousands(&int_at(i, "completed_interactions", 0).to_string()),
             thousands(&int_at(i, "interactions", 0).to_string()),
             per.map(|p| money(p, 4)).unwrap_or_else(|| "–".to_string()),
@@ -499,6 +513,33 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
         &sql_batches(ctx, queries::SPEND_BY_TEAM).await?,
         30,
     ));
+    if !summary.billing.is_empty() {
+        let _ = writeln!(md, "\n## Self-hosted pools\n");
+        let _ = writeln!(
+            md,
+            "Utilisation is busy GPU-hours / GPU-hours billed; `method` says how it was measured (dcgm, requests, throughput). Idle cost is the part of the bill no request used. GPU spend no pool claims: {}.\n",
+            money(
+                summary
+                    .gpu_spend
+                    .unassigned_usd
+                    .parse::<Decimal>()
+                    .unwrap_or_default(),
+                2
+            )
+        );
+        md.push_str(&markdown_table(
+            &sql_batches(ctx, queries::POOLS).await?,
+            30,
+        ));
+        let _ = writeln!(
+            md,
+            "\n### Utilisation by hour of day (UTC)\n\nMarks users quote: many self-hosted fleets run at 15–25%; below 30% an API would likely have been cheaper; above 60% self-hosting wins.\n"
+        );
+        md.push_str(&markdown_table(
+            &sql_batches(ctx, queries::POOL_HOUR_OF_DAY).await?,
+            24 * 8,
+        ));
+    }
     let _ = writeln!(md, "\n## Inputs\n");
     let _ = writeln!(
         md,
@@ -526,11 +567,30 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
             thousands(&s.ingest.rows_outside_window.to_string())
         );
     }
+    for b in &summary.billing {
+        let _ = writeln!(
+            md,
+            "| {} ({} GPU rows, {} not GPU) | {} | {} | {} | {} | – | {} |",
+            b.name,
+            thousands(&b.rows_gpu.to_string()),
+            thousands(&b.rows_non_gpu.to_string()),
+            b.format,
+            thousands(&b.rows_read.to_string()),
+            thousands(&(b.rows_gpu + b.rows_non_gpu).to_string()),
+            thousands(&b.rows_quarantined.to_string()),
+            thousands(&b.rows_outside_window.to_string())
+        );
+    }
     let quarantined: u64 = summary
         .sources
         .iter()
         .map(|s| s.ingest.rows_quarantined)
-        .sum();
+        .sum::<u64>()
+        + summary
+            .billing
+            .iter()
+            .map(|b| b.rows_quarantined)
+            .sum::<u64>();
     if quarantined > 0 {
         let _ = writeln!(
             md,
@@ -539,6 +599,11 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
         for s in &summary.sources {
             for (reason, n) in &s.ingest.quarantine_reasons {
                 let _ = writeln!(md, "- {}: {n}× {reason}", s.ingest.name);
+            }
+        }
+        for b in &summary.billing {
+            for (reason, n) in &b.quarantine_reasons {
+                let _ = writeln!(md, "- {}: {n}× {reason}", b.name);
             }
         }
     }

@@ -4,7 +4,8 @@
 -- request; `model` is set when every request used the same model (else NULL, and `models`
 -- says how many). `completed` is the last explicit value a request carried (a log's own
 -- completed/abandoned field), or else whether the last request succeeded. `cost_usd` sums
--- the priced requests; `unpriced_requests` counts the others.
+-- the priced requests; `unpriced_requests` counts the API requests without a price, and
+-- `self_hosted_requests` those served by a pool (their cost is in gpu_cost_attribution).
 --
 -- Requests are numbered within their interaction by time (one sort, which can spill);
 -- "the last request's value" is then read with MAX over position * 2 + value, whose
@@ -12,7 +13,7 @@
 WITH numbered AS (
     SELECT
         interaction_id, ts, team, feature, user_id, model, status, completed,
-        input_tokens, cache_read_tokens, output_tokens, cost_usd,
+        input_tokens, cache_read_tokens, output_tokens, cost_usd, pool,
         ROW_NUMBER() OVER (PARTITION BY interaction_id ORDER BY ts, request_id) AS position
     FROM requests
 )
@@ -33,7 +34,8 @@ SELECT
     SUM(output_tokens) AS output_tokens,
     SUM(input_tokens + output_tokens) AS total_tokens,
     SUM(cost_usd) AS cost_usd,
-    SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) AS unpriced_requests,
+    SUM(CASE WHEN cost_usd IS NULL AND pool IS NULL THEN 1 ELSE 0 END) AS unpriced_requests,
+    SUM(CASE WHEN pool IS NOT NULL THEN 1 ELSE 0 END) AS self_hosted_requests,
     COALESCE(
         MAX(CASE WHEN completed IS NOT NULL
                  THEN position * 2 + CASE WHEN completed THEN 1 ELSE 0 END END) % 2 = 1,

@@ -253,6 +253,209 @@ for day in range(DAYS):
 with open(os.path.join(HERE, "requests/otel/genai_spans.jsonl"), "w") as f:
     f.write("\n".join(otel_lines) + "\n")
 
+# --- Self-hosted pools: request logs, GPU bills, GPU metrics (issue: GPU billing) ---------
+# Pool chat-prod: two p5.48xlarge (8 × H100 each) on demand, billed in a FOCUS export,
+# serving deployment llama-70b-prod, with DCGM utilisation samples. Pool batch-pool: one
+# g6e.12xlarge (4 × L40S) on spot, billed in a CUR export, serving llama-8b-batch a couple
+# of hours a night (mostly idle). A g5.xlarge dev box belongs to no pool.
+grng = random.Random(7)
+HOURS = DAYS * 24
+P5_RATE = Decimal("98.32")
+DEVBOX_RATE = Decimal("1.006")
+FOCUS_COLUMNS = ["BilledCost", "BillingAccountId", "BillingCurrency", "BillingPeriodEnd", "BillingPeriodStart",
+                 "ChargeCategory", "ChargeClass", "ChargeDescription", "ChargeFrequency", "ChargePeriodEnd",
+                 "ChargePeriodStart", "CommitmentDiscountId", "ConsumedQuantity", "ConsumedUnit",
+                 "EffectiveCost", "ListCost", "PricingCategory", "ProviderName", "RegionId", "ResourceId",
+                 "ResourceName", "ServiceCategory", "ServiceName", "Tags"]
+
+
+def focus_time(ts):
+    return ts.strftime("%Y-%m-%d %H:%M:%S")
+
+
+focus_rows = []
+gpu_billed = Decimal(0)
+unassigned = Decimal(0)
+non_gpu_rows = 0
+
+
+def focus(cost, category, description, start, end, quantity, unit, resource, name, pricing="Standard",
+          frequency="Usage-Based", service="Amazon Elastic Compute Cloud", tags=None):
+    focus_rows.append({
+        "BilledCost": f"{cost:.8f}", "BillingAccountId": "210987654321", "BillingCurrency": "USD",
+        "BillingPeriodEnd": "2026-12-01 00:00:00", "BillingPeriodStart": "2026-11-01 00:00:00",
+        "ChargeCategory": category, "ChargeClass": "NULL", "ChargeDescription": description,
+        "ChargeFrequency": frequency, "ChargePeriodEnd": focus_time(end), "ChargePeriodStart": focus_time(start),
+        "CommitmentDiscountId": "NULL", "ConsumedQuantity": quantity, "ConsumedUnit": unit,
+        "EffectiveCost": f"{cost:.8f}", "ListCost": f"{cost:.8f}", "PricingCategory": pricing,
+        "ProviderName": "AWS", "RegionId": "us-east-2", "ResourceId": resource, "ResourceName": name,
+        "ServiceCategory": "Compute", "ServiceName": service,
+        "Tags": json.dumps(tags) if tags else "NULL"})
+
+
+for h in range(HOURS):
+    start = START + timedelta(hours=h)
+    end = start + timedelta(hours=1)
+    for node in (1, 2):
+        focus(P5_RATE, "Usage", "$98.32 per On Demand Linux p5.48xlarge Instance Hour", start, end,
+              "1.000000000000000", "Hours", f"i-0chatprod00{node}", f"gpu-chat-{node}",
+              tags={"team": "platform", "pool": "chat-prod"})
+        gpu_billed += P5_RATE
+    focus(DEVBOX_RATE, "Usage", "$1.006 per On Demand Linux g5.xlarge Instance Hour", start, end,
+          "1.000000000000000", "Hours", "i-0devbox42", "dev-notebook",
+          frequency="Usage-based" if h % 24 == 5 else "Usage-Based")
+    gpu_billed += DEVBOX_RATE
+    unassigned += DEVBOX_RATE
+for day in range(DAYS):
+    start = START + timedelta(days=day)
+    focus(Decimal("4.10"), "Usage", "$0.023 per GB-Month of storage used", start, start + timedelta(days=1),
+          "178.26", "GB-Months", f"arn:aws:s3:::model-weights", "model-weights", service="Amazon Simple Storage Service")
+    focus(Decimal("2.0016"), "Usage", "$0.0834 per On Demand Linux t3.large Instance Hour", start,
+          start + timedelta(days=1), "24.000000000000000", "Hours", "i-0gateway01", "api-gateway")
+    non_gpu_rows += 2
+# A one-time credit against a chat node (negative GPU spend), and an account-wide credit.
+credit_at = START + timedelta(days=3, hours=9)
+focus(Decimal("-50.00"), "Credit", "AWS support credit for p5.48xlarge capacity issue", credit_at, credit_at,
+      "0", "Hours", "i-0chatprod001", "gpu-chat-1", pricing="NULL", frequency="One-Time")
+gpu_billed += Decimal("-50.00")
+focus(Decimal("-12.00"), "Credit", "Promotional credit", credit_at, credit_at, "NULL", "NULL", "NULL", "NULL",
+      pricing="NULL", frequency="One-Time", service="NULL")
+non_gpu_rows += 1
+with open(os.path.join(HERE, "billing/focus_aws_week.csv"), "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=FOCUS_COLUMNS, quoting=csv.QUOTE_MINIMAL)
+    writer.writeheader()
+    writer.writerows(focus_rows)
+
+# CUR 2.0 (CSV): the spot batch node, hour by hour at a moving spot price, and EBS volumes.
+cur_rows = []
+spot_prices = []
+for h in range(HOURS):
+    start = START + timedelta(hours=h)
+    price = Decimal("4.2") + Decimal(grng.randrange(-120, 121)) / Decimal(100)
+    spot_prices.append(price)
+    gpu_billed += price
+    cur_rows.append({"line_item_usage_start_date": iso(start), "line_item_usage_end_date": iso(start + timedelta(hours=1)),
+                     "line_item_resource_id": "i-0batch01", "line_item_usage_type": "USE2-SpotUsage:g6e.12xlarge",
+                     "line_item_line_item_type": "Usage", "line_item_unblended_cost": str(price),
+                     "line_item_net_unblended_cost": str(price), "line_item_usage_amount": "1",
+                     "product_instance_type": "g6e.12xlarge", "product_region_code": "us-east-2",
+                     "pricing_public_on_demand_cost": "10.49264", "bill_billing_entity": "AWS"})
+for day in range(DAYS):
+    start = START + timedelta(days=day)
+    cur_rows.append({"line_item_usage_start_date": iso(start), "line_item_usage_end_date": iso(start + timedelta(days=1)),
+                     "line_item_resource_id": "vol-0batchscratch", "line_item_usage_type": "USE2-EBS:VolumeUsage.gp3",
+                     "line_item_line_item_type": "Usage", "line_item_unblended_cost": "0.5333",
+                     "line_item_net_unblended_cost": "0.5333", "line_item_usage_amount": "16.0",
+                     "product_instance_type": "", "product_region_code": "us-east-2",
+                     "pricing_public_on_demand_cost": "0.5333", "bill_billing_entity": "AWS"})
+    non_gpu_rows += 1
+with open(os.path.join(HERE, "billing/cur_week.csv"), "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=list(cur_rows[0]))
+    writer.writeheader()
+    writer.writerows(cur_rows)
+
+# Self-hosted request logs (vLLM's OpenAI-compatible responses, logged by the gateway).
+selfhosted = []
+chat_busy_by_hour = defaultdict(float)
+batch_intervals = []
+n = 0
+for h in range(HOURS):
+    hour_start = START + timedelta(hours=h)
+    hod = h % 24
+    per_hour = int(30 * (0.25 + 0.75 * max(0.0, 1 - abs(hod - 14) / 9)))
+    for _ in range(per_hour):
+        n += 1
+        ts = hour_start + timedelta(seconds=grng.randrange(0, 3600))
+        prompt = grng.randrange(400, 6000)
+        out = grng.randrange(50, 900)
+        duration = 200 + out * 25
+        selfhosted.append({"id": f"cmpl-chat-{n:05d}", "object": "chat.completion", "created": int(ts.timestamp()),
+                           "model": "llama-3.1-70b-instruct", "deployment": "llama-70b-prod", "duration_ms": duration,
+                           "usage": {"prompt_tokens": prompt, "completion_tokens": out, "total_tokens": prompt + out},
+                           "metadata": {"team": grng.choice(["support", "search"]), "feature": "chat",
+                                        "user_id": f"c{grng.randrange(200)}"}})
+        requests.append(dict(source="selfhosted", id=selfhosted[-1]["id"], ts=datetime.fromtimestamp(int(ts.timestamp()), timezone.utc),
+                             model="llama-3.1-70b-instruct", user=selfhosted[-1]["metadata"]["user_id"], interaction=None,
+                             completed=None, prompt=prompt, read=0, write=0, w1h=0, out=out, status="ok"))
+    if hod in (1, 2):
+        # The nightly job: requests back to back, some overlapping.
+        t = hour_start + timedelta(minutes=5)
+        for k in range(12):
+            n += 1
+            duration = grng.randrange(30_000, 150_000)
+            prompt = grng.randrange(2000, 12000)
+            out = grng.randrange(200, 2000)
+            selfhosted.append({"id": f"cmpl-batch-{n:05d}", "object": "chat.completion", "created": int(t.timestamp()),
+                               "model": "llama-3.1-8b-instruct", "deployment": "llama-8b-batch", "duration_ms": duration,
+                               "usage": {"prompt_tokens": prompt, "completion_tokens": out, "total_tokens": prompt + out},
+                               "metadata": {"team": "growth", "feature": "nightly-digest", "batch": True}})
+            requests.append(dict(source="selfhosted", id=selfhosted[-1]["id"], ts=datetime.fromtimestamp(int(t.timestamp()), timezone.utc),
+                                 model="llama-3.1-8b-instruct", user="team:growth/nightly-digest", interaction=None,
+                                 completed=None, prompt=prompt, read=0, write=0, w1h=0, out=out, status="ok"))
+            # The log says `created` in whole seconds: the interval starts there.
+            batch_intervals.append((int(t.timestamp()), int(t.timestamp()) + duration / 1000))
+            t += timedelta(milliseconds=duration - grng.randrange(0, 20_000))
+with open(os.path.join(HERE, "requests/selfhosted/vllm_gateway.jsonl"), "w") as f:
+    f.write("\n".join(json.dumps(r, separators=(",", ":")) for r in selfhosted) + "\n")
+
+# DCGM for chat-prod: GPU_UTIL of 16 GPUs every 30 minutes, following the traffic.
+dcgm_lines = ["timestamp,value,__name__,Hostname,gpu,UUID"]
+dcgm_by_hour = defaultdict(list)
+for h in range(HOURS):
+    hod = h % 24
+    base = 15 + 60 * max(0.0, 1 - abs(hod - 14) / 9)
+    for half in (0, 1):
+        ts = START + timedelta(hours=h, minutes=30 * half + 1)
+        for node in (1, 2):
+            for gpu in range(8):
+                value = max(0, min(100, int(base + grng.randrange(-10, 11))))
+                dcgm_lines.append(f"{int(ts.timestamp())},{value},DCGM_FI_DEV_GPU_UTIL,gpu-chat-{node},{gpu},GPU-{node}{gpu:02d}")
+                dcgm_by_hour[h].append(value / 100)
+with open(os.path.join(HERE, "metrics/dcgm_chat_prod.csv"), "w") as f:
+    f.write("\n".join(dcgm_lines) + "\n")
+
+# vLLM counters for the batch node, scraped every 15 minutes, with a restart on day 4.
+vllm_lines = []
+counter = 0
+for q in range(HOURS * 4):
+    ts = START + timedelta(minutes=15 * q)
+    if q == 4 * 24 * 3 + 10:
+        counter = 0  # the server restarted
+    if (q // 4) % 24 in (1, 2):
+        counter += 9000
+    vllm_lines.append(f'vllm:generation_tokens_total{{model_name="llama-3.1-8b-instruct",instance="gpu-batch-1"}} '
+                      f'{counter} {int(ts.timestamp() * 1000)}')
+with open(os.path.join(HERE, "metrics/vllm_batch.prom"), "w") as f:
+    f.write("# TYPE vllm:generation_tokens_total counter\n" + "\n".join(vllm_lines) + "\n")
+
+# Independent expectations for the pools.
+def union_by_hour(intervals):
+    intervals = sorted(intervals)
+    merged = []
+    for s, e in intervals:
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    busy = defaultdict(float)
+    for s, e in merged:
+        h = int(s // 3600)
+        while h * 3600 < e:
+            busy[h] += min(e, (h + 1) * 3600) - max(s, h * 3600)
+            h += 1
+    return busy
+
+
+batch_busy = union_by_hour(batch_intervals)
+batch_util = sum(batch_busy.values()) / 3600 / HOURS
+chat_util = sum(sum(v) / len(v) for v in dcgm_by_hour.values()) / HOURS
+print(f"self-hosted requests: {len(selfhosted)}")
+print(f"GPU spend billed: {gpu_billed.normalize()}, unassigned: {unassigned.normalize()}, non-GPU rows: {non_gpu_rows}")
+print(f"batch-pool utilisation over the week (interval union): {batch_util:.9f}")
+print(f"chat-prod utilisation over the week (DCGM mean): {chat_util:.9f}")
+print(f"spot price min {min(spot_prices)}, max {max(spot_prices)}")
+
+
 # --- Independent expectations ------------------------------------------------------------
 kept = {}
 for r in requests:
@@ -262,7 +465,7 @@ for r in requests:
 rows = list(kept.values())
 total = sum((cost(r["model"], r["prompt"], r["read"], r["write"], r["w1h"], r["out"]) or Decimal(0))
             for r in rows)
-unpriced = [r for r in rows if BASE.get(r["model"]) is None]
+unpriced = [r for r in rows if BASE.get(r["model"]) is None and r["source"] != "selfhosted"]
 # Interactions: ids where given; else per user, a gap over 30 minutes starts a new one.
 inter = defaultdict(list)
 by_user = defaultdict(list)
@@ -292,7 +495,7 @@ print(f"total cost of priced requests: {total.normalize()}")
 print(f"unpriced requests: {len(unpriced)}")
 print(f"interactions: {len(inter)}, completed: {completed}")
 print(f"input tokens: {inp}, cache read tokens: {read}")
-for src in ("openai", "anthropic", "litellm", "otel"):
+for src in ("openai", "anthropic", "litellm", "otel", "selfhosted"):
     n = sum(1 for r in rows if r["source"] == src)
     staged = sum(1 for r in requests if r["source"] == src)
     print(f"{src}: kept {n}, duplicates {staged - n}")

@@ -1,4 +1,5 @@
--- Headline figures of a run, over the requests it wrote.
+-- Headline figures of a run over its API requests (self-hosted requests, whose cost is in
+-- the GPU bill and whose logs carry no cache counts, are counted apart).
 SELECT
     COUNT(*) AS requests,
     MIN(ts) AS first_request,
@@ -12,5 +13,7 @@ SELECT
          THEN CAST(SUM(cache_read_tokens) AS DOUBLE) / CAST(SUM(input_tokens) AS DOUBLE)
     END AS hit_ratio,
     SUM(cache_saved_usd) AS cache_saved_usd,
-    SUM(cache_write_premium_usd) AS cache_write_premium_usd
+    SUM(cache_write_premium_usd) AS cache_write_premium_usd,
+    (SELECT COUNT(*) FROM requests WHERE pool IS NOT NULL) AS self_hosted_requests
 FROM requests
+WHERE pool IS NULL

@@ -1,4 +1,5 @@
--- Interactions of a run: how many completed, and the cost per completed one.
+-- API interactions of a run (no self-hosted request in them): how many completed, and the
+-- cost per completed one.
 SELECT
     COUNT(*) AS interactions,
     SUM(CASE WHEN completed THEN 1 ELSE 0 END) AS completed_interactions,
@@ -10,3 +11,4 @@ SELECT
     END AS cost_per_completed_interaction,
     SUM(CASE WHEN NOT completed THEN cost_usd END) AS abandoned_cost_usd
 FROM interactions
+WHERE self_hosted_requests = 0

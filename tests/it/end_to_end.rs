@@ -14,11 +14,12 @@ fn sample_data_run_matches_independent_figures() {
     let output = run(&root().join(SAMPLE_CONFIG), &out, &[]);
     assert_ok(&output);
 
-    // From generate.py's output: 969 records read (961 requests, 4 duplicates, 4 bad).
+    // From generate.py's output: 3,762 records read (3,754 requests, 2,793 of them
+    // self-hosted; 4 duplicates, 4 bad).
     let s = summary(&out);
     let totals = &s["totals"];
-    assert_eq!(totals["rows_read"], 969);
-    assert_eq!(totals["rows_kept"], 961);
+    assert_eq!(totals["rows_read"], 3762);
+    assert_eq!(totals["rows_kept"], 3754);
     assert_eq!(totals["rows_quarantined"], 4);
     assert_eq!(totals["duplicates"], 4);
     assert_eq!(totals["cost_usd"], "6.76366658");
@@ -41,28 +42,34 @@ fn sample_data_run_matches_independent_figures() {
         .collect();
     assert_eq!(
         duplicates,
-        [("openai", 3), ("anthropic", 1), ("litellm", 0), ("otel", 0)]
-            .map(|(n, d)| (n.to_string(), d))
+        [
+            ("openai", 3),
+            ("anthropic", 1),
+            ("litellm", 0),
+            ("otel", 0),
+            ("selfhosted", 0)
+        ]
+        .map(|(n, d)| (n.to_string(), d))
     );
     // The OTel source was read with format = "auto".
     assert_eq!(s["sources"][3]["files"][0]["format"], "otel");
 
-    // generate.py: 317 interactions, 281 completed; 4,211,770 input tokens of which
-    // 2,693,602 read from cache.
-    assert_eq!(scalar(&out, "SELECT COUNT(*) FROM interactions"), "317");
+    // generate.py: 2,835 interactions, 2,799 completed (317 and 281 of them API
+    // interactions); 13,587,679 input tokens of which 2,693,602 read from cache.
+    assert_eq!(scalar(&out, "SELECT COUNT(*) FROM interactions"), "2835");
     assert_eq!(
         scalar(
             &out,
             "SELECT SUM(CASE WHEN completed THEN 1 ELSE 0 END) FROM interactions"
         ),
-        "281"
+        "2799"
     );
     assert_eq!(
         query(
             &out,
             "SELECT SUM(input_tokens), SUM(cache_read_tokens) FROM cache_hit_ratio"
         ),
-        vec![vec!["4211770".to_string(), "2693602".to_string()]]
+        vec![vec!["13587679".to_string(), "2693602".to_string()]]
     );
     // Every table adds up to the same money.
     for table in [
@@ -155,7 +162,7 @@ fn sample_data_run_matches_independent_figures() {
     // The report carries the headline figures, with the quoted thresholds.
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(
-        report.contains("**API spend:** $6.76 over 961 requests"),
+        report.contains("**API spend:** $6.76 over 961 API requests"),
         "{report}"
     );
     // 2,693,602 / 4,211,770 = 63.95%.
@@ -164,7 +171,7 @@ fn sample_data_run_matches_independent_figures() {
         "{report}"
     );
     assert!(report.contains("281 of 317 completed"), "{report}");
-    assert!(stderr(&output).contains("969 rows read"));
+    assert!(stderr(&output).contains("3762 rows read"));
 }
 
 #[test]
@@ -216,7 +223,7 @@ fn reruns_replace_partitions_and_a_window_replaces_only_its_days() {
     .unwrap();
     assert_eq!(t["rows_kept"].as_u64().unwrap(), day_rows);
     assert!(t["rows_outside_window"].as_u64().unwrap() > 800);
-    assert_eq!(scalar(&out, "SELECT COUNT(*) FROM requests"), "961");
+    assert_eq!(scalar(&out, "SELECT COUNT(*) FROM requests"), "3754");
     assert_eq!(
         listing(&out.join("requests/date=2026-11-17")),
         untouched_day
@@ -297,7 +304,7 @@ fn sql_and_prices_commands() {
         "SELECT COUNT(*) AS n FROM requests",
     ]);
     assert_ok(&csv);
-    assert_eq!(stdout(&csv), "n\n961\n");
+    assert_eq!(stdout(&csv), "n\n3754\n");
     let json = inferledger(&[
         "sql",
         "--out",
@@ -349,10 +356,7 @@ fn a_litellm_price_file_overrides_the_catalog() {
     let sample = root().join("sample-data");
     let text = std::fs::read_to_string(sample.join("inferledger.toml"))
         .unwrap()
-        .replace(
-            "path = \"requests/",
-            &format!("path = \"{}/requests/", sample.display()),
-        )
+        .replace("path = \"", &format!("path = \"{}/", sample.display()))
         + &format!(
             "\n[prices]\nfile = \"{}\"\n",
             root()
@@ -378,4 +382,128 @@ fn a_litellm_price_file_overrides_the_catalog() {
         ),
         "litellm:mistral/mistral-large-latest"
     );
+}
+
+#[test]
+fn sample_data_gpu_bills_utilisation_and_attribution() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    assert_ok(&run(&root().join(SAMPLE_CONFIG), &out, &[]));
+    let s = summary(&out);
+    // generate.py: the bills hold $33,847.148 of GPU spend (2 × p5.48xlarge at $98.32 and a
+    // g5.xlarge at $1.006 for 168 hours, a −$50 credit, and the spot node's 168 hourly
+    // prices), $169.008 of it on the dev box no pool claims, and 22 non-GPU rows.
+    let billing: Vec<(u64, u64, u64)> = s["billing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["rows_read"].as_u64().unwrap(),
+                b["rows_gpu"].as_u64().unwrap(),
+                b["rows_non_gpu"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(billing, vec![(520, 505, 15), (175, 168, 7)]);
+    let gpu = &s["gpu_spend"];
+    assert_eq!(gpu["billed_usd"], "33847.148");
+    assert_eq!(gpu["unassigned_usd"], "169.008");
+    assert_eq!(gpu["reconciles"], true);
+
+    // Utilisation over the week, computed independently by generate.py: chat-prod by DCGM
+    // (mean of its GPUs' samples per hour, averaged over hours) 0.372468378; batch-pool by
+    // the union of its request intervals 0.023478800.
+    let utilisation = query(
+        &out,
+        "SELECT pool, MIN(method) AS method, COUNT(*) AS hours, \
+         CAST(round(SUM(busy_gpu_hours) / SUM(gpu_hours_billed), 9) AS VARCHAR) AS u \
+         FROM hourly_utilization GROUP BY pool ORDER BY pool",
+    );
+    assert_eq!(
+        utilisation,
+        vec![
+            vec![
+                "batch-pool".to_string(),
+                "requests".into(),
+                "168".into(),
+                "0.0234788".into()
+            ],
+            vec![
+                "chat-prod".to_string(),
+                "dcgm".into(),
+                "168".into(),
+                "0.372468378".into()
+            ],
+        ]
+    );
+    // Every pool-hour: attributed + idle = billed, to the last decimal.
+    assert_eq!(
+        scalar(
+            &out,
+            "SELECT COUNT(*) FROM (SELECT pool, hour, SUM(gpu_cost_usd) AS a FROM gpu_cost_attribution GROUP BY pool, hour) x \
+             JOIN (SELECT pool, hour, SUM(cost_usd) AS b FROM gpu_billing_hourly WHERE pool IS NOT NULL GROUP BY pool, hour) y \
+             ON x.pool = y.pool AND x.hour = y.hour WHERE x.a <> y.b"
+        ),
+        "0"
+    );
+    // API and GPU spend in one table: its total is the API cost plus every billed GPU
+    // dollar, $6.76366658 + $33,847.148.
+    assert_eq!(
+        scalar(
+            &out,
+            "SELECT CAST(SUM(total_cost_usd) AS VARCHAR) FROM cost_attribution"
+        ),
+        "33853.911666580000"
+    );
+    // vLLM: 9,000 generated tokens per 15-minute scrape in the two nightly hours, 56 such
+    // hours in the week, through a counter reset on day 4: 504,000 tokens.
+    assert_eq!(
+        scalar(
+            &out,
+            "SELECT CAST(SUM(generation_tokens) AS BIGINT) FROM vllm_hourly"
+        ),
+        "504000"
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("**Self-hosted GPU spend:** $33,847.15 billed"),
+        "{report}"
+    );
+    assert!(report.contains("## Self-hosted pools"), "{report}");
+}
+
+#[test]
+fn a_slice_of_the_real_focus_sample_is_accounted_for() {
+    // 60 rows of FOCUS-Sample-Data (FOCUS 1.0, CC-BY-4.0): its 8 g5.4xlarge GPU rows,
+    // credits, negative rows, 'Usage-based' case variants, NULL strings and JSON tags.
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = root().join("tests/fixtures/focus_1.0_sample_slice60.csv");
+    for (basis, gpu_cost) in [("effective", "11"), ("billed", "10.203682944")] {
+        let config = write_config(
+            dir.path(),
+            &format!(
+                "[[billing]]\npath = \"{}\"\nformat = \"focus\"\ncost_basis = \"{basis}\"\n",
+                fixture.display()
+            ),
+        );
+        let out = dir.path().join(format!("out-{basis}"));
+        assert_ok(&run(&config, &out, &[]));
+        let s = summary(&out);
+        let b = &s["billing"][0];
+        // Sums from the CSV with Python's csv and decimal modules.
+        let counts = ["rows_read", "rows_gpu", "rows_non_gpu", "rows_quarantined"]
+            .map(|k| b[k].as_u64().unwrap());
+        assert_eq!(counts, [60, 8, 52, 0]);
+        assert_eq!(b["gpu_cost_usd"], gpu_cost);
+        assert_eq!(s["gpu_spend"]["unassigned_usd"], gpu_cost);
+        // 6.283056 A10G GPU-hours consumed.
+        assert_eq!(
+            scalar(
+                &out,
+                "SELECT CAST(round(SUM(gpu_hours), 6) AS VARCHAR) FROM gpu_billing_hourly"
+            ),
+            "6.283056"
+        );
+    }
 }
