@@ -73,6 +73,8 @@ pub struct RequestSource {
     pub time_origin: Option<String>,
     /// Unit of numeric timestamps: `s`, `ms`, `us`, `ns`, or `auto` (by magnitude; default).
     pub time_unit: Option<String>,
+    /// A chrono format for the source's timestamps, tried first (e.g. `%d/%m/%Y %H:%M`).
+    pub time_format: Option<String>,
     /// Overrides `[run] max_bad_fraction` for this source.
     pub max_bad_fraction: Option<f64>,
 }
@@ -97,6 +99,8 @@ pub struct BillingSource {
     pub fields: BTreeMap<String, FieldPaths>,
     /// Offset for timestamps written without a zone: `UTC` (default) or `+HH:MM`.
     pub timezone: Option<String>,
+    /// A chrono format for the source's dates, tried first (e.g. `%m/%d/%Y`).
+    pub time_format: Option<String>,
     /// Overrides `[run] max_bad_fraction` for this source.
     pub max_bad_fraction: Option<f64>,
 }

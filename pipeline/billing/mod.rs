@@ -269,6 +269,7 @@ impl BillingReader {
         if let Some(offset) = source.timezone.as_deref().and_then(parse_offset) {
             time.offset = offset;
         }
+        time.format = source.time_format.clone();
         BillingReader {
             format: source.format,
             basis: source.cost_basis,

@@ -69,7 +69,7 @@ impl RunArgs {
             .map(|f| f.bytes)
             .sum();
         eprintln!(
-            "inferledger: {} rows read ({:.1} MB) in {:.2} s: {:.0} rows/s, {:.1} MB/s; {} kept, {} quarantined, {} duplicates, {} outside window; total ${}; peak memory {} MiB; wrote {}",
+            "inferledger: {} rows read ({:.1} MB) in {:.2} s: {:.0} rows/s, {:.1} MB/s; {} kept, {} quarantined, {} duplicates, {} outside window; total ${}; GPU bills: {} rows, ${} GPU spend; peak memory {} MiB; wrote {}",
             summary.totals.rows_read,
             bytes as f64 / 1e6,
             seconds,
@@ -80,6 +80,8 @@ impl RunArgs {
             summary.totals.duplicates,
             summary.totals.rows_outside_window,
             summary.totals.cost_usd,
+            summary.billing.iter().map(|b| b.rows_read).sum::<u64>(),
+            summary.gpu_spend.billed_usd,
             summary.peak_rss_bytes.map_or(0, |b| b / (1024 * 1024)),
             out.display()
         );

@@ -124,5 +124,69 @@ pub fn validate(config_path: &std::path::Path) -> Result<ValidationReport> {
             }
         }
     }
+    for source in &config.billing {
+        let name = source.name.clone().unwrap_or_else(|| source.path.clone());
+        let files = match crate::ingest::files::expand(&config.resolve(&source.path)) {
+            Ok(files) => files,
+            Err(e) => {
+                report.problems.push(format!("billing {name}: {e}"));
+                continue;
+            }
+        };
+        report.text.push_str(&format!(
+            "billing {name} ({}): {} file(s)\n",
+            source.format.name(),
+            files.len()
+        ));
+        let reader = crate::billing::BillingReader::new(&config, source);
+        for path in &files {
+            let Some((layout, compression)) = crate::ingest::files::classify(path) else {
+                continue;
+            };
+            let records =
+                match crate::ingest::records::open(path, layout, compression, |f| Box::new(f)) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        report.problems.push(e.to_string());
+                        continue;
+                    }
+                };
+            let (mut read, mut gpu, mut bad) = (0usize, 0usize, Vec::new());
+            for record in records.take(SAMPLE_RECORDS) {
+                read += 1;
+                match record.value.and_then(|v| reader.read(&v)) {
+                    Ok(charge) => gpu += charge.gpu_model.is_some() as usize,
+                    Err(reason) => {
+                        bad.push(format!("{}:{}: {reason}", path.display(), record.line))
+                    }
+                }
+            }
+            report.text.push_str(&format!(
+                "  {}: {read} row(s) checked, {gpu} GPU, {} unreadable\n",
+                path.display(),
+                bad.len()
+            ));
+            if read > 0 && bad.len() == read {
+                report.problems.push(format!(
+                    "{}: none of the {read} rows checked could be read as {}; first: {}",
+                    path.display(),
+                    source.format.name(),
+                    bad[0]
+                ));
+            }
+            for line in bad.iter().take(3) {
+                report.text.push_str(&format!("    {line}\n"));
+            }
+        }
+    }
+    for source in &config.gpu_metrics {
+        let path = config.resolve(&source.path);
+        if !path.exists() {
+            report.problems.push(format!(
+                "gpu_metrics {}: no such file or folder",
+                path.display()
+            ));
+        }
+    }
     Ok(report)
 }

@@ -127,6 +127,7 @@ impl ResolvedSource {
         if let Some(unit) = source.time_unit.as_deref().and_then(EpochUnit::parse) {
             time.unit = unit;
         }
+        time.format = source.time_format.clone();
         Ok(ResolvedSource {
             source: source.clone(),
             files,

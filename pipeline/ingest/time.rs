@@ -54,6 +54,8 @@ pub struct TimeOptions {
     pub origin_micros: Option<i64>,
     /// Unit for numeric timestamps.
     pub unit: EpochUnit,
+    /// A chrono format tried first (e.g. `%m/%d/%Y` for Azure EA exports).
+    pub format: Option<String>,
 }
 
 impl Default for TimeOptions {
@@ -62,6 +64,7 @@ impl Default for TimeOptions {
             offset: FixedOffset::east_opt(0).expect("zero offset"),
             origin_micros: None,
             unit: EpochUnit::Auto,
+            format: None,
         }
     }
 }
@@ -135,6 +138,18 @@ const NAIVE_FORMATS: [&str; 4] = [
 fn parse_timestamp_text(text: &str, options: &TimeOptions) -> Result<i64, String> {
     if text.is_empty() {
         return Err("timestamp is empty".to_string());
+    }
+    if let Some(format) = &options.format {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
+            return Ok(localise(naive, false, options));
+        }
+        if let Ok(date) = NaiveDate::parse_from_str(text, format) {
+            return Ok(localise(
+                date.and_hms_opt(0, 0, 0).expect("midnight exists"),
+                false,
+                options,
+            ));
+        }
     }
     if let Ok(number) = text.parse::<f64>() {
         return epoch_to_micros(number, options);
@@ -234,6 +249,18 @@ mod tests {
         assert_eq!(
             parse_timestamp(&json!(1500), &options),
             Ok(1_793_610_901_500_000)
+        );
+    }
+
+    #[test]
+    fn a_configured_format_comes_first() {
+        let options = TimeOptions {
+            format: Some("%m/%d/%Y".into()),
+            ..TimeOptions::default()
+        };
+        assert_eq!(
+            parse_timestamp(&json!("11/02/2026"), &options),
+            Ok(1_793_577_600_000_000)
         );
     }
 

@@ -192,3 +192,57 @@ fn bad_configs_and_missing_inputs_fail_before_any_work() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("absent.toml not found"));
 }
+
+#[test]
+fn bad_billing_rows_are_quarantined_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(root().join("tests/fixtures/focus_1.0_sample_slice60.csv"))
+        .unwrap();
+    let mut reader = csv::Reader::from_reader(good.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let first = reader.records().next().unwrap().unwrap();
+    let row_with = |column: &str, value: &str| {
+        let i = header.iter().position(|n| n == column).unwrap();
+        let cells: Vec<&str> = first
+            .iter()
+            .enumerate()
+            .map(|(j, c)| if j == i { value } else { c })
+            .collect();
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.write_record(&cells).unwrap();
+        String::from_utf8(writer.into_inner().unwrap()).unwrap()
+    };
+    let text = format!(
+        "{good}{}{}{}\n",
+        row_with("ChargePeriodStart", "sometime in September"),
+        row_with("EffectiveCost", "twelve dollars"),
+        "\"only\",\"three\",\"cells\""
+    );
+    std::fs::write(dir.path().join("focus.csv"), text).unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[billing]]\nname = \"aws\"\npath = \"focus.csv\"\nformat = \"focus\"\nmax_bad_fraction = 0.1\n",
+    );
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &[]));
+    let reasons = query(
+        &out,
+        "SELECT source, CAST(line AS VARCHAR) AS l, reason FROM quarantine ORDER BY line",
+    );
+    assert_eq!(reasons.len(), 3);
+    assert_eq!(reasons[0][..2], ["aws".to_string(), "62".to_string()]);
+    assert!(
+        reasons[0][2].contains("start: timestamp 'sometime in September' not understood"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1][2].contains("cost: expected a number"),
+        "{reasons:?}"
+    );
+    assert!(reasons[2][2].contains("expected"), "{reasons:?}");
+    let b = &summary(&out)["billing"][0];
+    let counts = ["rows_read", "rows_gpu", "rows_non_gpu", "rows_quarantined"]
+        .map(|k| b[k].as_u64().unwrap());
+    assert_eq!(counts, [63, 8, 52, 3]);
+    assert_eq!(b["reconciles"], true);
+}
