@@ -131,6 +131,8 @@ pub fn new_context_with_limit(
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         runtime = runtime.with_temp_file_path(dir);
     }
+    // Hash joins are kept even within a memory limit: with DataFusion 55, sort-merge joins
+    // over wide rows fail in their merge phase (which cannot spill) sooner than hash joins.
     Ok(SessionContext::new_with_config_rt(
         session_config(),
         runtime.build_arc()?,

@@ -6,29 +6,41 @@
 --
 -- Duplicates: a request_id seen more than once in a run is kept once, the copy with the
 -- most output tokens (streaming logs repeat a message id with growing usage), then the
--- first in file order.
+-- first in file order. Only the duplicated ids are ranked, so the whole table is never
+-- sorted.
 --
 -- Interactions: rows that carry an interaction id keep it. The others are sessionised per
 -- user (or per team + feature when the log names no user): a gap longer than
 -- inactivity_gap_seconds between two requests starts a new interaction, named
--- '<key>@<time of its first request>'.
-WITH ranked AS (
-    SELECT s.*,
+-- '<key>@<time of its first request>'. Sessionisation works on (request_id, key, ts) only.
+WITH duplicated AS (
+    SELECT request_id
+    FROM requests_staged
+    GROUP BY request_id
+    HAVING COUNT(*) > 1
+),
+ranked_copies AS (
+    SELECT s.request_id, s.source_file, s.source_line,
            ROW_NUMBER() OVER (
-               PARTITION BY request_id
-               ORDER BY output_tokens DESC, source_file, source_line
+               PARTITION BY s.request_id
+               ORDER BY s.output_tokens DESC, s.source_file, s.source_line
            ) AS copy_rank
     FROM requests_staged s
+    JOIN duplicated d ON s.request_id = d.request_id
 ),
 kept AS (
-    SELECT * FROM ranked WHERE copy_rank = 1
+    SELECT s.*
+    FROM requests_staged s
+    LEFT JOIN ranked_copies r
+        ON s.request_id = r.request_id AND s.source_file = r.source_file AND s.source_line = r.source_line
+    WHERE r.copy_rank IS NULL OR r.copy_rank = 1
 ),
 unassigned AS (
-    SELECT k.*,
+    SELECT request_id, ts,
            CASE WHEN user_id IS NOT NULL THEN 'user:' || user_id
                 ELSE 'team:' || COALESCE(team, '-') || '/' || COALESCE(feature, '-')
            END AS session_key
-    FROM kept k
+    FROM kept
     WHERE interaction_id IS NULL
 ),
 gaps AS (
@@ -50,30 +62,22 @@ numbered AS (
     FROM gaps g
 ),
 sessionised AS (
-    SELECT n.*,
+    SELECT request_id,
            session_key || '@' || to_char(
                MIN(ts) OVER (PARTITION BY session_key, session_number),
                '%Y-%m-%dT%H:%M:%SZ'
            ) AS derived_interaction_id
-    FROM numbered n
-),
-all_rows AS (
-    SELECT request_id, ts, duration_ms, provider, model, deployment, team, feature, user_id,
-           interaction_id, status, input_tokens, cache_read_tokens, cache_write_tokens,
-           cache_write_1h_tokens, output_tokens, reasoning_tokens, completed, batch,
-           cost_usd, cache_saved_usd, cache_write_premium_usd, price_id,
-           source, source_file, source_line
-    FROM kept
-    WHERE interaction_id IS NOT NULL
-    UNION ALL
-    SELECT request_id, ts, duration_ms, provider, model, deployment, team, feature, user_id,
-           derived_interaction_id, status, input_tokens, cache_read_tokens, cache_write_tokens,
-           cache_write_1h_tokens, output_tokens, reasoning_tokens, completed, batch,
-           cost_usd, cache_saved_usd, cache_write_premium_usd, price_id,
-           source, source_file, source_line
-    FROM sessionised
+    FROM numbered
 )
-SELECT a.*, pd.pool, to_char(a.ts, '%Y-%m-%d') AS date
-FROM all_rows a
-LEFT JOIN pool_deployments pd ON a.deployment = pd.deployment
-ORDER BY a.ts, a.request_id
+SELECT
+    k.request_id, k.ts, k.duration_ms, k.provider, k.model, k.deployment, k.team, k.feature,
+    k.user_id, COALESCE(k.interaction_id, s.derived_interaction_id) AS interaction_id,
+    k.status, k.input_tokens, k.cache_read_tokens, k.cache_write_tokens,
+    k.cache_write_1h_tokens, k.output_tokens, k.reasoning_tokens, k.completed, k.batch,
+    k.cost_usd, k.cache_saved_usd, k.cache_write_premium_usd, k.price_id,
+    k.source, k.source_file, k.source_line,
+    pd.pool,
+    to_char(k.ts, '%Y-%m-%d') AS date
+FROM kept k
+LEFT JOIN sessionised s ON k.interaction_id IS NULL AND k.request_id = s.request_id
+LEFT JOIN pool_deployments pd ON k.deployment = pd.deployment
