@@ -4,7 +4,6 @@
 //! `{"metric": {...}, "values": [[ts, "v"], ...]}`). Every sample becomes one staged row
 //! with its pool (from the host label); the SQL turns them into hourly figures.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -23,7 +22,7 @@ use crate::config::{Config, GpuMetricsSource};
 use crate::error::{Error, Result};
 use crate::ingest::canonical::QuarantineWriter;
 use crate::ingest::time::{TimeOptions, parse_timestamp};
-use crate::ingest::{files, reason_kind, records};
+use crate::ingest::{files, records};
 
 /// The `format` of a `[[gpu_metrics]]` block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -344,7 +343,7 @@ pub fn ingest(
             format: format_name.to_string(),
             ..MetricsReport::default()
         };
-        let mut reasons: HashMap<String, u64> = HashMap::new();
+        let mut bad_rows = crate::ingest::BadRows::default();
         for path in expand_metrics(config, source)? {
             index += 1;
             let display = path.to_string_lossy().into_owned();
@@ -362,7 +361,7 @@ pub fn ingest(
                 match parsed {
                     Err(reason) => {
                         report.rows_quarantined += 1;
-                        *reasons.entry(reason_kind(&reason)).or_default() += 1;
+                        bad_rows.record(&reason);
                         quarantine.push(&name, &display, line, &reason, raw)?;
                     }
                     Ok(samples) => {
@@ -436,29 +435,11 @@ pub fn ingest(
             write_batch(&mut writer, &mut batch, format_name, &display)?;
             writer.close()?;
         }
-        let mut reasons: Vec<(String, u64)> = reasons.into_iter().collect();
-        reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        reasons.truncate(5);
-        report.quarantine_reasons = reasons;
         let limit = source
             .max_bad_fraction
             .unwrap_or(config.run.max_bad_fraction);
-        if report.rows_read > 0 && report.rows_quarantined as f64 > limit * report.rows_read as f64
-        {
-            return Err(Error::TooManyBadRows {
-                source_name: name,
-                read: report.rows_read,
-                quarantined: report.rows_quarantined,
-                max_bad_fraction: limit,
-                reasons: report
-                    .quarantine_reasons
-                    .iter()
-                    .take(3)
-                    .map(|(r, n)| format!("{n}× {r}"))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            });
-        }
+        report.quarantine_reasons =
+            bad_rows.finish(&name, report.rows_read, report.rows_quarantined, limit)?;
         reports.push(report);
     }
     Ok(reports)

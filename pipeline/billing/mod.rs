@@ -8,7 +8,7 @@
 pub mod instances;
 pub mod pools;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::ingest::canonical::{QuarantineWriter, money_type, to_money};
 use crate::ingest::extract::{describe, lookup};
 use crate::ingest::time::{TimeOptions, parse_offset, parse_timestamp};
-use crate::ingest::{files, reason_kind, records};
+use crate::ingest::{files, records};
 use crate::prices::parse_decimal;
 use crate::progress::Progress;
 use instances::InstanceTable;
@@ -727,7 +727,7 @@ pub fn ingest(
             ..BillingReport::default()
         };
         let (mut gpu_cost, mut other_cost) = (Decimal::ZERO, Decimal::ZERO);
-        let mut reasons: HashMap<String, u64> = HashMap::new();
+        let mut bad_rows = crate::ingest::BadRows::default();
         for path in files::expand(&config.resolve(&source.path))? {
             index += 1;
             let display = path.to_string_lossy().into_owned();
@@ -757,7 +757,7 @@ pub fn ingest(
                 match result {
                     Err(reason) => {
                         report.rows_quarantined += 1;
-                        *reasons.entry(reason_kind(&reason)).or_default() += 1;
+                        bad_rows.record(&reason);
                         quarantine.push(&name, &display, record.line, &reason, &record.raw)?;
                     }
                     Ok((charge, hours)) => {
@@ -793,10 +793,6 @@ pub fn ingest(
             bar.finish_and_clear();
             report.files.push(display);
         }
-        let mut reasons: Vec<(String, u64)> = reasons.into_iter().collect();
-        reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        reasons.truncate(5);
-        report.quarantine_reasons = reasons;
         report.gpu_cost_usd = gpu_cost.normalize().to_string();
         report.non_gpu_cost_usd = other_cost.normalize().to_string();
         report.reconciles = report.rows_read
@@ -807,22 +803,8 @@ pub fn ingest(
         let limit = source
             .max_bad_fraction
             .unwrap_or(config.run.max_bad_fraction);
-        if report.rows_read > 0 && report.rows_quarantined as f64 > limit * report.rows_read as f64
-        {
-            return Err(Error::TooManyBadRows {
-                source_name: name,
-                read: report.rows_read,
-                quarantined: report.rows_quarantined,
-                max_bad_fraction: limit,
-                reasons: report
-                    .quarantine_reasons
-                    .iter()
-                    .take(3)
-                    .map(|(r, n)| format!("{n}× {r}"))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            });
-        }
+        report.quarantine_reasons =
+            bad_rows.finish(&name, report.rows_read, report.rows_quarantined, limit)?;
         reports.push(report);
     }
     Ok(reports)

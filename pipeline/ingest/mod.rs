@@ -191,6 +191,48 @@ pub fn reason_kind(reason: &str) -> String {
     kind.chars().take(120).collect()
 }
 
+/// Counts a source's quarantine reasons (by kind) and enforces its bad-row limit.
+#[derive(Debug, Default)]
+pub struct BadRows {
+    reasons: HashMap<String, u64>,
+}
+
+impl BadRows {
+    /// Counts one quarantined row.
+    pub fn record(&mut self, reason: &str) {
+        *self.reasons.entry(reason_kind(reason)).or_default() += 1;
+    }
+
+    /// The five commonest reasons; fails with [`Error::TooManyBadRows`] when more than
+    /// `limit` of the `read` rows were quarantined.
+    pub fn finish(
+        self,
+        name: &str,
+        read: u64,
+        quarantined: u64,
+        limit: f64,
+    ) -> Result<Vec<(String, u64)>> {
+        let mut reasons: Vec<(String, u64)> = self.reasons.into_iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        reasons.truncate(5);
+        if read > 0 && quarantined as f64 > limit * read as f64 {
+            return Err(Error::TooManyBadRows {
+                source_name: name.to_string(),
+                read,
+                quarantined,
+                max_bad_fraction: limit,
+                reasons: reasons
+                    .iter()
+                    .take(3)
+                    .map(|(r, n)| format!("{n}× {r}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            });
+        }
+        Ok(reasons)
+    }
+}
+
 /// Reads every source into `staging` and checks each against its bad-row limit.
 pub fn ingest(
     config: &Config,
@@ -225,7 +267,7 @@ pub fn ingest(
             format: source.format.name().to_string(),
             ..SourceReport::default()
         };
-        let mut reasons: HashMap<String, u64> = HashMap::new();
+        let mut bad_rows = BadRows::default();
         for path in &resolved.files {
             file_index += 1;
             let display = path.to_string_lossy().into_owned();
@@ -256,7 +298,7 @@ pub fn ingest(
                 match row {
                     Err(reason) => {
                         file_report.rows_quarantined += 1;
-                        *reasons.entry(reason_kind(&reason)).or_default() += 1;
+                        bad_rows.record(&reason);
                         quarantine.push(&name, &display, record.line, &reason, &record.raw)?;
                     }
                     Ok(row) => {
@@ -297,29 +339,15 @@ pub fn ingest(
             source_report.rows_staged += file_report.rows_staged;
             source_report.files.push(file_report);
         }
-        let mut reasons: Vec<(String, u64)> = reasons.into_iter().collect();
-        reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        reasons.truncate(5);
-        source_report.quarantine_reasons = reasons;
         let limit = source
             .max_bad_fraction
             .unwrap_or(config.run.max_bad_fraction);
-        let read = source_report.rows_read;
-        if read > 0 && source_report.rows_quarantined as f64 > limit * read as f64 {
-            return Err(Error::TooManyBadRows {
-                source_name: name,
-                read,
-                quarantined: source_report.rows_quarantined,
-                max_bad_fraction: limit,
-                reasons: source_report
-                    .quarantine_reasons
-                    .iter()
-                    .take(3)
-                    .map(|(r, n)| format!("{n}× {r}"))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            });
-        }
+        source_report.quarantine_reasons = bad_rows.finish(
+            &name,
+            source_report.rows_read,
+            source_report.rows_quarantined,
+            limit,
+        )?;
         report.sources.push(source_report);
     }
     Ok(report)
