@@ -44,7 +44,7 @@ const fn step(table: &'static str, sql: &'static str, published: bool) -> Step {
 }
 
 /// The steps of a run, in order.
-pub const STEPS: [Step; 11] = [
+pub const STEPS: [Step; 12] = [
     step("requests", include_str!("../queries/requests.sql"), true),
     step(
         "interactions",
@@ -96,6 +96,12 @@ pub const STEPS: [Step; 11] = [
         include_str!("../queries/cost_attribution.sql"),
         true,
     ),
+    Step {
+        table: "spot_volatility",
+        sql: include_str!("../queries/spot_volatility.sql"),
+        partitioned: false,
+        published: true,
+    },
 ];
 
 /// The published steps.
@@ -304,6 +310,89 @@ pub fn register_pools(ctx: &SessionContext, pools: &[crate::config::PoolConfig])
             )),
         ],
     )?;
+    Ok(())
+}
+
+/// Registers `[economics]` as tables: `economics` (one row: every threshold and cost),
+/// `gpu_hour_prices` (gpu_model, gpu_hour_usd) and `gpu_throughput` (model,
+/// tokens_per_second).
+pub fn register_economics(ctx: &SessionContext, e: &crate::config::Economics) -> Result<()> {
+    use datafusion::arrow::array::{ArrayRef, Float64Array, StringArray};
+    let scalars: Vec<(&str, f64)> = vec![
+        ("owned_gpu_month_usd", e.owned_gpu_month_usd),
+        ("gpu_purchase_usd", e.gpu_purchase_usd),
+        ("amortisation_months", e.amortisation_months),
+        ("lead_time_months", e.lead_time_months),
+        ("engineer_month_usd", e.engineer_month_usd),
+        ("api_cheaper_below", e.api_cheaper_below),
+        ("selfhost_wins_above", e.selfhost_wins_above),
+        ("cache_hit_low", e.cache_hit_low),
+        ("cache_hit_target", e.cache_hit_target),
+        ("spot_swing", e.spot_swing),
+        ("batch_discount", e.batch_discount),
+    ];
+    let mut fields: Vec<Field> = scalars
+        .iter()
+        .map(|(n, _)| Field::new(*n, DataType::Float64, false))
+        .collect();
+    fields.push(Field::new("selfhost_gpu_model", DataType::Utf8, false));
+    let mut columns: Vec<ArrayRef> = scalars
+        .iter()
+        .map(|(_, v)| Arc::new(Float64Array::from(vec![*v])) as ArrayRef)
+        .collect();
+    columns.push(Arc::new(StringArray::from(vec![
+        e.selfhost_gpu_model.as_str(),
+    ])));
+    let tables: Vec<(&str, SchemaRef, Vec<ArrayRef>)> = vec![
+        ("economics", Arc::new(Schema::new(fields)), columns),
+        (
+            "gpu_hour_prices",
+            Arc::new(Schema::new(vec![
+                Field::new("gpu_model", DataType::Utf8, false),
+                Field::new("gpu_hour_usd", DataType::Float64, false),
+            ])),
+            vec![
+                Arc::new(StringArray::from(
+                    e.gpu_hour_usd
+                        .keys()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>(),
+                )),
+                Arc::new(Float64Array::from(
+                    e.gpu_hour_usd.values().copied().collect::<Vec<_>>(),
+                )),
+            ],
+        ),
+        (
+            "gpu_throughput",
+            Arc::new(Schema::new(vec![
+                Field::new("model", DataType::Utf8, false),
+                Field::new("tokens_per_second", DataType::Float64, false),
+            ])),
+            vec![
+                Arc::new(StringArray::from(
+                    e.throughput_tokens_per_second
+                        .keys()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>(),
+                )),
+                Arc::new(Float64Array::from(
+                    e.throughput_tokens_per_second
+                        .values()
+                        .copied()
+                        .collect::<Vec<_>>(),
+                )),
+            ],
+        ),
+    ];
+    for (name, schema, columns) in tables {
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        ctx.deregister_table(name)?;
+        ctx.register_table(
+            name,
+            Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
+        )?;
+    }
     Ok(())
 }
 

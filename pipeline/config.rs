@@ -40,6 +40,9 @@ pub struct Config {
     /// GPU metrics (DCGM exporter, vLLM counters), one `[[gpu_metrics]]` block each.
     #[serde(default)]
     pub gpu_metrics: Vec<GpuMetricsSource>,
+    /// Assumptions for break-even, volatility, cache opportunity and recommendations.
+    #[serde(default)]
+    pub economics: Economics,
     /// The folder the config was read from; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -160,6 +163,73 @@ pub struct GpuMetricsSource {
     pub host_label: Option<String>,
     /// Overrides `[run] max_bad_fraction` for this source.
     pub max_bad_fraction: Option<f64>,
+}
+
+/// `[economics]`: the assumptions behind every decision figure, each with a default and a
+/// unit. Thresholds are shares (0.30 = 30%).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Economics {
+    /// USD per GPU-hour by GPU model, used when no bill gives one.
+    pub gpu_hour_usd: BTreeMap<String, f64>,
+    /// GPU model assumed for self-hosting an API workload.
+    pub selfhost_gpu_model: String,
+    /// Output tokens per second one GPU serves, by model (`default` for the rest).
+    pub throughput_tokens_per_second: BTreeMap<String, f64>,
+    /// All-in monthly cost of one owned GPU (power, space, staff share), USD.
+    pub owned_gpu_month_usd: f64,
+    /// Purchase price of one GPU, USD.
+    pub gpu_purchase_usd: f64,
+    /// Months over which a purchased GPU is written off.
+    pub amortisation_months: f64,
+    /// Months between ordering GPUs and serving on them.
+    pub lead_time_months: f64,
+    /// Cost of one engineer-month, USD (a token-saving project must beat it).
+    pub engineer_month_usd: f64,
+    /// Below this utilisation an API would have been cheaper.
+    pub api_cheaper_below: f64,
+    /// Above this utilisation self-hosting wins.
+    pub selfhost_wins_above: f64,
+    /// A prompt-cache hit ratio under this is expensive.
+    pub cache_hit_low: f64,
+    /// The hit ratio a reworked prompt layout can reach.
+    pub cache_hit_target: f64,
+    /// Spot price swing (max/min − 1) within a month above which capacity is volatile.
+    pub spot_swing: f64,
+    /// Share taken off by batch APIs.
+    pub batch_discount: f64,
+}
+
+impl Default for Economics {
+    fn default() -> Self {
+        Economics {
+            gpu_hour_usd: [
+                ("H100", 2.50),
+                ("H200", 3.50),
+                ("A100", 1.80),
+                ("A100-80GB", 2.00),
+                ("L40S", 1.00),
+                ("L4", 0.70),
+                ("A10G", 1.00),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+            selfhost_gpu_model: "H100".to_string(),
+            throughput_tokens_per_second: [("default".to_string(), 1000.0)].into_iter().collect(),
+            owned_gpu_month_usd: 2000.0,
+            gpu_purchase_usd: 30000.0,
+            amortisation_months: 36.0,
+            lead_time_months: 12.0,
+            engineer_month_usd: 20000.0,
+            api_cheaper_below: 0.30,
+            selfhost_wins_above: 0.60,
+            cache_hit_low: 0.20,
+            cache_hit_target: 0.40,
+            spot_swing: 0.40,
+            batch_discount: 0.5,
+        }
+    }
 }
 
 /// A field mapping: one path or several candidates.
@@ -407,6 +477,42 @@ impl Config {
                         pool.name
                     ));
                 }
+            }
+        }
+        let e = &self.economics;
+        for (name, value) in [
+            ("api_cheaper_below", e.api_cheaper_below),
+            ("selfhost_wins_above", e.selfhost_wins_above),
+            ("cache_hit_low", e.cache_hit_low),
+            ("cache_hit_target", e.cache_hit_target),
+            ("batch_discount", e.batch_discount),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                problems.push(format!(
+                    "[economics] {name} = {value} is not a share between 0 and 1"
+                ));
+            }
+        }
+        if e.api_cheaper_below > e.selfhost_wins_above {
+            problems.push("[economics] api_cheaper_below is above selfhost_wins_above".to_string());
+        }
+        for (name, value) in [
+            ("owned_gpu_month_usd", e.owned_gpu_month_usd),
+            ("gpu_purchase_usd", e.gpu_purchase_usd),
+            ("amortisation_months", e.amortisation_months),
+            ("lead_time_months", e.lead_time_months),
+            ("engineer_month_usd", e.engineer_month_usd),
+            ("spot_swing", e.spot_swing),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                problems.push(format!(
+                    "[economics] {name} = {value} must be a non-negative number"
+                ));
+            }
+        }
+        for (model, v) in e.gpu_hour_usd.iter().chain(&e.throughput_tokens_per_second) {
+            if !(v.is_finite() && *v > 0.0) {
+                problems.push(format!("[economics] {model} = {v} must be positive"));
             }
         }
         if parse_duration_seconds(&self.interactions.inactivity_gap).is_none() {

@@ -48,7 +48,14 @@ impl Staging {
     /// too. Run-scoped tables are replaced whole.
     pub fn publish(&self, out: &Path, window_dates: Option<(String, String)>) -> Result<()> {
         let trash = self.root.join("replaced");
-        for step in published_steps() {
+        for step in published_steps().filter(|s| !s.partitioned) {
+            replace_whole(
+                &self.tables_dir().join(step.table),
+                &out.join(step.table),
+                &trash.join(step.table),
+            )?;
+        }
+        for step in published_steps().filter(|s| s.partitioned) {
             let new_dir = self.tables_dir().join(step.table);
             let target = out.join(step.table);
             std::fs::create_dir_all(&target).map_err(|e| Error::io(&target, e))?;
@@ -73,14 +80,11 @@ impl Staging {
             }
         }
         for table in RUN_TABLES {
-            let new_dir = self.tables_dir().join(table);
-            let target = out.join(table);
-            if target.exists() {
-                move_aside(&target, &trash.join(table))?;
-            }
-            if new_dir.exists() {
-                rename(&new_dir, &target)?;
-            }
+            replace_whole(
+                &self.tables_dir().join(table),
+                &out.join(table),
+                &trash.join(table),
+            )?;
         }
         Ok(())
     }
@@ -90,6 +94,17 @@ impl Drop for Staging {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.root);
     }
+}
+
+/// Replaces a run-scoped table's folder whole.
+fn replace_whole(new_dir: &Path, target: &Path, trash: &Path) -> Result<()> {
+    if target.exists() {
+        move_aside(target, trash)?;
+    }
+    if new_dir.exists() {
+        rename(new_dir, target)?;
+    }
+    Ok(())
 }
 
 fn partitions(dir: &Path) -> Result<Vec<String>> {
