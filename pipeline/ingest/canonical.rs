@@ -67,6 +67,8 @@ pub fn staged_requests_schema() -> SchemaRef {
         text("source", false),
         text("source_file", false),
         Field::new("source_line", DataType::Int64, false),
+        text("prefix_blocks", true),
+        Field::new("prefix_block_tokens", DataType::Int64, true),
     ]))
 }
 
@@ -138,6 +140,8 @@ pub struct StagedRequestWriter {
     source: StringBuilder,
     source_file: StringBuilder,
     source_line: Int64Builder,
+    prefix_blocks: StringBuilder,
+    prefix_block_tokens: Int64Builder,
     /// Costs that needed rounding at 12 decimals.
     pub rounded_costs: u64,
 }
@@ -180,6 +184,8 @@ impl StagedRequestWriter {
             source: StringBuilder::new(),
             source_file: StringBuilder::new(),
             source_line: Int64Builder::new(),
+            prefix_blocks: StringBuilder::new(),
+            prefix_block_tokens: Int64Builder::new(),
             rounded_costs: 0,
         })
     }
@@ -235,6 +241,8 @@ impl StagedRequestWriter {
         self.source.append_value(source);
         self.source_file.append_value(source_file);
         self.source_line.append_value(source_line as i64);
+        self.prefix_blocks.append_option(row.prefix_blocks.as_deref());
+        self.prefix_block_tokens.append_option(row.prefix_block_tokens);
         self.rows += 1;
         if self.rows >= BATCH_ROWS {
             self.flush()?;
@@ -273,6 +281,8 @@ impl StagedRequestWriter {
             Arc::new(self.source.finish()),
             Arc::new(self.source_file.finish()),
             Arc::new(self.source_line.finish()),
+            Arc::new(self.prefix_blocks.finish()),
+            Arc::new(self.prefix_block_tokens.finish()),
         ];
         let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
         self.writer.write(&batch)?;

@@ -131,6 +131,10 @@ pub struct RequestRow {
     pub completed: Option<bool>,
     /// Sent through a batch API.
     pub batch: bool,
+    /// Prompt-prefix block ids, space-separated, in prompt order.
+    pub prefix_blocks: Option<String>,
+    /// Tokens per prefix block.
+    pub prefix_block_tokens: Option<i64>,
 }
 
 /// Reads one record. `fallback_id` is used when the record has no request id.
@@ -240,7 +244,37 @@ pub fn extract(record: &Value, spec: &FieldSpec, fallback_id: &str) -> Result<Re
         reasoning_tokens: reasoning,
         completed: spec.flag(record, Completed)?,
         batch: spec.flag(record, Batch)?.unwrap_or(false),
+        prefix_blocks: match spec.value(record, PrefixBlocks) {
+            None => None,
+            Some(v) => Some(prefix_blocks(&v)?),
+        },
+        prefix_block_tokens: match spec.count(record, PrefixBlockTokens)? {
+            Some(n) => Some(n),
+            None => spec
+                .defaults
+                .get(&PrefixBlockTokens)
+                .map(|d| d.parse::<i64>().map_err(|_| format!("prefix_block_tokens default '{d}' is not a number")))
+                .transpose()?,
+        },
     })
+}
+
+/// Prefix identity as space-separated block ids: a list of ids (numbers or text) or one
+/// hash.
+fn prefix_blocks(value: &Value) -> Result<String, String> {
+    let id = |v: &Value| match v {
+        Value::Number(n) => Ok(n.to_string()),
+        Value::String(s) if !s.trim().is_empty() && !s.contains(char::is_whitespace) => Ok(s.clone()),
+        other => Err(format!("prefix block ids must be numbers or words, found {}", describe(other))),
+    };
+    match value {
+        Value::Array(items) => Ok(items.iter().map(id).collect::<Result<Vec<_>, _>>()?.join(" ")),
+        Value::String(s) if s.trim_start().starts_with('[') => {
+            let parsed: Value = serde_json::from_str(s).map_err(|e| format!("prefix blocks: {e}"))?;
+            prefix_blocks(&parsed)
+        }
+        other => id(other),
+    }
 }
 
 fn missing(spec: &FieldSpec, field: CanonicalField) -> String {

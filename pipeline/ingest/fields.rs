@@ -47,11 +47,16 @@ pub enum CanonicalField {
     Completed,
     /// Whether the request went through a batch API (discounted).
     Batch,
+    /// Prompt-prefix identity: a list of block ids (Mooncake/Qwen `hash_ids`: equal id =
+    /// equal prefix block) or one `prefix_hash`.
+    PrefixBlocks,
+    /// Tokens per prefix block (or the prefix's length, for a single `prefix_hash`).
+    PrefixBlockTokens,
 }
 
 use CanonicalField::*;
 
-const ALL: [CanonicalField; 21] = [
+const ALL: [CanonicalField; 23] = [
     RequestId,
     Ts,
     EndTs,
@@ -73,11 +78,21 @@ const ALL: [CanonicalField; 21] = [
     ReasoningTokens,
     Completed,
     Batch,
+    PrefixBlocks,
+    PrefixBlockTokens,
 ];
 
 /// The fields `[requests.defaults]` may fill.
-pub const DEFAULTABLE_FIELDS: [CanonicalField; 7] =
-    [Provider, Model, Deployment, Team, Feature, UserId, Batch];
+pub const DEFAULTABLE_FIELDS: [CanonicalField; 8] = [
+    Provider,
+    Model,
+    Deployment,
+    Team,
+    Feature,
+    UserId,
+    Batch,
+    PrefixBlockTokens,
+];
 
 impl CanonicalField {
     /// The name used in the config and in the table.
@@ -104,6 +119,8 @@ impl CanonicalField {
             ReasoningTokens => "reasoning_tokens",
             Completed => "completed",
             Batch => "batch",
+            PrefixBlocks => "prefix_blocks",
+            PrefixBlockTokens => "prefix_block_tokens",
         }
     }
 

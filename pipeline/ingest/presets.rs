@@ -86,7 +86,9 @@ pub struct Preset {
 }
 
 /// Attribution paths shared by the JSON response formats.
-const METADATA_PATHS: [(CanonicalField, &[&str]); 13] = [
+const METADATA_PATHS: [(CanonicalField, &[&str]); 15] = [
+    (PrefixBlocks, &["prefix_hash", "metadata.prefix_hash"]),
+    (PrefixBlockTokens, &["prefix_tokens", "metadata.prefix_tokens"]),
     (Team, &["metadata.team", "team"]),
     (Feature, &["metadata.feature", "feature"]),
     (
@@ -340,6 +342,8 @@ impl Preset {
                     (Model, &["Model", "model"]),
                     (InteractionId, &["chat_id", "Session ID", "session_id"]),
                     (Status, &["status"]),
+                    (PrefixBlocks, &["hash_ids", "prefix_hash"]),
+                    (PrefixBlockTokens, &["block_tokens", "prefix_tokens"]),
                 ]
                 .iter()
                 .map(|(f, p)| (*f, paths(p)))

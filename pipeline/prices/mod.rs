@@ -321,6 +321,8 @@ mod tests {
             reasoning_tokens: 0,
             completed: None,
             batch: false,
+            prefix_blocks: None,
+            prefix_block_tokens: None,
         }
     }
 
