@@ -44,7 +44,7 @@ const fn step(table: &'static str, sql: &'static str, published: bool) -> Step {
 }
 
 /// The steps of a run, in order.
-pub const STEPS: [Step; 12] = [
+pub const STEPS: [Step; 13] = [
     step("requests", include_str!("../queries/requests.sql"), true),
     step(
         "interactions",
@@ -94,6 +94,11 @@ pub const STEPS: [Step; 12] = [
     step(
         "cost_attribution",
         include_str!("../queries/cost_attribution.sql"),
+        true,
+    ),
+    step(
+        "cache_opportunity",
+        include_str!("../queries/cache_opportunity.sql"),
         true,
     ),
     Step {
@@ -431,6 +436,7 @@ pub struct StepTiming {
 /// Runs every step, writing table `T` to `tables_dir/T/` and registering it as `T`.
 pub async fn run_steps(
     ctx: &SessionContext,
+    book: &crate::prices::PriceBook,
     tables_dir: &Path,
     progress: &Progress,
 ) -> Result<Vec<StepTiming>> {
@@ -440,6 +446,9 @@ pub async fn run_steps(
         let bar = progress.step(step.table);
         if step.table == "gpu_cost_attribution" {
             crate::attribution::register_split(ctx).await?;
+        }
+        if step.table == "cache_opportunity" {
+            crate::cache_sim::register_ideal(ctx, book).await?;
         }
         let frame = ctx.sql(step.sql).await.map_err(|e| {
             Error::Usage(format!(

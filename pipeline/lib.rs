@@ -10,6 +10,7 @@
 //! - [`billing`]: GPU billing exports (FOCUS, CUR, GCP, generic) spread into hourly GPU
 //!   spend and assigned to pools.
 //! - [`metrics`]: GPU metrics (DCGM exporter, vLLM counters) as samples per pool.
+//! - [`cache_sim`]: replays prompt-prefix identity through an ideal prefix cache.
 //! - [`attribution`]: splits each pool-hour's GPU cost over the requests it served.
 //! - [`analysis`]: runs the SQL in `queries/` (embedded in the binary) with DataFusion.
 //! - [`output`]: Parquet writing and the atomic replacement of output partitions.
@@ -20,6 +21,7 @@
 pub mod analysis;
 pub mod attribution;
 pub mod billing;
+pub mod cache_sim;
 pub mod commands;
 pub mod config;
 pub mod error;

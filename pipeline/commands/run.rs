@@ -162,7 +162,7 @@ pub async fn run_pipeline(
     analysis::register_pools(&ctx, &config.pools)?;
     analysis::register_economics(&ctx, &config.economics)?;
     analysis::register_run_params(&ctx, config.inactivity_gap_seconds())?;
-    timings.extend(analysis::run_steps(&ctx, &staging.tables_dir(), progress).await?);
+    timings.extend(analysis::run_steps(&ctx, &book, &staging.tables_dir(), progress).await?);
 
     let quarantine_dir = staging.tables_dir().join("quarantine");
     std::fs::create_dir_all(&quarantine_dir).map_err(|e| Error::io(&quarantine_dir, e))?;

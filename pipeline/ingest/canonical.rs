@@ -241,8 +241,10 @@ impl StagedRequestWriter {
         self.source.append_value(source);
         self.source_file.append_value(source_file);
         self.source_line.append_value(source_line as i64);
-        self.prefix_blocks.append_option(row.prefix_blocks.as_deref());
-        self.prefix_block_tokens.append_option(row.prefix_block_tokens);
+        self.prefix_blocks
+            .append_option(row.prefix_blocks.as_deref());
+        self.prefix_block_tokens
+            .append_option(row.prefix_block_tokens);
         self.rows += 1;
         if self.rows >= BATCH_ROWS {
             self.flush()?;

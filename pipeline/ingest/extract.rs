@@ -253,7 +253,10 @@ pub fn extract(record: &Value, spec: &FieldSpec, fallback_id: &str) -> Result<Re
             None => spec
                 .defaults
                 .get(&PrefixBlockTokens)
-                .map(|d| d.parse::<i64>().map_err(|_| format!("prefix_block_tokens default '{d}' is not a number")))
+                .map(|d| {
+                    d.parse::<i64>()
+                        .map_err(|_| format!("prefix_block_tokens default '{d}' is not a number"))
+                })
                 .transpose()?,
         },
     })
@@ -264,13 +267,23 @@ pub fn extract(record: &Value, spec: &FieldSpec, fallback_id: &str) -> Result<Re
 fn prefix_blocks(value: &Value) -> Result<String, String> {
     let id = |v: &Value| match v {
         Value::Number(n) => Ok(n.to_string()),
-        Value::String(s) if !s.trim().is_empty() && !s.contains(char::is_whitespace) => Ok(s.clone()),
-        other => Err(format!("prefix block ids must be numbers or words, found {}", describe(other))),
+        Value::String(s) if !s.trim().is_empty() && !s.contains(char::is_whitespace) => {
+            Ok(s.clone())
+        }
+        other => Err(format!(
+            "prefix block ids must be numbers or words, found {}",
+            describe(other)
+        )),
     };
     match value {
-        Value::Array(items) => Ok(items.iter().map(id).collect::<Result<Vec<_>, _>>()?.join(" ")),
+        Value::Array(items) => Ok(items
+            .iter()
+            .map(id)
+            .collect::<Result<Vec<_>, _>>()?
+            .join(" ")),
         Value::String(s) if s.trim_start().starts_with('[') => {
-            let parsed: Value = serde_json::from_str(s).map_err(|e| format!("prefix blocks: {e}"))?;
+            let parsed: Value =
+                serde_json::from_str(s).map_err(|e| format!("prefix blocks: {e}"))?;
             prefix_blocks(&parsed)
         }
         other => id(other),

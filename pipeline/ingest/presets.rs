@@ -88,7 +88,10 @@ pub struct Preset {
 /// Attribution paths shared by the JSON response formats.
 const METADATA_PATHS: [(CanonicalField, &[&str]); 15] = [
     (PrefixBlocks, &["prefix_hash", "metadata.prefix_hash"]),
-    (PrefixBlockTokens, &["prefix_tokens", "metadata.prefix_tokens"]),
+    (
+        PrefixBlockTokens,
+        &["prefix_tokens", "metadata.prefix_tokens"],
+    ),
     (Team, &["metadata.team", "team"]),
     (Feature, &["metadata.feature", "feature"]),
     (

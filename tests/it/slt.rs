@@ -63,6 +63,14 @@ impl sqllogictest::AsyncDB for Db {
                 .iter()
                 .find(|s| s.table == table.trim())
                 .ok_or_else(|| SltError(format!("no step {table}")))?;
+            if step.table == "cache_opportunity" {
+                inferledger::cache_sim::register_ideal(
+                    &self.ctx,
+                    &inferledger::prices::PriceBook::builtin(),
+                )
+                .await
+                .map_err(|e| SltError(e.to_string()))?;
+            }
             if step.table == "gpu_cost_attribution" {
                 inferledger::attribution::register_split(&self.ctx)
                     .await

@@ -140,3 +140,46 @@ fn parquet_input_goes_through_the_same_fields() {
         ]]
     );
 }
+
+#[test]
+fn ideal_prefix_cache_on_the_mooncake_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[[requests]]\npath = \"{}\"\nformat = \"trace\"\ntime_origin = \"2026-11-16T09:00:00Z\"\n\
+             [requests.defaults]\nmodel = \"claude-haiku-4-5\"\nprefix_block_tokens = \"512\"\n",
+            root()
+                .join("tests/fixtures/mooncake_synthetic_trace_every8th.jsonl")
+                .display()
+        ),
+    );
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &[]));
+    // An independent replay in Python (tuples of leading hash_ids in a dict of last-seen
+    // times, 512 tokens a block, capped at input_length): of 7,631,669 prompt tokens an
+    // ideal cache serves 1,731,824 with no TTL or a 1-hour TTL (0.2269259843) and
+    // 1,244,400 with a 5-minute TTL (0.1630573863). The trace reports no cache reads, so
+    // all of it is missed; at Haiku 4.5's $1.00 input and $0.10 cache-read per million,
+    // 1,731,824 × $0.0000009 = $1.5586416 and 1,244,400 × $0.0000009 = $1.11996.
+    assert_eq!(
+        query(
+            &out,
+            "SELECT method, SUM(input_tokens), SUM(missed_read_tokens), \
+             CAST(round(SUM(ideal_hit_ratio * input_tokens) / SUM(input_tokens), 10) AS VARCHAR), \
+             CAST(round(SUM(ideal_hit_ratio_5m * input_tokens) / SUM(input_tokens), 10) AS VARCHAR), \
+             CAST(SUM(gap_usd) AS VARCHAR), CAST(SUM(gap_usd_5m) AS VARCHAR), CAST(SUM(gap_usd_1h) AS VARCHAR) \
+             FROM cache_opportunity GROUP BY method"
+        ),
+        vec![vec![
+            "prefix_identity".to_string(),
+            "7631669".into(),
+            "1731824".into(),
+            "0.2269259843".into(),
+            "0.1630573863".into(),
+            "1.558641600000".into(),
+            "1.119960000000".into(),
+            "1.558641600000".into(),
+        ]]
+    );
+}
