@@ -44,7 +44,7 @@ const fn step(table: &'static str, sql: &'static str, published: bool) -> Step {
 }
 
 /// The steps of a run, in order.
-pub const STEPS: [Step; 13] = [
+pub const STEPS: [Step; 14] = [
     step("requests", include_str!("../queries/requests.sql"), true),
     step(
         "interactions",
@@ -101,6 +101,12 @@ pub const STEPS: [Step; 13] = [
         include_str!("../queries/cache_opportunity.sql"),
         true,
     ),
+    Step {
+        table: "selfhost_breakeven",
+        sql: include_str!("../queries/selfhost_breakeven.sql"),
+        partitioned: false,
+        published: true,
+    },
     Step {
         table: "spot_volatility",
         sql: include_str!("../queries/spot_volatility.sql"),
@@ -398,6 +404,62 @@ pub fn register_economics(ctx: &SessionContext, e: &crate::config::Economics) ->
             Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
         )?;
     }
+    Ok(())
+}
+
+/// Registers `pool_api_prices` (pool, api_model, input_per_token, output_per_token,
+/// price_id): today's price of the API model each pool stands in for.
+pub fn register_pool_api_prices(
+    ctx: &SessionContext,
+    pools: &[crate::config::PoolConfig],
+    book: &crate::prices::PriceBook,
+) -> Result<()> {
+    use datafusion::arrow::array::{ArrayRef, Decimal128Array, StringArray};
+    let now = chrono::Utc::now().timestamp_micros();
+    let rows: Vec<(&str, &str, &crate::prices::Price)> = pools
+        .iter()
+        .filter_map(|p| {
+            let model = p.api_model.as_deref()?;
+            Some((p.name.as_str(), model, book.lookup(model, None, now)?))
+        })
+        .collect();
+    let money = crate::ingest::canonical::money_type;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("pool", DataType::Utf8, false),
+        Field::new("api_model", DataType::Utf8, false),
+        Field::new("input_per_token", money(), false),
+        Field::new("output_per_token", money(), false),
+        Field::new("price_id", DataType::Utf8, false),
+    ]));
+    let decimal = |f: fn(&crate::prices::Price) -> rust_decimal::Decimal| -> ArrayRef {
+        Arc::new(
+            Decimal128Array::from(
+                rows.iter()
+                    .map(|r| crate::ingest::canonical::to_money(f(r.2)).0)
+                    .collect::<Vec<_>>(),
+            )
+            .with_data_type(money()),
+        )
+    };
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(
+            rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        )),
+        Arc::new(StringArray::from(
+            rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+        )),
+        decimal(|p| p.standard.input),
+        decimal(|p| p.standard.output),
+        Arc::new(StringArray::from(
+            rows.iter().map(|r| r.2.id.as_str()).collect::<Vec<_>>(),
+        )),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    ctx.deregister_table("pool_api_prices")?;
+    ctx.register_table(
+        "pool_api_prices",
+        Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
+    )?;
     Ok(())
 }
 

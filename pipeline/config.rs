@@ -143,6 +143,8 @@ pub struct PoolConfig {
     pub hosts: Vec<String>,
     /// `production`, `staging`, `batch`…
     pub environment: Option<String>,
+    /// The API model users would otherwise call for this pool's work (for break-even).
+    pub api_model: Option<String>,
     /// Measured capacity per model: output tokens per second per GPU.
     #[serde(default)]
     pub tokens_per_second_per_gpu: BTreeMap<String, f64>,

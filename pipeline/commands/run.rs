@@ -161,6 +161,7 @@ pub async fn run_pipeline(
     .await?;
     analysis::register_pools(&ctx, &config.pools)?;
     analysis::register_economics(&ctx, &config.economics)?;
+    analysis::register_pool_api_prices(&ctx, &config.pools, &book)?;
     analysis::register_run_params(&ctx, config.inactivity_gap_seconds())?;
     timings.extend(analysis::run_steps(&ctx, &book, &staging.tables_dir(), progress).await?);
 

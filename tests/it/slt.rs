@@ -115,6 +115,8 @@ async fn new_db() -> Result<Db, SltError> {
     analysis::register_run_params(&ctx, 1800).map_err(|e| SltError(e.to_string()))?;
     analysis::register_pools(&ctx, &[]).map_err(|e| SltError(e.to_string()))?;
     analysis::register_economics(&ctx, &Default::default()).map_err(|e| SltError(e.to_string()))?;
+    analysis::register_pool_api_prices(&ctx, &[], &inferledger::prices::PriceBook::builtin())
+        .map_err(|e| SltError(e.to_string()))?;
     for (name, schema) in [
         ("billing_staged", inferledger::billing::staged_schema()),
         ("metrics_staged", inferledger::metrics::staged_schema()),

@@ -1,0 +1,152 @@
+-- selfhost_breakeven: should a workload run on an API or on our own GPUs? One row per API
+-- workload (model × feature) and per self-hosted pool, in monthly figures (the run's days
+-- scaled to a 30.4375-day month).
+--
+-- API workloads: monthly tokens and API cost at the actual prices and cache mix. Serving
+-- the same output self-hosted needs gpus_needed = ceil(monthly output tokens /
+-- (throughput × 3600 × 730.5 × target utilisation)) GPUs of economics.selfhost_gpu_model,
+-- target utilisation = economics.selfhost_wins_above, priced at the billed price of that
+-- GPU model where the bills have one, else economics' assumed price.
+--   breakeven_tokens_per_gpu_month = GPU-month cost ÷ (API cost per token at this mix)
+--   breakeven_utilization = the share of a GPU's monthly output capacity those tokens'
+--                            output needs
+-- Verdict: 'api' when self-hosting at the target utilisation costs more; else 'selfhost'
+-- when break-even utilisation is at or below economics.api_cheaper_below (it pays even
+-- on a quiet fleet), 'marginal' in between. monthly_saving_usd is what the verdict saves.
+-- Self-hosted pools: their actual cost (idle included) per million tokens against the API
+-- price of the model they stand in for ([[pools]] api_model, today's catalog price).
+WITH span AS (
+    SELECT GREATEST(COUNT(DISTINCT date), 1) AS days FROM requests
+),
+factor AS (
+    SELECT CAST(30.4375 / CAST(days AS DOUBLE) AS DECIMAL(20, 10)) AS per_month,
+           30.4375 / CAST(days AS DOUBLE) AS per_month_f
+    FROM span
+),
+gpu_price AS (
+    -- A rate, rounded to 6 decimals; the money computed from it is decimal.
+    SELECT CAST(COALESCE(
+            (SELECT CAST(SUM(cost_usd) AS DOUBLE) / SUM(gpu_hours)
+             FROM gpu_billing_hourly
+             WHERE gpu_model = (SELECT selfhost_gpu_model FROM economics)
+               AND pricing_category = 'on_demand' AND gpu_hours > 0),
+            (SELECT gpu_hour_usd FROM gpu_hour_prices
+             WHERE gpu_model = (SELECT selfhost_gpu_model FROM economics))
+        ) AS DECIMAL(20, 6)) AS gpu_hour_usd
+),
+workloads AS (
+    SELECT r.model, r.feature,
+           SUM(r.input_tokens) AS input_tokens,
+           SUM(r.cache_read_tokens) AS cache_read_tokens,
+           SUM(r.output_tokens) AS output_tokens,
+           SUM(r.cost_usd) AS cost_usd
+    FROM requests r
+    WHERE r.pool IS NULL AND r.cost_usd IS NOT NULL
+    GROUP BY r.model, r.feature
+),
+api AS (
+    SELECT
+        'api_workload' AS kind,
+        w.model,
+        w.feature,
+        CAST(NULL AS VARCHAR) AS pool,
+        CAST(round(w.input_tokens * f.per_month_f) AS BIGINT) AS monthly_input_tokens,
+        CAST(round(w.cache_read_tokens * f.per_month_f) AS BIGINT) AS monthly_cache_read_tokens,
+        CAST(round(w.output_tokens * f.per_month_f) AS BIGINT) AS monthly_output_tokens,
+        CAST(w.cost_usd * f.per_month AS DECIMAL(38, 12)) AS monthly_api_cost_usd,
+        COALESCE(t.tokens_per_second, d.tokens_per_second) AS throughput_tokens_per_second,
+        g.gpu_hour_usd,
+        g.gpu_hour_usd * CAST(730.5 AS DECIMAL(5, 1)) AS gpu_month_usd,
+        COALESCE(t.tokens_per_second, d.tokens_per_second) * 3600.0 * 730.5 AS output_capacity_per_gpu_month,
+        w.input_tokens + w.output_tokens AS tokens,
+        w.output_tokens,
+        CAST(w.cost_usd AS DOUBLE) AS cost_f,
+        f.per_month_f
+    FROM workloads w
+    CROSS JOIN factor f
+    CROSS JOIN gpu_price g
+    LEFT JOIN gpu_throughput t ON t.model = w.model
+    LEFT JOIN gpu_throughput d ON d.model = 'default'
+),
+api_sized AS (
+    SELECT a.*,
+           CAST(GREATEST(ceil(monthly_output_tokens / (output_capacity_per_gpu_month * e.selfhost_wins_above)), 1) AS BIGINT) AS gpus_needed,
+           -- tokens and cost_f are both over the run, so their ratio is the month's too.
+           CASE WHEN cost_f > 0 THEN CAST(gpu_month_usd AS DOUBLE) * tokens / cost_f END AS breakeven_tokens_per_gpu_month,
+           CASE WHEN cost_f > 0
+                THEN CAST(gpu_month_usd AS DOUBLE) * output_tokens / cost_f / output_capacity_per_gpu_month
+           END AS breakeven_utilization,
+           e.api_cheaper_below
+    FROM api a CROSS JOIN economics e
+),
+api_rows AS (
+    SELECT kind, model, feature, pool, monthly_input_tokens, monthly_cache_read_tokens,
+           monthly_output_tokens, monthly_api_cost_usd,
+           CAST(CAST(gpus_needed AS DECIMAL(20, 0)) * gpu_month_usd AS DECIMAL(38, 12)) AS monthly_selfhost_cost_usd,
+           gpus_needed, gpu_hour_usd, throughput_tokens_per_second,
+           breakeven_tokens_per_gpu_month, breakeven_utilization,
+           CAST(NULL AS DOUBLE) AS actual_utilization,
+           CAST(NULL AS DECIMAL(38, 12)) AS cost_per_million_tokens,
+           CAST(NULL AS DECIMAL(38, 12)) AS api_cost_per_million_tokens,
+           CASE WHEN CAST(CAST(gpus_needed AS DECIMAL(20, 0)) * gpu_month_usd AS DECIMAL(38, 12)) >= monthly_api_cost_usd THEN 'api'
+                WHEN breakeven_utilization <= api_cheaper_below THEN 'selfhost'
+                ELSE 'marginal'
+           END AS verdict,
+           CASE WHEN CAST(CAST(gpus_needed AS DECIMAL(20, 0)) * gpu_month_usd AS DECIMAL(38, 12)) >= monthly_api_cost_usd
+                THEN CAST(0 AS DECIMAL(38, 12))
+                ELSE monthly_api_cost_usd - CAST(CAST(gpus_needed AS DECIMAL(20, 0)) * gpu_month_usd AS DECIMAL(38, 12))
+           END AS monthly_saving_usd
+    FROM api_sized
+),
+pool_usage AS (
+    SELECT pool, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens
+    FROM requests WHERE pool IS NOT NULL GROUP BY pool
+),
+pool_cost AS (
+    SELECT pool, SUM(cost_usd) AS cost_usd,
+           SUM(busy_gpu_hours) / NULLIF(SUM(gpu_hours_billed), 0) AS utilization
+    FROM hourly_utilization GROUP BY pool
+),
+pool_rows AS (
+    SELECT
+        'pool' AS kind,
+        p.api_model AS model,
+        CAST(NULL AS VARCHAR) AS feature,
+        c.pool,
+        CAST(round(COALESCE(u.input_tokens, 0) * f.per_month_f) AS BIGINT) AS monthly_input_tokens,
+        CAST(0 AS BIGINT) AS monthly_cache_read_tokens,
+        CAST(round(COALESCE(u.output_tokens, 0) * f.per_month_f) AS BIGINT) AS monthly_output_tokens,
+        CAST((COALESCE(u.input_tokens, 0) * p.input_per_token + COALESCE(u.output_tokens, 0) * p.output_per_token) * f.per_month AS DECIMAL(38, 12)) AS monthly_api_cost_usd,
+        CAST(c.cost_usd * f.per_month AS DECIMAL(38, 12)) AS monthly_selfhost_cost_usd,
+        CAST(NULL AS BIGINT) AS gpus_needed,
+        CAST(NULL AS DECIMAL(20, 6)) AS gpu_hour_usd,
+        CAST(NULL AS DOUBLE) AS throughput_tokens_per_second,
+        CAST(NULL AS DOUBLE) AS breakeven_tokens_per_gpu_month,
+        CAST(NULL AS DOUBLE) AS breakeven_utilization,
+        c.utilization AS actual_utilization,
+        CASE WHEN COALESCE(u.input_tokens, 0) + COALESCE(u.output_tokens, 0) > 0
+             THEN CAST(c.cost_usd * 1000000 / CAST(u.input_tokens + u.output_tokens AS DECIMAL(20, 0)) AS DECIMAL(38, 12))
+        END AS cost_per_million_tokens,
+        CASE WHEN COALESCE(u.input_tokens, 0) + COALESCE(u.output_tokens, 0) > 0
+             THEN CAST((u.input_tokens * p.input_per_token + u.output_tokens * p.output_per_token) * 1000000
+                       / CAST(u.input_tokens + u.output_tokens AS DECIMAL(20, 0)) AS DECIMAL(38, 12))
+        END AS api_cost_per_million_tokens
+    FROM pool_cost c
+    CROSS JOIN factor f
+    LEFT JOIN pool_usage u ON u.pool = c.pool
+    LEFT JOIN pool_api_prices p ON p.pool = c.pool
+),
+pool_verdicts AS (
+    SELECT pool_rows.*,
+           CASE WHEN monthly_api_cost_usd IS NULL THEN 'unknown'
+                WHEN monthly_selfhost_cost_usd <= monthly_api_cost_usd THEN 'selfhost'
+                ELSE 'api' END AS verdict,
+           CASE WHEN monthly_api_cost_usd IS NOT NULL AND monthly_selfhost_cost_usd > monthly_api_cost_usd
+                THEN monthly_selfhost_cost_usd - monthly_api_cost_usd
+                ELSE CAST(0 AS DECIMAL(38, 12)) END AS monthly_saving_usd
+    FROM pool_rows
+)
+SELECT * FROM api_rows
+UNION ALL
+SELECT * FROM pool_verdicts
+ORDER BY kind, monthly_saving_usd DESC, model, feature, pool
