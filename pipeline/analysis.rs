@@ -44,7 +44,7 @@ const fn step(table: &'static str, sql: &'static str, published: bool) -> Step {
 }
 
 /// The steps of a run, in order.
-pub const STEPS: [Step; 14] = [
+pub const STEPS: [Step; 16] = [
     step("requests", include_str!("../queries/requests.sql"), true),
     step(
         "interactions",
@@ -101,6 +101,11 @@ pub const STEPS: [Step; 14] = [
         include_str!("../queries/cache_opportunity.sql"),
         true,
     ),
+    step(
+        "month_factor",
+        include_str!("../queries/month_factor.sql"),
+        false,
+    ),
     Step {
         table: "selfhost_breakeven",
         sql: include_str!("../queries/selfhost_breakeven.sql"),
@@ -113,7 +118,83 @@ pub const STEPS: [Step; 14] = [
         partitioned: false,
         published: true,
     },
+    Step {
+        table: "recommendations",
+        sql: "",
+        partitioned: false,
+        published: true,
+    },
 ];
+
+/// The recommendation rules, one SQL file each in `queries/recommendations/`. Each yields
+/// rows of `rule, severity, scope, finding, evidence, est_monthly_savings_usd, action`;
+/// the `recommendations` table is all of them, sorted by savings.
+pub const RECOMMENDATION_RULES: [(&str, &str); 10] = [
+    (
+        "cache_hit_low",
+        include_str!("../queries/recommendations/cache_hit_low.sql"),
+    ),
+    (
+        "cache_writes_outweigh_reads",
+        include_str!("../queries/recommendations/cache_writes_outweigh_reads.sql"),
+    ),
+    (
+        "pool_low_utilization",
+        include_str!("../queries/recommendations/pool_low_utilization.sql"),
+    ),
+    (
+        "consider_selfhosting",
+        include_str!("../queries/recommendations/consider_selfhosting.sql"),
+    ),
+    (
+        "spot_risk",
+        include_str!("../queries/recommendations/spot_risk.sql"),
+    ),
+    (
+        "token_diet",
+        include_str!("../queries/recommendations/token_diet.sql"),
+    ),
+    (
+        "batch_api",
+        include_str!("../queries/recommendations/batch_api.sql"),
+    ),
+    (
+        "abandoned_spend",
+        include_str!("../queries/recommendations/abandoned_spend.sql"),
+    ),
+    (
+        "unpriced_models",
+        include_str!("../queries/recommendations/unpriced_models.sql"),
+    ),
+    (
+        "unassigned_gpu_spend",
+        include_str!("../queries/recommendations/unassigned_gpu_spend.sql"),
+    ),
+];
+
+/// Every rule's findings in one frame, sorted by estimated monthly savings.
+pub async fn recommendations_frame(
+    ctx: &SessionContext,
+) -> Result<datafusion::dataframe::DataFrame> {
+    let mut all: Option<datafusion::dataframe::DataFrame> = None;
+    for (rule, sql) in RECOMMENDATION_RULES {
+        let frame = ctx
+            .sql(sql)
+            .await
+            .map_err(|e| Error::Usage(format!("rule queries/recommendations/{rule}.sql: {e}")))?;
+        all = Some(match all {
+            None => frame,
+            Some(previous) => previous.union(frame)?,
+        });
+    }
+    let frame = all.expect("there are rules");
+    use datafusion::prelude::col;
+    Ok(frame.sort(vec![
+        col("est_monthly_savings_usd").sort(false, false),
+        col("rule").sort(true, false),
+        col("scope").sort(true, false),
+    ])?)
+}
 
 /// The published steps.
 pub fn published_steps() -> impl Iterator<Item = Step> {
@@ -341,6 +422,8 @@ pub fn register_economics(ctx: &SessionContext, e: &crate::config::Economics) ->
         ("cache_hit_target", e.cache_hit_target),
         ("spot_swing", e.spot_swing),
         ("batch_discount", e.batch_discount),
+        ("material_share", e.material_share),
+        ("abandoned_share", e.abandoned_share),
     ];
     let mut fields: Vec<Field> = scalars
         .iter()
@@ -512,12 +595,16 @@ pub async fn run_steps(
         if step.table == "cache_opportunity" {
             crate::cache_sim::register_ideal(ctx, book).await?;
         }
-        let frame = ctx.sql(step.sql).await.map_err(|e| {
-            Error::Usage(format!(
-                "query queries/{}.sql failed to plan: {e}",
-                step.table
-            ))
-        })?;
+        let frame = if step.table == "recommendations" {
+            recommendations_frame(ctx).await?
+        } else {
+            ctx.sql(step.sql).await.map_err(|e| {
+                Error::Usage(format!(
+                    "query queries/{}.sql failed to plan: {e}",
+                    step.table
+                ))
+            })?
+        };
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
         let dir = if step.published {
             tables_dir.join(step.table)

@@ -200,6 +200,10 @@ pub struct Economics {
     pub spot_swing: f64,
     /// Share taken off by batch APIs.
     pub batch_discount: f64,
+    /// Share of all API spend above which a model × feature's spend is material.
+    pub material_share: f64,
+    /// Share of spend on abandoned interactions above which it is a finding.
+    pub abandoned_share: f64,
 }
 
 impl Default for Economics {
@@ -230,6 +234,8 @@ impl Default for Economics {
             cache_hit_target: 0.40,
             spot_swing: 0.40,
             batch_discount: 0.5,
+            material_share: 0.01,
+            abandoned_share: 0.10,
         }
     }
 }
@@ -488,6 +494,8 @@ impl Config {
             ("cache_hit_low", e.cache_hit_low),
             ("cache_hit_target", e.cache_hit_target),
             ("batch_discount", e.batch_discount),
+            ("material_share", e.material_share),
+            ("abandoned_share", e.abandoned_share),
         ] {
             if !(0.0..=1.0).contains(&value) {
                 problems.push(format!(

@@ -27,6 +27,7 @@ PRICES = {
     "claude-sonnet-4-5": ("3.00", "0.30", "3.75", "6.00", "15.00"),
     "claude-haiku-4-5": ("1.00", "0.10", "1.25", "2.00", "5.00"),
     "gemini-2.5-flash": ("0.30", "0.03", None, None, "2.50"),
+    "claude-opus-4-1": ("15.00", "1.50", "18.75", "30.00", "75.00"),
 }
 BASE = {
     "gpt-4o-2024-08-06": "gpt-4o",
@@ -36,6 +37,7 @@ BASE = {
     "claude-sonnet-4-5-20250929": "claude-sonnet-4-5",
     "claude-haiku-4-5-20251001": "claude-haiku-4-5",
     "gemini-2.5-flash": "gemini-2.5-flash",
+    "claude-opus-4-1-20250805": "claude-opus-4-1",
 }
 
 requests = []  # canonical dicts, as the pipeline should see them (before dedup)
@@ -185,6 +187,43 @@ anthropic_lines.insert(60, json.dumps({"id": "msg_nousage", "type": "message", "
                                       separators=(",", ":")))
 with open(os.path.join(HERE, "requests/anthropic/messages.jsonl"), "w") as f:
     f.write("\n".join(anthropic_lines) + "\n")
+
+# --- Anthropic batch jobs: no user waiting (for the recommendation rules) -----------------
+# finance/nightly-report: long Claude Opus 4.1 reports every night, no prompt caching, at
+# interactive prices. platform/doc-ingest: 1-hour cache writes that are never read back.
+jobs = []
+brng = random.Random(99)
+for day in range(DAYS):
+    t = START + timedelta(days=day, hours=2)
+    for k in range(115):
+        rid = f"msg_job_{day}_{k:03d}"
+        prompt = brng.randrange(80_000, 120_000)
+        out = brng.randrange(12_000, 20_000)
+        jobs.append({"id": rid, "type": "message", "role": "assistant", "model": "claude-opus-4-1-20250805",
+                     "created_at": iso(t), "stop_reason": "end_turn",
+                     "usage": {"input_tokens": prompt, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+                               "output_tokens": out},
+                     "duration_ms": 20_000 + out * 12, "metadata": {"team": "finance", "feature": "nightly-report"}})
+        requests.append(dict(source="anthropic", id=rid, ts=t, model="claude-opus-4-1-20250805",
+                             user="team:finance/nightly-report", interaction=None, completed=None,
+                             prompt=prompt, read=0, write=0, w1h=0, out=out, status="ok"))
+        t += timedelta(seconds=brng.randrange(20, 90))
+    t = START + timedelta(days=day, hours=6)
+    for k in range(8):
+        rid = f"msg_ingest_{day}_{k}"
+        written = 8000
+        jobs.append({"id": rid, "type": "message", "role": "assistant", "model": "claude-haiku-4-5-20251001",
+                     "created_at": iso(t), "stop_reason": "end_turn",
+                     "usage": {"input_tokens": 200, "cache_creation_input_tokens": written, "cache_read_input_tokens": 0,
+                               "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": written},
+                               "output_tokens": 300},
+                     "duration_ms": 4000, "metadata": {"team": "platform", "feature": "doc-ingest"}})
+        requests.append(dict(source="anthropic", id=rid, ts=t, model="claude-haiku-4-5-20251001",
+                             user="team:platform/doc-ingest", interaction=None, completed=None,
+                             prompt=200 + written, read=0, write=written, w1h=written, out=300, status="ok"))
+        t += timedelta(hours=2)
+with open(os.path.join(HERE, "requests/anthropic/batch_jobs.jsonl"), "w") as f:
+    f.write("\n".join(json.dumps(r, separators=(",", ":")) for r in jobs) + "\n")
 
 # --- LiteLLM SpendLogs export (CSV): Gemini and an unpriced model ------------------------
 litellm_rows = []

@@ -14,15 +14,15 @@ fn sample_data_run_matches_independent_figures() {
     let output = run(&root().join(SAMPLE_CONFIG), &out, &[]);
     assert_ok(&output);
 
-    // From generate.py's output: 3,762 records read (3,754 requests, 2,793 of them
+    // From generate.py's output: 4,623 records read (4,615 requests, 2,793 of them
     // self-hosted; 4 duplicates, 4 bad).
     let s = summary(&out);
     let totals = &s["totals"];
-    assert_eq!(totals["rows_read"], 3762);
-    assert_eq!(totals["rows_kept"], 3754);
+    assert_eq!(totals["rows_read"], 4623);
+    assert_eq!(totals["rows_kept"], 4615);
     assert_eq!(totals["rows_quarantined"], 4);
     assert_eq!(totals["duplicates"], 4);
-    assert_eq!(totals["cost_usd"], "6.76366658");
+    assert_eq!(totals["cost_usd"], "2164.86982658");
     assert_eq!(totals["unpriced_requests"], 33);
     assert_eq!(s["unpriced_models"][0]["model"], "mistral-large-latest");
     assert_eq!(s["unpriced_models"][0]["requests"], 33);
@@ -54,22 +54,22 @@ fn sample_data_run_matches_independent_figures() {
     // The OTel source was read with format = "auto".
     assert_eq!(s["sources"][3]["files"][0]["format"], "otel");
 
-    // generate.py: 2,835 interactions, 2,799 completed (317 and 281 of them API
-    // interactions); 13,587,679 input tokens of which 2,693,602 read from cache.
-    assert_eq!(scalar(&out, "SELECT COUNT(*) FROM interactions"), "2835");
+    // generate.py: 2,898 interactions, 2,862 completed (380 and 344 of them API
+    // interactions); 93,960,113 input tokens of which 2,693,602 read from cache.
+    assert_eq!(scalar(&out, "SELECT COUNT(*) FROM interactions"), "2898");
     assert_eq!(
         scalar(
             &out,
             "SELECT SUM(CASE WHEN completed THEN 1 ELSE 0 END) FROM interactions"
         ),
-        "2799"
+        "2862"
     );
     assert_eq!(
         query(
             &out,
             "SELECT SUM(input_tokens), SUM(cache_read_tokens) FROM cache_hit_ratio"
         ),
-        vec![vec!["13587679".to_string(), "2693602".to_string()]]
+        vec![vec!["93960113".to_string(), "2693602".to_string()]]
     );
     // Every table adds up to the same money.
     for table in [
@@ -84,7 +84,7 @@ fn sample_data_run_matches_independent_figures() {
                 &out,
                 &format!("SELECT CAST(SUM(cost_usd) AS VARCHAR) FROM {table}")
             ),
-            "6.763666580000",
+            "2164.869826580000",
             "{table}"
         );
     }
@@ -162,16 +162,16 @@ fn sample_data_run_matches_independent_figures() {
     // The report carries the headline figures, with the quoted thresholds.
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(
-        report.contains("**API spend:** $6.76 over 961 API requests"),
+        report.contains("**API spend:** $2,164.87 over 1,822 API requests"),
         "{report}"
     );
-    // 2,693,602 / 4,211,770 = 63.95%.
+    // API requests: 2,693,602 of 84,584,204 input tokens read from cache = 3.18%.
     assert!(
-        report.contains("64.0% of input tokens (good (above 50%))"),
+        report.contains("3.2% of input tokens (expensive: under 20%"),
         "{report}"
     );
-    assert!(report.contains("281 of 317 completed"), "{report}");
-    assert!(stderr(&output).contains("3762 rows read"));
+    assert!(report.contains("344 of 380 completed"), "{report}");
+    assert!(stderr(&output).contains("4623 rows read"));
 }
 
 #[test]
@@ -223,7 +223,7 @@ fn reruns_replace_partitions_and_a_window_replaces_only_its_days() {
     .unwrap();
     assert_eq!(t["rows_kept"].as_u64().unwrap(), day_rows);
     assert!(t["rows_outside_window"].as_u64().unwrap() > 800);
-    assert_eq!(scalar(&out, "SELECT COUNT(*) FROM requests"), "3754");
+    assert_eq!(scalar(&out, "SELECT COUNT(*) FROM requests"), "4615");
     assert_eq!(
         listing(&out.join("requests/date=2026-11-17")),
         untouched_day
@@ -249,7 +249,7 @@ fn a_failed_run_leaves_the_previous_output_as_it_was() {
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     let message = stderr(&output);
     assert!(
-        message.contains("source mislabelled: 238 of 238 rows quarantined"),
+        message.contains("source mislabelled: 1099 of 1099 rows quarantined"),
         "{message}"
     );
     assert!(message.contains("missing ts"), "{message}");
@@ -304,7 +304,7 @@ fn sql_and_prices_commands() {
         "SELECT COUNT(*) AS n FROM requests",
     ]);
     assert_ok(&csv);
-    assert_eq!(stdout(&csv), "n\n3754\n");
+    assert_eq!(stdout(&csv), "n\n4615\n");
     let json = inferledger(&[
         "sql",
         "--out",
@@ -372,9 +372,9 @@ fn a_litellm_price_file_overrides_the_catalog() {
     // The file prices mistral-large-latest (as mistral/…, the requests' provider): computed
     // from the CSV with Python's decimal module, (uncached × $0.50 + cached × $0.05 +
     // output × $1.50) / 1M over its 33 requests = $0.0563577; the other models' prices
-    // in the file equal the catalog's, so the total is $6.76366658 + $0.0563577.
+    // in the file equal the catalog's, so the total is $2,164.86982658 + $0.0563577.
     assert_eq!(s["totals"]["unpriced_requests"], 0);
-    assert_eq!(s["totals"]["cost_usd"], "6.82002428");
+    assert_eq!(s["totals"]["cost_usd"], "2164.92618428");
     assert_eq!(
         scalar(
             &out,
@@ -448,13 +448,13 @@ fn sample_data_gpu_bills_utilisation_and_attribution() {
         "0"
     );
     // API and GPU spend in one table: its total is the API cost plus every billed GPU
-    // dollar, $6.76366658 + $33,847.148.
+    // dollar, $2,164.86982658 + $33,847.148.
     assert_eq!(
         scalar(
             &out,
             "SELECT CAST(SUM(total_cost_usd) AS VARCHAR) FROM cost_attribution"
         ),
-        "33853.911666580000"
+        "36012.017826580000"
     );
     // vLLM: 9,000 generated tokens per 15-minute scrape in the two nightly hours, 56 such
     // hours in the week, through a counter reset on day 4: 504,000 tokens.

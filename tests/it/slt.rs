@@ -76,7 +76,13 @@ impl sqllogictest::AsyncDB for Db {
                     .await
                     .map_err(|e| SltError(e.to_string()))?;
             }
-            let frame = self.ctx.sql(step.sql).await.map_err(err)?;
+            let frame = if step.table == "recommendations" {
+                analysis::recommendations_frame(&self.ctx)
+                    .await
+                    .map_err(|e| SltError(e.to_string()))?
+            } else {
+                self.ctx.sql(step.sql).await.map_err(err)?
+            };
             let schema = Arc::new(frame.schema().as_arrow().clone());
             let batches = frame.collect().await.map_err(err)?;
             let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
