@@ -316,7 +316,11 @@ fn cell(batch: &RecordBatch, column: usize, row: usize) -> (String, bool) {
             let v = array
                 .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
                 .value(row);
-            if name.contains("ratio") || name.contains("rate") || name.contains("utilization") {
+            if name.contains("ratio")
+                || name.contains("rate")
+                || name.contains("utilization")
+                || name.contains("share")
+            {
                 (format!("{:.1}%", v * 100.0), true)
             } else {
                 (thousands(&format!("{v:.1}")), true)
@@ -540,6 +544,19 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
             24 * 8,
         ));
     }
+    let _ = writeln!(md, "\n## Recommendations\n");
+    let _ = writeln!(
+        md,
+        "Ranked by estimated monthly savings; the whole list, with evidence, is the `recommendations` table.\n"
+    );
+    md.push_str(&markdown_table(
+        &sql_batches(
+            ctx,
+            "SELECT rule, severity, scope, est_monthly_savings_usd, finding, action FROM recommendations LIMIT 10",
+        )
+        .await?,
+        10,
+    ));
     let _ = writeln!(md, "\n## Inputs\n");
     let _ = writeln!(
         md,

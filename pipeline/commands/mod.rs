@@ -2,6 +2,7 @@
 //! async `run`. `main.rs` only parses and maps errors to exit codes.
 
 pub mod prices;
+pub mod review;
 pub mod run;
 pub mod sql;
 pub mod synth;
@@ -41,6 +42,8 @@ pub enum Command {
     Sql(sql::SqlArgs),
     /// Show the price catalog, how a model name is priced, and which entry priced what.
     Prices(prices::PricesArgs),
+    /// Write the quarterly self-host review (review.md and its tables) from a run folder's history.
+    Review(review::ReviewArgs),
     /// Write a synthetic request log (OpenAI JSONL) for benchmarks and demos.
     Synth(synth::SynthArgs),
 }
@@ -54,6 +57,7 @@ impl Cli {
             Command::Validate(args) => args.run(&progress).await,
             Command::Sql(args) => args.run().await,
             Command::Prices(args) => args.run().await,
+            Command::Review(args) => args.run().await,
             Command::Synth(args) => args.run(&progress),
         }
     }

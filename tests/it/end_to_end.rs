@@ -507,3 +507,69 @@ fn a_slice_of_the_real_focus_sample_is_accounted_for() {
         );
     }
 }
+
+#[test]
+fn quarterly_review_of_the_sample_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    assert_ok(&run(&root().join(SAMPLE_CONFIG), &out, &[]));
+    let output = inferledger(&[
+        "review",
+        "--quarter",
+        "2026Q4",
+        "--out",
+        out.to_str().unwrap(),
+        "--config",
+        SAMPLE_CONFIG,
+    ]);
+    assert_ok(&output);
+    let review = std::fs::read_to_string(out.join("review/2026Q4/review.md")).unwrap();
+    for section in [
+        "## Spend by month",
+        "## Cost per completed interaction by month",
+        "## Utilisation per pool",
+        "## Self-host break-even",
+        "## What if",
+        "## Top recommendations",
+    ] {
+        assert!(review.contains(section), "{section} missing:\n{review}");
+    }
+    // November's spend is the whole sample: $2,164.87 API + $33,847.15 GPU = $36,012.02.
+    assert!(
+        review.contains("| 2026-11 | $2,164.87 | $33,847.15 | $36,012.02 |"),
+        "{review}"
+    );
+    // Every scenario of the Opus workload, with the GPU price from the bill ($12.29 an
+    // H100-hour, $8,977.845 a month): +40% → $12,568.98, −40% → $5,386.71.
+    assert!(review.contains("GPU price +40% | $12,568.98 |"), "{review}");
+    assert!(review.contains("GPU price -40% | $5,386.71 |"), "{review}");
+    // The tables are written as Parquet too.
+    for table in [
+        "spend_by_month",
+        "scenarios",
+        "utilization_distribution",
+        "recommendations",
+    ] {
+        assert!(
+            out.join(format!("review/2026Q4/{table}.parquet")).exists(),
+            "{table}"
+        );
+    }
+    // A quarter without data says so rather than failing.
+    let empty = inferledger(&[
+        "review",
+        "--quarter",
+        "2025Q1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_ok(&empty);
+    let bad = inferledger(&[
+        "review",
+        "--quarter",
+        "2026Q7",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(2), "clap rejects a bad quarter");
+}
