@@ -14,7 +14,8 @@
 -- when break-even utilisation is at or below economics.api_cheaper_below (it pays even
 -- on a quiet fleet), 'marginal' in between. monthly_saving_usd is what the verdict saves.
 -- Self-hosted pools: their actual cost (idle included) per million tokens against the API
--- price of the model they stand in for ([[pools]] api_model, today's catalog price).
+-- price of the model they stand in for ([[pools]] api_model, today's catalog price);
+-- gpus_needed is the GPUs they were billed for, on average per hour.
 WITH span AS (
     SELECT GREATEST(COUNT(DISTINCT date), 1) AS days FROM requests
 ),
@@ -104,7 +105,8 @@ pool_usage AS (
 ),
 pool_cost AS (
     SELECT pool, SUM(cost_usd) AS cost_usd,
-           SUM(busy_gpu_hours) / NULLIF(SUM(gpu_hours_billed), 0) AS utilization
+           SUM(busy_gpu_hours) / NULLIF(SUM(gpu_hours_billed), 0) AS utilization,
+           CAST(round(AVG(gpus)) AS BIGINT) AS gpus
     FROM hourly_utilization GROUP BY pool
 ),
 pool_rows AS (
@@ -118,7 +120,7 @@ pool_rows AS (
         CAST(round(COALESCE(u.output_tokens, 0) * f.per_month_f) AS BIGINT) AS monthly_output_tokens,
         CAST((COALESCE(u.input_tokens, 0) * p.input_per_token + COALESCE(u.output_tokens, 0) * p.output_per_token) * f.per_month AS DECIMAL(38, 12)) AS monthly_api_cost_usd,
         CAST(c.cost_usd * f.per_month AS DECIMAL(38, 12)) AS monthly_selfhost_cost_usd,
-        CAST(NULL AS BIGINT) AS gpus_needed,
+        c.gpus AS gpus_needed,
         CAST(NULL AS DECIMAL(20, 6)) AS gpu_hour_usd,
         CAST(NULL AS DOUBLE) AS throughput_tokens_per_second,
         CAST(NULL AS DOUBLE) AS breakeven_tokens_per_gpu_month,

@@ -34,7 +34,6 @@ scenarios AS (
                 * CAST(e.gpu_purchase_usd / e.amortisation_months + e.owned_gpu_month_usd AS DECIMAL(20, 6)) AS DECIMAL(38, 12)),
            b.api
     FROM base b CROSS JOIN economics e
-    WHERE b.kind = 'api_workload'
 )
 SELECT
     scope,
