@@ -15,6 +15,7 @@
 //! - [`analysis`]: runs the SQL in `queries/` (embedded in the binary) with DataFusion.
 //! - [`output`]: Parquet writing and the atomic replacement of output partitions.
 //! - [`summary`]: `run_summary.json` and `report.md`.
+//! - [`udf`]: functions registered for users' SQL (`cost_of`).
 //! - [`commands`]: one module per subcommand (`run`, `validate`, `sql`, `prices`, `synth`).
 #![warn(missing_docs)]
 
@@ -31,5 +32,6 @@ pub mod output;
 pub mod prices;
 pub mod progress;
 pub mod summary;
+pub mod udf;
 
 pub use error::{Error, Result};

@@ -38,6 +38,17 @@ pub mod queries {
     pub const POOL_HOUR_OF_DAY: &str = include_str!("../queries/report/pool_hour_of_day.sql");
     /// Pools: utilisation and idle cost over the run.
     pub const POOLS: &str = include_str!("../queries/report/pools.sql");
+    /// The report queries users get as views in `sql` (`report_<name>`).
+    pub const VIEWS: [(&str, &str); 8] = [
+        ("headline", HEADLINE),
+        ("cache_by_model", CACHE_BY_MODEL),
+        ("interactions_headline", INTERACTIONS),
+        ("cost_per_completed", COST_PER_COMPLETED),
+        ("spend_by_team", SPEND_BY_TEAM),
+        ("unpriced_models", UNPRICED),
+        ("pools", POOLS),
+        ("pool_hour_of_day", POOL_HOUR_OF_DAY),
+    ];
 }
 
 /// One source in the run summary.

@@ -309,7 +309,7 @@ fn sql_and_prices_commands() {
         "sql",
         "--out",
         out_arg,
-        "-f",
+        "--format",
         "json",
         "SELECT team, COUNT(*) AS n FROM requests WHERE team = 'growth' GROUP BY team",
     ]);

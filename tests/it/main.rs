@@ -4,4 +4,5 @@ mod bad_input;
 mod end_to_end;
 mod helpers;
 mod slt;
+mod sql;
 mod traces;

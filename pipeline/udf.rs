@@ -1,0 +1,109 @@
+//! Functions registered for users' SQL. `cost_of(model, input_tokens, cache_read_tokens,
+//! cache_write_tokens, output_tokens, ts)` prices a hypothetical request with the price
+//! book exactly as `run` prices a logged one (input = all prompt tokens, cache tokens
+//! inside it), returning DECIMAL(38, 12), or NULL when the model has no price then.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Decimal128Array};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMicrosecondType};
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::prelude::SessionContext;
+
+use crate::ingest::canonical::{money_type, to_money};
+use crate::ingest::extract::RequestRow;
+use crate::prices::PriceBook;
+
+/// Registers `cost_of` with a price book.
+pub fn register_cost_of(ctx: &SessionContext, book: PriceBook) {
+    let book = Arc::new(book);
+    let timestamp = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let fun = Arc::new(
+        move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+            let rows = args
+                .iter()
+                .find_map(|a| match a {
+                    ColumnarValue::Array(array) => Some(array.len()),
+                    ColumnarValue::Scalar(_) => None,
+                })
+                .unwrap_or(1);
+            let arrays: Vec<ArrayRef> = args
+                .iter()
+                .map(|a| a.clone().into_array(rows))
+                .collect::<datafusion::error::Result<_>>()?;
+            let text = cast(&arrays[0], &DataType::Utf8)?;
+            let text = text.as_string::<i32>();
+            let counts: Vec<ArrayRef> = arrays[1..5]
+                .iter()
+                .map(|a| cast(a, &DataType::Int64))
+                .collect::<Result<_, _>>()?;
+            let ts = cast(
+                &arrays[5],
+                &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            )?;
+            let ts = ts.as_primitive::<TimestampMicrosecondType>();
+            let mut out = Vec::with_capacity(rows);
+            for row in 0..rows {
+                let nulls =
+                    text.is_null(row) || ts.is_null(row) || counts.iter().any(|c| c.is_null(row));
+                if nulls {
+                    out.push(None);
+                    continue;
+                }
+                let count = |i: usize| counts[i].as_primitive::<Int64Type>().value(row);
+                let (input, read, write, output) = (count(0), count(1), count(2), count(3));
+                if input < 0 || read < 0 || write < 0 || output < 0 || read + write > input {
+                    return Err(DataFusionError::Execution(format!(
+                        "cost_of: token counts must be non-negative and cache_read + cache_write ≤ input (row {})",
+                        row + 1
+                    )));
+                }
+                let request = RequestRow {
+                    request_id: String::new(),
+                    ts_micros: ts.value(row),
+                    duration_ms: None,
+                    provider: None,
+                    model: Some(text.value(row).to_string()),
+                    deployment: None,
+                    team: None,
+                    feature: None,
+                    user_id: None,
+                    interaction_id: None,
+                    status: "ok",
+                    input_tokens: input,
+                    cache_read_tokens: read,
+                    cache_write_tokens: write,
+                    cache_write_1h_tokens: 0,
+                    output_tokens: output,
+                    reasoning_tokens: 0,
+                    completed: None,
+                    batch: false,
+                    prefix_blocks: None,
+                    prefix_block_tokens: None,
+                };
+                out.push(
+                    book.lookup(text.value(row), None, request.ts_micros)
+                        .map(|price| to_money(price.cost(&request).cost_usd).0),
+                );
+            }
+            let array = Decimal128Array::from(out).with_data_type(money_type());
+            Ok(ColumnarValue::Array(Arc::new(array)))
+        },
+    );
+    ctx.register_udf(create_udf(
+        "cost_of",
+        vec![
+            DataType::Utf8,
+            DataType::Int64,
+            DataType::Int64,
+            DataType::Int64,
+            DataType::Int64,
+            timestamp,
+        ],
+        money_type(),
+        Volatility::Immutable,
+        fun,
+    ));
+}

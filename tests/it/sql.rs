@@ -1,0 +1,185 @@
+//! `inferledger sql` over a run folder: the prompt, files, output formats, read-only
+//! refusals, `cost_of`, report views and partition pruning.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::helpers::*;
+
+fn sample_run() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    assert_ok(&run(
+        &root().join("sample-data/inferledger.toml"),
+        &out,
+        &[],
+    ));
+    (dir, out)
+}
+
+#[test]
+fn the_prompt_takes_multi_line_statements_and_backslash_commands() {
+    let (_dir, out) = sample_run();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inferledger"))
+        .args(["sql", "--out", out.to_str().unwrap()])
+        .env("HOME", out.parent().unwrap())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"\\d\nSELECT COUNT(*) AS n\n  FROM requests\n  WHERE pool IS NULL;\n\\d spot_volatility\nSELECT nonsense;\n\\q\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_ok(&output);
+    let text = stdout(&output);
+    assert!(text.contains("| cost_attribution "), "{text}");
+    assert!(text.contains("| report_headline "), "{text}");
+    // 1,822 API requests (generate.py: 961 + 861 batch jobs).
+    assert!(text.contains("| 1822 |"), "{text}");
+    assert!(text.contains("| production_pools "), "{text}");
+    assert!(
+        stderr(&output).contains("error:"),
+        "the bad statement is reported and the prompt goes on"
+    );
+    assert!(out.parent().unwrap().join(".inferledger_history").exists());
+}
+
+#[test]
+fn files_output_formats_and_views() {
+    let (dir, out) = sample_run();
+    let out_arg = out.to_str().unwrap();
+    let file = dir.path().join("q.sql");
+    std::fs::write(
+        &file,
+        "-- two statements\nSELECT 1 AS one;\nSELECT requests FROM report_headline;\n",
+    )
+    .unwrap();
+    let output = inferledger(&[
+        "sql",
+        "--out",
+        out_arg,
+        "-f",
+        file.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    assert_ok(&output);
+    assert_eq!(stdout(&output), "one\n1\nrequests\n1822\n");
+
+    let parquet = dir.path().join("teams.parquet");
+    let output = inferledger(&[
+        "sql",
+        "--out",
+        out_arg,
+        "--format",
+        "parquet",
+        "--output",
+        parquet.to_str().unwrap(),
+        "SELECT team, SUM(total_cost_usd) AS total FROM cost_attribution GROUP BY team",
+    ]);
+    assert_ok(&output);
+    let reader =
+        datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(&parquet).unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+    let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+    // Teams: search, support, growth, platform, localisation, finance, __idle__, __unassigned__.
+    assert_eq!(rows, 8);
+    let without_output = inferledger(&["sql", "--out", out_arg, "--format", "parquet", "SELECT 1"]);
+    assert_eq!(without_output.status.code(), Some(1));
+    assert!(stderr(&without_output).contains("needs --output"));
+}
+
+#[test]
+fn writes_are_refused_unless_allowed() {
+    let (dir, out) = sample_run();
+    let out_arg = out.to_str().unwrap();
+    let target = dir.path().join("copy.csv");
+    let copy = format!("COPY (SELECT 1 AS a) TO '{}'", target.display());
+    let refused = inferledger(&["sql", "--out", out_arg, &copy]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("read-only"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(stderr(&refused).contains("--allow-write"));
+    assert!(!target.exists());
+    for statement in [
+        "CREATE TABLE t AS SELECT 1",
+        "INSERT INTO requests SELECT * FROM requests LIMIT 1",
+        "CREATE EXTERNAL TABLE e STORED AS CSV LOCATION '/etc/passwd'",
+    ] {
+        let refused = inferledger(&["sql", "--out", out_arg, statement]);
+        assert!(
+            stderr(&refused).contains("read-only"),
+            "{statement}: {}",
+            stderr(&refused)
+        );
+    }
+    assert_ok(&inferledger(&[
+        "sql",
+        "--out",
+        out_arg,
+        "--allow-write",
+        &copy,
+    ]));
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "a\n1\n");
+}
+
+#[test]
+fn cost_of_prices_a_hypothetical_request() {
+    let (_dir, out) = sample_run();
+    // By hand (catalog.csv): GPT-4o mini, 2,000 prompt tokens of which 1,536 cached, 300 out:
+    // 464 × $0.15 + 1,536 × $0.075 + 300 × $0.60 = 364.8 $/M = $0.0003648. GPT-4o on
+    // 2024-09-01 (launch price $5/$15): 1,000 × 5 + 100 × 15 = 6,500 → $0.0065.
+    let output = inferledger(&[
+        "sql",
+        "--out",
+        out.to_str().unwrap(),
+        "--format",
+        "csv",
+        "SELECT cost_of('gpt-4o-mini', 2000, 1536, 0, 300, TIMESTAMP '2026-11-16T10:00:00Z') AS a, \
+         cost_of('gpt-4o', 1000, 0, 0, 100, TIMESTAMP '2024-09-01T00:00:00Z') AS b, \
+         cost_of('no-such-model', 1, 0, 0, 1, TIMESTAMP '2026-11-16T10:00:00Z') AS c",
+    ]);
+    assert_ok(&output);
+    assert_eq!(stdout(&output), "a,b,c\n0.000364800000,0.006500000000,\n");
+}
+
+#[test]
+fn a_query_for_some_days_reads_only_their_partitions() {
+    let (_dir, out) = sample_run();
+    // The physical plan lists the files it will read: only the four days asked for.
+    let output = inferledger(&[
+        "sql",
+        "--out",
+        out.to_str().unwrap(),
+        "--memory-limit",
+        "256M",
+        "--format",
+        "csv",
+        "EXPLAIN SELECT SUM(input_tokens) FROM requests WHERE date BETWEEN '2026-11-16' AND '2026-11-19'",
+    ]);
+    assert_ok(&output);
+    let plan = stdout(&output);
+    let mut days: Vec<&str> = plan
+        .match_indices("date=")
+        .map(|(i, _)| &plan[i + 5..i + 15])
+        .collect();
+    days.sort();
+    days.dedup();
+    assert_eq!(
+        days,
+        ["2026-11-16", "2026-11-17", "2026-11-18", "2026-11-19"],
+        "{plan}"
+    );
+}
