@@ -1,6 +1,7 @@
 //! The command line: one subcommand, one module, each with its own options struct and an
 //! async `run`. `main.rs` only parses and maps errors to exit codes.
 
+pub mod export;
 pub mod prices;
 pub mod review;
 pub mod run;
@@ -42,6 +43,8 @@ pub enum Command {
     Sql(sql::SqlArgs),
     /// Show the price catalog, how a model name is priced, and which entry priced what.
     Prices(prices::PricesArgs),
+    /// Export the run folder's AI spend as FOCUS 1.2 rows (CSV or Parquet).
+    Export(export::ExportArgs),
     /// Write the quarterly self-host review (review.md and its tables) from a run folder's history.
     Review(review::ReviewArgs),
     /// Write a synthetic request log (OpenAI JSONL) for benchmarks and demos.
@@ -58,6 +61,7 @@ impl Cli {
             Command::Sql(args) => args.run().await,
             Command::Prices(args) => args.run().await,
             Command::Review(args) => args.run().await,
+            Command::Export(args) => args.run().await,
             Command::Synth(args) => args.run(&progress),
         }
     }

@@ -573,3 +573,85 @@ fn quarterly_review_of_the_sample_history() {
     ]);
     assert_eq!(bad.status.code(), Some(2), "clap rejects a bad quarter");
 }
+
+#[test]
+fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    assert_ok(&run(&root().join(SAMPLE_CONFIG), &out, &[]));
+    let file = dir.path().join("focus.csv");
+    let output = inferledger(&[
+        "export",
+        "--focus",
+        "--out",
+        out.to_str().unwrap(),
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert_ok(&output);
+    let mut reader = csv::Reader::from_path(&file).unwrap();
+    let headers: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    // FOCUS 1.2's mandatory columns (FinOps Foundation, FOCUS 1.2 specification).
+    for column in [
+        "BilledCost",
+        "BillingAccountId",
+        "BillingAccountName",
+        "BillingCurrency",
+        "BillingPeriodEnd",
+        "BillingPeriodStart",
+        "ChargeCategory",
+        "ChargeClass",
+        "ChargeDescription",
+        "ChargeFrequency",
+        "ChargePeriodEnd",
+        "ChargePeriodStart",
+        "ContractedCost",
+        "EffectiveCost",
+        "InvoiceIssuerName",
+        "ListCost",
+        "PricingQuantity",
+        "PricingUnit",
+        "ProviderName",
+        "PublisherName",
+        "ServiceCategory",
+        "ServiceName",
+        "ServiceSubcategory",
+        "ConsumedQuantity",
+        "ConsumedUnit",
+        "ResourceId",
+        "SkuId",
+        "SubAccountId",
+        "Tags",
+        "PricingCategory",
+        "ListUnitPrice",
+        "ContractedUnitPrice",
+    ] {
+        assert!(
+            headers.iter().any(|h| h == column),
+            "{column} missing from {headers:?}"
+        );
+    }
+    let cost = headers.iter().position(|h| h == "BilledCost").unwrap();
+    let unit = headers.iter().position(|h| h == "ConsumedUnit").unwrap();
+    let tags = headers.iter().position(|h| h == "Tags").unwrap();
+    let mut total = rust_decimal::Decimal::ZERO;
+    let mut token_rows = 0;
+    for record in reader.records() {
+        let record = record.unwrap();
+        total += record[cost].parse::<rust_decimal::Decimal>().unwrap();
+        token_rows += (&record[unit] == "Tokens") as usize;
+        let parsed: serde_json::Value = serde_json::from_str(&record[tags]).expect("Tags is JSON");
+        assert!(parsed.get("team").is_some());
+    }
+    assert!(token_rows > 0);
+    // The export adds up to cost_attribution: $2,164.86982658 API + $33,847.148 GPU.
+    assert_eq!(
+        total,
+        "36012.01782658".parse::<rust_decimal::Decimal>().unwrap()
+    );
+}

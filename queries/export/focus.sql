@@ -1,0 +1,153 @@
+-- FOCUS 1.2 export of the AI spend in a run folder, so it can be loaded next to the cloud
+-- bill in any FOCUS-aware tool. Three kinds of rows per day (x_InferledgerKind says which):
+--   api_tokens       API token spend by provider × model × team × feature × deployment
+--                    (ConsumedUnit 'Tokens'; request attribution in Tags);
+--   gpu_allocation   self-hosted GPU spend allocated to a team × feature × model;
+--   gpu_idle         the idle part of a pool's GPU spend, as its own rows;
+--   gpu_unassigned   GPU spend no pool claims.
+-- The GPU rows re-state the cloud bill's GPU lines by who used them: load them into a
+-- separate view from the raw bill, or they count twice. Requests without a price have no
+-- row (their cost is unknown). Costs are the run's exact decimals; BilledCost =
+-- EffectiveCost = ListCost = ContractedCost (inferledger prices at list; discounts are
+-- already in the per-token price it used). Unit prices are cost / quantity, rounded to 12
+-- decimals.
+WITH api AS (
+    SELECT date, provider, model, team, feature, deployment,
+           MIN(price_id) AS price_id,
+           SUM(input_tokens + output_tokens) AS tokens,
+           COUNT(*) AS requests,
+           SUM(cost_usd) AS cost
+    FROM requests
+    WHERE pool IS NULL AND cost_usd IS NOT NULL
+    GROUP BY date, provider, model, team, feature, deployment
+),
+gpu AS (
+    SELECT date, pool, team, feature, model, deployment,
+           SUM(requests) AS requests, SUM(gpu_cost_usd) AS cost
+    FROM gpu_cost_attribution
+    GROUP BY date, pool, team, feature, model, deployment
+),
+idle_hours AS (
+    SELECT date, pool, SUM(gpu_hours_billed - COALESCE(busy_gpu_hours, 0)) AS idle_gpu_hours
+    FROM hourly_utilization GROUP BY date, pool
+),
+rows AS (
+    SELECT
+        date,
+        'api_tokens' AS kind,
+        COALESCE(provider, 'unknown') AS provider,
+        'Tokens for ' || COALESCE(model, '-') || ' (' || COALESCE(team, '-') || ' / ' || COALESCE(feature, '-') || ')' AS description,
+        cost,
+        CAST(tokens AS DOUBLE) AS quantity,
+        'Tokens' AS unit,
+        COALESCE(deployment, model) AS resource_id,
+        model AS resource_name,
+        'Model' AS resource_type,
+        COALESCE(provider, 'unknown') || ' API' AS service_name,
+        model AS sku_id,
+        price_id AS sku_price_id,
+        team, feature, model, CAST(NULL AS VARCHAR) AS pool
+    FROM api
+    UNION ALL
+    SELECT
+        g.date,
+        CASE WHEN g.team = '__idle__' THEN 'gpu_idle' ELSE 'gpu_allocation' END,
+        'Self-hosted',
+        CASE WHEN g.team = '__idle__' THEN 'Idle GPU time of pool ' || g.pool
+             ELSE 'GPU time of pool ' || g.pool || ' for ' || COALESCE(g.team, '-') || ' / ' || COALESCE(g.feature, '-') END,
+        g.cost,
+        CASE WHEN g.team = '__idle__' THEN COALESCE(i.idle_gpu_hours, 0) ELSE CAST(g.requests AS DOUBLE) END,
+        CASE WHEN g.team = '__idle__' THEN 'GPU-Hours' ELSE 'Requests' END,
+        g.pool AS resource_id,
+        g.pool AS resource_name,
+        'GPU pool' AS resource_type,
+        'Self-hosted inference' AS service_name,
+        CAST(NULL AS VARCHAR) AS sku_id,
+        CAST(NULL AS VARCHAR) AS sku_price_id,
+        g.team AS team, g.feature AS feature, g.model AS model, g.pool AS pool
+    FROM gpu g
+    LEFT JOIN idle_hours i ON i.date = g.date AND i.pool = g.pool AND g.team = '__idle__'
+    UNION ALL
+    SELECT
+        date,
+        'gpu_unassigned',
+        COALESCE(provider, 'unknown'),
+        'GPU spend no pool claims: ' || COALESCE(resource_id, '-') || ' (' || gpu_model || ')',
+        SUM(cost_usd),
+        SUM(gpu_hours),
+        'GPU-Hours',
+        resource_id AS resource_id,
+        resource_id AS resource_name,
+        'GPU instance' AS resource_type,
+        'Self-hosted inference' AS service_name,
+        CAST(NULL AS VARCHAR) AS sku_id,
+        CAST(NULL AS VARCHAR) AS sku_price_id,
+        '__unassigned__' AS team, CAST(NULL AS VARCHAR) AS feature, gpu_model AS model, CAST(NULL AS VARCHAR) AS pool
+    FROM gpu_billing_hourly
+    WHERE pool IS NULL
+    GROUP BY date, provider, resource_id, gpu_model
+)
+SELECT
+    CAST(NULL AS VARCHAR) AS "AvailabilityZone",
+    cost AS "BilledCost",
+    'inferledger' AS "BillingAccountId",
+    'AI spend (inferledger)' AS "BillingAccountName",
+    'Allocation' AS "BillingAccountType",
+    'USD' AS "BillingCurrency",
+    date_trunc('month', to_timestamp_seconds(date || 'T00:00:00Z')) + INTERVAL '1 month' AS "BillingPeriodEnd",
+    to_timestamp_seconds(substr(date, 1, 7) || '-01T00:00:00Z') AS "BillingPeriodStart",
+    CAST(NULL AS VARCHAR) AS "CapacityReservationId",
+    CAST(NULL AS VARCHAR) AS "CapacityReservationStatus",
+    'Usage' AS "ChargeCategory",
+    CAST(NULL AS VARCHAR) AS "ChargeClass",
+    description AS "ChargeDescription",
+    'Usage-Based' AS "ChargeFrequency",
+    to_timestamp_seconds(date || 'T00:00:00Z') + INTERVAL '1 day' AS "ChargePeriodEnd",
+    to_timestamp_seconds(date || 'T00:00:00Z') AS "ChargePeriodStart",
+    CAST(NULL AS VARCHAR) AS "CommitmentDiscountCategory",
+    CAST(NULL AS VARCHAR) AS "CommitmentDiscountId",
+    CAST(NULL AS VARCHAR) AS "CommitmentDiscountName",
+    CAST(NULL AS DOUBLE) AS "CommitmentDiscountQuantity",
+    CAST(NULL AS VARCHAR) AS "CommitmentDiscountStatus",
+    CAST(NULL AS VARCHAR) AS "CommitmentDiscountType",
+    CAST(NULL AS VARCHAR) AS "CommitmentDiscountUnit",
+    quantity AS "ConsumedQuantity",
+    unit AS "ConsumedUnit",
+    cost AS "ContractedCost",
+    CASE WHEN quantity > 0 THEN CAST(CAST(cost AS DOUBLE) / quantity AS DECIMAL(38, 12)) END AS "ContractedUnitPrice",
+    cost AS "EffectiveCost",
+    CAST(NULL AS VARCHAR) AS "InvoiceId",
+    provider AS "InvoiceIssuerName",
+    cost AS "ListCost",
+    CASE WHEN quantity > 0 THEN CAST(CAST(cost AS DOUBLE) / quantity AS DECIMAL(38, 12)) END AS "ListUnitPrice",
+    'Standard' AS "PricingCategory",
+    'USD' AS "PricingCurrency",
+    CASE WHEN quantity > 0 THEN CAST(CAST(cost AS DOUBLE) / quantity AS DECIMAL(38, 12)) END AS "PricingCurrencyContractedUnitPrice",
+    cost AS "PricingCurrencyEffectiveCost",
+    CASE WHEN quantity > 0 THEN CAST(CAST(cost AS DOUBLE) / quantity AS DECIMAL(38, 12)) END AS "PricingCurrencyListUnitPrice",
+    quantity AS "PricingQuantity",
+    unit AS "PricingUnit",
+    provider AS "ProviderName",
+    provider AS "PublisherName",
+    CAST(NULL AS VARCHAR) AS "RegionId",
+    CAST(NULL AS VARCHAR) AS "RegionName",
+    resource_id AS "ResourceId",
+    resource_name AS "ResourceName",
+    resource_type AS "ResourceType",
+    'AI and Machine Learning' AS "ServiceCategory",
+    service_name AS "ServiceName",
+    'Generative AI' AS "ServiceSubcategory",
+    sku_id AS "SkuId",
+    CAST(NULL AS VARCHAR) AS "SkuMeter",
+    sku_price_id AS "SkuPriceId",
+    CAST(NULL AS VARCHAR) AS "SkuPriceDetails",
+    COALESCE(team, '(none)') AS "SubAccountId",
+    COALESCE(team, '(none)') AS "SubAccountName",
+    'Team' AS "SubAccountType",
+    '{"team":"' || replace(COALESCE(team, ''), '"', '\"')
+        || '","feature":"' || replace(COALESCE(feature, ''), '"', '\"')
+        || '","model":"' || replace(COALESCE(model, ''), '"', '\"')
+        || '","pool":"' || replace(COALESCE(pool, ''), '"', '\"') || '"}' AS "Tags",
+    kind AS "x_InferledgerKind"
+FROM rows
+ORDER BY "ChargePeriodStart", kind, "ProviderName", "ResourceId", "SubAccountId"
