@@ -6,7 +6,7 @@ BENCH_ROWS ?= 1000000
 BENCH_DIR ?= bench-data
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: help run test check fmt clippy bench build clean sample-data
+.PHONY: help run test check fmt clippy bench build clean sample-data report-shot
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,6 +33,13 @@ bench: build ## Time `run` on a synthetic log of BENCH_ROWS requests (default 1M
 	$(TARGET_DIR)/release/inferledger synth --requests $(BENCH_ROWS) --out $(BENCH_DIR)/logs/requests.jsonl
 	printf '[[requests]]\npath = "logs"\nformat = "openai"\n' > $(BENCH_DIR)/inferledger.toml
 	$(TARGET_DIR)/release/inferledger run --quiet --config $(BENCH_DIR)/inferledger.toml --out $(BENCH_DIR)/out
+
+report-shot: run ## Render out/report.html to out/report.png in headless Chromium (installs Debian's chromium if missing)
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
+		--disable-component-update --disable-sync --user-data-dir=$$(mktemp -d) --hide-scrollbars \
+		--window-size=1100,3400 --screenshot=$(CURDIR)/$(OUT)/report.png file://$(CURDIR)/$(OUT)/report.html
+	@echo "wrote $(OUT)/report.png"
 
 sample-data: ## Regenerate the synthetic sample logs (and print the figures they should give)
 	python3 sample-data/generate.py

@@ -15,6 +15,7 @@
 //! - [`analysis`]: runs the SQL in `queries/` (embedded in the binary) with DataFusion.
 //! - [`output`]: Parquet writing and the atomic replacement of output partitions.
 //! - [`summary`]: `run_summary.json` and `report.md`.
+//! - [`html`]: `report.html`, self-contained, charts as inline SVG.
 //! - [`udf`]: functions registered for users' SQL (`cost_of`).
 //! - [`commands`]: one module per subcommand (`run`, `validate`, `sql`, `prices`, `synth`).
 #![warn(missing_docs)]
@@ -26,6 +27,7 @@ pub mod cache_sim;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod html;
 pub mod ingest;
 pub mod metrics;
 pub mod output;

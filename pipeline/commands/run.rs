@@ -204,10 +204,12 @@ pub async fn run_pipeline(
     };
     run_summary.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let report = summary::report_markdown(&ctx, &run_summary).await?;
+    let report_html = crate::html::report_html(&ctx, &run_summary).await?;
     run_summary.peak_rss_bytes = summary::peak_rss_bytes();
 
     staging.publish(out, window_text)?;
     write_atomic(&out.join("report.md"), report.as_bytes())?;
+    write_atomic(&out.join("report.html"), report_html.as_bytes())?;
     write_atomic(
         &out.join("run_summary.json"),
         serde_json::to_string_pretty(&run_summary)?.as_bytes(),

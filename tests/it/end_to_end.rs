@@ -655,3 +655,60 @@ fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
         "36012.01782658".parse::<rust_decimal::Decimal>().unwrap()
     );
 }
+
+#[test]
+fn html_report_parses_and_draws_one_mark_per_data_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    assert_ok(&run(&root().join(SAMPLE_CONFIG), &out, &[]));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    // Self-contained: no scripts, no linked stylesheets, images or fonts.
+    for fetch in ["<script", "<link", "src=", "url(", "@import"] {
+        assert!(!html.contains(fetch), "{fetch} in the report");
+    }
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..Default::default()
+    };
+    let doc =
+        roxmltree::Document::parse_with_options(&html, options).expect("the report is well-formed");
+    let marks = |id: &str| {
+        let svg = doc
+            .descendants()
+            .find(|n| n.attribute("id") == Some(id))
+            .unwrap_or_else(|| panic!("no chart {id}"));
+        svg.descendants()
+            .filter(|n| n.attribute("class") == Some("mark"))
+            .count()
+    };
+    // Expected counts come from separate queries over the same tables.
+    let count = |sql: &str| scalar(&out, sql).parse::<usize>().unwrap();
+    assert_eq!(
+        marks("chart-daily-spend"),
+        count(
+            "SELECT COUNT(*) FROM (SELECT date, team, SUM(total_cost_usd) AS c FROM cost_attribution GROUP BY date, team) t WHERE c > 0"
+        )
+    );
+    // 168 billed hours a pool, one cell each.
+    assert_eq!(marks("chart-utilization-chat-prod"), 168);
+    assert_eq!(marks("chart-utilization-batch-pool"), 168);
+    assert_eq!(marks("chart-cache-hit-ratio"), 7);
+    assert_eq!(
+        marks("chart-cost-per-completed"),
+        count(
+            "SELECT COUNT(*) FROM (SELECT date, feature FROM interaction_costs WHERE cost_usd IS NOT NULL GROUP BY date, feature HAVING SUM(completed_interactions) > 0) t"
+        )
+    );
+    assert_eq!(
+        marks("chart-tokens-per-interaction"),
+        count(
+            "SELECT COUNT(DISTINCT CAST(floor(log2(CAST(GREATEST(total_tokens, 1) AS DOUBLE))) AS BIGINT)) FROM interactions"
+        )
+    );
+    // Headline figures, and the recommendations with right-aligned money.
+    assert!(html.contains("$36,012.02"), "total spend");
+    assert!(
+        html.contains(r#"<td class="num">$4,689.80</td>"#),
+        "batch API saving, right-aligned"
+    );
+}

@@ -1,0 +1,620 @@
+//! `report.html`: one self-contained page (no network, no scripts, inline SVG), readable on
+//! a laptop and printable. Every number and every chart mark comes from the run's tables
+//! through SQL; nothing is typed into the template.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Float64Type};
+use datafusion::prelude::SessionContext;
+use rust_decimal::Decimal;
+
+use crate::analysis::sql_batches;
+use crate::error::Result;
+use crate::summary::{RunSummary, decimal_at, money, string_at, thousands};
+
+const PALETTE: [&str; 10] = [
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+    "#9c755f", "#bab0ac",
+];
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Rows of a query as text and numbers, by column name.
+struct Rows {
+    batches: Vec<RecordBatch>,
+}
+
+impl Rows {
+    async fn of(ctx: &SessionContext, sql: &str) -> Result<Rows> {
+        Ok(Rows {
+            batches: sql_batches(ctx, sql).await?,
+        })
+    }
+
+    fn each(&self) -> impl Iterator<Item = (&RecordBatch, usize)> {
+        self.batches
+            .iter()
+            .flat_map(|b| (0..b.num_rows()).map(move |r| (b, r)))
+    }
+}
+
+fn text(batch: &RecordBatch, name: &str, row: usize) -> String {
+    batch
+        .column_by_name(name)
+        .and_then(|a| string_at(a.as_ref(), row))
+        .unwrap_or_else(|| "(none)".to_string())
+}
+
+fn number(batch: &RecordBatch, name: &str, row: usize) -> Option<f64> {
+    let array = batch.column_by_name(name)?;
+    if array.is_null(row) {
+        return None;
+    }
+    let cast = datafusion::arrow::compute::cast(&array.slice(row, 1), &DataType::Float64).ok()?;
+    Some(cast.as_primitive::<Float64Type>().value(0))
+}
+
+fn dec(batch: &RecordBatch, name: &str, row: usize) -> Option<Decimal> {
+    batch
+        .column_by_name(name)
+        .and_then(|a| decimal_at(a.as_ref(), row))
+}
+
+const WIDTH: f64 = 900.0;
+const HEIGHT: f64 = 260.0;
+const LEFT: f64 = 70.0;
+const BOTTOM: f64 = 40.0;
+const TOP: f64 = 20.0;
+
+fn axis(svg: &mut String, max: f64, format: &dyn Fn(f64) -> String) {
+    for i in 0..=4 {
+        let value = max * i as f64 / 4.0;
+        let y = HEIGHT - BOTTOM - (HEIGHT - BOTTOM - TOP) * i as f64 / 4.0;
+        let _ = write!(
+            svg,
+            r#"<line x1="{LEFT}" y1="{y:.1}" x2="{WIDTH}" y2="{y:.1}" class="grid"/><text x="{:.1}" y="{:.1}" class="tick" text-anchor="end">{}</text>"#,
+            LEFT - 6.0,
+            y + 4.0,
+            escape(&format(value))
+        );
+    }
+}
+
+fn legend(svg: &mut String, names: &[String]) {
+    for (i, name) in names.iter().enumerate() {
+        let x = LEFT + (i % 6) as f64 * 140.0;
+        let y = HEIGHT + 14.0 + (i / 6) as f64 * 16.0;
+        let _ = write!(
+            svg,
+            r#"<rect x="{x:.1}" y="{:.1}" width="10" height="10" fill="{}"/><text x="{:.1}" y="{:.1}" class="tick">{}</text>"#,
+            y - 9.0,
+            PALETTE[i % PALETTE.len()],
+            x + 14.0,
+            y,
+            escape(name)
+        );
+    }
+}
+
+fn open_svg(id: &str, title: &str, legend_rows: usize) -> String {
+    let height = HEIGHT + 10.0 + legend_rows as f64 * 16.0;
+    format!(
+        r#"<figure><figcaption>{}</figcaption><svg id="{id}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{}">"#,
+        escape(title),
+        escape(title)
+    )
+}
+
+fn dollars(v: f64) -> String {
+    money(Decimal::try_from(v).unwrap_or_default(), 0)
+}
+
+/// Stacked bars: one bar per category, one segment (mark) per non-zero value.
+fn stacked_bars(
+    id: &str,
+    title: &str,
+    categories: &[String],
+    series: &BTreeMap<String, Vec<f64>>,
+) -> String {
+    let names: Vec<String> = series.keys().cloned().collect();
+    let mut svg = open_svg(id, title, names.len().div_ceil(6));
+    let totals: Vec<f64> = (0..categories.len())
+        .map(|i| series.values().map(|v| v[i].max(0.0)).sum())
+        .collect();
+    let max = totals.iter().cloned().fold(0.0, f64::max).max(1e-9);
+    axis(&mut svg, max, &dollars);
+    let band = (WIDTH - LEFT) / categories.len().max(1) as f64;
+    for (i, category) in categories.iter().enumerate() {
+        let x = LEFT + band * i as f64 + band * 0.15;
+        let mut y = HEIGHT - BOTTOM;
+        for (s, (name, values)) in series.iter().enumerate() {
+            let v = values[i];
+            if v <= 0.0 {
+                continue;
+            }
+            let h = (HEIGHT - BOTTOM - TOP) * v / max;
+            y -= h;
+            let _ = write!(
+                svg,
+                r#"<rect class="mark" x="{x:.1}" y="{y:.1}" width="{:.1}" height="{h:.1}" fill="{}"><title>{} {}: {}</title></rect>"#,
+                band * 0.7,
+                PALETTE[s % PALETTE.len()],
+                escape(category),
+                escape(name),
+                dollars(v)
+            );
+        }
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" class="tick" text-anchor="middle">{}</text>"#,
+            x + band * 0.35,
+            HEIGHT - BOTTOM + 14.0,
+            escape(category)
+        );
+    }
+    legend(&mut svg, &names);
+    svg.push_str("</svg></figure>");
+    svg
+}
+
+/// Lines: one polyline per series, one circle (mark) per known point; optional bands.
+fn lines(
+    id: &str,
+    title: &str,
+    categories: &[String],
+    series: &BTreeMap<String, Vec<Option<f64>>>,
+    bands: &[(f64, f64, &str, &str)],
+    format: &dyn Fn(f64) -> String,
+    fixed_max: Option<f64>,
+) -> String {
+    let names: Vec<String> = series.keys().cloned().collect();
+    let mut svg = open_svg(id, title, names.len().div_ceil(6));
+    let max = fixed_max.unwrap_or_else(|| {
+        series
+            .values()
+            .flatten()
+            .flatten()
+            .cloned()
+            .fold(0.0, f64::max)
+            .max(1e-9)
+            * 1.1
+    });
+    let y_of = |v: f64| HEIGHT - BOTTOM - (HEIGHT - BOTTOM - TOP) * (v / max).min(1.0);
+    for (lo, hi, label, color) in bands {
+        let _ = write!(
+            svg,
+            r#"<rect class="band" x="{LEFT}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{color}" opacity="0.18"/><text x="{:.1}" y="{:.1}" class="tick" text-anchor="end">{}</text>"#,
+            y_of(*hi),
+            WIDTH - LEFT,
+            (y_of(*lo) - y_of(*hi)).max(1.0),
+            WIDTH - 4.0,
+            y_of(*hi) + 12.0,
+            escape(label)
+        );
+    }
+    axis(&mut svg, max, format);
+    let step = (WIDTH - LEFT) / categories.len().max(1) as f64;
+    let x_of = |i: usize| LEFT + step * (i as f64 + 0.5);
+    for (i, category) in categories.iter().enumerate() {
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" class="tick" text-anchor="middle">{}</text>"#,
+            x_of(i),
+            HEIGHT - BOTTOM + 14.0,
+            escape(category)
+        );
+    }
+    for (s, (name, values)) in series.iter().enumerate() {
+        let color = PALETTE[s % PALETTE.len()];
+        let points: Vec<String> = values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.map(|v| format!("{:.1},{:.1}", x_of(i), y_of(v))))
+            .collect();
+        let _ = write!(
+            svg,
+            r#"<polyline class="line" fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
+            points.join(" ")
+        );
+        for (i, v) in values.iter().enumerate() {
+            if let Some(v) = v {
+                let _ = write!(
+                    svg,
+                    r#"<circle class="mark" cx="{:.1}" cy="{:.1}" r="3.5" fill="{color}"><title>{} {}: {}</title></circle>"#,
+                    x_of(i),
+                    y_of(*v),
+                    escape(&categories[i]),
+                    escape(name),
+                    escape(&format(*v))
+                );
+            }
+        }
+    }
+    legend(&mut svg, &names);
+    svg.push_str("</svg></figure>");
+    svg
+}
+
+fn percent(v: f64) -> String {
+    format!("{:.0}%", v * 100.0)
+}
+
+/// A heatmap per pool: days down, hours of day across, one cell (mark) per billed hour.
+fn heatmap(id: &str, title: &str, cells: &BTreeMap<(String, u32), f64>) -> String {
+    let days: Vec<String> = cells
+        .keys()
+        .map(|(d, _)| d.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let cell_w = (WIDTH - LEFT) / 24.0;
+    let cell_h = 18.0;
+    let height = TOP + cell_h * days.len() as f64 + 40.0;
+    let mut svg = format!(
+        r#"<figure><figcaption>{}</figcaption><svg id="{id}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height:.0}" role="img" aria-label="{}">"#,
+        escape(title),
+        escape(title)
+    );
+    for (r, day) in days.iter().enumerate() {
+        let y = TOP + cell_h * r as f64;
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" class="tick" text-anchor="end">{}</text>"#,
+            LEFT - 6.0,
+            y + 13.0,
+            escape(day)
+        );
+        for hour in 0..24u32 {
+            if let Some(u) = cells.get(&(day.clone(), hour)) {
+                // White (idle) to dark blue (busy).
+                let shade = (255.0 - 200.0 * u.clamp(0.0, 1.0)) as u8;
+                let _ = write!(
+                    svg,
+                    r#"<rect class="mark" x="{:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="rgb({shade},{shade},255)" stroke="rgb(221,221,221)"><title>{day} {hour:02}:00 UTC: {}</title></rect>"#,
+                    LEFT + cell_w * hour as f64,
+                    cell_w - 1.0,
+                    cell_h - 1.0,
+                    percent(*u)
+                );
+            }
+        }
+    }
+    for hour in (0..24u32).step_by(3) {
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" class="tick">{hour:02}h</text>"#,
+            LEFT + cell_w * hour as f64 + 2.0,
+            TOP + cell_h * days.len() as f64 + 14.0
+        );
+    }
+    svg.push_str("</svg></figure>");
+    svg
+}
+
+fn html_table(rows: &Rows, columns: &[(&str, &str)]) -> String {
+    let mut html = String::from("<table><thead><tr>");
+    for (_, title) in columns {
+        let _ = write!(html, "<th>{}</th>", escape(title));
+    }
+    html.push_str("</tr></thead><tbody>");
+    for (batch, row) in rows.each() {
+        html.push_str("<tr>");
+        for (name, _) in columns {
+            let array = batch.column_by_name(name).expect("selected");
+            let cell = match array.data_type() {
+                DataType::Decimal128(..) => dec(batch, name, row)
+                    .map(|d| money(d, 2))
+                    .unwrap_or_else(|| "–".into()),
+                DataType::Int64 => number(batch, name, row)
+                    .map(|v| thousands(&(v as i64).to_string()))
+                    .unwrap_or_default(),
+                DataType::Float64 => number(batch, name, row)
+                    .map(percent)
+                    .unwrap_or_else(|| "–".into()),
+                _ => escape(&text(batch, name, row)),
+            };
+            let numeric = matches!(
+                array.data_type(),
+                DataType::Decimal128(..) | DataType::Int64 | DataType::Float64
+            );
+            let _ = write!(
+                html,
+                r#"<td class="{}">{cell}</td>"#,
+                if numeric { "num" } else { "text" }
+            );
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</tbody></table>");
+    html
+}
+
+/// Builds report.html from the run's tables.
+pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<String> {
+    // Headline figures.
+    let head = Rows::of(
+        ctx,
+        "SELECT SUM(cost_usd) AS api, SUM(gpu_cost_usd) AS gpu, SUM(total_cost_usd) AS total FROM cost_attribution",
+    )
+    .await?;
+    let (batch, row) = head.each().next().expect("one row");
+    let (api, gpu, total) = (
+        dec(batch, "api", row).unwrap_or_default(),
+        dec(batch, "gpu", row).unwrap_or_default(),
+        dec(batch, "total", row).unwrap_or_default(),
+    );
+    let other = Rows::of(
+        ctx,
+        "SELECT (SELECT cost_per_completed_interaction FROM (SELECT CASE WHEN SUM(CASE WHEN completed THEN 1 ELSE 0 END) > 0 \
+           THEN CAST(CAST(SUM(cost_usd) AS DECIMAL(30, 12)) / CAST(SUM(CASE WHEN completed THEN 1 ELSE 0 END) AS DECIMAL(20, 0)) AS DECIMAL(38, 12)) END \
+           AS cost_per_completed_interaction FROM interactions WHERE self_hosted_requests = 0)) AS per_completed, \
+         (SELECT CAST(SUM(cache_read_tokens) AS DOUBLE) / NULLIF(CAST(SUM(input_tokens) AS DOUBLE), 0) FROM requests WHERE pool IS NULL) AS hit_ratio, \
+         (SELECT SUM(busy_gpu_hours) / NULLIF(SUM(gpu_hours_billed), 0) FROM hourly_utilization) AS fleet",
+    )
+    .await?;
+    let (b2, r2) = other.each().next().expect("one row");
+    let card = |label: &str, value: String, note: &str| {
+        format!(
+            r#"<div class="card"><div class="label">{}</div><div class="value">{}</div><div class="note">{}</div></div>"#,
+            escape(label),
+            escape(&value),
+            escape(note)
+        )
+    };
+    let mut cards = String::new();
+    cards.push_str(&card(
+        "Total AI spend",
+        money(total, 2),
+        "API and self-hosted GPUs",
+    ));
+    cards.push_str(&card("API", money(api, 2), "priced per token"));
+    cards.push_str(&card(
+        "Self-hosted GPUs",
+        money(gpu, 2),
+        "from the bills, idle included",
+    ));
+    cards.push_str(&card(
+        "Cost per completed interaction",
+        dec(b2, "per_completed", r2)
+            .map(|d| money(d, 4))
+            .unwrap_or_else(|| "–".into()),
+        "API interactions; abandoned work priced in",
+    ));
+    cards.push_str(&card(
+        "Prompt-cache hit ratio",
+        number(b2, "hit_ratio", r2)
+            .map(|v| format!("{:.1}%", v * 100.0))
+            .unwrap_or_else(|| "–".into()),
+        "under 20% expensive, 30–50% typical",
+    ));
+    cards.push_str(&card(
+        "Fleet utilisation",
+        number(b2, "fleet", r2)
+            .map(|v| format!("{:.1}%", v * 100.0))
+            .unwrap_or_else(|| "–".into()),
+        "busy / billed GPU-hours",
+    ));
+
+    // Daily spend stacked by team.
+    let spend = Rows::of(
+        ctx,
+        "SELECT date, COALESCE(team, '(none)') AS team, CAST(SUM(total_cost_usd) AS DOUBLE) AS cost \
+         FROM cost_attribution GROUP BY date, COALESCE(team, '(none)') ORDER BY date, team",
+    )
+    .await?;
+    let dates: Vec<String> = spend
+        .each()
+        .map(|(b, r)| text(b, "date", r))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut by_team: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (b, r) in spend.each() {
+        let i = dates
+            .iter()
+            .position(|d| *d == text(b, "date", r))
+            .expect("listed");
+        by_team
+            .entry(text(b, "team", r))
+            .or_insert_with(|| vec![0.0; dates.len()])[i] += number(b, "cost", r).unwrap_or(0.0);
+    }
+    let chart_spend = stacked_bars(
+        "chart-daily-spend",
+        "Daily spend by team (API and self-hosted GPU)",
+        &dates,
+        &by_team,
+    );
+
+    // Hourly utilisation heatmaps.
+    let util = Rows::of(
+        ctx,
+        "SELECT pool, date, CAST(date_part('hour', hour) AS BIGINT) AS h, utilization FROM hourly_utilization \
+         WHERE utilization IS NOT NULL ORDER BY pool, date, h",
+    )
+    .await?;
+    let mut pools: BTreeMap<String, BTreeMap<(String, u32), f64>> = BTreeMap::new();
+    for (b, r) in util.each() {
+        pools.entry(text(b, "pool", r)).or_default().insert(
+            (text(b, "date", r), number(b, "h", r).unwrap_or(0.0) as u32),
+            number(b, "utilization", r).unwrap_or(0.0),
+        );
+    }
+    let mut chart_heat = String::new();
+    for (pool, cells) in &pools {
+        chart_heat.push_str(&heatmap(
+            &format!(
+                "chart-utilization-{}",
+                pool.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+            ),
+            &format!("Hourly GPU utilisation, pool {pool} (hour of day × day, UTC)"),
+            cells,
+        ));
+    }
+    if pools.is_empty() {
+        chart_heat.push_str("<p>No self-hosted pools in this run.</p>");
+    }
+
+    // Cache hit ratio over time with the quoted bands.
+    let hits = Rows::of(
+        ctx,
+        "SELECT date, CAST(SUM(cache_read_tokens) AS DOUBLE) / CAST(SUM(input_tokens) AS DOUBLE) AS ratio \
+         FROM requests WHERE pool IS NULL GROUP BY date HAVING SUM(input_tokens) > 0 ORDER BY date",
+    )
+    .await?;
+    let hit_dates: Vec<String> = hits.each().map(|(b, r)| text(b, "date", r)).collect();
+    let mut hit_series = BTreeMap::new();
+    hit_series.insert(
+        "hit ratio (API)".to_string(),
+        hits.each()
+            .map(|(b, r)| number(b, "ratio", r))
+            .collect::<Vec<_>>(),
+    );
+    let chart_cache = lines(
+        "chart-cache-hit-ratio",
+        "Prompt-cache hit ratio by day",
+        &hit_dates,
+        &hit_series,
+        &[
+            (0.0, 0.20, "under 20%: expensive", "#e15759"),
+            (0.30, 0.50, "30–50%: typical", "#59a14f"),
+        ],
+        &percent,
+        Some(1.0),
+    );
+
+    // Cost per completed interaction by feature.
+    let per = Rows::of(
+        ctx,
+        "SELECT date, COALESCE(feature, '(none)') AS feature, \
+         CAST(SUM(cost_usd) AS DOUBLE) / SUM(completed_interactions) AS per_completed \
+         FROM interaction_costs WHERE cost_usd IS NOT NULL GROUP BY date, COALESCE(feature, '(none)') \
+         HAVING SUM(completed_interactions) > 0 ORDER BY date, feature",
+    )
+    .await?;
+    let per_dates: Vec<String> = per
+        .each()
+        .map(|(b, r)| text(b, "date", r))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut per_series: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
+    for (b, r) in per.each() {
+        let i = per_dates
+            .iter()
+            .position(|d| *d == text(b, "date", r))
+            .expect("listed");
+        per_series
+            .entry(text(b, "feature", r))
+            .or_insert_with(|| vec![None; per_dates.len()])[i] = number(b, "per_completed", r);
+    }
+    let chart_per = lines(
+        "chart-cost-per-completed",
+        "Cost per completed interaction by feature (API)",
+        &per_dates,
+        &per_series,
+        &[],
+        &|v| format!("${v:.3}"),
+        None,
+    );
+
+    // Tokens per interaction: a histogram on powers of two.
+    let dist = Rows::of(
+        ctx,
+        "SELECT CAST(floor(log2(CAST(GREATEST(total_tokens, 1) AS DOUBLE))) AS BIGINT) AS bucket, COUNT(*) AS n \
+         FROM interactions GROUP BY 1 ORDER BY 1",
+    )
+    .await?;
+    let buckets: Vec<(i64, f64)> = dist
+        .each()
+        .map(|(b, r)| {
+            (
+                number(b, "bucket", r).unwrap_or(0.0) as i64,
+                number(b, "n", r).unwrap_or(0.0),
+            )
+        })
+        .collect();
+    let labels: Vec<String> = buckets
+        .iter()
+        .map(|(k, _)| format!("≥{}", thousands(&(1i64 << k).to_string())))
+        .collect();
+    let mut counts = BTreeMap::new();
+    counts.insert(
+        "interactions".to_string(),
+        buckets.iter().map(|(_, n)| *n).collect::<Vec<_>>(),
+    );
+    let chart_tokens = stacked_bars(
+        "chart-tokens-per-interaction",
+        "Tokens per interaction (interactions per bucket)",
+        &labels,
+        &counts,
+    )
+    .replace(
+        r#"class="tick" text-anchor="end">$"#,
+        r#"class="tick" text-anchor="end">"#,
+    );
+
+    let recommendations = Rows::of(
+        ctx,
+        "SELECT rule, severity, scope, est_monthly_savings_usd, finding, action FROM recommendations",
+    )
+    .await?;
+    let recs = html_table(
+        &recommendations,
+        &[
+            ("rule", "Rule"),
+            ("severity", "Severity"),
+            ("scope", "Scope"),
+            ("est_monthly_savings_usd", "Savings a month"),
+            ("finding", "Finding"),
+            ("action", "Action"),
+        ],
+    );
+
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        r#"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"/><title>inferledger report</title>
+<style>
+body {{ font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2rem auto; max-width: 960px; color: #222; }}
+h1 {{ font-size: 1.6rem; margin-bottom: 0.2rem; }} h2 {{ font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }}
+.cards {{ display: grid; grid-template-columns: repeat(3, 1fr); gap: 0.8rem; }}
+.card {{ border: 1px solid #ddd; border-radius: 6px; padding: 0.7rem; }}
+.card .label {{ font-size: 0.8rem; color: #666; }} .card .value {{ font-size: 1.4rem; font-weight: 600; }} .card .note {{ font-size: 0.75rem; color: #888; }}
+figure {{ margin: 1rem 0; }} figcaption {{ font-weight: 600; margin-bottom: 0.3rem; }}
+svg {{ width: 100%; height: auto; }} .grid {{ stroke: #eee; }} .tick {{ font-size: 11px; fill: #555; }}
+table {{ border-collapse: collapse; width: 100%; font-size: 0.85rem; }} th, td {{ border-bottom: 1px solid #eee; padding: 0.3rem 0.4rem; vertical-align: top; }}
+th {{ text-align: left; }} td.num {{ text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }}
+@media print {{ body {{ margin: 0; max-width: none; }} figure, table, .cards {{ page-break-inside: avoid; }} }}
+</style></head><body>
+<h1>inferledger report</h1>
+<p>Generated {} by inferledger {}; {} request rows read, {} GPU billing rows. All figures come from this run's tables.</p>
+<div class="cards">{cards}</div>
+<h2>Spend</h2>{chart_spend}
+<h2>Self-hosted GPU utilisation</h2>{chart_heat}
+<h2>Prompt caching</h2>{chart_cache}
+<h2>Interactions</h2>{chart_per}{chart_tokens}
+<h2>Recommendations</h2>{recs}
+</body></html>
+"#,
+        escape(&summary.finished_at),
+        escape(&summary.version),
+        thousands(&summary.totals.rows_read.to_string()),
+        thousands(
+            &summary
+                .billing
+                .iter()
+                .map(|b| b.rows_read)
+                .sum::<u64>()
+                .to_string()
+        ),
+    );
+    Ok(html)
+}
