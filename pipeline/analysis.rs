@@ -309,24 +309,57 @@ fn contains_parquet(dir: &Path) -> bool {
     })
 }
 
+/// Registers one record batch of `columns` as the in-memory table `name` (replacing any).
+pub fn register_memtable(
+    ctx: &SessionContext,
+    name: &str,
+    schema: SchemaRef,
+    columns: Vec<datafusion::arrow::array::ArrayRef>,
+) -> Result<()> {
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    ctx.deregister_table(name)?;
+    ctx.register_table(
+        name,
+        Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
+    )?;
+    Ok(())
+}
+
+/// A (text key, number) table from a map of the config.
+fn register_map(
+    ctx: &SessionContext,
+    name: &str,
+    (key, value): (&str, &str),
+    map: &std::collections::BTreeMap<String, f64>,
+) -> Result<()> {
+    use datafusion::arrow::array::{Float64Array, StringArray};
+    let schema = Arc::new(Schema::new(vec![
+        Field::new(key, DataType::Utf8, false),
+        Field::new(value, DataType::Float64, false),
+    ]));
+    register_memtable(
+        ctx,
+        name,
+        schema,
+        vec![
+            Arc::new(StringArray::from(
+                map.keys().map(String::as_str).collect::<Vec<_>>(),
+            )),
+            Arc::new(Float64Array::from(
+                map.values().copied().collect::<Vec<_>>(),
+            )),
+        ],
+    )
+}
+
 /// Registers the `[[pools]]` config as tables: `pools` (pool, environment, deployments),
 /// `pool_deployments` (pool, deployment) and `pool_capacity` (pool, model,
 /// tokens_per_second_per_gpu).
 pub fn register_pools(ctx: &SessionContext, pools: &[crate::config::PoolConfig]) -> Result<()> {
     use datafusion::arrow::array::{Float64Array, StringArray};
     let text = |n: &str, nullable: bool| Field::new(n, DataType::Utf8, nullable);
-    let register = |name: &str,
-                    schema: SchemaRef,
-                    columns: Vec<datafusion::arrow::array::ArrayRef>|
-     -> Result<()> {
-        let batch = RecordBatch::try_new(schema.clone(), columns)?;
-        ctx.deregister_table(name)?;
-        ctx.register_table(
-            name,
-            Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
-        )?;
-        Ok(())
-    };
+    let register =
+        |name: &str, schema: SchemaRef, columns| register_memtable(ctx, name, schema, columns);
     register(
         "pools",
         Arc::new(Schema::new(vec![
@@ -437,56 +470,19 @@ pub fn register_economics(ctx: &SessionContext, e: &crate::config::Economics) ->
     columns.push(Arc::new(StringArray::from(vec![
         e.selfhost_gpu_model.as_str(),
     ])));
-    let tables: Vec<(&str, SchemaRef, Vec<ArrayRef>)> = vec![
-        ("economics", Arc::new(Schema::new(fields)), columns),
-        (
-            "gpu_hour_prices",
-            Arc::new(Schema::new(vec![
-                Field::new("gpu_model", DataType::Utf8, false),
-                Field::new("gpu_hour_usd", DataType::Float64, false),
-            ])),
-            vec![
-                Arc::new(StringArray::from(
-                    e.gpu_hour_usd
-                        .keys()
-                        .map(String::as_str)
-                        .collect::<Vec<_>>(),
-                )),
-                Arc::new(Float64Array::from(
-                    e.gpu_hour_usd.values().copied().collect::<Vec<_>>(),
-                )),
-            ],
-        ),
-        (
-            "gpu_throughput",
-            Arc::new(Schema::new(vec![
-                Field::new("model", DataType::Utf8, false),
-                Field::new("tokens_per_second", DataType::Float64, false),
-            ])),
-            vec![
-                Arc::new(StringArray::from(
-                    e.throughput_tokens_per_second
-                        .keys()
-                        .map(String::as_str)
-                        .collect::<Vec<_>>(),
-                )),
-                Arc::new(Float64Array::from(
-                    e.throughput_tokens_per_second
-                        .values()
-                        .copied()
-                        .collect::<Vec<_>>(),
-                )),
-            ],
-        ),
-    ];
-    for (name, schema, columns) in tables {
-        let batch = RecordBatch::try_new(schema.clone(), columns)?;
-        ctx.deregister_table(name)?;
-        ctx.register_table(
-            name,
-            Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
-        )?;
-    }
+    register_memtable(ctx, "economics", Arc::new(Schema::new(fields)), columns)?;
+    register_map(
+        ctx,
+        "gpu_hour_prices",
+        ("gpu_model", "gpu_hour_usd"),
+        &e.gpu_hour_usd,
+    )?;
+    register_map(
+        ctx,
+        "gpu_throughput",
+        ("model", "tokens_per_second"),
+        &e.throughput_tokens_per_second,
+    )?;
     Ok(())
 }
 
@@ -537,12 +533,7 @@ pub fn register_pool_api_prices(
             rows.iter().map(|r| r.2.id.as_str()).collect::<Vec<_>>(),
         )),
     ];
-    let batch = RecordBatch::try_new(schema.clone(), columns)?;
-    ctx.deregister_table("pool_api_prices")?;
-    ctx.register_table(
-        "pool_api_prices",
-        Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
-    )?;
+    register_memtable(ctx, "pool_api_prices", schema, columns)?;
     Ok(())
 }
 
@@ -553,15 +544,12 @@ pub fn register_run_params(ctx: &SessionContext, inactivity_gap_seconds: i64) ->
         DataType::Int64,
         false,
     )]));
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![Arc::new(Int64Array::from(vec![inactivity_gap_seconds]))],
-    )?;
-    ctx.register_table(
+    register_memtable(
+        ctx,
         "run_params",
-        Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
-    )?;
-    Ok(())
+        schema,
+        vec![Arc::new(Int64Array::from(vec![inactivity_gap_seconds]))],
+    )
 }
 
 /// Runs one query that must be a single statement, for a step or the report.
