@@ -19,7 +19,7 @@ run: build ## Run the nightly job on sample-data/ (writes out/)
 	@echo "tables, run_summary.json and report.md are in $(OUT)/"
 
 test: ## Run every test (debug profile)
-	$(CARGO) test --locked
+	$(CARGO) test --locked --all-targets
 
 check: fmt clippy ## cargo fmt --check and clippy with warnings denied
 fmt: ## Check formatting
