@@ -25,13 +25,6 @@ impl Progress {
         }
     }
 
-    /// No progress at all.
-    pub fn hidden() -> Self {
-        Progress {
-            multi: MultiProgress::with_draw_target(ProgressDrawTarget::hidden()),
-        }
-    }
-
     /// A bar counting the bytes of one input file.
     pub fn file(&self, label: &str, bytes: u64) -> ProgressBar {
         let bar = self.multi.add(ProgressBar::new(bytes));

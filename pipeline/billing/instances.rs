@@ -45,16 +45,6 @@ impl InstanceTable {
                     .map(|(model, gpus)| (key.clone(), model.clone(), *gpus))
             })
     }
-
-    /// Number of instance types known.
-    pub fn len(&self) -> usize {
-        self.types.len()
-    }
-
-    /// Whether the table is empty.
-    pub fn is_empty(&self) -> bool {
-        self.types.is_empty()
-    }
 }
 
 /// GCP bills attached GPUs as their own SKU ("Nvidia Tesla A100 GPU running in
