@@ -61,27 +61,11 @@ pub fn register_cost_of(ctx: &SessionContext, book: PriceBook) {
                     )));
                 }
                 let request = RequestRow {
-                    request_id: String::new(),
-                    ts_micros: ts.value(row),
-                    duration_ms: None,
-                    provider: None,
-                    model: Some(text.value(row).to_string()),
-                    deployment: None,
-                    team: None,
-                    feature: None,
-                    user_id: None,
-                    interaction_id: None,
-                    status: "ok",
                     input_tokens: input,
                     cache_read_tokens: read,
                     cache_write_tokens: write,
-                    cache_write_1h_tokens: 0,
                     output_tokens: output,
-                    reasoning_tokens: 0,
-                    completed: None,
-                    batch: false,
-                    prefix_blocks: None,
-                    prefix_block_tokens: None,
+                    ..RequestRow::new(text.value(row), ts.value(row))
                 };
                 out.push(
                     book.lookup(text.value(row), None, request.ts_micros)

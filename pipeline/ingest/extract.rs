@@ -137,6 +137,36 @@ pub struct RequestRow {
     pub prefix_block_tokens: Option<i64>,
 }
 
+impl RequestRow {
+    /// A successful request of `model` at `ts_micros` with no tokens and no attribution,
+    /// to be filled in (hypothetical requests for `cost_of`, tests).
+    pub fn new(model: &str, ts_micros: i64) -> RequestRow {
+        RequestRow {
+            request_id: String::new(),
+            ts_micros,
+            duration_ms: None,
+            provider: None,
+            model: Some(model.to_string()),
+            deployment: None,
+            team: None,
+            feature: None,
+            user_id: None,
+            interaction_id: None,
+            status: "ok",
+            input_tokens: 0,
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
+            cache_write_1h_tokens: 0,
+            output_tokens: 0,
+            reasoning_tokens: 0,
+            completed: None,
+            batch: false,
+            prefix_blocks: None,
+            prefix_block_tokens: None,
+        }
+    }
+}
+
 /// Reads one record. `fallback_id` is used when the record has no request id.
 pub fn extract(record: &Value, spec: &FieldSpec, fallback_id: &str) -> Result<RequestRow, String> {
     if !record.is_object() {

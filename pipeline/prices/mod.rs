@@ -299,31 +299,10 @@ mod tests {
     use super::*;
 
     fn row(model: &str, ts: &str) -> RequestRow {
-        RequestRow {
-            request_id: "r".into(),
-            ts_micros: chrono::DateTime::parse_from_rfc3339(ts)
-                .unwrap()
-                .timestamp_micros(),
-            duration_ms: None,
-            provider: None,
-            model: Some(model.into()),
-            deployment: None,
-            team: None,
-            feature: None,
-            user_id: None,
-            interaction_id: None,
-            status: "ok",
-            input_tokens: 0,
-            cache_read_tokens: 0,
-            cache_write_tokens: 0,
-            cache_write_1h_tokens: 0,
-            output_tokens: 0,
-            reasoning_tokens: 0,
-            completed: None,
-            batch: false,
-            prefix_blocks: None,
-            prefix_block_tokens: None,
-        }
+        let ts = chrono::DateTime::parse_from_rfc3339(ts)
+            .unwrap()
+            .timestamp_micros();
+        RequestRow::new(model, ts)
     }
 
     fn d(s: &str) -> Decimal {

@@ -6,8 +6,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use inferledger::analysis::{self, STEPS};
@@ -28,28 +26,6 @@ impl std::fmt::Display for SltError {
 }
 
 impl std::error::Error for SltError {}
-
-fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, SltError> {
-    let options = FormatOptions::default().with_null("NULL");
-    let mut rows = Vec::new();
-    for batch in batches {
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| SltError(e.to_string()))?;
-        for row in 0..batch.num_rows() {
-            rows.push(
-                formatters
-                    .iter()
-                    .map(|f| f.value(row).to_string())
-                    .collect(),
-            );
-        }
-    }
-    Ok(rows)
-}
 
 #[async_trait]
 impl sqllogictest::AsyncDB for Db {
@@ -102,7 +78,7 @@ impl sqllogictest::AsyncDB for Db {
         if is_query {
             Ok(DBOutput::Rows {
                 types: vec![DefaultColumnType::Any; columns],
-                rows: rows(&batches)?,
+                rows: crate::helpers::cells(&batches),
             })
         } else {
             Ok(DBOutput::StatementComplete(0))
