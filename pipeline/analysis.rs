@@ -43,6 +43,10 @@ const fn step(table: &'static str, sql: &'static str, published: bool) -> Step {
     }
 }
 
+/// The first decision step: from here on the steps read the lookback history
+/// (pipeline/history.rs) instead of the run's window alone.
+pub const FIRST_DECISION_STEP: &str = "month_factor";
+
 /// The steps of a run, in order.
 pub const STEPS: [Step; 16] = [
     step("requests", include_str!("../queries/requests.sql"), true),
@@ -72,13 +76,13 @@ pub const STEPS: [Step; 16] = [
         true,
     ),
     step(
-        "pool_hours",
-        include_str!("../queries/pool_hours.sql"),
+        "gpu_request_weights",
+        include_str!("../queries/gpu_request_weights.sql"),
         false,
     ),
     step(
-        "gpu_request_weights",
-        include_str!("../queries/gpu_request_weights.sql"),
+        "pool_hours",
+        include_str!("../queries/pool_hours.sql"),
         false,
     ),
     step(
@@ -438,17 +442,18 @@ pub fn register_pools(ctx: &SessionContext, pools: &[crate::config::PoolConfig])
     Ok(())
 }
 
-/// Registers `[economics]` as tables: `economics` (one row: every threshold and cost),
-/// `gpu_hour_prices` (gpu_model, gpu_hour_usd) and `gpu_throughput` (model,
-/// tokens_per_second).
+/// Registers `[economics]` as tables: `economics` (one row: every threshold and cost; money
+/// as DECIMAL(38, 12)), `gpu_hour_prices` (gpu_model, gpu_hour_usd decimal) and
+/// `gpu_throughput` (model, tokens_per_second).
 pub fn register_economics(ctx: &SessionContext, e: &crate::config::Economics) -> Result<()> {
-    use datafusion::arrow::array::{ArrayRef, Float64Array, StringArray};
+    use crate::ingest::canonical::{money_type, to_money};
+    use datafusion::arrow::array::{ArrayRef, Decimal128Array, Float64Array, StringArray};
+    let money = |v: rust_decimal::Decimal| -> ArrayRef {
+        Arc::new(Decimal128Array::from(vec![to_money(v).0]).with_data_type(money_type()))
+    };
     let scalars: Vec<(&str, f64)> = vec![
-        ("owned_gpu_month_usd", e.owned_gpu_month_usd),
-        ("gpu_purchase_usd", e.gpu_purchase_usd),
         ("amortisation_months", e.amortisation_months),
         ("lead_time_months", e.lead_time_months),
-        ("engineer_month_usd", e.engineer_month_usd),
         ("api_cheaper_below", e.api_cheaper_below),
         ("selfhost_wins_above", e.selfhost_wins_above),
         ("cache_hit_low", e.cache_hit_low),
@@ -458,24 +463,56 @@ pub fn register_economics(ctx: &SessionContext, e: &crate::config::Economics) ->
         ("material_share", e.material_share),
         ("abandoned_share", e.abandoned_share),
     ];
+    let amounts = [
+        ("owned_gpu_month_usd", e.owned_gpu_month_usd),
+        ("gpu_purchase_usd", e.gpu_purchase_usd),
+        ("engineer_month_usd", e.engineer_month_usd),
+    ];
     let mut fields: Vec<Field> = scalars
         .iter()
         .map(|(n, _)| Field::new(*n, DataType::Float64, false))
         .collect();
+    fields.extend(
+        amounts
+            .iter()
+            .map(|(n, _)| Field::new(*n, money_type(), false)),
+    );
     fields.push(Field::new("selfhost_gpu_model", DataType::Utf8, false));
+    fields.push(Field::new("lookback_days", DataType::Int64, false));
     let mut columns: Vec<ArrayRef> = scalars
         .iter()
         .map(|(_, v)| Arc::new(Float64Array::from(vec![*v])) as ArrayRef)
         .collect();
+    columns.extend(amounts.iter().map(|(_, v)| money(*v)));
     columns.push(Arc::new(StringArray::from(vec![
         e.selfhost_gpu_model.as_str(),
     ])));
+    columns.push(Arc::new(Int64Array::from(vec![i64::from(e.lookback_days)])));
     register_memtable(ctx, "economics", Arc::new(Schema::new(fields)), columns)?;
-    register_map(
+    register_memtable(
         ctx,
         "gpu_hour_prices",
-        ("gpu_model", "gpu_hour_usd"),
-        &e.gpu_hour_usd,
+        Arc::new(Schema::new(vec![
+            Field::new("gpu_model", DataType::Utf8, false),
+            Field::new("gpu_hour_usd", money_type(), false),
+        ])),
+        vec![
+            Arc::new(StringArray::from(
+                e.gpu_hour_usd
+                    .keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(
+                Decimal128Array::from(
+                    e.gpu_hour_usd
+                        .values()
+                        .map(|v| to_money(*v).0)
+                        .collect::<Vec<_>>(),
+                )
+                .with_data_type(money_type()),
+            ),
+        ],
     )?;
     register_map(
         ctx,
@@ -487,14 +524,16 @@ pub fn register_economics(ctx: &SessionContext, e: &crate::config::Economics) ->
 }
 
 /// Registers `pool_api_prices` (pool, api_model, input_per_token, output_per_token,
-/// price_id): today's price of the API model each pool stands in for.
+/// price_id): the price in force at `at_micros` (the end of the run's window, so a rerun
+/// gives the same table whatever day it runs) of the API model each pool stands in for.
 pub fn register_pool_api_prices(
     ctx: &SessionContext,
     pools: &[crate::config::PoolConfig],
     book: &crate::prices::PriceBook,
+    at_micros: i64,
 ) -> Result<()> {
     use datafusion::arrow::array::{ArrayRef, Decimal128Array, StringArray};
-    let now = chrono::Utc::now().timestamp_micros();
+    let now = at_micros - 1;
     let rows: Vec<(&str, &str, &crate::prices::Price)> = pools
         .iter()
         .filter_map(|p| {
@@ -537,18 +576,40 @@ pub fn register_pool_api_prices(
     Ok(())
 }
 
-/// Registers the one-row `run_params` table the step queries read their settings from.
-pub fn register_run_params(ctx: &SessionContext, inactivity_gap_seconds: i64) -> Result<()> {
-    let schema = Arc::new(Schema::new(vec![Field::new(
-        "inactivity_gap_seconds",
-        DataType::Int64,
-        false,
-    )]));
+/// Registers the one-row `run_params` table the step queries read their settings from:
+/// inactivity_gap_seconds, the window (window_from, window_to), horizon_micros (midnight
+/// after the window: what closes at or after it is still open) and the decision tables'
+/// lookback (lookback_from, lookback_to).
+pub fn register_run_params(
+    ctx: &SessionContext,
+    inactivity_gap_seconds: i64,
+    window: &crate::history::RunWindow,
+) -> Result<()> {
+    use datafusion::arrow::array::StringArray;
+    let text = |n: &str| Field::new(n, DataType::Utf8, false);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("inactivity_gap_seconds", DataType::Int64, false),
+        text("window_from"),
+        text("window_to"),
+        Field::new("horizon_micros", DataType::Int64, false),
+        text("lookback_from"),
+        text("lookback_to"),
+    ]));
+    let day = |d: chrono::NaiveDate| -> datafusion::arrow::array::ArrayRef {
+        Arc::new(StringArray::from(vec![d.to_string()]))
+    };
     register_memtable(
         ctx,
         "run_params",
         schema,
-        vec![Arc::new(Int64Array::from(vec![inactivity_gap_seconds]))],
+        vec![
+            Arc::new(Int64Array::from(vec![inactivity_gap_seconds])),
+            day(window.from),
+            day(window.to),
+            Arc::new(Int64Array::from(vec![window.horizon_micros()])),
+            day(window.lookback_from()),
+            day(window.to),
+        ],
     )
 }
 
@@ -566,33 +627,58 @@ pub struct StepTiming {
     pub millis: u128,
 }
 
-/// Runs every step, writing table `T` to `tables_dir/T/` and registering it as `T`.
+/// The frame of one step: its SQL, after the Rust work some steps need first (the GPU-time
+/// sweep, the cost split, the ideal-cache replay, the union of the recommendation rules).
+pub async fn step_frame(
+    ctx: &SessionContext,
+    step: &Step,
+    book: &crate::prices::PriceBook,
+) -> Result<datafusion::dataframe::DataFrame> {
+    match step.table {
+        "gpu_request_weights" => crate::attribution::register_weights(ctx).await?,
+        "gpu_cost_attribution" => crate::attribution::register_split(ctx).await?,
+        "cache_opportunity" => crate::cache_sim::register_ideal(ctx, book).await?,
+        "recommendations" => return recommendations_frame(ctx).await,
+        _ => {}
+    }
+    ctx.sql(step.sql).await.map_err(|e| {
+        Error::Usage(format!(
+            "query queries/{}.sql failed to plan: {e}",
+            step.table
+        ))
+    })
+}
+
+/// Runs every step, writing table `T` to `tables_dir/T/` and registering it as `T`. Day
+/// partitions outside the run's window are not written. Before the first decision step,
+/// the day-partitioned tables are re-registered as the lookback history
+/// (published history outside the window + this run's window); after the last, as the
+/// window's again.
 pub async fn run_steps(
     ctx: &SessionContext,
     book: &crate::prices::PriceBook,
     tables_dir: &Path,
+    out: &Path,
+    window: &crate::history::RunWindow,
     progress: &Progress,
 ) -> Result<Vec<StepTiming>> {
+    use datafusion::prelude::{col, lit};
     let mut timings = Vec::new();
     for step in STEPS {
         let started = Instant::now();
+        if step.table == FIRST_DECISION_STEP {
+            crate::history::register_lookback(ctx, out, tables_dir, window, published_steps())
+                .await?;
+        }
         let bar = progress.step(step.table);
-        if step.table == "gpu_cost_attribution" {
-            crate::attribution::register_split(ctx).await?;
+        let mut frame = step_frame(ctx, &step, book).await?;
+        if step.partitioned {
+            frame = frame.filter(
+                col("date")
+                    .gt_eq(lit(window.from.to_string()))
+                    .and(col("date").lt_eq(lit(window.to.to_string()))),
+            )?;
         }
-        if step.table == "cache_opportunity" {
-            crate::cache_sim::register_ideal(ctx, book).await?;
-        }
-        let frame = if step.table == "recommendations" {
-            recommendations_frame(ctx).await?
-        } else {
-            ctx.sql(step.sql).await.map_err(|e| {
-                Error::Usage(format!(
-                    "query queries/{}.sql failed to plan: {e}",
-                    step.table
-                ))
-            })?
-        };
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
         let dir = if step.published {
             tables_dir.join(step.table)
@@ -638,6 +724,13 @@ pub async fn run_steps(
             table: step.table.to_string(),
             millis: started.elapsed().as_millis(),
         });
+    }
+    // The summary and the report describe the window: its tables take their names back.
+    for step in published_steps().filter(|s| s.partitioned) {
+        let dir = tables_dir.join(step.table);
+        let schema = ctx.table_provider(step.table).await?.schema();
+        ctx.deregister_table(step.table)?;
+        register_parquet_dir(ctx, step.table, &dir, true, Some(schema)).await?;
     }
     Ok(timings)
 }

@@ -4,7 +4,9 @@
 //! TTL, a 5-minute TTL and a 1-hour TTL (an entry's clock restarts whenever it is used, as
 //! providers' caches do). Each request also gets its cache discount per token (input price
 //! − cache-read price, from the price book) so the gap can be priced. The result is
-//! registered as `cache_ideal` for `queries/cache_opportunity.sql`.
+//! registered as `cache_ideal` for `queries/cache_opportunity.sql`. The cache starts warm
+//! with the prefixes of the published history before the run's window
+//! (`requests_context.warms_cache`), as one run over the whole period would have it.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -74,7 +76,13 @@ pub async fn register_ideal(ctx: &SessionContext, book: &PriceBook) -> Result<()
     let frame = ctx
         .sql(
             "SELECT request_id, CAST(ts AS BIGINT) AS ts_micros, provider, model, input_tokens, \
-             prefix_blocks, prefix_block_tokens FROM requests WHERE pool IS NULL ORDER BY ts, source_file, source_line",
+             prefix_blocks, prefix_block_tokens, false AS warm_only, ts, source_file, source_line \
+             FROM requests WHERE pool IS NULL \
+             UNION ALL \
+             SELECT request_id, CAST(ts AS BIGINT), provider, model, input_tokens, \
+             prefix_blocks, prefix_block_tokens, true, ts, source_file, source_line \
+             FROM requests_context WHERE warms_cache \
+             ORDER BY ts, source_file, source_line",
         )
         .await?;
     let mut stream = frame.execute_stream().await?;
@@ -87,8 +95,21 @@ pub async fn register_ideal(ctx: &SessionContext, book: &PriceBook) -> Result<()
         let ts = ts.as_primitive::<Int64Type>();
         let input = batch.column(4).as_primitive::<Int64Type>();
         let block_tokens = batch.column(6).as_primitive::<Int64Type>();
+        let warm_only = batch.column(7).as_boolean();
         for row in 0..batch.num_rows() {
             let model = string_at(batch.column(3).as_ref(), row).unwrap_or_default();
+            if warm_only.value(row) {
+                // Earlier nights' requests only warm the cache (history is the system of
+                // record for the replay's state); they are not rows of this run.
+                if let (Some(blocks), false) = (
+                    string_at(batch.column(5).as_ref(), row),
+                    block_tokens.is_null(row),
+                ) {
+                    let list: Vec<&str> = blocks.split(' ').collect();
+                    cache.replay(&model, &list, ts.value(row));
+                }
+                continue;
+            }
             let provider = string_at(batch.column(2).as_ref(), row);
             let blocks = string_at(batch.column(5).as_ref(), row);
             ids.push(string_at(batch.column(0).as_ref(), row).unwrap_or_default());

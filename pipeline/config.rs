@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use rust_decimal::Decimal;
 use serde::Deserialize;
+use std::str::FromStr;
 
 use crate::error::{Error, Result};
 use crate::ingest::fields::{CanonicalField, DEFAULTABLE_FIELDS};
@@ -172,22 +174,22 @@ pub struct GpuMetricsSource {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Economics {
-    /// USD per GPU-hour by GPU model, used when no bill gives one.
-    pub gpu_hour_usd: BTreeMap<String, f64>,
+    /// USD per GPU-hour by GPU model, used when no bill gives one (decimal).
+    pub gpu_hour_usd: BTreeMap<String, Decimal>,
     /// GPU model assumed for self-hosting an API workload.
     pub selfhost_gpu_model: String,
     /// Output tokens per second one GPU serves, by model (`default` for the rest).
     pub throughput_tokens_per_second: BTreeMap<String, f64>,
     /// All-in monthly cost of one owned GPU (power, space, staff share), USD.
-    pub owned_gpu_month_usd: f64,
+    pub owned_gpu_month_usd: Decimal,
     /// Purchase price of one GPU, USD.
-    pub gpu_purchase_usd: f64,
+    pub gpu_purchase_usd: Decimal,
     /// Months over which a purchased GPU is written off.
     pub amortisation_months: f64,
     /// Months between ordering GPUs and serving on them.
     pub lead_time_months: f64,
     /// Cost of one engineer-month, USD (a token-saving project must beat it).
-    pub engineer_month_usd: f64,
+    pub engineer_month_usd: Decimal,
     /// Below this utilisation an API would have been cheaper.
     pub api_cheaper_below: f64,
     /// Above this utilisation self-hosting wins.
@@ -204,30 +206,33 @@ pub struct Economics {
     pub material_share: f64,
     /// Share of spend on abandoned interactions above which it is a finding.
     pub abandoned_share: f64,
+    /// Days of published history the decision tables (break-even, recommendations, spot
+    /// volatility) look back over, ending on the run's last day.
+    pub lookback_days: u32,
 }
 
 impl Default for Economics {
     fn default() -> Self {
         Economics {
             gpu_hour_usd: [
-                ("H100", 2.50),
-                ("H200", 3.50),
-                ("A100", 1.80),
-                ("A100-80GB", 2.00),
-                ("L40S", 1.00),
-                ("L4", 0.70),
-                ("A10G", 1.00),
+                ("H100", "2.50"),
+                ("H200", "3.50"),
+                ("A100", "1.80"),
+                ("A100-80GB", "2.00"),
+                ("L40S", "1.00"),
+                ("L4", "0.70"),
+                ("A10G", "1.00"),
             ]
             .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
+            .map(|(k, v)| (k.to_string(), Decimal::from_str(v).expect("a decimal")))
             .collect(),
             selfhost_gpu_model: "H100".to_string(),
             throughput_tokens_per_second: [("default".to_string(), 1000.0)].into_iter().collect(),
-            owned_gpu_month_usd: 2000.0,
-            gpu_purchase_usd: 30000.0,
+            owned_gpu_month_usd: Decimal::from(2000),
+            gpu_purchase_usd: Decimal::from(30000),
             amortisation_months: 36.0,
             lead_time_months: 12.0,
-            engineer_month_usd: 20000.0,
+            engineer_month_usd: Decimal::from(20000),
             api_cheaper_below: 0.30,
             selfhost_wins_above: 0.60,
             cache_hit_low: 0.20,
@@ -236,6 +241,7 @@ impl Default for Economics {
             batch_discount: 0.5,
             material_share: 0.01,
             abandoned_share: 0.10,
+            lookback_days: 30,
         }
     }
 }
@@ -509,9 +515,20 @@ impl Config {
         for (name, value) in [
             ("owned_gpu_month_usd", e.owned_gpu_month_usd),
             ("gpu_purchase_usd", e.gpu_purchase_usd),
+            ("engineer_month_usd", e.engineer_month_usd),
+        ] {
+            if value.is_sign_negative() && !value.is_zero() {
+                problems.push(format!(
+                    "[economics] {name} = {value} must be a non-negative amount"
+                ));
+            }
+        }
+        if e.lookback_days == 0 {
+            problems.push("[economics] lookback_days must be at least 1".to_string());
+        }
+        for (name, value) in [
             ("amortisation_months", e.amortisation_months),
             ("lead_time_months", e.lead_time_months),
-            ("engineer_month_usd", e.engineer_month_usd),
             ("spot_swing", e.spot_swing),
         ] {
             if !(value.is_finite() && value >= 0.0) {
@@ -520,7 +537,12 @@ impl Config {
                 ));
             }
         }
-        for (model, v) in e.gpu_hour_usd.iter().chain(&e.throughput_tokens_per_second) {
+        for (model, v) in &e.gpu_hour_usd {
+            if *v <= Decimal::ZERO {
+                problems.push(format!("[economics] {model} = {v} must be positive"));
+            }
+        }
+        for (model, v) in &e.throughput_tokens_per_second {
             if !(v.is_finite() && *v > 0.0) {
                 problems.push(format!("[economics] {model} = {v} must be positive"));
             }

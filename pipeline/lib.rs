@@ -11,6 +11,9 @@
 //!   spend and assigned to pools.
 //! - [`metrics`]: GPU metrics (DCGM exporter, vLLM counters) as samples per pool.
 //! - [`cache_sim`]: replays prompt-prefix identity through an ideal prefix cache.
+//! - [`history`]: what a run reads back from the published history (interactions still
+//!   open, requests in flight at midnight, the ideal cache's warm state, the decision
+//!   tables' lookback), so night-by-night runs equal one run over the period.
 //! - [`attribution`]: splits each pool-hour's GPU cost over the requests it served.
 //! - [`analysis`]: runs the SQL in `queries/` (embedded in the binary) with DataFusion.
 //! - [`output`]: Parquet writing and the atomic replacement of output partitions.
@@ -27,6 +30,7 @@ pub mod cache_sim;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod history;
 pub mod html;
 pub mod ingest;
 pub mod metrics;

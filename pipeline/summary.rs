@@ -87,8 +87,11 @@ pub struct RunSummary {
     pub config: String,
     /// Output folder.
     pub out: String,
-    /// `--from`/`--to`, when given.
+    /// The days the run covered (`--from`/`--to`, else the days of its data): only
+    /// these days' partitions were replaced.
     pub window: Option<(String, String)>,
+    /// Interactions, requests and history the run's figures rest on.
+    pub coverage: Coverage,
     /// Start of the run (RFC 3339).
     pub started_at: String,
     /// End of the run.
@@ -113,6 +116,68 @@ pub struct RunSummary {
     pub timings_ms: Vec<StepTiming>,
     /// Peak resident memory of the process, bytes (Linux only).
     pub peak_rss_bytes: Option<u64>,
+}
+
+/// What the run read of history, what it left open, and what the decision tables cover.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Coverage {
+    /// Requests of earlier nights read back because an interaction still open at the
+    /// window's start holds them.
+    pub history_requests_in_open_interactions: u64,
+    /// Self-hosted requests of earlier nights still in flight at the window's start.
+    pub history_requests_in_flight: u64,
+    /// Requests of earlier nights whose prompt prefixes warm the ideal cache.
+    pub history_requests_warming_cache: u64,
+    /// Interactions still open at the end of the window (their last request less than the
+    /// inactivity gap before it): reported by the run that sees them close.
+    pub open_interactions: u64,
+    /// First day of the decision tables' lookback.
+    pub lookback_from: String,
+    /// Last day of the lookback (the window's last day).
+    pub lookback_to: String,
+    /// Days with requests in the lookback (API figures scale by 30.4375 / these).
+    pub request_days: u64,
+    /// Hours with GPU billing in the lookback (GPU figures scale by 730.5 / these).
+    pub billed_hours: u64,
+    /// Requests with prefix identity (hash_ids) but no block size, replayed with the
+    /// documented block size of their trace (Mooncake: 512 tokens) or, with none, not
+    /// replayed (their cache gap is estimated to the target hit ratio instead).
+    pub prefix_without_block_size: u64,
+}
+
+/// Reads the coverage figures from a run's context after its steps.
+pub async fn coverage(ctx: &SessionContext) -> Result<Coverage> {
+    let sql = "SELECT \
+        (SELECT COUNT(*) FROM requests_context WHERE in_open_session) AS c0, \
+        (SELECT COUNT(*) FROM requests_context WHERE in_flight) AS c1, \
+        (SELECT COUNT(*) FROM requests_context WHERE warms_cache) AS c2, \
+        (SELECT COUNT(*) FROM (SELECT DISTINCT interaction_id, interaction_start FROM ( \
+            SELECT interaction_id, interaction_start FROM requests \
+            UNION ALL SELECT interaction_id, interaction_start FROM requests_context WHERE in_open_session))) \
+          - (SELECT COUNT(*) FROM interactions) AS c3, \
+        (SELECT lookback_from FROM month_factor) AS c4, (SELECT lookback_to FROM month_factor) AS c5, \
+        (SELECT request_days FROM month_factor) AS c6, (SELECT billed_hours FROM month_factor) AS c7, \
+        (SELECT COUNT(*) FROM requests WHERE prefix_blocks IS NOT NULL AND prefix_block_tokens IS NULL) AS c8";
+    let batches = sql_batches(ctx, sql).await?;
+    let batch = &batches[0];
+    let count = |i: usize| {
+        datafusion::arrow::compute::cast(batch.column(i), &DataType::Int64)
+            .ok()
+            .and_then(|a| (!a.is_null(0)).then(|| a.as_primitive::<Int64Type>().value(0)))
+            .unwrap_or(0)
+            .max(0) as u64
+    };
+    Ok(Coverage {
+        history_requests_in_open_interactions: count(0),
+        history_requests_in_flight: count(1),
+        history_requests_warming_cache: count(2),
+        open_interactions: count(3),
+        lookback_from: string_at(batch.column(4).as_ref(), 0).unwrap_or_default(),
+        lookback_to: string_at(batch.column(5).as_ref(), 0).unwrap_or_default(),
+        request_days: count(6),
+        billed_hours: count(7),
+        prefix_without_block_size: count(8),
+    })
 }
 
 /// Totals over every source.
@@ -429,6 +494,34 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
         summary.finished_at,
         summary.version
     );
+    let c = &summary.coverage;
+    if let Some((from, to)) = &summary.window {
+        let _ = writeln!(
+            md,
+            "Window {from} to {to}: only these days' partitions were replaced. Interactions are reported on the day they close (the inactivity gap after their last request); {} still open at the window's end are left for the run that sees them close. From earlier nights' history: {} requests of interactions still open, {} self-hosted requests in flight at midnight, {} requests warming the ideal cache.\n",
+            c.open_interactions,
+            c.history_requests_in_open_interactions,
+            c.history_requests_in_flight,
+            c.history_requests_warming_cache
+        );
+    }
+    let _ = writeln!(
+        md,
+        "Decisions (break-even, recommendations, spot volatility) cover the published history from {} to {}: {} days with requests (API figures × 30.4375 / {}), {} hours of GPU billing (GPU figures × 730.5 / {}).\n",
+        c.lookback_from,
+        c.lookback_to,
+        c.request_days,
+        c.request_days,
+        c.billed_hours,
+        c.billed_hours
+    );
+    if c.prefix_without_block_size > 0 {
+        let _ = writeln!(
+            md,
+            "Note: {} requests carry prompt-prefix identity (hash_ids) but no block size; set `prefix_block_tokens` in their source's [requests.defaults] to replay them in the ideal cache (their gap is estimated to the target hit ratio instead).\n",
+            c.prefix_without_block_size
+        );
+    }
     let _ = writeln!(md, "## Headline\n");
     let _ = writeln!(
         md,

@@ -1,8 +1,18 @@
--- interactions: one row per interaction (a conversation, session, agent run or trace).
+-- interactions: one row per interaction (a conversation, session, agent run or trace),
+-- dated by the day it closes.
 --
--- Input: requests. The interaction's team, feature and user are those of its first
--- request; `model` is set when every request used the same model (else NULL, and `models`
--- says how many). `completed` is the last explicit value a request carried (a log's own
+-- Input: requests, and requests_context (the requests of earlier nights that belong to an
+-- interaction still open when this run's window starts; pipeline/history.rs), run_params.
+-- An interaction closes inactivity_gap_seconds after its last request (closes_at): from
+-- then on no request can join it (see requests.sql). It is reported in the partition of
+-- the day it closes, with every request it holds, earlier nights' included; interactions
+-- still open at the end of the run's window (closes_at at or after run_params.horizon)
+-- are left for the run that sees them close. So a period run night by night gives exactly
+-- the rows of one run over it.
+--
+-- The interaction's team, feature and user are those of its first request; `model` is set
+-- when every request used the same model (else NULL, and `models` says how many).
+-- `completed` is the last explicit value a request carried (a log's own
 -- completed/abandoned field), or else whether the last request succeeded. `cost_usd` sums
 -- the priced requests; `unpriced_requests` counts the API requests without a price, and
 -- `self_hosted_requests` those served by a pool (their cost is in gpu_cost_attribution).
@@ -10,37 +20,65 @@
 -- Requests are numbered within their interaction by time (one sort, which can spill);
 -- "the last request's value" is then read with MAX over position * 2 + value, whose
 -- last bit is the value at the highest position.
-WITH numbered AS (
-    SELECT
-        interaction_id, ts, team, feature, user_id, model, status, completed,
-        input_tokens, cache_read_tokens, output_tokens, cost_usd, pool,
-        ROW_NUMBER() OVER (PARTITION BY interaction_id ORDER BY ts, request_id) AS position
+WITH held AS (
+    SELECT request_id, interaction_id, interaction_start, ts, team, feature, user_id, model,
+           status, completed, input_tokens, cache_read_tokens, output_tokens, cost_usd, pool
     FROM requests
+    UNION ALL
+    SELECT request_id, interaction_id, interaction_start, ts, team, feature, user_id, model,
+           status, completed, input_tokens, cache_read_tokens, output_tokens, cost_usd, pool
+    FROM requests_context
+    WHERE in_open_session
+),
+numbered AS (
+    SELECT
+        interaction_id, interaction_start, ts, team, feature, user_id, model, status, completed,
+        input_tokens, cache_read_tokens, output_tokens, cost_usd, pool,
+        ROW_NUMBER() OVER (PARTITION BY interaction_id, interaction_start ORDER BY ts, request_id) AS position
+    FROM held
+),
+grouped AS (
+    SELECT
+        interaction_id,
+        interaction_start AS start_ts,
+        MAX(ts) AS end_ts,
+        MAX(CASE WHEN position = 1 THEN team END) AS team,
+        MAX(CASE WHEN position = 1 THEN feature END) AS feature,
+        MAX(CASE WHEN position = 1 THEN user_id END) AS user_id,
+        CASE WHEN COUNT(DISTINCT model) = 1 THEN MIN(model) END AS model,
+        COUNT(DISTINCT model) AS models,
+        COUNT(*) AS requests,
+        SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS failed_requests,
+        SUM(input_tokens) AS input_tokens,
+        SUM(cache_read_tokens) AS cache_read_tokens,
+        SUM(output_tokens) AS output_tokens,
+        SUM(input_tokens + output_tokens) AS total_tokens,
+        SUM(cost_usd) AS cost_usd,
+        SUM(CASE WHEN cost_usd IS NULL AND pool IS NULL THEN 1 ELSE 0 END) AS unpriced_requests,
+        SUM(CASE WHEN pool IS NOT NULL THEN 1 ELSE 0 END) AS self_hosted_requests,
+        COALESCE(
+            MAX(CASE WHEN completed IS NOT NULL
+                     THEN position * 2 + CASE WHEN completed THEN 1 ELSE 0 END END) % 2 = 1,
+            MAX(position * 2 + CASE WHEN status = 'ok' THEN 1 ELSE 0 END) % 2 = 1
+        ) AS completed
+    FROM numbered
+    GROUP BY interaction_id, interaction_start
+),
+closing AS (
+    SELECT g.*,
+           to_timestamp_micros(CAST(g.end_ts AS BIGINT) + p.inactivity_gap_seconds * 1000000) AS closes_at_local,
+           CAST(g.end_ts AS BIGINT) + p.inactivity_gap_seconds * 1000000 AS closes_at_micros,
+           p.horizon_micros
+    FROM grouped g CROSS JOIN run_params p
 )
 SELECT
     interaction_id,
-    to_char(MIN(ts), '%Y-%m-%d') AS date,
-    MIN(ts) AS start_ts,
-    MAX(ts) AS end_ts,
-    MAX(CASE WHEN position = 1 THEN team END) AS team,
-    MAX(CASE WHEN position = 1 THEN feature END) AS feature,
-    MAX(CASE WHEN position = 1 THEN user_id END) AS user_id,
-    CASE WHEN COUNT(DISTINCT model) = 1 THEN MIN(model) END AS model,
-    COUNT(DISTINCT model) AS models,
-    COUNT(*) AS requests,
-    SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS failed_requests,
-    SUM(input_tokens) AS input_tokens,
-    SUM(cache_read_tokens) AS cache_read_tokens,
-    SUM(output_tokens) AS output_tokens,
-    SUM(input_tokens + output_tokens) AS total_tokens,
-    SUM(cost_usd) AS cost_usd,
-    SUM(CASE WHEN cost_usd IS NULL AND pool IS NULL THEN 1 ELSE 0 END) AS unpriced_requests,
-    SUM(CASE WHEN pool IS NOT NULL THEN 1 ELSE 0 END) AS self_hosted_requests,
-    COALESCE(
-        MAX(CASE WHEN completed IS NOT NULL
-                 THEN position * 2 + CASE WHEN completed THEN 1 ELSE 0 END END) % 2 = 1,
-        MAX(position * 2 + CASE WHEN status = 'ok' THEN 1 ELSE 0 END) % 2 = 1
-    ) AS completed
-FROM numbered
-GROUP BY interaction_id
+    to_char(closes_at_local, '%Y-%m-%d') AS date,
+    start_ts, end_ts,
+    arrow_cast(closes_at_local, 'Timestamp(Microsecond, Some("UTC"))') AS closes_at,
+    team, feature, user_id, model, models, requests, failed_requests,
+    input_tokens, cache_read_tokens, output_tokens, total_tokens, cost_usd,
+    unpriced_requests, self_hosted_requests, completed
+FROM closing
+WHERE closes_at_micros < horizon_micros
 ORDER BY start_ts, interaction_id

@@ -1,14 +1,18 @@
 -- pool_hours (internal): each pool-hour's billed GPUs and cost, and its utilisation
 -- measured the best way the data allows, with `method` saying which:
 --   dcgm        mean GPU activity over the hour (DCGM_FI_PROF_GR_ENGINE_ACTIVE, else
---               DCGM_FI_DEV_GPU_UTIL / 100) of the pool's hosts;
---   requests    the share of the hour in which at least one request was in flight on each
---               replica (a deployment is a replica; overlapping requests count once),
---               averaged over the pool's deployments;
+--               DCGM_FI_DEV_GPU_UTIL / 100) of the pool's hosts, where the hour has samples;
+--   requests    where every request in flight in the hour has a duration: the share of
+--               the hour in which at least one request was in flight on each replica (a
+--               deployment is a replica; overlapping requests count once), averaged over
+--               the pool's deployments (busy_micros, from pool_busy, made with
+--               gpu_request_weights by pipeline/attribution.rs);
 --   throughput  output tokens ÷ (tokens_per_second_per_gpu × GPU-hours billed × 3600), from
---               the requests or, without them, vLLM's generation counter;
+--               the hour's requests or, without them, vLLM's generation counter;
 --   none        nothing to measure with (utilization NULL).
--- Hours billed with no traffic are 0% busy, not missing.
+-- The method is chosen per hour from that hour's data alone, so a run over one night and
+-- a run over the month agree. Hours billed with no traffic are 0% busy, not missing: a
+-- pool with deployments and no capacity figure counts such hours by the requests method.
 WITH billed AS (
     -- A resource's GPU-hours in one hour are capped at its GPUs: negation and credit rows
     -- repeat its usage without adding GPUs.
@@ -32,44 +36,18 @@ dcgm AS (
     WHERE format = 'dcgm' AND pool IS NOT NULL
     GROUP BY 1, 2
 ),
-intervals AS (
-    SELECT pool, deployment,
-           date_part('epoch', ts) AS s,
-           date_part('epoch', ts) + CAST(duration_ms AS DOUBLE) / 1000.0 AS e
-    FROM requests
-    WHERE pool IS NOT NULL AND duration_ms > 0
-),
-reaching AS (
-    SELECT i.*,
-           MAX(e) OVER (PARTITION BY pool, deployment ORDER BY s, e
-                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
-    FROM intervals i
-),
-islands AS (
-    SELECT r.*,
-           SUM(CASE WHEN reach IS NULL OR s > reach THEN 1 ELSE 0 END)
-               OVER (PARTITION BY pool, deployment ORDER BY s, e ROWS UNBOUNDED PRECEDING) AS island
-    FROM reaching r
-),
-merged AS (
-    SELECT pool, deployment, MIN(s) AS s, MAX(e) AS e
-    FROM islands
-    GROUP BY pool, deployment, island
-),
-pieces AS (
-    SELECT pool, deployment, s, e,
-           unnest(range(CAST(floor(s / 3600) AS BIGINT), CAST(ceil(e / 3600) AS BIGINT))) AS hour_index
-    FROM merged
-),
 busy AS (
-    SELECT p.pool, p.hour_index,
-           SUM(LEAST(p.e, (p.hour_index + 1) * 3600.0) - GREATEST(p.s, p.hour_index * 3600.0))
-               / 3600.0 / CAST(MAX(pl.deployments) AS DOUBLE) AS busy_share
-    FROM pieces p JOIN pools pl ON p.pool = pl.pool
-    GROUP BY p.pool, p.hour_index
+    -- Busy time per pool-hour from pipeline/attribution.rs: the union of in-flight time
+    -- of each replica (deployment), summed over replicas, exact in µs.
+    SELECT b.pool, b.hour_index, b.busy_micros,
+           CAST(b.busy_micros AS DOUBLE) / 3600000000.0 / CAST(pl.deployments AS DOUBLE) AS busy_share
+    FROM pool_busy b JOIN pools pl ON b.pool = pl.pool
 ),
-with_durations AS (
-    SELECT DISTINCT pool FROM intervals
+request_hours AS (
+    -- Requests in flight per pool-hour, and how many lack a duration.
+    SELECT pool, hour_index, SUM(without_duration) AS without_duration
+    FROM gpu_request_weights
+    GROUP BY pool, hour_index
 ),
 request_tokens AS (
     SELECT r.pool, CAST(floor(date_part('epoch', r.ts) / 3600) AS BIGINT) AS hour_index,
@@ -83,26 +61,27 @@ vllm_tokens AS (
     FROM vllm_hourly v JOIN pool_capacity c ON v.pool = c.pool AND v.model = c.model
     GROUP BY 1, 2
 ),
-with_requests AS (
-    SELECT DISTINCT pool FROM requests WHERE pool IS NOT NULL
-),
 measured AS (
     SELECT b.*,
            CAST(floor(date_part('epoch', b.hour) / 3600) AS BIGINT) AS hour_index,
            CASE WHEN d.pool IS NOT NULL THEN 'dcgm'
-                WHEN wd.pool IS NOT NULL THEN 'requests'
+                WHEN rh.pool IS NOT NULL AND rh.without_duration = 0 THEN 'requests'
                 WHEN cap.pool IS NOT NULL THEN 'throughput'
+                WHEN rh.pool IS NULL AND dep.pool IS NOT NULL THEN 'requests'
                 ELSE 'none'
            END AS method,
            COALESCE(d.engine_active, d.gpu_util) AS dcgm_utilization,
            COALESCE(bz.busy_share, 0.0) AS requests_utilization,
-           CASE WHEN wr.pool IS NOT NULL THEN COALESCE(rt.busy_gpu_seconds, 0.0)
+           COALESCE(bz.busy_micros, 0) AS busy_micros,
+           pl.deployments AS replicas,
+           CASE WHEN rh.pool IS NOT NULL THEN COALESCE(rt.busy_gpu_seconds, 0.0)
                 ELSE COALESCE(vt.busy_gpu_seconds, 0.0)
            END / NULLIF(b.gpu_hours_billed * 3600.0, 0.0) AS throughput_utilization
     FROM billed b
     LEFT JOIN dcgm d ON d.pool = b.pool AND d.hour_index = CAST(floor(date_part('epoch', b.hour) / 3600) AS BIGINT)
-    LEFT JOIN with_durations wd ON wd.pool = b.pool
-    LEFT JOIN with_requests wr ON wr.pool = b.pool
+    LEFT JOIN pools pl ON pl.pool = b.pool
+    LEFT JOIN (SELECT DISTINCT pool FROM pool_deployments) dep ON dep.pool = b.pool
+    LEFT JOIN request_hours rh ON rh.pool = b.pool AND rh.hour_index = CAST(floor(date_part('epoch', b.hour) / 3600) AS BIGINT)
     LEFT JOIN (SELECT DISTINCT pool FROM pool_capacity) cap ON cap.pool = b.pool
     LEFT JOIN busy bz ON bz.pool = b.pool AND bz.hour_index = CAST(floor(date_part('epoch', b.hour) / 3600) AS BIGINT)
     LEFT JOIN request_tokens rt ON rt.pool = b.pool AND rt.hour_index = CAST(floor(date_part('epoch', b.hour) / 3600) AS BIGINT)
@@ -116,6 +95,8 @@ SELECT
     gpu_hours_billed,
     cost_usd,
     method,
+    replicas,
+    busy_micros,
     CASE WHEN measured_utilization IS NULL THEN NULL ELSE LEAST(1.0, measured_utilization) END AS utilization,
     to_char(hour, '%Y-%m-%d') AS date
 FROM (

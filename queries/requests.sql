@@ -1,18 +1,23 @@
 -- requests: the canonical request table, one row per distinct request_id.
 --
--- Input: requests_staged (every row read and priced, duplicates included), run_params
--- (one row: inactivity_gap_seconds) and pool_deployments (which [[pools]] served which
--- deployment: `pool` is set for self-hosted requests, whose cost is in the GPU bill).
+-- Input: requests_staged (every row of the run's window read and priced, duplicates
+-- included), requests_context (published requests of earlier nights that a session still
+-- open at the window's start holds; see pipeline/history.rs), run_params (one row:
+-- inactivity_gap_seconds) and pool_deployments (which [[pools]] served which deployment:
+-- `pool` is set for self-hosted requests, whose cost is in the GPU bill).
 --
 -- Duplicates: a request_id seen more than once in a run is kept once, the copy with the
 -- most output tokens (streaming logs repeat a message id with growing usage), then the
 -- first in file order. Only the duplicated ids are ranked, so the whole table is never
 -- sorted.
 --
--- Interactions: rows that carry an interaction id keep it. The others are sessionised per
--- user (or per team + feature when the log names no user): a gap longer than
--- inactivity_gap_seconds between two requests starts a new interaction, named
--- '<key>@<time of its first request>'. Sessionisation works on (request_id, key, ts) only.
+-- Interactions: every request has a session key: its log's interaction id
+-- ('interaction:<id>'), else its user ('user:<id>'), else its team and feature. A gap longer
+-- than inactivity_gap_seconds between two requests of one key starts a new interaction,
+-- whatever the key (so an interaction always closes inactivity_gap_seconds after its last
+-- request, and a nightly run can tell which are still open). interaction_start is the
+-- time of the interaction's first request, earlier nights included; interaction_id is the
+-- log's own id, or '<key>@<interaction_start>' for derived ones.
 WITH duplicated AS (
     SELECT request_id
     FROM requests_staged
@@ -35,23 +40,28 @@ kept AS (
         ON s.request_id = r.request_id AND s.source_file = r.source_file AND s.source_line = r.source_line
     WHERE r.copy_rank IS NULL OR r.copy_rank = 1
 ),
-unassigned AS (
+keyed AS (
     SELECT request_id, ts,
-           CASE WHEN user_id IS NOT NULL THEN 'user:' || user_id
+           CASE WHEN interaction_id IS NOT NULL THEN 'interaction:' || interaction_id
+                WHEN user_id IS NOT NULL THEN 'user:' || user_id
                 ELSE 'team:' || COALESCE(team, '-') || '/' || COALESCE(feature, '-')
-           END AS session_key
+           END AS session_key,
+           false AS from_history
     FROM kept
-    WHERE interaction_id IS NULL
+    UNION ALL
+    SELECT request_id, ts, session_key, true AS from_history
+    FROM requests_context
+    WHERE in_open_session
 ),
 gaps AS (
-    SELECT u.*,
+    SELECT k.*,
            CASE WHEN LAG(ts) OVER (PARTITION BY session_key ORDER BY ts, request_id) IS NULL
-                  OR date_part('epoch', ts)
-                     - date_part('epoch', LAG(ts) OVER (PARTITION BY session_key ORDER BY ts, request_id))
-                     > p.inactivity_gap_seconds
+                  OR CAST(ts AS BIGINT)
+                     - CAST(LAG(ts) OVER (PARTITION BY session_key ORDER BY ts, request_id) AS BIGINT)
+                     > p.inactivity_gap_seconds * 1000000
                 THEN 1 ELSE 0
            END AS starts_session
-    FROM unassigned u CROSS JOIN run_params p
+    FROM keyed k CROSS JOIN run_params p
 ),
 numbered AS (
     SELECT g.*,
@@ -62,16 +72,16 @@ numbered AS (
     FROM gaps g
 ),
 sessionised AS (
-    SELECT request_id,
-           session_key || '@' || to_char(
-               MIN(ts) OVER (PARTITION BY session_key, session_number),
-               '%Y-%m-%dT%H:%M:%SZ'
-           ) AS derived_interaction_id
+    SELECT request_id, session_key, from_history,
+           MIN(ts) OVER (PARTITION BY session_key, session_number) AS interaction_start
     FROM numbered
 )
 SELECT
     k.request_id, k.ts, k.duration_ms, k.provider, k.model, k.deployment, k.team, k.feature,
-    k.user_id, COALESCE(k.interaction_id, s.derived_interaction_id) AS interaction_id,
+    k.user_id,
+    COALESCE(k.interaction_id,
+             s.session_key || '@' || to_char(s.interaction_start, '%Y-%m-%dT%H:%M:%SZ')) AS interaction_id,
+    s.session_key, s.interaction_start,
     k.status, k.input_tokens, k.cache_read_tokens, k.cache_write_tokens,
     k.cache_write_1h_tokens, k.output_tokens, k.reasoning_tokens, k.completed, k.batch,
     k.cost_usd, k.cache_saved_usd, k.cache_write_premium_usd, k.price_id,
@@ -79,5 +89,5 @@ SELECT
     pd.pool,
     to_char(k.ts, '%Y-%m-%d') AS date
 FROM kept k
-LEFT JOIN sessionised s ON k.interaction_id IS NULL AND k.request_id = s.request_id
+JOIN sessionised s ON k.request_id = s.request_id AND NOT s.from_history
 LEFT JOIN pool_deployments pd ON k.deployment = pd.deployment

@@ -1,6 +1,7 @@
 -- selfhost_breakeven: should a workload run on an API or on our own GPUs? One row per API
--- workload (model × feature) and per self-hosted pool, in monthly figures (the run's days
--- scaled to a 30.4375-day month).
+-- workload (model × feature) and per self-hosted pool, in monthly figures: the lookback's
+-- API figures × 30.4375 / the days with requests, a pool's GPU cost × 730.5 / the hours it
+-- was billed (month_factor; request_days, billed_hours and the lookback are columns).
 --
 -- API workloads: monthly tokens and API cost at the actual prices and cache mix. Serving
 -- the same output self-hosted needs gpus_needed = ceil(monthly output tokens /
@@ -16,18 +17,13 @@
 -- Self-hosted pools: their actual cost (idle included) per million tokens against the API
 -- price of the model they stand in for ([[pools]] api_model, today's catalog price);
 -- gpus_needed is the GPUs they were billed for, on average per hour.
-WITH span AS (
-    SELECT GREATEST(COUNT(DISTINCT date), 1) AS days FROM requests
-),
-factor AS (
-    SELECT CAST(30.4375 / CAST(days AS DOUBLE) AS DECIMAL(20, 10)) AS per_month,
-           30.4375 / CAST(days AS DOUBLE) AS per_month_f
-    FROM span
+WITH factor AS (
+    SELECT * FROM month_factor
 ),
 gpu_price AS (
-    -- A rate, rounded to 6 decimals; the money computed from it is decimal.
+    -- A rate in decimal, rounded to 6 decimals (GPU-hours are measured to 6 decimals).
     SELECT CAST(COALESCE(
-            (SELECT CAST(SUM(cost_usd) AS DOUBLE) / SUM(gpu_hours)
+            (SELECT CAST(SUM(cost_usd) / CAST(SUM(gpu_hours) AS DECIMAL(20, 6)) AS DECIMAL(38, 12))
              FROM gpu_billing_hourly
              WHERE gpu_model = (SELECT selfhost_gpu_model FROM economics)
                AND pricing_category = 'on_demand' AND gpu_hours > 0),
@@ -62,7 +58,10 @@ api AS (
         w.input_tokens + w.output_tokens AS tokens,
         w.output_tokens,
         CAST(w.cost_usd AS DOUBLE) AS cost_f,
-        f.per_month_f
+        f.per_month_f,
+        f.request_days AS coverage_days,
+        CAST(NULL AS BIGINT) AS coverage_hours,
+        f.lookback_from, f.lookback_to
     FROM workloads w
     CROSS JOIN factor f
     CROSS JOIN gpu_price g
@@ -86,6 +85,7 @@ api_rows AS (
            CAST(CAST(gpus_needed AS DECIMAL(20, 0)) * gpu_month_usd AS DECIMAL(38, 12)) AS monthly_selfhost_cost_usd,
            gpus_needed, gpu_hour_usd, throughput_tokens_per_second,
            breakeven_tokens_per_gpu_month, breakeven_utilization,
+           coverage_days, coverage_hours, lookback_from, lookback_to,
            CAST(NULL AS DOUBLE) AS actual_utilization,
            CAST(NULL AS DECIMAL(38, 12)) AS cost_per_million_tokens,
            CAST(NULL AS DECIMAL(38, 12)) AS api_cost_per_million_tokens,
@@ -106,7 +106,8 @@ pool_usage AS (
 pool_cost AS (
     SELECT pool, SUM(cost_usd) AS cost_usd,
            SUM(busy_gpu_hours) / NULLIF(SUM(gpu_hours_billed), 0) AS utilization,
-           CAST(round(AVG(gpus)) AS BIGINT) AS gpus
+           CAST(round(AVG(gpus)) AS BIGINT) AS gpus,
+           COUNT(DISTINCT hour) AS billed_hours
     FROM hourly_utilization GROUP BY pool
 ),
 pool_rows AS (
@@ -119,12 +120,15 @@ pool_rows AS (
         CAST(0 AS BIGINT) AS monthly_cache_read_tokens,
         CAST(round(COALESCE(u.output_tokens, 0) * f.per_month_f) AS BIGINT) AS monthly_output_tokens,
         CAST((COALESCE(u.input_tokens, 0) * p.input_per_token + COALESCE(u.output_tokens, 0) * p.output_per_token) * f.per_month AS DECIMAL(38, 12)) AS monthly_api_cost_usd,
-        CAST(c.cost_usd * f.per_month AS DECIMAL(38, 12)) AS monthly_selfhost_cost_usd,
+        CAST(c.cost_usd * CAST(730.5 AS DECIMAL(10, 1)) / CAST(c.billed_hours AS DECIMAL(20, 0)) AS DECIMAL(38, 12)) AS monthly_selfhost_cost_usd,
         c.gpus AS gpus_needed,
         CAST(NULL AS DECIMAL(20, 6)) AS gpu_hour_usd,
         CAST(NULL AS DOUBLE) AS throughput_tokens_per_second,
         CAST(NULL AS DOUBLE) AS breakeven_tokens_per_gpu_month,
         CAST(NULL AS DOUBLE) AS breakeven_utilization,
+        f.request_days AS coverage_days,
+        c.billed_hours AS coverage_hours,
+        f.lookback_from, f.lookback_to,
         c.utilization AS actual_utilization,
         CASE WHEN COALESCE(u.input_tokens, 0) + COALESCE(u.output_tokens, 0) > 0
              THEN CAST(c.cost_usd * 1000000 / CAST(u.input_tokens + u.output_tokens AS DECIMAL(20, 0)) AS DECIMAL(38, 12))

@@ -505,22 +505,27 @@ rows = list(kept.values())
 total = sum((cost(r["model"], r["prompt"], r["read"], r["write"], r["w1h"], r["out"]) or Decimal(0))
             for r in rows)
 unpriced = [r for r in rows if BASE.get(r["model"]) is None and r["source"] != "selfhosted"]
-# Interactions: ids where given; else per user, a gap over 30 minutes starts a new one.
-inter = defaultdict(list)
-by_user = defaultdict(list)
+# Interactions: per interaction id where given, else per user; within each, a gap over 30
+# minutes starts a new one. An interaction closes 30 minutes after its last request; those
+# still open at the end of the run's last day (the horizon) are not reported yet.
+HORIZON = START + timedelta(days=DAYS)
+by_key = defaultdict(list)
 for r in rows:
-    if r["interaction"]:
-        inter[r["interaction"]].append(r)
-    else:
-        by_user[r["user"]].append(r)
-for user, rs in by_user.items():
+    by_key["interaction:" + r["interaction"] if r["interaction"] else r["user"]].append(r)
+inter = {}
+for key, rs in by_key.items():
     rs.sort(key=lambda r: (r["ts"], r["id"]))
     n, last = 0, None
     for r in rs:
         if last is None or (r["ts"] - last).total_seconds() > 1800:
             n += 1
-        inter[f"{user}#{n}"].append(r)
+        inter.setdefault(f"{key}#{n}", []).append(r)
         last = r["ts"]
+open_at_horizon = [k for k, rs in inter.items()
+                   if max(r["ts"] for r in rs) + timedelta(minutes=30) >= HORIZON]
+for k in open_at_horizon:
+    del inter[k]
+print(f"interactions still open at the horizon: {len(open_at_horizon)}")
 completed = 0
 for rs in inter.values():
     rs.sort(key=lambda r: (r["ts"], r["id"]))

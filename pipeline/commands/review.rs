@@ -162,7 +162,7 @@ pub async fn review(
             .gpu_hour_usd
             .get(&economics.selfhost_gpu_model)
             .copied()
-            .unwrap_or(0.0),
+            .unwrap_or_default(),
         economics.selfhost_gpu_model,
         economics.gpu_purchase_usd,
         economics.amortisation_months,

@@ -10,6 +10,7 @@ use clap::Args;
 use crate::analysis::{self, StepTiming};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::history::{self, RunWindow};
 use crate::ingest::canonical::{self, QuarantineWriter};
 use crate::ingest::{self, Window};
 use crate::output::{Staging, write_atomic};
@@ -114,6 +115,7 @@ pub async fn run_pipeline(
         from_micros: micros(from),
         to_micros: micros(to.succ_opt().unwrap_or(to)),
     });
+    let lookback_days = config.economics.lookback_days;
     let input_dir = staging.input_dir();
     std::fs::create_dir_all(&input_dir).map_err(|e| Error::io(&input_dir, e))?;
     let quarantine_file = input_dir.join("quarantine.parquet");
@@ -159,11 +161,33 @@ pub async fn run_pipeline(
         Some(metrics::staged_schema()),
     )
     .await?;
+    // Without --from/--to the run covers the days its data covers.
+    let (from, to) = match window {
+        Some(days) => days,
+        None => data_days(&ctx).await?,
+    };
+    let run_window = RunWindow {
+        from,
+        to,
+        lookback_days,
+    };
+    let gap = config.inactivity_gap_seconds();
     analysis::register_pools(&ctx, &config.pools)?;
     analysis::register_economics(&ctx, &config.economics)?;
-    analysis::register_pool_api_prices(&ctx, &config.pools, &book)?;
-    analysis::register_run_params(&ctx, config.inactivity_gap_seconds())?;
-    timings.extend(analysis::run_steps(&ctx, &book, &staging.tables_dir(), progress).await?);
+    analysis::register_pool_api_prices(&ctx, &config.pools, &book, run_window.horizon_micros())?;
+    analysis::register_run_params(&ctx, gap, &run_window)?;
+    history::register_requests_context(&ctx, out, &run_window, gap).await?;
+    timings.extend(
+        analysis::run_steps(
+            &ctx,
+            &book,
+            &staging.tables_dir(),
+            out,
+            &run_window,
+            progress,
+        )
+        .await?,
+    );
 
     let quarantine_dir = staging.tables_dir().join("quarantine");
     std::fs::create_dir_all(&quarantine_dir).map_err(|e| Error::io(&quarantine_dir, e))?;
@@ -183,12 +207,13 @@ pub async fn run_pipeline(
         cost_usd: cost.normalize().to_string(),
         unpriced_requests,
     };
-    let window_text = window.map(|(f, t)| (f.to_string(), t.to_string()));
+    let window_text = Some((from.to_string(), to.to_string()));
     let mut run_summary = RunSummary {
         version: env!("CARGO_PKG_VERSION").to_string(),
         config: config.file.display().to_string(),
         out: out.display().to_string(),
         window: window_text.clone(),
+        coverage: summary::coverage(&ctx).await?,
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         finished_at: String::new(),
         sources,
@@ -215,4 +240,23 @@ pub async fn run_pipeline(
         serde_json::to_string_pretty(&run_summary)?.as_bytes(),
     )?;
     Ok(run_summary)
+}
+
+/// The first and last day of the run's data (requests and GPU billing hours), for a run
+/// without --from/--to; 1970-01-01 when there is no data at all.
+async fn data_days(ctx: &datafusion::prelude::SessionContext) -> Result<(NaiveDate, NaiveDate)> {
+    let sql = "SELECT MIN(day), MAX(day) FROM ( \
+                 SELECT to_char(MIN(ts), '%Y-%m-%d') AS day FROM requests_staged \
+                 UNION ALL SELECT to_char(MAX(ts), '%Y-%m-%d') FROM requests_staged \
+                 UNION ALL SELECT to_char(MIN(hour), '%Y-%m-%d') FROM billing_staged \
+                 UNION ALL SELECT to_char(MAX(hour), '%Y-%m-%d') FROM billing_staged)";
+    let batches = analysis::sql_batches(ctx, sql).await?;
+    let day = |column: usize| {
+        batches
+            .first()
+            .and_then(|b| crate::summary::string_at(b.column(column).as_ref(), 0))
+            .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+            .unwrap_or_default()
+    };
+    Ok((day(0), day(1)))
 }

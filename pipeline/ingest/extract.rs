@@ -287,10 +287,15 @@ pub fn extract(record: &Value, spec: &FieldSpec, fallback_id: &str) -> Result<Re
                     d.parse::<i64>()
                         .map_err(|_| format!("prefix_block_tokens default '{d}' is not a number"))
                 })
-                .transpose()?,
+                .transpose()?
+                // Mooncake's traces (the origin of `hash_ids`) document 512-token blocks.
+                .or_else(|| record.get("hash_ids").map(|_| MOONCAKE_BLOCK_TOKENS)),
         },
     })
 }
+
+/// Tokens per `hash_ids` block in Mooncake's traces (their README: 512-token blocks).
+pub const MOONCAKE_BLOCK_TOKENS: i64 = 512;
 
 /// Prefix identity as space-separated block ids: a list of ids (numbers or text) or one
 /// hash.

@@ -1,6 +1,7 @@
 -- Rule pool_low_utilization: a self-hosted pool busy less than economics.api_cheaper_below
 -- of its billed GPU-hours. Saving: what serving its traffic through the API it stands in
--- for would save a month (selfhost_breakeven), else its idle cost a month.
+-- for would save a month (selfhost_breakeven), else its idle cost a month
+-- (the lookback's idle cost × 730.5 / its billed hours).
 WITH pools_used AS (
     SELECT pool,
            SUM(busy_gpu_hours) / NULLIF(SUM(gpu_hours_billed), 0) AS utilization,
@@ -15,9 +16,9 @@ SELECT
     'pool ' || p.pool AS scope,
     'Pool ' || p.pool || ' was busy ' || CAST(CAST(100.0 * p.utilization AS DECIMAL(10, 1)) AS VARCHAR)
         || '% of its GPU-hours (measured by ' || p.method || '); its idle GPUs cost $'
-        || CAST(CAST(p.idle_cost_usd * m.per_month AS DECIMAL(20, 2)) AS VARCHAR) || ' a month.' AS finding,
+        || CAST(CAST(p.idle_cost_usd * m.gpu_per_month AS DECIMAL(20, 2)) AS VARCHAR) || ' a month.' AS finding,
     'hourly_utilization, selfhost_breakeven: pool = ''' || p.pool || '''' AS evidence,
-    CAST(CASE WHEN b.verdict = 'api' THEN b.monthly_saving_usd ELSE p.idle_cost_usd * m.per_month END AS DECIMAL(38, 2)) AS est_monthly_savings_usd,
+    CAST(CASE WHEN b.verdict = 'api' THEN b.monthly_saving_usd ELSE p.idle_cost_usd * m.gpu_per_month END AS DECIMAL(38, 2)) AS est_monthly_savings_usd,
     CASE WHEN b.verdict = 'api'
          THEN 'Move this traffic to ' || b.model || ' (cheaper at this volume) or consolidate the pool onto fewer GPUs.'
          ELSE 'Consolidate onto fewer GPUs or share the pool with other workloads; scale down in quiet hours.'

@@ -31,7 +31,7 @@ scenarios AS (
     SELECT b.scope, b.kind,
            'buy instead of rent (from month ' || CAST(CAST(e.lead_time_months AS BIGINT) + 1 AS VARCHAR) || ')',
            CAST(CAST(COALESCE(b.gpus_needed, 1) AS DECIMAL(20, 0))
-                * CAST(e.gpu_purchase_usd / e.amortisation_months + e.owned_gpu_month_usd AS DECIMAL(20, 6)) AS DECIMAL(38, 12)),
+                * CAST(e.gpu_purchase_usd / CAST(e.amortisation_months AS DECIMAL(20, 6)) + e.owned_gpu_month_usd AS DECIMAL(20, 6)) AS DECIMAL(38, 12)),
            b.api
     FROM base b CROSS JOIN economics e
 )

@@ -3,6 +3,7 @@
 mod bad_input;
 mod end_to_end;
 mod helpers;
+mod nightly;
 mod slt;
 mod sql;
 mod traces;

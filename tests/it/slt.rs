@@ -1,7 +1,8 @@
 //! Runs the `.slt` (sqllogictest) files in `tests/slt/` against a DataFusion context set up
 //! like a run's: an empty `requests_staged` table with the canonical schema and a
-//! `run_params` row. Besides SQL, a file may say `RUN STEP <table>`: that runs
-//! `queries/<table>.sql` and registers its result under the table's name, as `run` does.
+//! `run_params` row (a window from 2000 to 2099) and no history. Besides SQL, a file may say
+//! `RUN STEP <table>`: that runs the step as `run` does (`analysis::step_frame`: its Rust
+//! work, then `queries/<table>.sql`) and registers its result under the table's name.
 
 use std::sync::Arc;
 
@@ -39,26 +40,10 @@ impl sqllogictest::AsyncDB for Db {
                 .iter()
                 .find(|s| s.table == table.trim())
                 .ok_or_else(|| SltError(format!("no step {table}")))?;
-            if step.table == "cache_opportunity" {
-                inferledger::cache_sim::register_ideal(
-                    &self.ctx,
-                    &inferledger::prices::PriceBook::builtin(),
-                )
-                .await
-                .map_err(|e| SltError(e.to_string()))?;
-            }
-            if step.table == "gpu_cost_attribution" {
-                inferledger::attribution::register_split(&self.ctx)
+            let frame =
+                analysis::step_frame(&self.ctx, step, &inferledger::prices::PriceBook::builtin())
                     .await
                     .map_err(|e| SltError(e.to_string()))?;
-            }
-            let frame = if step.table == "recommendations" {
-                analysis::recommendations_frame(&self.ctx)
-                    .await
-                    .map_err(|e| SltError(e.to_string()))?
-            } else {
-                self.ctx.sql(step.sql).await.map_err(err)?
-            };
             let schema = Arc::new(frame.schema().as_arrow().clone());
             let batches = frame.collect().await.map_err(err)?;
             let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
@@ -94,11 +79,30 @@ async fn new_db() -> Result<Db, SltError> {
         .map_err(|e| SltError(e.to_string()))?;
     ctx.register_table("requests_staged", Arc::new(table))
         .map_err(|e| SltError(e.to_string()))?;
-    analysis::register_run_params(&ctx, 1800).map_err(|e| SltError(e.to_string()))?;
+    // A window wide enough for every file's data: nothing is still open at its end.
+    let window = inferledger::history::RunWindow {
+        from: chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap(),
+        to: chrono::NaiveDate::from_ymd_opt(2099, 12, 31).unwrap(),
+        lookback_days: 36_500,
+    };
+    analysis::register_run_params(&ctx, 1800, &window).map_err(|e| SltError(e.to_string()))?;
+    inferledger::history::register_requests_context(
+        &ctx,
+        std::path::Path::new("/nonexistent/inferledger-history"),
+        &window,
+        1800,
+    )
+    .await
+    .map_err(|e| SltError(e.to_string()))?;
     analysis::register_pools(&ctx, &[]).map_err(|e| SltError(e.to_string()))?;
     analysis::register_economics(&ctx, &Default::default()).map_err(|e| SltError(e.to_string()))?;
-    analysis::register_pool_api_prices(&ctx, &[], &inferledger::prices::PriceBook::builtin())
-        .map_err(|e| SltError(e.to_string()))?;
+    analysis::register_pool_api_prices(
+        &ctx,
+        &[],
+        &inferledger::prices::PriceBook::builtin(),
+        window.horizon_micros(),
+    )
+    .map_err(|e| SltError(e.to_string()))?;
     for (name, schema) in [
         ("billing_staged", inferledger::billing::staged_schema()),
         ("metrics_staged", inferledger::metrics::staged_schema()),

@@ -1,0 +1,208 @@
+//! What a run reads back from the history already published in `--out`, the system of
+//! record, so that a period run night by night gives exactly the tables of one run over it:
+//!
+//! - `requests_context`: published requests from before the window that this run needs —
+//!   those of an interaction still open when the window starts (`in_open_session`: it can
+//!   gain requests tonight and closes, and is reported, in the window), self-hosted requests
+//!   still in flight at the window's start (`in_flight`: their GPU time after midnight
+//!   belongs to the window's pool-hours), and requests with prompt-prefix identity (the
+//!   ideal cache's warm state, `warms_cache`).
+//! - the lookback views: after the window's tables are made, the decision steps read each
+//!   day-partitioned table as published history outside the window plus this run's window,
+//!   limited to `[economics] lookback_days` ending on the window's last day.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDate};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+
+use crate::analysis::{self, Step};
+use crate::error::Result;
+
+/// The days a run covers and what it may see of history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunWindow {
+    /// First day (UTC), inclusive.
+    pub from: NaiveDate,
+    /// Last day (UTC), inclusive.
+    pub to: NaiveDate,
+    /// Days of history the decision tables look back over, ending on `to`.
+    pub lookback_days: u32,
+}
+
+impl RunWindow {
+    /// Midnight at the start of `from`, in µs.
+    pub fn from_micros(&self) -> i64 {
+        midnight_micros(self.from)
+    }
+
+    /// Midnight after `to`, in µs: the horizon. Nothing at or after it is known to the run.
+    pub fn horizon_micros(&self) -> i64 {
+        midnight_micros(self.to + Duration::days(1))
+    }
+
+    /// First day of the decision tables' lookback.
+    pub fn lookback_from(&self) -> NaiveDate {
+        self.to - Duration::days(i64::from(self.lookback_days.max(1)) - 1)
+    }
+
+    /// Whether a `YYYY-MM-DD` partition date is inside the window.
+    pub fn contains(&self, date: &str) -> bool {
+        date >= self.from.to_string().as_str() && date <= self.to.to_string().as_str()
+    }
+}
+
+/// Midnight (UTC) at the start of a day, in µs since the epoch.
+pub fn midnight_micros(day: NaiveDate) -> i64 {
+    day.and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc()
+        .timestamp_micros()
+}
+
+/// Columns of `requests_context` (a subset of the published `requests` table and three
+/// flags).
+const CONTEXT_COLUMNS: &str = "request_id, ts, duration_ms, provider, model, deployment, team, \
+    feature, user_id, interaction_id, session_key, interaction_start, status, completed, \
+    input_tokens, cache_read_tokens, output_tokens, cost_usd, pool, source_file, source_line, \
+    prefix_blocks, prefix_block_tokens";
+
+/// The published `requests` table's schema where no history exists yet: the staged columns,
+/// then what `queries/requests.sql` adds.
+fn empty_history_schema() -> SchemaRef {
+    let staged = crate::ingest::canonical::staged_requests_schema();
+    let mut fields: Vec<Field> = staged.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("session_key", DataType::Utf8, true));
+    fields.push(Field::new(
+        "interaction_start",
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        true,
+    ));
+    fields.push(Field::new("pool", DataType::Utf8, true));
+    fields.push(Field::new("date", DataType::Utf8, true));
+    Arc::new(Schema::new(fields))
+}
+
+/// Registers `requests_context` from `out/requests` (empty when there is no history).
+pub async fn register_requests_context(
+    ctx: &SessionContext,
+    out: &Path,
+    window: &RunWindow,
+    inactivity_gap_seconds: i64,
+) -> Result<()> {
+    analysis::register_parquet_dir(
+        ctx,
+        "requests_published",
+        &out.join("requests"),
+        true,
+        Some(empty_history_schema()),
+    )
+    .await?;
+    let from = window.from;
+    let from_micros = window.from_micros();
+    let open_after = from_micros - inactivity_gap_seconds * 1_000_000;
+    let recent_from =
+        (from - Duration::days(1 + inactivity_gap_seconds.max(0) / 86_400)).to_string();
+    // Interactions still open at the window's start: a request within the gap of midnight.
+    let open_sql = format!(
+        "SELECT DISTINCT session_key, interaction_start FROM requests_published \
+         WHERE date >= '{recent_from}' AND date < '{from}' AND CAST(ts AS BIGINT) >= {open_after}"
+    );
+    let open = ctx.sql(&open_sql).await?.collect().await?;
+    let open_schema = Arc::new(open.first().map_or_else(
+        || {
+            Schema::new(vec![
+                Field::new("session_key", DataType::Utf8, true),
+                Field::new(
+                    "interaction_start",
+                    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                    true,
+                ),
+            ])
+        },
+        |b| b.schema().as_ref().clone(),
+    ));
+    ctx.deregister_table("open_sessions")?;
+    ctx.register_table(
+        "open_sessions",
+        Arc::new(MemTable::try_new(open_schema, vec![open])?),
+    )?;
+    let context_sql = format!(
+        "SELECT {columns}, \
+                o.session_key IS NOT NULL AS in_open_session, \
+                (h.pool IS NOT NULL AND h.duration_ms > 0 \
+                 AND CAST(h.ts AS BIGINT) + h.duration_ms * 1000 > {from_micros}) AS in_flight, \
+                (h.pool IS NULL AND h.prefix_blocks IS NOT NULL) AS warms_cache \
+         FROM requests_published h \
+         LEFT JOIN open_sessions o \
+             ON h.session_key = o.session_key AND h.interaction_start = o.interaction_start \
+         WHERE h.date < '{from}' \
+           AND (o.session_key IS NOT NULL \
+                OR (h.date >= '{recent_from}' AND h.pool IS NOT NULL AND h.duration_ms > 0 \
+                    AND CAST(h.ts AS BIGINT) + h.duration_ms * 1000 > {from_micros}) \
+                OR (h.pool IS NULL AND h.prefix_blocks IS NOT NULL))",
+        columns = CONTEXT_COLUMNS
+            .split(", ")
+            .map(|c| format!("h.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let frame = ctx.sql(&context_sql).await?;
+    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame.collect().await?;
+    ctx.deregister_table("requests_context")?;
+    ctx.register_table(
+        "requests_context",
+        Arc::new(MemTable::try_new(schema, vec![batches])?),
+    )?;
+    Ok(())
+}
+
+/// Re-registers each day-partitioned table the decision steps read as published history
+/// outside the window plus this run's window (`tables_dir`), over the lookback days.
+pub async fn register_lookback(
+    ctx: &SessionContext,
+    out: &Path,
+    tables_dir: &Path,
+    window: &RunWindow,
+    steps: impl Iterator<Item = Step>,
+) -> Result<()> {
+    let (first, from, to) = (window.lookback_from(), window.from, window.to);
+    for step in steps.filter(|s| s.partitioned) {
+        let table = step.table;
+        let Some(schema) = ctx.table_provider(table).await.ok().map(|t| t.schema()) else {
+            continue;
+        };
+        let published = format!("{table}__published");
+        let window_part = format!("{table}__window");
+        for (name, root) in [(&published, out), (&window_part, tables_dir)] {
+            analysis::register_parquet_dir(
+                ctx,
+                name,
+                &root.join(table),
+                true,
+                Some(schema.clone()),
+            )
+            .await?;
+        }
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| format!("\"{}\"", f.name()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let view = format!(
+            "SELECT {columns} FROM \"{published}\" \
+             WHERE date >= '{first}' AND date <= '{to}' AND (date < '{from}' OR date > '{to}') \
+             UNION ALL \
+             SELECT {columns} FROM \"{window_part}\" WHERE date >= '{first}' AND date <= '{to}'"
+        );
+        let frame = ctx.sql(&view).await?;
+        ctx.deregister_table(table)?;
+        ctx.register_table(table, frame.into_view())?;
+    }
+    Ok(())
+}
