@@ -208,6 +208,62 @@ pub fn published_steps() -> impl Iterator<Item = Step> {
 /// Tables written whole by each run (not partitioned).
 pub const RUN_TABLES: [&str; 1] = ["quarantine"];
 
+/// The folder, inside the output folder, of the latest run's internal tables.
+pub const INTERNAL_DIR: &str = "internal";
+
+/// What the step queries read besides the published tables: the run's staged inputs, the
+/// history it read back, its settings from the config, and the Rust steps' results. A run
+/// publishes them under `out/internal/<table>/` (replaced whole by each run), and `sql`
+/// registers them, so that every file in `queries/` pasted into `sql` runs.
+pub const INTERNAL_TABLES: [&str; 20] = [
+    "requests_staged",
+    "billing_staged",
+    "metrics_staged",
+    "requests_context",
+    "open_sessions",
+    "run_params",
+    "pools",
+    "pool_deployments",
+    "pool_capacity",
+    "economics",
+    "gpu_hour_prices",
+    "gpu_throughput",
+    "pool_api_prices",
+    "gpu_time_split",
+    "pool_busy",
+    "gpu_request_weights",
+    "pool_hours",
+    "gpu_cost_split",
+    "cache_ideal",
+    "month_factor",
+];
+
+/// Writes each of `tables` to `dir/<table>/part-0.parquet`, streamed, with its schema even
+/// when it has no rows.
+pub async fn write_tables(ctx: &SessionContext, tables: &[&str], dir: &Path) -> Result<()> {
+    for table in tables {
+        write_frame(ctx.table(*table).await?, &dir.join(table)).await?;
+    }
+    Ok(())
+}
+
+/// Writes a frame to `folder/part-0.parquet`, streamed, with its schema even when it has
+/// no rows.
+pub async fn write_frame(frame: datafusion::dataframe::DataFrame, folder: &Path) -> Result<()> {
+    use futures::StreamExt;
+    std::fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
+    let path = folder.join("part-0.parquet");
+    let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, schema, None)?;
+    let mut stream = frame.execute_stream().await?;
+    while let Some(batch) = stream.next().await {
+        writer.write(&batch?)?;
+    }
+    writer.close()?;
+    Ok(())
+}
+
 /// A session context set up the way every command uses it.
 pub fn new_context() -> SessionContext {
     SessionContext::new_with_config(session_config())
@@ -750,6 +806,21 @@ pub async fn register_output(ctx: &SessionContext, out: &Path) -> Result<Vec<Str
         if dir.is_dir() && contains_parquet(&dir) {
             register_parquet_dir(ctx, table, &dir, false, None).await?;
             names.push(table.to_string());
+        }
+    }
+    // The latest run's internal tables, and an empty table of the right schema for each
+    // published table with no rows anywhere in the history.
+    let internal = out.join(INTERNAL_DIR);
+    for table in INTERNAL_TABLES {
+        let dir = internal.join(table);
+        if dir.is_dir() && contains_parquet(&dir) {
+            register_parquet_dir(ctx, table, &dir, false, None).await?;
+        }
+    }
+    for step in published_steps() {
+        let dir = internal.join("empty").join(step.table);
+        if !names.iter().any(|n| n == step.table) && dir.is_dir() && contains_parquet(&dir) {
+            register_parquet_dir(ctx, step.table, &dir, false, None).await?;
         }
     }
     if names.is_empty() {

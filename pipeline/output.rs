@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::analysis::{RUN_TABLES, published_steps};
+use crate::analysis::{INTERNAL_DIR, RUN_TABLES, published_steps};
 use crate::error::{Error, Result};
 
 /// A run's private folder inside the output folder; removed when dropped.
@@ -79,7 +79,7 @@ impl Staging {
                 rename(&new_dir.join(partition), &destination)?;
             }
         }
-        for table in RUN_TABLES {
+        for table in RUN_TABLES.into_iter().chain([INTERNAL_DIR]) {
             replace_whole(
                 &self.tables_dir().join(table),
                 &out.join(table),

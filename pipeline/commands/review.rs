@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
 use clap::Args;
-use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::array::StringArray;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::datasource::MemTable;
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::prelude::SessionContext;
 
 use crate::analysis;
 use crate::error::{Error, Result};
@@ -124,6 +124,25 @@ impl ReviewArgs {
     }
 }
 
+/// Registers `review_params` (quarter_start, quarter_end: the quarter's first day and the
+/// first day after it), which the files in `queries/review/` read.
+pub fn register_review_params(ctx: &SessionContext, quarter: (i32, u32)) -> Result<()> {
+    let (start, end) = quarter_bounds(quarter);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("quarter_start", DataType::Utf8, false),
+        Field::new("quarter_end", DataType::Utf8, false),
+    ]));
+    analysis::register_memtable(
+        ctx,
+        "review_params",
+        schema,
+        vec![
+            Arc::new(StringArray::from(vec![start.to_string()])),
+            Arc::new(StringArray::from(vec![end.to_string()])),
+        ],
+    )
+}
+
 /// Builds the review of `quarter` from the run folder `out`; returns review.md's path.
 pub async fn review(
     out: &std::path::Path,
@@ -133,22 +152,8 @@ pub async fn review(
     let ctx = analysis::new_context();
     let tables = analysis::register_output(&ctx, out).await?;
     analysis::register_economics(&ctx, economics)?;
+    register_review_params(&ctx, quarter)?;
     let (start, end) = quarter_bounds(quarter);
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("quarter_start", DataType::Utf8, false),
-        Field::new("quarter_end", DataType::Utf8, false),
-    ]));
-    let params = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(StringArray::from(vec![start.to_string()])),
-            Arc::new(StringArray::from(vec![end.to_string()])),
-        ],
-    )?;
-    ctx.register_table(
-        "review_params",
-        Arc::new(MemTable::try_new(schema, vec![vec![params]])?),
-    )?;
     let label = format!("{}Q{}", quarter.0, quarter.1);
     let dir = out.join("review").join(&label);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;

@@ -189,6 +189,14 @@ pub async fn run_pipeline(
         .await?,
     );
 
+    let internal_dir = staging.tables_dir().join(analysis::INTERNAL_DIR);
+    analysis::write_tables(&ctx, &analysis::INTERNAL_TABLES, &internal_dir).await?;
+    // Zero-row tables with each published table's schema, for `sql` over a history in
+    // which a table never had a row.
+    for step in analysis::published_steps() {
+        let empty = ctx.table(step.table).await?.limit(0, Some(0))?;
+        analysis::write_frame(empty, &internal_dir.join("empty").join(step.table)).await?;
+    }
     let quarantine_dir = staging.tables_dir().join("quarantine");
     std::fs::create_dir_all(&quarantine_dir).map_err(|e| Error::io(&quarantine_dir, e))?;
     let published_quarantine = quarantine_dir.join("part-0.parquet");

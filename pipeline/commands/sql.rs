@@ -76,9 +76,27 @@ impl Session {
     ) -> Result<Session> {
         let ctx = analysis::new_context_with_limit(memory_limit, None)?;
         let mut tables = analysis::register_output(&ctx, out).await?;
-        let economics = config.map(|c| c.economics.clone()).unwrap_or_default();
-        analysis::register_economics(&ctx, &economics)?;
+        // The config's [economics] when one is given (to try other assumptions), else the
+        // latest run's, else the defaults.
+        match config {
+            Some(c) => analysis::register_economics(&ctx, &c.economics)?,
+            None if ctx.table_exist("economics")? => {}
+            None => analysis::register_economics(&ctx, &Default::default())?,
+        }
         tables.push("economics".to_string());
+        // The files in queries/review/ read the quarter to review: here, the quarter of the
+        // history's latest request.
+        if let Ok(frame) = ctx.sql("SELECT MAX(date) FROM requests").await
+            && let Ok(batches) = frame.collect().await
+            && let Some(latest) = batches
+                .first()
+                .and_then(|b| crate::summary::string_at(b.column(0).as_ref(), 0))
+                .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+        {
+            use chrono::Datelike;
+            super::review::register_review_params(&ctx, (latest.year(), latest.month0() / 3 + 1))?;
+            tables.push("review_params".to_string());
+        }
         let book = match config {
             Some(c) => super::load_price_book(c)?.0,
             None => crate::prices::PriceBook::builtin(),

@@ -23,4 +23,4 @@ SELECT
 FROM spend s
 CROSS JOIN economics e
 CROSS JOIN month_factor m
-WHERE CAST(s.monthly_cost_usd AS DOUBLE) * 0.1 > e.engineer_month_usd
+WHERE s.monthly_cost_usd * CAST(0.1 AS DECIMAL(3, 1)) > e.engineer_month_usd

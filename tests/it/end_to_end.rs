@@ -196,6 +196,8 @@ fn reruns_replace_partitions_and_a_window_replaces_only_its_days() {
     );
     assert_eq!(first, second);
     let untouched_day = listing(&out.join("requests/date=2026-11-17"));
+    let every_table = tables(&out);
+    let other_days = files_outside(&out, "2026-11-18");
 
     // One day: only its partition is rewritten; the rows read outside it are counted.
     let output = run(
@@ -230,6 +232,15 @@ fn reruns_replace_partitions_and_a_window_replaces_only_its_days() {
         listing(&out.join("requests/date=2026-11-17")),
         untouched_day
     );
+    // Every day-partitioned table: the other days' files are as they were, byte for byte,
+    // and the rerun day gives the same rows as the full run did (it read the interactions
+    // still open at midnight and the requests in flight from the published history).
+    assert_eq!(files_outside(&out, "2026-11-18"), other_days);
+    let rerun = tables(&out);
+    for step in inferledger::analysis::published_steps().filter(|s| s.partitioned) {
+        assert!(!every_table[step.table].is_empty(), "{}", step.table);
+        assert_eq!(rerun[step.table], every_table[step.table], "{}", step.table);
+    }
 }
 
 #[test]
@@ -641,11 +652,29 @@ fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
     let cost = headers.iter().position(|h| h == "BilledCost").unwrap();
     let unit = headers.iter().position(|h| h == "ConsumedUnit").unwrap();
     let tags = headers.iter().position(|h| h == "Tags").unwrap();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (list_cost, quantity, unit_price) = (
+        column("ListCost"),
+        column("ConsumedQuantity"),
+        column("ListUnitPrice"),
+    );
     let mut total = rust_decimal::Decimal::ZERO;
     let mut token_rows = 0;
     for record in reader.records() {
         let record = record.unwrap();
         total += record[cost].parse::<rust_decimal::Decimal>().unwrap();
+        // Unit prices are decimal: ListCost / ConsumedQuantity, rounded to 12 decimals,
+        // recomputed here with rust_decimal (no float in between).
+        let amount: rust_decimal::Decimal = record[quantity].parse().unwrap_or_default();
+        if amount > rust_decimal::Decimal::ZERO {
+            let expected =
+                (record[list_cost].parse::<rust_decimal::Decimal>().unwrap() / amount).round_dp(12);
+            let actual: rust_decimal::Decimal = record[unit_price].parse().unwrap();
+            assert!(
+                (expected - actual).abs() <= rust_decimal::Decimal::new(1, 12),
+                "{expected} vs {actual} in {record:?}"
+            );
+        }
         token_rows += (&record[unit] == "Tokens") as usize;
         let parsed: serde_json::Value = serde_json::from_str(&record[tags]).expect("Tags is JSON");
         assert!(parsed.get("team").is_some());

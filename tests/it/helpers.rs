@@ -1,6 +1,7 @@
 //! Shared helpers: run the real binary, write configs and inputs into temporary folders,
 //! read a run's tables back with SQL.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -131,4 +132,46 @@ pub fn openai_line(id: &str, created: i64, prompt: i64, cached: i64, completion:
     format!(
         r#"{{"id":"{id}","object":"chat.completion","created":{created},"model":"gpt-4o-mini","usage":{{"prompt_tokens":{prompt},"completion_tokens":{completion},"prompt_tokens_details":{{"cached_tokens":{cached}}}}},"metadata":{{"team":"t","feature":"f","user_id":"u"}}}}"#
     )
+}
+
+/// Every published table of an output folder, each as sorted rows of text cells.
+pub fn tables(out: &Path) -> BTreeMap<String, Vec<Vec<String>>> {
+    let mut all = BTreeMap::new();
+    for step in inferledger::analysis::published_steps() {
+        let dir = out.join(step.table);
+        if !dir.is_dir() || listing(&dir).is_empty() {
+            all.insert(step.table.to_string(), Vec::new());
+            continue;
+        }
+        let mut rows = query(out, &format!("SELECT * FROM {}", step.table));
+        rows.sort();
+        all.insert(step.table.to_string(), rows);
+    }
+    all
+}
+
+/// Every file under `out` except those of one day's partitions, with its bytes.
+pub fn files_outside(out: &Path, date: &str) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(dir: &Path, skip: &str, found: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name == skip || name.starts_with(".staging") {
+                continue;
+            }
+            if path.is_dir() {
+                walk(&path, skip, found);
+            } else {
+                found.insert(path.clone(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut found = BTreeMap::new();
+    for step in inferledger::analysis::published_steps().filter(|s| s.partitioned) {
+        let dir = out.join(step.table);
+        if dir.is_dir() {
+            walk(&dir, &format!("date={date}"), &mut found);
+        }
+    }
+    found
 }

@@ -3,11 +3,10 @@
 //! charge spans the whole month. Night by night must give exactly the rows of one run over
 //! the month, for every table; a rerun of one night touches only that night's partitions.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::helpers::{assert_ok, query, run, summary, write_config};
+use crate::helpers::{assert_ok, files_outside, query, run, summary, tables, write_config};
 
 const DAYS: u32 = 30;
 /// 2026-11-01T00:00:00Z.
@@ -122,50 +121,8 @@ inactivity_gap = "30m"
     )
 }
 
-/// Every published table of an output folder, each as sorted rows of text cells.
-fn tables(out: &Path) -> BTreeMap<String, Vec<Vec<String>>> {
-    let mut all = BTreeMap::new();
-    for step in inferledger::analysis::published_steps() {
-        let dir = out.join(step.table);
-        if !dir.is_dir() || crate::helpers::listing(&dir).is_empty() {
-            all.insert(step.table.to_string(), Vec::new());
-            continue;
-        }
-        let mut rows = query(out, &format!("SELECT * FROM {}", step.table));
-        rows.sort();
-        all.insert(step.table.to_string(), rows);
-    }
-    all
-}
-
 fn day(n: u32) -> String {
     format!("2026-11-{n:02}")
-}
-
-/// Every file under `out` except those of one day's partitions, with its bytes.
-fn files_outside(out: &Path, date: &str) -> BTreeMap<PathBuf, Vec<u8>> {
-    fn walk(dir: &Path, skip: &str, found: &mut BTreeMap<PathBuf, Vec<u8>>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if name == skip || name.starts_with(".staging") {
-                continue;
-            }
-            if path.is_dir() {
-                walk(&path, skip, found);
-            } else {
-                found.insert(path.clone(), std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    let mut found = BTreeMap::new();
-    for step in inferledger::analysis::published_steps().filter(|s| s.partitioned) {
-        let dir = out.join(step.table);
-        if dir.is_dir() {
-            walk(&dir, &format!("date={date}"), &mut found);
-        }
-    }
-    found
 }
 
 #[test]

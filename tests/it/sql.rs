@@ -183,3 +183,38 @@ fn a_query_for_some_days_reads_only_their_partitions() {
         "{plan}"
     );
 }
+
+#[test]
+fn every_query_file_runs_in_sql_after_a_run() {
+    // The README promises that each file in queries/ pasted into `sql` runs: the run
+    // publishes the internal tables the files read (out/internal/).
+    let (_dir, out) = sample_run();
+    fn sql_files(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sql_files(&path, found);
+            } else if path.extension().is_some_and(|x| x == "sql") {
+                found.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    sql_files(&root().join("queries"), &mut files);
+    assert!(files.len() > 30, "{files:?}");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let result = runtime.block_on(inferledger::commands::sql::query(&out, &text));
+        assert!(result.is_ok(), "{}: {:?}", file.display(), result.err());
+    }
+    // The step files give the run's own tables: requests.sql over the staged rows gives
+    // the published requests of the run (one run over the whole sample here).
+    assert_eq!(
+        scalar(
+            &out,
+            "SELECT COUNT(*) FROM (SELECT request_id FROM requests EXCEPT SELECT request_id FROM (SELECT * FROM requests_staged))"
+        ),
+        "0"
+    );
+}
