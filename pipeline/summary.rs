@@ -518,7 +518,7 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
     if c.prefix_without_block_size > 0 {
         let _ = writeln!(
             md,
-            "Note: {} requests carry prompt-prefix identity (hash_ids) but no block size; set `prefix_block_tokens` in their source's [requests.defaults] to replay them in the ideal cache (their gap is estimated to the target hit ratio instead).\n",
+            "Note: {} requests carry prompt-prefix identity (hash_ids or prefix_hash) but no block size; set `prefix_block_tokens` in their source's [requests.defaults] to replay them in the ideal cache (their gap is estimated to the target hit ratio instead).\n",
             c.prefix_without_block_size
         );
     }

@@ -226,3 +226,50 @@ fn a_month_night_by_night_equals_one_run_over_it() {
     let window = summary(&nightly)["window"].clone();
     assert_eq!(window, serde_json::json!([day(15), day(15)]));
 }
+
+#[test]
+fn decisions_scale_each_figure_by_the_days_its_own_data_covers() {
+    // A week of logs and a month of bills, one run: API figures scale by the 7 days with
+    // requests, GPU figures by the 720 billed hours (worked by hand below).
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_month(dir.path());
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("path = \"logs\"", "path = \"logs/2026-11-0[1-7].jsonl\"");
+    std::fs::write(&config, text).unwrap();
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &[]));
+    let s = summary(&out);
+    assert_eq!(s["window"], serde_json::json!([day(1), day(30)]));
+    assert_eq!(s["coverage"]["request_days"], 7);
+    assert_eq!(s["coverage"]["billed_hours"], 720);
+    // API: the week's gpt-4o-mini spend × 30.4375 / 7 (the factor rounded to 10 decimals).
+    let week: rust_decimal::Decimal = query(
+        &out,
+        "SELECT CAST(SUM(cost_usd) AS VARCHAR) FROM requests WHERE pool IS NULL",
+    )[0][0]
+        .parse()
+        .unwrap();
+    let factor =
+        (rust_decimal::Decimal::new(304375, 4) / rust_decimal::Decimal::from(7)).round_dp(10);
+    let monthly: rust_decimal::Decimal = query(
+        &out,
+        "SELECT CAST(SUM(monthly_api_cost_usd) AS VARCHAR) FROM selfhost_breakeven WHERE kind = 'api_workload'",
+    )[0][0]
+        .parse()
+        .unwrap();
+    assert_eq!(monthly, (week * factor).round_dp(12));
+    // GPU: the pool's $43,200 over 720 billed hours → × 730.5 / 720 = $43,830 a month, not
+    // a month's charge scaled up by the 7 request days.
+    assert_eq!(
+        query(
+            &out,
+            "SELECT coverage_days, coverage_hours, CAST(monthly_selfhost_cost_usd AS VARCHAR) FROM selfhost_breakeven WHERE kind = 'pool'"
+        ),
+        vec![vec![
+            "7".to_string(),
+            "720".to_string(),
+            "43830.000000000000".to_string()
+        ]]
+    );
+}

@@ -94,6 +94,49 @@ fn mooncake_trace_with_a_time_origin() {
         scalar(&out, "SELECT COUNT(*) FROM requests WHERE cost_usd IS NULL"),
         "20"
     );
+    // hash_ids with no block size in the config: Mooncake's documented 512 tokens a block,
+    // so the ideal cache replays them (nothing left without a block size).
+    assert_eq!(
+        scalar(
+            &out,
+            "SELECT COUNT(*) FROM requests WHERE prefix_blocks IS NOT NULL AND prefix_block_tokens = 512"
+        ),
+        "20"
+    );
+    assert_eq!(s["coverage"]["prefix_without_block_size"], 0);
+}
+
+#[test]
+fn a_prefix_hash_without_block_size_is_said_in_the_summary_and_report() {
+    // A gateway log with a prefix_hash but no token count for it: it cannot be replayed,
+    // and the run says so instead of silently estimating.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("log.jsonl"),
+        (0..3)
+            .map(|i| format!(r#"{{"id":"p{i}","created":1794787200,"model":"gpt-4o-mini","usage":{{"prompt_tokens":100,"completion_tokens":5}},"metadata":{{"prefix_hash":"abc"}}}}"#))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[requests]]\npath = \"log.jsonl\"\nformat = \"openai\"\n",
+    );
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &[]));
+    assert_eq!(summary(&out)["coverage"]["prefix_without_block_size"], 3);
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains(
+            "3 requests carry prompt-prefix identity (hash_ids or prefix_hash) but no block size"
+        ),
+        "{report}"
+    );
+    assert_eq!(
+        scalar(&out, "SELECT method FROM cache_opportunity"),
+        "target"
+    );
 }
 
 #[test]
