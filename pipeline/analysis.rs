@@ -48,7 +48,7 @@ const fn step(table: &'static str, sql: &'static str, published: bool) -> Step {
 pub const FIRST_DECISION_STEP: &str = "month_factor";
 
 /// The steps of a run, in order.
-pub const STEPS: [Step; 16] = [
+pub const STEPS: [Step; 17] = [
     step("requests", include_str!("../queries/requests.sql"), true),
     step(
         "interactions",
@@ -68,6 +68,11 @@ pub const STEPS: [Step; 16] = [
     step(
         "gpu_billing_hourly",
         include_str!("../queries/gpu_billing_hourly.sql"),
+        true,
+    ),
+    step(
+        "vllm_counters",
+        include_str!("../queries/vllm_counters.sql"),
         true,
     ),
     step(
@@ -215,12 +220,13 @@ pub const INTERNAL_DIR: &str = "internal";
 /// history it read back, its settings from the config, and the Rust steps' results. A run
 /// publishes them under `out/internal/<table>/` (replaced whole by each run), and `sql`
 /// registers them, so that every file in `queries/` pasted into `sql` runs.
-pub const INTERNAL_TABLES: [&str; 20] = [
+pub const INTERNAL_TABLES: [&str; 21] = [
     "requests_staged",
     "billing_staged",
     "metrics_staged",
     "requests_context",
     "open_sessions",
+    "vllm_context",
     "run_params",
     "pools",
     "pool_deployments",

@@ -7,6 +7,8 @@
 //!   still in flight at the window's start (`in_flight`: their GPU time after midnight
 //!   belongs to the window's pool-hours), and requests with prompt-prefix identity (the
 //!   ideal cache's warm state, `warms_cache`).
+//! - `vllm_context`: each vLLM counter series' last sample before the window (from the
+//!   published `vllm_counters`), the previous sample of the window's first increase.
 //! - the lookback views: after the window's tables are made, the decision steps read each
 //!   day-partitioned table as published history outside the window plus this run's window,
 //!   limited to `[economics] lookback_days` ending on the window's last day.
@@ -156,6 +158,51 @@ pub async fn register_requests_context(
     ctx.deregister_table("requests_context")?;
     ctx.register_table(
         "requests_context",
+        Arc::new(MemTable::try_new(schema, vec![batches])?),
+    )?;
+    Ok(())
+}
+
+/// Registers `vllm_context` (pool, host, model, metric, ts, value): the last published
+/// sample of each vLLM counter series before the window.
+pub async fn register_vllm_context(
+    ctx: &SessionContext,
+    out: &Path,
+    window: &RunWindow,
+) -> Result<()> {
+    let timestamp = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let text = |n: &str| Field::new(n, DataType::Utf8, true);
+    let empty = Arc::new(Schema::new(vec![
+        Field::new("hour", timestamp.clone(), true),
+        text("pool"),
+        text("host"),
+        text("model"),
+        text("metric"),
+        Field::new("last_ts", timestamp, true),
+        Field::new("last_value", DataType::Float64, true),
+        text("date"),
+    ]));
+    analysis::register_parquet_dir(
+        ctx,
+        "vllm_counters_published",
+        &out.join("vllm_counters"),
+        true,
+        Some(empty),
+    )
+    .await?;
+    let sql = format!(
+        "SELECT pool, host, model, metric, last_ts AS ts, last_value AS value FROM ( \
+             SELECT *, ROW_NUMBER() OVER (PARTITION BY host, model, metric ORDER BY last_ts DESC) AS latest \
+             FROM vllm_counters_published WHERE date < '{}') \
+         WHERE latest = 1",
+        window.from
+    );
+    let frame = ctx.sql(&sql).await?;
+    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame.collect().await?;
+    ctx.deregister_table("vllm_context")?;
+    ctx.register_table(
+        "vllm_context",
         Arc::new(MemTable::try_new(schema, vec![batches])?),
     )?;
     Ok(())

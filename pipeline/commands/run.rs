@@ -177,6 +177,7 @@ pub async fn run_pipeline(
     analysis::register_pool_api_prices(&ctx, &config.pools, &book, run_window.horizon_micros())?;
     analysis::register_run_params(&ctx, gap, &run_window)?;
     history::register_requests_context(&ctx, out, &run_window, gap).await?;
+    history::register_vllm_context(&ctx, out, &run_window).await?;
     timings.extend(
         analysis::run_steps(
             &ctx,

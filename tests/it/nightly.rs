@@ -84,6 +84,23 @@ fn write_month(dir: &Path) -> PathBuf {
             writeln!(file, "{line}").unwrap();
         }
     }
+    // vLLM's generation counter on the pool's host, one Prometheus file a day, a sample
+    // every 15 minutes from midnight: each night's first increase needs yesterday's last
+    // sample, which only the history has.
+    let metrics = dir.join("metrics");
+    std::fs::create_dir_all(&metrics).unwrap();
+    for day in 0..DAYS {
+        let mut text = String::from("# TYPE vllm:generation_tokens_total counter\n");
+        for k in 0..96 {
+            let i = i64::from(day) * 96 + k;
+            let ts_ms = (NOV_1 + i * 900) * 1000;
+            text.push_str(&format!(
+                "vllm:generation_tokens_total{{model_name=\"llama\",instance=\"gpu-chat-1\"}} {} {ts_ms}\n",
+                counter_value(i)
+            ));
+        }
+        std::fs::write(metrics.join(format!("2026-11-{:02}.prom", day + 1)), text).unwrap();
+    }
     // The month-to-date FOCUS bill.
     let header = "BilledCost,BillingCurrency,ChargeCategory,ChargeDescription,ChargeFrequency,ChargePeriodEnd,ChargePeriodStart,EffectiveCost,ListCost,PricingCategory,ProviderName,RegionId,ResourceId,ResourceName,ServiceCategory,ServiceName";
     let mut bill = vec![header.to_string()];
@@ -99,26 +116,40 @@ fn write_month(dir: &Path) -> PathBuf {
     write_config(
         dir,
         r#"[[requests]]
+name = "gateway"
 path = "logs"
 format = "openai"
 [requests.defaults]
 provider = "openai"
 
 [[billing]]
+name = "aws"
 path = "focus.csv"
 format = "focus"
 cost_basis = "effective"
+
+[[gpu_metrics]]
+name = "vllm"
+path = "metrics"
+format = "vllm"
 
 [[pools]]
 name = "chat"
 resources = ["i-*"]
 deployments = ["llama-prod"]
+hosts = ["gpu-chat-*"]
 api_model = "gpt-4o"
 
 [interactions]
 inactivity_gap = "30m"
 "#,
     )
+}
+
+/// The vLLM counter at its i-th sample of the month: the sum of increases 100 + (37 j mod
+/// 400) for j = 1..=i.
+fn counter_value(i: i64) -> i64 {
+    (1..=i).map(|j| 100 + (37 * j) % 400).sum()
 }
 
 fn day(n: u32) -> String {
@@ -131,10 +162,27 @@ fn a_month_night_by_night_equals_one_run_over_it() {
     let config = write_month(dir.path());
     let full = dir.path().join("full");
     assert_ok(&run(&config, &full, &["--from", &day(1), "--to", &day(30)]));
+    // Each night reads only that night's log and metrics files, as a cron job over daily
+    // drops does: what it needs of earlier nights must come from the published history.
     let nightly = dir.path().join("nightly");
+    let month_config = std::fs::read_to_string(&config).unwrap();
     for n in 1..=DAYS {
+        let night_config = dir.path().join("night.toml");
+        std::fs::write(
+            &night_config,
+            month_config
+                .replace(
+                    "path = \"logs\"",
+                    &format!("path = \"logs/{}.jsonl\"", day(n)),
+                )
+                .replace(
+                    "path = \"metrics\"",
+                    &format!("path = \"metrics/{}.prom\"", day(n)),
+                ),
+        )
+        .unwrap();
         assert_ok(&run(
-            &config,
+            &night_config,
             &nightly,
             &["--quiet", "--from", &day(n), "--to", &day(n)],
         ));
@@ -145,12 +193,8 @@ fn a_month_night_by_night_equals_one_run_over_it() {
         nightly_tables.keys().collect::<Vec<_>>()
     );
     for (table, rows) in &full_tables {
-        // No vLLM metrics and no spot capacity in this month; every other table has rows.
-        assert_eq!(
-            rows.is_empty(),
-            ["vllm_hourly", "spot_volatility"].contains(&table.as_str()),
-            "{table}"
-        );
+        // No spot capacity in this month; every other table has rows.
+        assert_eq!(rows.is_empty(), table == "spot_volatility", "{table}");
         assert_eq!(
             rows.len(),
             nightly_tables[table].len(),
@@ -177,6 +221,15 @@ fn a_month_night_by_night_equals_one_run_over_it() {
             "SELECT CAST(SUM(gpu_cost_usd) AS VARCHAR) FROM gpu_cost_attribution"
         ),
         vec![vec!["43200.000000000000".to_string()]]
+    );
+    // Every increase of the counter is counted once, the first sample of each night's file
+    // included: the month's total is the counter's last value (it starts at 0).
+    assert_eq!(
+        query(
+            &nightly,
+            "SELECT CAST(SUM(generation_tokens) AS BIGINT) FROM vllm_hourly"
+        ),
+        vec![vec![counter_value(i64::from(DAYS) * 96 - 1).to_string()]]
     );
     // Alice's session at 23:50 and 23:58 continues at 00:05 and 00:20 the next night: one
     // interaction of four requests, closing at 00:50 and so dated the next day. The last

@@ -94,6 +94,13 @@ async fn new_db() -> Result<Db, SltError> {
     )
     .await
     .map_err(|e| SltError(e.to_string()))?;
+    inferledger::history::register_vllm_context(
+        &ctx,
+        std::path::Path::new("/nonexistent/inferledger-history"),
+        &window,
+    )
+    .await
+    .map_err(|e| SltError(e.to_string()))?;
     analysis::register_pools(&ctx, &[]).map_err(|e| SltError(e.to_string()))?;
     analysis::register_economics(&ctx, &Default::default()).map_err(|e| SltError(e.to_string()))?;
     analysis::register_pool_api_prices(
