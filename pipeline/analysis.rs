@@ -797,8 +797,10 @@ pub async fn run_steps(
     Ok(timings)
 }
 
-/// Registers every table of a finished run's output folder by name.
+/// Registers every table of a finished run's output folder by name, after finishing a
+/// publication a killed run left (or waiting for one under way).
 pub async fn register_output(ctx: &SessionContext, out: &Path) -> Result<Vec<String>> {
+    crate::output::settle_for_reading(out)?;
     let mut names = Vec::new();
     for step in published_steps() {
         let dir = out.join(step.table);

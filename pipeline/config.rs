@@ -577,6 +577,11 @@ impl Config {
         }
     }
 
+    /// The config's folder, against which its relative paths resolve.
+    pub fn base_dir(&self) -> &Path {
+        &self.base_dir
+    }
+
     /// The inactivity gap in seconds (checked at load).
     pub fn inactivity_gap_seconds(&self) -> i64 {
         parse_duration_seconds(&self.interactions.inactivity_gap).unwrap_or(1800)

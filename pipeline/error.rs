@@ -48,9 +48,12 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
-    /// A user's request that cannot be carried out (bad argument, missing run output).
+    /// A user's request that cannot be carried out (missing run output, a query that fails).
     #[error("{0}")]
     Usage(String),
+    /// Command-line arguments that cannot be used together or as given (exit code 64).
+    #[error("{0}")]
+    Arguments(String),
     /// An error from DataFusion while planning or running SQL.
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
@@ -82,11 +85,12 @@ impl Error {
         }
     }
 
-    /// The process exit code for this error: 2 when the data was too bad to publish,
-    /// 1 for everything else.
+    /// The process exit code for this error: 2 when the data was too bad to publish, 64
+    /// for arguments that cannot be used, 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::TooManyBadRows { .. } => 2,
+            Error::Arguments(_) => 64,
             _ => 1,
         }
     }

@@ -222,6 +222,36 @@ fn samples_of(
     }])
 }
 
+/// Keeps samples whose values can be what they claim to be; otherwise says which is not.
+/// DCGM's profiling ratios (`DCGM_FI_PROF_*`) lie in 0–1, `DCGM_FI_DEV_GPU_UTIL` in
+/// 0–100; vLLM counters are finite and never negative.
+fn in_range(
+    samples: Vec<Sample>,
+    format: MetricsFormat,
+) -> std::result::Result<Vec<Sample>, String> {
+    for sample in &samples {
+        let (low, high) = match (format, sample.metric.as_str()) {
+            (MetricsFormat::Dcgm, m) if m.starts_with("DCGM_FI_PROF_") => (0.0, 1.0),
+            (MetricsFormat::Dcgm, "DCGM_FI_DEV_GPU_UTIL") => (0.0, 100.0),
+            (MetricsFormat::Dcgm, _) => (f64::MIN, f64::MAX),
+            (MetricsFormat::Vllm, _) => (0.0, f64::MAX),
+        };
+        if !sample.value.is_finite() || sample.value < low || sample.value > high {
+            return Err(format!(
+                "{} value {} is out of range (expected a finite number from {low} to {})",
+                sample.metric,
+                sample.value,
+                if high == f64::MAX {
+                    "∞".to_string()
+                } else {
+                    high.to_string()
+                }
+            ));
+        }
+    }
+    Ok(samples)
+}
+
 fn number(value: &Value) -> Option<f64> {
     match value {
         Value::Number(n) => n.as_f64(),
@@ -358,7 +388,7 @@ pub fn ingest(
                               batch: &mut Batch|
              -> Result<()> {
                 report.rows_read += 1;
-                match parsed {
+                match parsed.and_then(|samples| in_range(samples, source.format)) {
                     Err(reason) => {
                         report.rows_quarantined += 1;
                         bad_rows.record(&reason);

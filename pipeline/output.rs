@@ -1,30 +1,204 @@
-//! The output folder: a run writes everything aside (`OUT/.staging-…`), then swaps it into
-//! place with renames, so a run that fails or is killed leaves the previous tables as they
-//! were. Day-partitioned tables (`date=YYYY-MM-DD/`) are replaced one partition at a time,
-//! so a nightly run for one day replaces just that day.
+//! The output folder: one writer at a time, and publication that a crash cannot leave
+//! half done.
+//!
+//! - A run holds an exclusive lock on `OUT/.inferledger.lock` for its whole life (an OS file
+//!   lock, released by the kernel when the process dies, so a killed run leaves no stale
+//!   lock); a second run fails at once, naming the holder.
+//! - A run writes everything aside (`OUT/.staging-…`). To publish, it first writes the
+//!   list of renames it will make to `OUT/.publish-journal.json`, then makes them, then
+//!   deletes the journal. Each rename is idempotent, so a publication that was killed is
+//!   rolled forward by the next run, or by `sql`, `review` and `export` before they read:
+//!   readers see the old run or the new one, never a mix.
+//! - Day-partitioned tables are replaced one partition at a time (the window's days only);
+//!   run-scoped tables, `internal/`, the report and the summary are replaced whole.
+//! - Staging folders of killed runs are removed by the next run.
 
+use std::fs::File;
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use crate::analysis::{INTERNAL_DIR, RUN_TABLES, published_steps};
 use crate::error::{Error, Result};
+
+/// The lock file inside the output folder.
+pub const LOCK_FILE: &str = ".inferledger.lock";
+/// The publication journal inside the output folder.
+pub const JOURNAL_FILE: &str = ".publish-journal.json";
+/// Test hook: abort the process (as kill -9 would) after this many publication steps
+/// (0: right after the journal is written).
+pub const CRASH_ENV: &str = "INFERLEDGER_CRASH_AFTER_PUBLISH_STEPS";
+/// Files of a run published beside the tables.
+pub const RUN_FILES: [&str; 3] = ["report.md", "report.html", "run_summary.json"];
+
+/// Exclusive right to write an output folder, held until dropped.
+#[derive(Debug)]
+pub struct OutputLock {
+    file: File,
+}
+
+impl OutputLock {
+    /// Takes the lock on `out` (creating the folder), or says who holds it. Then finishes
+    /// any publication a killed run left, and removes killed runs' staging folders.
+    pub fn acquire(out: &Path) -> Result<OutputLock> {
+        if out.exists() && !out.is_dir() {
+            return Err(Error::Arguments(format!(
+                "--out {} is a file; expected a folder for the tables (it is created if missing)",
+                out.display()
+            )));
+        }
+        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        let path = out.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                return Err(Error::Usage(format!(
+                    "{} is being written by another inferledger run ({}); wait for it to finish, or stop it and run again",
+                    out.display(),
+                    holder.trim()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+        }
+        let holder = format!(
+            "pid {}, started {}",
+            std::process::id(),
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+        file.set_len(0)
+            .and_then(|_| file.rewind())
+            .and_then(|_| file.write_all(holder.as_bytes()))
+            .map_err(|e| Error::io(&path, e))?;
+        recover(out)?;
+        remove_stale_staging(out)?;
+        Ok(OutputLock { file })
+    }
+}
+
+impl Drop for OutputLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+/// Before reading `out`: if a publication was interrupted, roll it forward (taking the
+/// lock), or wait for the run that is publishing to finish. Returns whether it recovered.
+pub fn settle_for_reading(out: &Path) -> Result<bool> {
+    let journal = out.join(JOURNAL_FILE);
+    if !journal.exists() {
+        return Ok(false);
+    }
+    let started = std::time::Instant::now();
+    loop {
+        match OutputLock::acquire(out) {
+            Ok(_lock) => return Ok(true),
+            Err(Error::Usage(_)) if started.elapsed().as_secs() < 300 => {
+                // A run is publishing right now: it takes a moment.
+                if !journal.exists() {
+                    return Ok(false);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One rename of a publication, relative to the output folder.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Move {
+    from: PathBuf,
+    to: PathBuf,
+}
+
+/// The renames of one publication, in order, and the staging folder they come from.
+#[derive(Debug, Serialize, Deserialize)]
+struct Journal {
+    staging: PathBuf,
+    moves: Vec<Move>,
+}
+
+impl Move {
+    /// Makes the rename unless it is done already: done when its source is gone. A folder
+    /// moved aside whose place was filled again stays aside (its destination exists).
+    fn apply(&self, out: &Path) -> Result<()> {
+        let (from, to) = (out.join(&self.from), out.join(&self.to));
+        if !from.exists() || (from.is_dir() && to.exists()) {
+            return Ok(());
+        }
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        std::fs::rename(&from, &to).map_err(|e| Error::io(&to, e))
+    }
+}
+
+/// Finishes a publication a killed run left (its journal), then removes its staging.
+fn recover(out: &Path) -> Result<()> {
+    let path = out.join(JOURNAL_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let journal: Journal = serde_json::from_str(&text).map_err(|e| Error::Input {
+        path: path.clone(),
+        message: format!("unreadable publication journal ({e}); remove it by hand to go on"),
+    })?;
+    for step in &journal.moves {
+        step.apply(out)?;
+    }
+    std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+    let _ = std::fs::remove_dir_all(out.join(&journal.staging));
+    eprintln!(
+        "inferledger: finished the publication a killed run left in {} ({} renames)",
+        out.display(),
+        journal.moves.len()
+    );
+    Ok(())
+}
+
+/// Removes `.staging-*` folders: with the lock held, no run is using them.
+fn remove_stale_staging(out: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(out)
+        .map_err(|e| Error::io(out, e))?
+        .flatten()
+    {
+        if entry.file_name().to_string_lossy().starts_with(".staging-") && entry.path().is_dir() {
+            std::fs::remove_dir_all(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+        }
+    }
+    Ok(())
+}
 
 /// A run's private folder inside the output folder; removed when dropped.
 #[derive(Debug)]
 pub struct Staging {
     root: PathBuf,
+    name: String,
 }
 
 impl Staging {
-    /// Creates `out/.staging-<pid>-<nanos>/`.
-    pub fn create(out: &Path) -> Result<Staging> {
-        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    /// Creates `out/.staging-<pid>-<nanos>/`. The caller holds the [`OutputLock`].
+    pub fn create(out: &Path, _lock: &OutputLock) -> Result<Staging> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let root = out.join(format!(".staging-{}-{nanos}", std::process::id()));
+        let name = format!(".staging-{}-{nanos}", std::process::id());
+        let root = out.join(&name);
         std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
-        Ok(Staging { root })
+        Ok(Staging { root, name })
     }
 
     /// Where ingest writes staged rows.
@@ -42,50 +216,88 @@ impl Staging {
         self.root.join("tables")
     }
 
-    /// Moves the staged tables into `out`. Partitions of partitioned tables replace the
-    /// partitions of the same date; with `window_dates` (inclusive first and last day),
-    /// older partitions inside the window that this run no longer produced are removed
-    /// too. Run-scoped tables are replaced whole.
-    pub fn publish(&self, out: &Path, window_dates: Option<(String, String)>) -> Result<()> {
-        let trash = self.root.join("replaced");
+    /// Where the run's files (report, summary) wait for publication.
+    pub fn files_dir(&self) -> PathBuf {
+        self.root.join("files")
+    }
+
+    /// Moves the staged tables and files into `out`, through the journal. Partitions of
+    /// partitioned tables replace the partitions of the same date; older partitions inside
+    /// the window (inclusive first and last day) that this run no longer produced are
+    /// removed too. Run-scoped tables, `internal/` and the run's files are replaced whole.
+    pub fn publish(&self, out: &Path, (first, last): (String, String)) -> Result<()> {
+        let staged = PathBuf::from(&self.name);
+        let tables = staged.join("tables");
+        let trash = staged.join("replaced");
+        let mut moves = Vec::new();
+        let replace = |moves: &mut Vec<Move>, new: PathBuf, target: PathBuf| {
+            moves.push(Move {
+                from: target.clone(),
+                to: trash.join(&target),
+            });
+            moves.push(Move {
+                from: new,
+                to: target,
+            });
+        };
         for step in published_steps().filter(|s| !s.partitioned) {
-            replace_whole(
-                &self.tables_dir().join(step.table),
-                &out.join(step.table),
-                &trash.join(step.table),
-            )?;
+            replace(
+                &mut moves,
+                tables.join(step.table),
+                PathBuf::from(step.table),
+            );
         }
         for step in published_steps().filter(|s| s.partitioned) {
-            let new_dir = self.tables_dir().join(step.table);
-            let target = out.join(step.table);
-            std::fs::create_dir_all(&target).map_err(|e| Error::io(&target, e))?;
-            let new_partitions = partitions(&new_dir)?;
-            if let Some((first, last)) = &window_dates {
-                for old in partitions(&target)? {
-                    let date = old.trim_start_matches("date=");
-                    if date >= first.as_str()
-                        && date <= last.as_str()
-                        && !new_partitions.contains(&old)
-                    {
-                        move_aside(&target.join(&old), &trash.join(step.table).join(&old))?;
-                    }
+            let new_partitions = partitions(&out.join(tables.join(step.table)))?;
+            for old in partitions(&out.join(step.table))? {
+                let date = old.trim_start_matches("date=");
+                if date >= first.as_str() && date <= last.as_str() && !new_partitions.contains(&old)
+                {
+                    let target = Path::new(step.table).join(&old);
+                    moves.push(Move {
+                        from: target.clone(),
+                        to: trash.join(&target),
+                    });
                 }
             }
             for partition in &new_partitions {
-                let destination = target.join(partition);
-                if destination.exists() {
-                    move_aside(&destination, &trash.join(step.table).join(partition))?;
-                }
-                rename(&new_dir.join(partition), &destination)?;
+                replace(
+                    &mut moves,
+                    tables.join(step.table).join(partition),
+                    Path::new(step.table).join(partition),
+                );
             }
         }
         for table in RUN_TABLES.into_iter().chain([INTERNAL_DIR]) {
-            replace_whole(
-                &self.tables_dir().join(table),
-                &out.join(table),
-                &trash.join(table),
-            )?;
+            replace(&mut moves, tables.join(table), PathBuf::from(table));
         }
+        for file in RUN_FILES {
+            // A file rename replaces the old file at once.
+            moves.push(Move {
+                from: staged.join("files").join(file),
+                to: PathBuf::from(file),
+            });
+        }
+        let journal = Journal {
+            staging: staged.clone(),
+            moves,
+        };
+        write_durably(
+            &out.join(JOURNAL_FILE),
+            serde_json::to_string_pretty(&journal)?.as_bytes(),
+        )?;
+        let crash_after: Option<usize> = std::env::var(CRASH_ENV).ok().and_then(|v| v.parse().ok());
+        for (done, step) in journal.moves.iter().enumerate() {
+            if crash_after == Some(done) {
+                std::process::abort();
+            }
+            step.apply(out)?;
+        }
+        if crash_after == Some(journal.moves.len()) {
+            std::process::abort();
+        }
+        let path = out.join(JOURNAL_FILE);
+        std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
         Ok(())
     }
 }
@@ -94,17 +306,6 @@ impl Drop for Staging {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.root);
     }
-}
-
-/// Replaces a run-scoped table's folder whole.
-fn replace_whole(new_dir: &Path, target: &Path, trash: &Path) -> Result<()> {
-    if target.exists() {
-        move_aside(target, trash)?;
-    }
-    if new_dir.exists() {
-        rename(new_dir, target)?;
-    }
-    Ok(())
 }
 
 fn partitions(dir: &Path) -> Result<Vec<String>> {
@@ -123,15 +324,20 @@ fn partitions(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-fn rename(from: &Path, to: &Path) -> Result<()> {
-    std::fs::rename(from, to).map_err(|e| Error::io(to, e))
-}
-
-fn move_aside(from: &Path, to: &Path) -> Result<()> {
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+/// Writes a file whole and flushed to disk before it takes its name.
+fn write_durably(path: &Path, contents: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    file.write_all(contents)
+        .and_then(|_| file.sync_all())
+        .map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    if let Some(parent) = path.parent()
+        && let Ok(dir) = File::open(parent)
+    {
+        let _ = dir.sync_all();
     }
-    rename(from, to)
+    Ok(())
 }
 
 /// Writes a file whole or not at all (write aside, then rename).
@@ -143,5 +349,5 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
             .unwrap_or_default()
     ));
     std::fs::write(&tmp, contents).map_err(|e| Error::io(&tmp, e))?;
-    rename(&tmp, path)
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }

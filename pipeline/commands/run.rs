@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::history::{self, RunWindow};
 use crate::ingest::canonical::{self, QuarantineWriter};
 use crate::ingest::{self, Window};
-use crate::output::{Staging, write_atomic};
+use crate::output::{OutputLock, Staging};
 use crate::progress::Progress;
 use crate::summary::{self, RunSummary, Totals};
 use crate::{billing, metrics};
@@ -45,7 +45,9 @@ impl RunArgs {
         let out = super::output_dir(self.out.clone(), Some(&config));
         let window = match (self.from, self.to) {
             (Some(from), Some(to)) if from > to => {
-                return Err(Error::Usage(format!("--from {from} is after --to {to}")));
+                return Err(Error::Arguments(format!(
+                    "--from {from} is after --to {to}"
+                )));
             }
             (Some(from), Some(to)) => Some((from, to)),
             _ => None,
@@ -101,7 +103,9 @@ pub async fn run_pipeline(
 ) -> Result<RunSummary> {
     let started_at = chrono::Utc::now();
     let (book, price_file) = super::load_price_book(config)?;
-    let staging = Staging::create(out)?;
+    refuse_output_inside_inputs(config, out)?;
+    let lock = OutputLock::acquire(out)?;
+    let staging = Staging::create(out, &lock)?;
     let mut timings = Vec::new();
 
     let clock = Instant::now();
@@ -241,13 +245,20 @@ pub async fn run_pipeline(
     let report_html = crate::html::report_html(&ctx, &run_summary).await?;
     run_summary.peak_rss_bytes = summary::peak_rss_bytes();
 
-    staging.publish(out, window_text)?;
-    write_atomic(&out.join("report.md"), report.as_bytes())?;
-    write_atomic(&out.join("report.html"), report_html.as_bytes())?;
-    write_atomic(
-        &out.join("run_summary.json"),
-        serde_json::to_string_pretty(&run_summary)?.as_bytes(),
-    )?;
+    let files = staging.files_dir();
+    std::fs::create_dir_all(&files).map_err(|e| Error::io(&files, e))?;
+    for (name, contents) in [
+        ("report.md", report),
+        ("report.html", report_html),
+        (
+            "run_summary.json",
+            serde_json::to_string_pretty(&run_summary)?,
+        ),
+    ] {
+        std::fs::write(files.join(name), contents).map_err(|e| Error::io(files.join(name), e))?;
+    }
+    staging.publish(out, (from.to_string(), to.to_string()))?;
+    drop(lock);
     Ok(run_summary)
 }
 
@@ -268,4 +279,50 @@ async fn data_days(ctx: &datafusion::prelude::SessionContext) -> Result<(NaiveDa
             .unwrap_or_default()
     };
     Ok((day(0), day(1)))
+}
+
+/// Refuses an output folder inside an input folder: the next run would read its own
+/// tables as input.
+fn refuse_output_inside_inputs(config: &Config, out: &Path) -> Result<()> {
+    let real = |p: &Path| {
+        std::fs::canonicalize(p)
+            .or_else(|_| std::path::absolute(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
+    let out_real = real(out);
+    let inputs = config
+        .requests
+        .iter()
+        .map(|s| ("[[requests]]", &s.path))
+        .chain(config.billing.iter().map(|s| ("[[billing]]", &s.path)))
+        .chain(
+            config
+                .gpu_metrics
+                .iter()
+                .map(|s| ("[[gpu_metrics]]", &s.path)),
+        );
+    for (block, path) in inputs {
+        let resolved = config.resolve(path);
+        // A glob's folder is the part before its first wildcard.
+        let text = resolved.to_string_lossy();
+        let folder = if resolved.exists() {
+            resolved.clone()
+        } else if !text.contains(['*', '?', '[']) {
+            continue; // missing: ingest says so
+        } else {
+            let cut = text.find(['*', '?', '[']).unwrap_or(text.len());
+            PathBuf::from(&text[..cut])
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default()
+        };
+        if folder.is_dir() && out_real.starts_with(real(&folder)) {
+            return Err(Error::Arguments(format!(
+                "--out {} is inside the input folder {} of {block} path = \"{path}\": the next run would read its own tables as input; choose an output folder outside the inputs",
+                out.display(),
+                folder.display()
+            )));
+        }
+    }
+    Ok(())
 }

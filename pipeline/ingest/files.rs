@@ -52,10 +52,13 @@ pub fn classify(path: &Path) -> Option<(Layout, Compression)> {
     Some((layout, compression))
 }
 
-/// Expands a source path into its input files, sorted, so runs are repeatable.
+/// Expands a source path into its input files, sorted, so runs are repeatable. A path
+/// that exists is taken as it is, even if its name holds glob characters; folders are
+/// walked following each real folder once (symlink loops end), and a file reached by two
+/// paths is read once.
 pub fn expand(path: &Path) -> Result<Vec<PathBuf>> {
     let text = path.to_string_lossy();
-    let mut files = if text.contains(['*', '?', '[']) {
+    let mut files = if text.contains(['*', '?', '[']) && !path.exists() {
         let entries = glob::glob(&text).map_err(|e| Error::Input {
             path: path.to_path_buf(),
             message: format!("bad glob pattern: {e}"),
@@ -73,7 +76,7 @@ pub fn expand(path: &Path) -> Result<Vec<PathBuf>> {
         files
     } else if path.is_dir() {
         let mut files = Vec::new();
-        walk(path, &mut files)?;
+        walk(path, &mut files, &mut std::collections::HashSet::new())?;
         files
     } else if path.is_file() {
         vec![path.to_path_buf()]
@@ -85,6 +88,8 @@ pub fn expand(path: &Path) -> Result<Vec<PathBuf>> {
     };
     files.retain(|f| classify(f).is_some());
     files.sort();
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
     if files.is_empty() {
         return Err(Error::Input {
             path: path.to_path_buf(),
@@ -94,7 +99,15 @@ pub fn expand(path: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+fn walk(
+    dir: &Path,
+    files: &mut Vec<PathBuf>,
+    visited: &mut std::collections::HashSet<PathBuf>,
+) -> Result<()> {
+    let real = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
+    if !visited.insert(real) {
+        return Ok(()); // a folder seen already (a symlink loop or a second link to it)
+    }
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
@@ -104,7 +117,7 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
             continue;
         }
         if path.is_dir() {
-            walk(&path, files)?;
+            walk(&path, files, visited)?;
         } else {
             files.push(path);
         }

@@ -277,10 +277,9 @@ pub fn ingest(
             let (format, records) =
                 open_file(&resolved, path, move |f| Box::new(reader_bar.wrap_read(f)))?;
             let spec = resolved.spec(format);
-            let file_name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            // Records without an id are named by their file (relative to the config's
+            // folder, so same-named files in two folders differ) and line.
+            let file_name = relative_to(path, config.base_dir());
             let mut staged =
                 StagedRequestWriter::create(&staged_dir.join(format!("{file_index:05}.parquet")))?;
             let mut file_report = FileReport {
@@ -364,4 +363,15 @@ mod tests {
             "input_tokens: negative token count -N"
         );
     }
+}
+
+/// `path` relative to `base` when it lies below it, else `path` as it is.
+fn relative_to(path: &Path, base: &Path) -> String {
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (path_abs, base_abs) = (absolute(path), absolute(base));
+    path_abs
+        .strip_prefix(&base_abs)
+        .unwrap_or(&path_abs)
+        .to_string_lossy()
+        .into_owned()
 }

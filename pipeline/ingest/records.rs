@@ -17,6 +17,9 @@ use crate::error::{Error, Result};
 /// Longest raw text kept in quarantine for one record.
 pub const MAX_RAW_BYTES: usize = 16 * 1024;
 
+/// The UTF-8 byte-order mark some editors put at the start of a file.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// One record as read.
 #[derive(Debug, Clone)]
 pub struct RawRecord {
@@ -41,9 +44,15 @@ pub fn open(
 ) -> Result<Records> {
     match layout {
         Layout::JsonLines => {
-            let mut reader = open_text(path, compression, wrap)?;
-            let starts_array =
-                peek_first_byte(&mut reader).map_err(|e| Error::io(path, e))? == Some(b'[');
+            let mut reader = match open_text(path, compression, wrap) {
+                Ok(reader) => reader,
+                Err(Error::Io { error, .. }) => return Ok(unreadable(error)),
+                Err(e) => return Err(e),
+            };
+            let starts_array = match peek_first_byte(&mut reader) {
+                Ok(first) => first == Some(b'['),
+                Err(e) => return Ok(unreadable(e)),
+            };
             if starts_array {
                 json_array(path, reader)
             } else {
@@ -54,10 +63,27 @@ pub fn open(
                 }))
             }
         }
-        Layout::Csv => csv_records(path, open_text(path, compression, wrap)?),
+        Layout::Csv => match open_text(path, compression, wrap) {
+            Ok(reader) => csv_records(path, reader),
+            Err(Error::Io { error, .. }) => Ok(unreadable(error)),
+            Err(e) => Err(e),
+        },
         // Parquet is read by seeking, not streamed: the caller counts its progress per file.
         Layout::Parquet => parquet_records(path),
     }
+}
+
+/// A file that cannot be read from its start (an empty or corrupt .gz, a .zst cut before
+/// its first block): one quarantined record saying so, so the run goes on with the
+/// source's other files and the loss is counted.
+fn unreadable(error: std::io::Error) -> Records {
+    Box::new(std::iter::once(RawRecord {
+        line: 1,
+        raw: String::new(),
+        value: Err(format!(
+            "file unreadable from its start (empty, truncated or corrupt?): {error}"
+        )),
+    }))
 }
 
 fn peek_first_byte(reader: &mut Box<dyn BufRead + Send>) -> std::io::Result<Option<u8>> {
@@ -118,6 +144,9 @@ impl Iterator for JsonLines {
                     self.line += 1;
                     while matches!(buf.last(), Some(b'\n' | b'\r')) {
                         buf.pop();
+                    }
+                    if self.line == 1 && buf.starts_with(UTF8_BOM) {
+                        buf.drain(..UTF8_BOM.len()); // a byte-order mark is not data
                     }
                     if buf.iter().all(u8::is_ascii_whitespace) {
                         continue; // blank lines are not records
@@ -191,12 +220,19 @@ fn csv_records(path: &Path, reader: Box<dyn BufRead + Send>) -> Result<Records> 
         .flexible(true)
         .has_headers(true)
         .from_reader(reader);
-    let headers: Vec<String> = csv
-        .headers()
-        .map_err(|e| Error::Input {
-            path: path.to_path_buf(),
-            message: format!("line 1: cannot read the CSV header: {e}"),
-        })?
+    let headers = match csv.headers() {
+        Ok(headers) => headers.clone(),
+        Err(e) if e.is_io_error() => {
+            return Ok(unreadable(std::io::Error::other(e.to_string())));
+        }
+        Err(e) => {
+            return Err(Error::Input {
+                path: path.to_path_buf(),
+                message: format!("line 1: cannot read the CSV header: {e}"),
+            });
+        }
+    };
+    let headers: Vec<String> = headers
         .iter()
         .enumerate()
         .map(|(i, h)| {

@@ -85,8 +85,27 @@ pub fn parse_offset(text: &str) -> Option<FixedOffset> {
     FixedOffset::east_opt(sign * seconds)
 }
 
-/// Reads a timestamp value into UTC microseconds, or says what was expected.
+/// Latest timestamp accepted, µs: 2096-01-01T00:00:00Z (numeric epochs beyond it are
+/// ambiguous units; text beyond it is a sentinel like 9999-12-31, not a request).
+const LATEST_MICROS: i64 = 4_007_318_400_000_000;
+
+/// Reads a timestamp value into UTC microseconds, or says what was expected. Times before
+/// 1970 or from 2096 on are refused, whatever their form.
 pub fn parse_timestamp(value: &Value, options: &TimeOptions) -> Result<i64, String> {
+    let micros = parse_any_timestamp(value, options)?;
+    if !(0..LATEST_MICROS).contains(&micros) {
+        return Err(format!(
+            "timestamp {} is outside 1970–2095",
+            match value {
+                Value::String(s) => format!("'{s}'"),
+                other => other.to_string(),
+            }
+        ));
+    }
+    Ok(micros)
+}
+
+fn parse_any_timestamp(value: &Value, options: &TimeOptions) -> Result<i64, String> {
     match value {
         Value::Number(n) => {
             let number = n

@@ -584,7 +584,11 @@ fn quarterly_review_of_the_sample_history() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert_eq!(bad.status.code(), Some(2), "clap rejects a bad quarter");
+    assert_eq!(
+        bad.status.code(),
+        Some(64),
+        "a bad quarter is an argument error (64), not bad rows (2)"
+    );
 }
 
 #[test]
