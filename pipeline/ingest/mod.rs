@@ -352,6 +352,17 @@ pub fn ingest(
     Ok(report)
 }
 
+/// `path` relative to `base` when it lies below it, else `path` as it is.
+fn relative_to(path: &Path, base: &Path) -> String {
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (path_abs, base_abs) = (absolute(path), absolute(base));
+    path_abs
+        .strip_prefix(&base_abs)
+        .unwrap_or(&path_abs)
+        .to_string_lossy()
+        .into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,15 +374,4 @@ mod tests {
             "input_tokens: negative token count -N"
         );
     }
-}
-
-/// `path` relative to `base` when it lies below it, else `path` as it is.
-fn relative_to(path: &Path, base: &Path) -> String {
-    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let (path_abs, base_abs) = (absolute(path), absolute(base));
-    path_abs
-        .strip_prefix(&base_abs)
-        .unwrap_or(&path_abs)
-        .to_string_lossy()
-        .into_owned()
 }
