@@ -7,6 +7,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use inferledger::commands::Cli;
 
+/// Stack of the command thread and the runtime's workers.
+const STACK_BYTES: usize = 256 * 1024 * 1024;
+
 /// Exit code for arguments that cannot be used (BSD's EX_USAGE), distinct from 2.
 const EXIT_USAGE: u8 = 64;
 
@@ -22,8 +25,11 @@ fn main() -> ExitCode {
             };
         }
     };
+    // Planning a deep query (thousands of UNION ALLs) recurses deeply: give the command and
+    // the workers large stacks (address space, not memory, until used).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(STACK_BYTES)
         .build()
     {
         Ok(runtime) => runtime,
@@ -32,7 +38,23 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli.run()) {
+    let outcome = std::thread::Builder::new()
+        .name("inferledger".to_string())
+        .stack_size(STACK_BYTES)
+        .spawn(move || runtime.block_on(cli.run()))
+        .map(|thread| thread.join());
+    let result = match outcome {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => {
+            eprintln!("error: the command panicked (a bug: please report it)");
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("error: cannot start the command thread: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             let mut message = format!("error: {error}");

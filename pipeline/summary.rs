@@ -408,9 +408,30 @@ fn cell(batch: &RecordBatch, column: usize, row: usize) -> (String, bool) {
             let text = ArrayFormatter::try_new(array.as_ref(), &options)
                 .map(|f| f.value(row).to_string())
                 .unwrap_or_default();
-            (text.replace('|', "\\|"), false)
+            (markdown_text(&text), false)
         }
     }
+}
+
+/// Text from the data (team, feature, model names) made safe inside Markdown: table pipes,
+/// HTML, emphasis and code marks are escaped and line breaks become spaces, so a name like
+/// `a|b` or `<img …>` shows as written and breaks nothing.
+pub fn markdown_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '|' | '\\' | '`' | '*' | '_' | '[' | ']' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\n' | '\r' => out.push(' '),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Batches as a Markdown table, numbers right-aligned with separators, money in dollars.
@@ -551,7 +572,7 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
             summary
                 .unpriced_models
                 .iter()
-                .map(|m| format!("`{}` ({})", m.model, m.requests))
+                .map(|m| format!("{} ({})", markdown_text(&m.model), m.requests))
                 .collect::<Vec<_>>()
                 .join(", ")
         );

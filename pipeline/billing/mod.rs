@@ -75,7 +75,8 @@ pub enum CostBasis {
 }
 
 /// The billing columns `[billing.fields]` can map.
-pub const FIELD_NAMES: [&str; 13] = [
+pub const FIELD_NAMES: [&str; 14] = [
+    "currency",
     "start",
     "end",
     "resource_id",
@@ -98,6 +99,7 @@ const HOUR: i64 = 3_600_000_000;
 fn preset(format: BillingFormat, basis: CostBasis) -> BTreeMap<&'static str, Vec<&'static str>> {
     let list: Vec<(&str, Vec<&str>)> = match format {
         BillingFormat::Focus => vec![
+            ("currency", vec!["BillingCurrency"]),
             ("start", vec!["ChargePeriodStart"]),
             ("end", vec!["ChargePeriodEnd"]),
             (
@@ -129,6 +131,7 @@ fn preset(format: BillingFormat, basis: CostBasis) -> BTreeMap<&'static str, Vec
             ("commitment", vec!["CommitmentDiscountId"]),
         ],
         BillingFormat::AwsCur => vec![
+            ("currency", vec!["line_item_currency_code"]),
             ("start", vec!["line_item_usage_start_date"]),
             ("end", vec!["line_item_usage_end_date"]),
             (
@@ -165,6 +168,7 @@ fn preset(format: BillingFormat, basis: CostBasis) -> BTreeMap<&'static str, Vec
             ("ri_effective", vec!["reservation_effective_cost"]),
         ],
         BillingFormat::Gcp => vec![
+            ("currency", vec!["currency"]),
             ("start", vec!["usage_start_time"]),
             ("end", vec!["usage_end_time"]),
             ("cost", vec!["cost"]),
@@ -183,6 +187,7 @@ fn preset(format: BillingFormat, basis: CostBasis) -> BTreeMap<&'static str, Vec
             ("sku", vec!["sku.description"]),
         ],
         BillingFormat::Generic => vec![
+            ("currency", vec!["currency"]),
             ("start", vec!["start", "hour", "timestamp"]),
             ("end", vec!["end"]),
             ("cost", vec!["cost", "cost_usd"]),
@@ -305,6 +310,16 @@ impl BillingReader {
     pub fn read(&self, record: &Value) -> Result<Charge, String> {
         if !record.is_object() {
             return Err(format!("expected an object, found {}", describe(record)));
+        }
+        // Costs are summed in USD columns; another currency would be mixed in silently.
+        if let Some(currency) = self.text(record, "currency")
+            && !currency.trim().is_empty()
+            && !currency.trim().eq_ignore_ascii_case("USD")
+        {
+            return Err(format!(
+                "billing currency {} is not USD: inferledger sums costs in USD and applies no exchange rate; export the bill in USD",
+                currency.trim()
+            ));
         }
         let start = self.value(record, "start").ok_or("missing charge start")?;
         let start_micros =
@@ -695,14 +710,26 @@ pub struct BillingReport {
     pub rows_quarantined: u64,
     /// Rows outside `--from/--to`.
     pub rows_outside_window: u64,
+    /// Rows repeating an earlier row of the source exactly (an export saved twice, a
+    /// line item repeated): counted once.
+    pub rows_duplicate: u64,
     /// GPU spend read, exact.
     pub gpu_cost_usd: String,
     /// Non-GPU spend read, exact.
     pub non_gpu_cost_usd: String,
-    /// rows_read = rows_gpu + rows_non_gpu + rows_quarantined + rows_outside_window.
+    /// rows_read = rows_gpu + rows_non_gpu + rows_quarantined + rows_outside_window +
+    /// rows_duplicate.
     pub reconciles: bool,
     /// Commonest quarantine reasons.
     pub quarantine_reasons: Vec<(String, u64)>,
+}
+
+/// A billing row's identity: the hash of its whole text (every column).
+fn row_identity(raw: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    raw.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Reads every `[[billing]]` source into `staging/billing_staged/`.
@@ -728,6 +755,7 @@ pub fn ingest(
         };
         let (mut gpu_cost, mut other_cost) = (Decimal::ZERO, Decimal::ZERO);
         let mut bad_rows = crate::ingest::BadRows::default();
+        let mut seen_rows: std::collections::HashSet<u64> = std::collections::HashSet::new();
         for path in files::expand(&config.resolve(&source.path))? {
             index += 1;
             let display = path.to_string_lossy().into_owned();
@@ -750,6 +778,10 @@ pub fn ingest(
             };
             for record in rows {
                 report.rows_read += 1;
+                if record.value.is_ok() && !seen_rows.insert(row_identity(&record.raw)) {
+                    report.rows_duplicate += 1;
+                    continue;
+                }
                 let result = record
                     .value
                     .and_then(|v| reader.read(&v))
@@ -799,7 +831,8 @@ pub fn ingest(
             == report.rows_gpu
                 + report.rows_non_gpu
                 + report.rows_quarantined
-                + report.rows_outside_window;
+                + report.rows_outside_window
+                + report.rows_duplicate;
         let limit = source
             .max_bad_fraction
             .unwrap_or(config.run.max_bad_fraction);

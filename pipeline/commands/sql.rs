@@ -204,9 +204,12 @@ impl SqlArgs {
                 .map_err(Error::Usage)?,
         };
         if self.format == OutputFormat::Parquet && self.output.is_none() {
-            return Err(Error::Usage(
+            return Err(Error::Arguments(
                 "--format parquet needs --output FILE".to_string(),
             ));
+        }
+        if let Some(path) = &self.output {
+            check_output_file(path, &self.out, self.allow_write)?;
         }
         let session =
             Session::open(&self.out, config.as_ref(), memory_limit, self.allow_write).await?;
@@ -235,6 +238,36 @@ impl SqlArgs {
         }
         Ok(())
     }
+}
+
+/// `--output` writes a file, so it needs `--allow-write`, and never inside the run folder
+/// (a stray file in a table's folder would be read as part of the table).
+fn check_output_file(path: &Path, out: &Path, allow_write: bool) -> Result<()> {
+    if !allow_write {
+        return Err(Error::Arguments(format!(
+            "--output {} writes a file: add --allow-write (sql is read-only without it)",
+            path.display()
+        )));
+    }
+    let absolute = |p: &Path| {
+        std::fs::canonicalize(p)
+            .or_else(|_| {
+                // A file not yet written: its folder's real path and its name.
+                let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
+                let dir = std::fs::canonicalize(parent.unwrap_or(Path::new(".")))?;
+                Ok::<_, std::io::Error>(dir.join(p.file_name().unwrap_or_default()))
+            })
+            .or_else(|_| std::path::absolute(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
+    if absolute(path).starts_with(absolute(out)) {
+        return Err(Error::Arguments(format!(
+            "--output {} is inside the run folder {}: write results outside it",
+            path.display(),
+            out.display()
+        )));
+    }
+    Ok(())
 }
 
 const HELP: &str = "Statements end with ';' and may span lines. \\d lists tables, \\d NAME describes one, \\q quits, \\? shows this.";

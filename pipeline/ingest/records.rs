@@ -215,7 +215,17 @@ fn json_array(path: &Path, mut reader: Box<dyn BufRead + Send>) -> Result<Record
     })))
 }
 
-fn csv_records(path: &Path, reader: Box<dyn BufRead + Send>) -> Result<Records> {
+fn csv_records(path: &Path, mut reader: Box<dyn BufRead + Send>) -> Result<Records> {
+    // The csv crate numbers records of a CRLF file one line short (it counts a line at the
+    // '\n' it has not consumed yet when the next record starts): correct by the ending of
+    // the header line.
+    let line_offset = match reader.fill_buf() {
+        Ok(buf) => {
+            let end = buf.iter().position(|b| *b == b'\n');
+            u64::from(end.is_some_and(|i| i > 0 && buf[i - 1] == b'\r'))
+        }
+        Err(e) => return Ok(unreadable(e)),
+    };
     let mut csv = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
@@ -252,14 +262,18 @@ fn csv_records(path: &Path, reader: Box<dyn BufRead + Send>) -> Result<Records> 
     }
     let mut records = csv.into_byte_records();
     let mut failed = false;
+    let mut pending: std::collections::VecDeque<RawRecord> = std::collections::VecDeque::new();
     Ok(Box::new(std::iter::from_fn(move || {
+        if let Some(record) = pending.pop_front() {
+            return Some(record);
+        }
         if failed {
             return None;
         }
         let record = records.next()?;
         Some(match record {
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let line = e.position().map(|p| p.line() + line_offset).unwrap_or(0);
                 if e.is_io_error() {
                     failed = true;
                 }
@@ -270,13 +284,29 @@ fn csv_records(path: &Path, reader: Box<dyn BufRead + Send>) -> Result<Records> 
                 }
             }
             Ok(row) => {
-                let line = row.position().map(|p| p.line()).unwrap_or(0);
+                let line = row.position().map(|p| p.line() + line_offset).unwrap_or(0);
                 let fields: Vec<String> = row
                     .iter()
                     .map(|f| String::from_utf8_lossy(f).into_owned())
                     .collect();
                 let raw = cut(&fields.join(","));
-                let value = if fields.len() != headers.len() {
+                let swallowed = swallowed_rows(&fields, headers.len());
+                let value = if !swallowed.is_empty() {
+                    // Every physical row the open quote took in is counted and quarantined.
+                    for (offset, text) in &swallowed {
+                        pending.push_back(RawRecord {
+                            line: line + offset,
+                            raw: cut(text),
+                            value: Err(format!(
+                                "row swallowed by the unterminated quote opened on line {line}"
+                            )),
+                        });
+                    }
+                    Err(format!(
+                        "a quoted field is not closed: it runs over {} more line(s) that look like whole rows (unterminated quote?)",
+                        swallowed.len()
+                    ))
+                } else if fields.len() != headers.len() {
                     Err(format!(
                         "expected {} columns ({}), found {}",
                         headers.len(),
@@ -297,6 +327,75 @@ fn csv_records(path: &Path, reader: Box<dyn BufRead + Send>) -> Result<Records> 
             }
         })
     })))
+}
+
+/// The physical lines inside a record's quoted fields that look like whole rows of their
+/// own (as many commas as the header has, less one), with their offset from the record's
+/// first line: what a quote left open swallowed. A quoted field may hold line breaks (a
+/// message's text); it does not hold CSV rows.
+fn swallowed_rows(fields: &[String], columns: usize) -> Vec<(u64, String)> {
+    let mut offset = 0u64;
+    let mut found = Vec::new();
+    for field in fields {
+        for (i, piece) in field.split('\n').enumerate() {
+            if i == 0 {
+                continue;
+            }
+            offset += 1;
+            if columns > 1 && piece.matches(',').count() + 1 >= columns {
+                found.push((offset, piece.to_string()));
+            }
+        }
+    }
+    found
+}
+
+/// Parquet writers often store strings as BINARY without a UTF8 annotation; Arrow's JSON
+/// writer would print them as hex. Columns of bytes that are valid UTF-8 become text.
+fn binary_as_text(
+    batch: datafusion::arrow::array::RecordBatch,
+) -> datafusion::arrow::array::RecordBatch {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let is_binary = |t: &DataType| {
+        matches!(
+            t,
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+        )
+    };
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| is_binary(f.data_type()))
+    {
+        return batch;
+    }
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let text = is_binary(field.data_type())
+            .then(|| datafusion::arrow::compute::cast(column, &DataType::Utf8).ok())
+            .flatten();
+        match text {
+            Some(text) => {
+                fields.push(Field::new(
+                    field.name(),
+                    DataType::Utf8,
+                    field.is_nullable(),
+                ));
+                columns.push(text);
+            }
+            None => {
+                fields.push(field.as_ref().clone());
+                columns.push(column.clone());
+            }
+        }
+    }
+    datafusion::arrow::array::RecordBatch::try_new(
+        std::sync::Arc::new(Schema::new(fields)),
+        columns,
+    )
+    .unwrap_or(batch)
 }
 
 fn parquet_records(path: &Path) -> Result<Records> {
@@ -336,6 +435,7 @@ fn parquet_records(path: &Path) -> Result<Records> {
                     });
                 }
             };
+            let batch = binary_as_text(batch);
             let mut writer = datafusion::arrow::json::LineDelimitedWriter::new(Vec::new());
             let converted = writer.write(&batch).and_then(|_| writer.finish());
             let bytes = writer.into_inner();
@@ -398,6 +498,73 @@ mod tests {
         );
         assert_eq!(records[2].line, 4, "a last line without newline is read");
         assert!(records[2].value.is_ok());
+    }
+
+    #[test]
+    fn csv_line_numbers_are_the_file_lines_with_lf_or_crlf() {
+        let dir = tempfile::tempdir().unwrap();
+        for ending in ["\n", "\r\n"] {
+            let path = dir.path().join("a.csv");
+            let text = ["a,b", "1,2", "3,\"x", "y\"", "broken", "5,6", ""].join(ending);
+            std::fs::write(&path, text).unwrap();
+            let lines: Vec<u64> = open(&path, Layout::Csv, Compression::None, plain)
+                .unwrap()
+                .map(|r| r.line)
+                .collect();
+            // Rows start on file lines 2, 3 (a quoted field over lines 3-4), 5 and 6.
+            assert_eq!(lines, [2, 3, 5, 6], "ending {ending:?}");
+        }
+    }
+
+    #[test]
+    fn an_unterminated_quote_does_not_swallow_rows_silently() {
+        // Line 3 opens a quote that is never closed: lines 4 and 5 are whole rows it would
+        // take in. All three are counted and quarantined; line 2 is kept.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        std::fs::write(
+            &path,
+            "id,model,tokens\n1,gpt-4o,10\n2,\"gpt-4o,20\n3,gpt-4o,30\n4,gpt-4o,40\n",
+        )
+        .unwrap();
+        let records: Vec<RawRecord> = open(&path, Layout::Csv, Compression::None, plain)
+            .unwrap()
+            .collect();
+        let summary: Vec<(u64, bool)> = records.iter().map(|r| (r.line, r.value.is_ok())).collect();
+        assert_eq!(summary, [(2, true), (3, false), (4, false), (5, false)]);
+        assert!(
+            records[1]
+                .value
+                .as_ref()
+                .unwrap_err()
+                .contains("quoted field is not closed")
+        );
+        assert!(
+            records[2]
+                .value
+                .as_ref()
+                .unwrap_err()
+                .contains("opened on line 3")
+        );
+        assert_eq!(records[3].raw, "4,gpt-4o,40");
+    }
+
+    #[test]
+    fn a_quoted_field_with_line_breaks_is_one_row() {
+        // A message with line breaks (not rows) stays one kept row.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        std::fs::write(
+            &path,
+            "id,model,message\n1,gpt-4o,\"Hello,\nhow are you\"\n2,gpt-4o,x\n",
+        )
+        .unwrap();
+        let records: Vec<RawRecord> = open(&path, Layout::Csv, Compression::None, plain)
+            .unwrap()
+            .collect();
+        assert_eq!(records.len(), 2);
+        assert!(records.iter().all(|r| r.value.is_ok()));
+        assert_eq!(records[1].line, 4);
     }
 
     #[test]

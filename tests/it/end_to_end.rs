@@ -144,8 +144,9 @@ fn sample_data_run_matches_independent_figures() {
                 "missing input_tokens (looked for: usage.input_tokens)".into()
             ],
             vec![
+                // The file's own line 52 (it has CRLF endings: `grep -n n/a` says 52).
                 "litellm".to_string(),
-                "51".into(),
+                "52".into(),
                 "input_tokens: expected a whole number of tokens, found text \"n/a\"".into()
             ],
             vec![

@@ -78,6 +78,7 @@ fn files_output_formats_and_views() {
         out_arg,
         "--format",
         "parquet",
+        "--allow-write",
         "--output",
         parquet.to_str().unwrap(),
         "SELECT team, SUM(total_cost_usd) AS total FROM cost_attribution GROUP BY team",
@@ -94,7 +95,7 @@ fn files_output_formats_and_views() {
     // Teams: search, support, growth, platform, localisation, finance, __idle__, __unassigned__.
     assert_eq!(rows, 8);
     let without_output = inferledger(&["sql", "--out", out_arg, "--format", "parquet", "SELECT 1"]);
-    assert_eq!(without_output.status.code(), Some(1));
+    assert_eq!(without_output.status.code(), Some(64), "an argument error");
     assert!(stderr(&without_output).contains("needs --output"));
 }
 
