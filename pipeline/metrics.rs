@@ -428,8 +428,12 @@ pub fn ingest(
                             let ts = ts.ok_or(
                                 "sample has no timestamp (snapshots need `value timestamp_ms`)",
                             )?;
+                            let ts_micros = ts
+                                .checked_mul(1000)
+                                .filter(|t| (0..crate::ingest::time::LATEST_MICROS).contains(t))
+                                .ok_or_else(|| format!("timestamp {ts} ms is outside 1970–2095"))?;
                             Ok(vec![Sample {
-                                ts_micros: ts * 1000,
+                                ts_micros,
                                 host: label_text(&labels, &host_label),
                                 series: match source.format {
                                     MetricsFormat::Dcgm => label_text(&labels, "UUID")

@@ -24,21 +24,29 @@ WITH duplicated AS (
     GROUP BY request_id
     HAVING COUNT(*) > 1
 ),
-ranked_copies AS (
-    SELECT s.request_id, s.source_file, s.source_line,
-           ROW_NUMBER() OVER (
-               PARTITION BY s.request_id
-               ORDER BY s.output_tokens DESC, s.source_file, s.source_line
-           ) AS copy_rank
-    FROM requests_staged s
-    JOIN duplicated d ON s.request_id = d.request_id
-),
-kept AS (
+single_copies AS (
     SELECT s.*
     FROM requests_staged s
-    LEFT JOIN ranked_copies r
-        ON s.request_id = r.request_id AND s.source_file = r.source_file AND s.source_line = r.source_line
-    WHERE r.copy_rank IS NULL OR r.copy_rank = 1
+    LEFT JOIN duplicated d ON s.request_id = d.request_id
+    WHERE d.request_id IS NULL
+),
+best_copies AS (
+    SELECT * EXCLUDE (copy_rank)
+    FROM (
+        SELECT s.*,
+               ROW_NUMBER() OVER (
+                   PARTITION BY s.request_id
+                   ORDER BY s.output_tokens DESC, s.source_file, s.source_line
+               ) AS copy_rank
+        FROM requests_staged s
+        JOIN duplicated d ON s.request_id = d.request_id
+    ) ranked
+    WHERE copy_rank = 1
+),
+kept AS (
+    SELECT * FROM single_copies
+    UNION ALL
+    SELECT * FROM best_copies
 ),
 keyed AS (
     SELECT request_id, ts,

@@ -23,13 +23,13 @@ WITH factor AS (
 gpu_price AS (
     -- A rate in decimal, rounded to 6 decimals (GPU-hours are measured to 6 decimals).
     SELECT CAST(COALESCE(
-            (SELECT CAST(SUM(cost_usd) / CAST(SUM(gpu_hours) AS DECIMAL(20, 6)) AS DECIMAL(38, 12))
+            (SELECT CAST(SUM(cost_usd) / CAST(SUM(gpu_hours) AS DECIMAL(38, 6)) AS DECIMAL(38, 12))
              FROM gpu_billing_hourly
              WHERE gpu_model = (SELECT selfhost_gpu_model FROM economics)
                AND pricing_category = 'on_demand' AND gpu_hours > 0),
             (SELECT gpu_hour_usd FROM gpu_hour_prices
              WHERE gpu_model = (SELECT selfhost_gpu_model FROM economics))
-        ) AS DECIMAL(20, 6)) AS gpu_hour_usd
+        ) AS DECIMAL(38, 6)) AS gpu_hour_usd
 ),
 workloads AS (
     SELECT r.model, r.feature,
@@ -122,7 +122,7 @@ pool_rows AS (
         CAST((COALESCE(u.input_tokens, 0) * p.input_per_token + COALESCE(u.output_tokens, 0) * p.output_per_token) * f.per_month AS DECIMAL(38, 12)) AS monthly_api_cost_usd,
         CAST(c.cost_usd * CAST(730.5 AS DECIMAL(10, 1)) / CAST(c.billed_hours AS DECIMAL(20, 0)) AS DECIMAL(38, 12)) AS monthly_selfhost_cost_usd,
         c.gpus AS gpus_needed,
-        CAST(NULL AS DECIMAL(20, 6)) AS gpu_hour_usd,
+        CAST(NULL AS DECIMAL(38, 6)) AS gpu_hour_usd,
         CAST(NULL AS DOUBLE) AS throughput_tokens_per_second,
         CAST(NULL AS DOUBLE) AS breakeven_tokens_per_gpu_month,
         CAST(NULL AS DOUBLE) AS breakeven_utilization,

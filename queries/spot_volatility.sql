@@ -15,7 +15,7 @@ WITH priced AS (
         p.environment,
         b.gpu_hours,
         b.cost_usd,
-        CAST(b.cost_usd / CAST(b.gpu_hours AS DECIMAL(20, 6)) AS DECIMAL(38, 12)) AS price_per_gpu_hour
+        CAST(b.cost_usd / CAST(b.gpu_hours AS DECIMAL(38, 6)) AS DECIMAL(38, 12)) AS price_per_gpu_hour
     FROM gpu_billing_hourly b
     LEFT JOIN pools p ON b.pool = p.pool
     WHERE b.pricing_category = 'spot' AND b.gpu_hours > 0

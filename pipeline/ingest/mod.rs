@@ -288,9 +288,21 @@ pub fn ingest(
                 bytes,
                 ..FileReport::default()
             };
+            let (mut last_line, mut on_same_line) = (0, 0);
             for record in records {
                 file_report.rows_read += 1;
-                let fallback_id = format!("{file_name}:{}", record.line);
+                // Two records can share a line (a bare CR ends a CSV record): the second
+                // is `file:line+1`, and so on, so no two records share a fallback id.
+                on_same_line = if record.line == last_line {
+                    on_same_line + 1
+                } else {
+                    0
+                };
+                last_line = record.line;
+                let fallback_id = match on_same_line {
+                    0 => format!("{file_name}:{}", record.line),
+                    n => format!("{file_name}:{}+{n}", record.line),
+                };
                 let row = record
                     .value
                     .and_then(|value| extract::extract(&value, &spec, &fallback_id));

@@ -260,7 +260,7 @@ fn csv_records(path: &Path, mut reader: Box<dyn BufRead + Send>) -> Result<Recor
             message: "line 1: the CSV file has no header row".to_string(),
         });
     }
-    let mut records = csv.into_byte_records();
+    let mut records = csv.into_byte_records().peekable();
     let mut failed = false;
     let mut pending: std::collections::VecDeque<RawRecord> = std::collections::VecDeque::new();
     Ok(Box::new(std::iter::from_fn(move || {
@@ -285,28 +285,42 @@ fn csv_records(path: &Path, mut reader: Box<dyn BufRead + Send>) -> Result<Recor
             }
             Ok(row) => {
                 let line = row.position().map(|p| p.line() + line_offset).unwrap_or(0);
-                let fields: Vec<String> = row
+                let mut fields: Vec<String> = row
                     .iter()
                     .map(|f| String::from_utf8_lossy(f).into_owned())
                     .collect();
+                if records.peek().is_none()
+                    && let Some(last) = fields.last_mut()
+                    && last.ends_with('\n')
+                {
+                    // A quote open at the end of the file: its final line break ends the
+                    // file, it starts no line.
+                    last.pop();
+                    if last.ends_with('\r') {
+                        last.pop();
+                    }
+                }
                 let raw = cut(&fields.join(","));
                 let swallowed = swallowed_rows(&fields, headers.len());
-                let value = if !swallowed.is_empty() {
-                    // Every physical row the open quote took in is counted and quarantined.
-                    for (offset, text) in &swallowed {
+                let mut count_lines_of_bad_row = |reason: &str| {
+                    // A malformed row that spans lines: every physical line it took in is
+                    // counted and quarantined, so the loss shows.
+                    for (offset, text) in continuation_lines(&fields) {
                         pending.push_back(RawRecord {
                             line: line + offset,
                             raw: cut(text),
-                            value: Err(format!(
-                                "row swallowed by the unterminated quote opened on line {line}"
-                            )),
+                            value: Err(format!("{reason} (line of the row opened on line {line})")),
                         });
                     }
+                };
+                let value = if swallowed {
+                    count_lines_of_bad_row("row swallowed by an unterminated quote");
                     Err(format!(
-                        "a quoted field is not closed: it runs over {} more line(s) that look like whole rows (unterminated quote?)",
-                        swallowed.len()
+                        "a quoted field is not closed: it runs over {} more line(s), some looking like whole rows (unterminated quote?)",
+                        continuation_lines(&fields).len()
                     ))
                 } else if fields.len() != headers.len() {
+                    count_lines_of_bad_row("part of a row with the wrong number of columns");
                     Err(format!(
                         "expected {} columns ({}), found {}",
                         headers.len(),
@@ -329,25 +343,25 @@ fn csv_records(path: &Path, mut reader: Box<dyn BufRead + Send>) -> Result<Recor
     })))
 }
 
-/// The physical lines inside a record's quoted fields that look like whole rows of their
-/// own (as many commas as the header has, less one), with their offset from the record's
-/// first line: what a quote left open swallowed. A quoted field may hold line breaks (a
-/// message's text); it does not hold CSV rows.
-fn swallowed_rows(fields: &[String], columns: usize) -> Vec<(u64, String)> {
-    let mut offset = 0u64;
-    let mut found = Vec::new();
-    for field in fields {
-        for (i, piece) in field.split('\n').enumerate() {
-            if i == 0 {
-                continue;
-            }
-            offset += 1;
-            if columns > 1 && piece.matches(',').count() + 1 >= columns {
-                found.push((offset, piece.to_string()));
-            }
-        }
-    }
-    found
+/// The physical lines of a record after its first (inside quoted fields), with their
+/// offset from the record's first line.
+fn continuation_lines(fields: &[String]) -> Vec<(u64, &str)> {
+    fields
+        .iter()
+        .flat_map(|field| field.split('\n').skip(1))
+        .enumerate()
+        .map(|(i, piece)| (i as u64 + 1, piece))
+        .collect()
+}
+
+/// Whether a quote left open has swallowed rows. A quoted field may hold line breaks (a
+/// message's text), but a line inside it that looks like a whole row of its own (as many
+/// commas as the header has, less one) means the quote was never closed.
+fn swallowed_rows(fields: &[String], columns: usize) -> bool {
+    columns > 1
+        && continuation_lines(fields)
+            .iter()
+            .any(|(_, piece)| piece.matches(',').count() + 1 >= columns)
 }
 
 /// Parquet writers often store strings as BINARY without a UTF8 annotation; Arrow's JSON

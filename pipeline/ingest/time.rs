@@ -87,7 +87,7 @@ pub fn parse_offset(text: &str) -> Option<FixedOffset> {
 
 /// Latest timestamp accepted, µs: 2096-01-01T00:00:00Z (numeric epochs beyond it are
 /// ambiguous units; text beyond it is a sentinel like 9999-12-31, not a request).
-const LATEST_MICROS: i64 = 4_007_318_400_000_000;
+pub const LATEST_MICROS: i64 = 4_007_318_400_000_000;
 
 /// Reads a timestamp value into UTC microseconds, or says what was expected. Times before
 /// 1970 or from 2096 on are refused, whatever their form.

@@ -10,7 +10,7 @@ SELECT
     'abandoned_spend' AS rule,
     'medium' AS severity,
     'team ' || COALESCE(g.team, '-') || ' / feature ' || COALESCE(g.feature, '-') AS scope,
-    CAST(CAST(100.0 * CAST(g.abandoned_cost_usd AS DOUBLE) / CAST(g.cost_usd AS DOUBLE) AS DECIMAL(10, 1)) AS VARCHAR)
+    CAST(round(100.0 * CAST(g.abandoned_cost_usd AS DOUBLE) / CAST(g.cost_usd AS DOUBLE), 1) AS VARCHAR)
         || '% of the spend ($' || CAST(CAST(g.abandoned_cost_usd * m.per_month AS DECIMAL(20, 2)) AS VARCHAR)
         || ' a month) goes to interactions users abandon.' AS finding,
     'interaction_costs, interactions: team = ''' || COALESCE(g.team, '') || ''', feature = ''' || COALESCE(g.feature, '') || ''', completed = false' AS evidence,

@@ -19,8 +19,8 @@ SELECT
     'cache_hit_low' AS rule,
     CASE WHEN g.gap_usd * m.per_month >= 1000 THEN 'high' ELSE 'medium' END AS severity,
     'model ' || g.model || ' / feature ' || COALESCE(g.feature, '-') AS scope,
-    'Prompt-cache hit ratio is ' || CAST(CAST(100.0 * g.cache_read_tokens / g.input_tokens AS DECIMAL(10, 1)) AS VARCHAR)
-        || '% (under ' || CAST(CAST(100.0 * e.cache_hit_low AS DECIMAL(10, 1)) AS VARCHAR) || '%) on $'
+    'Prompt-cache hit ratio is ' || CAST(round(100.0 * g.cache_read_tokens / g.input_tokens, 1) AS VARCHAR)
+        || '% (under ' || CAST(round(100.0 * e.cache_hit_low, 1) AS VARCHAR) || '%) on $'
         || CAST(CAST(s.cost_usd * m.per_month AS DECIMAL(20, 2)) AS VARCHAR) || ' a month of spend.' AS finding,
     'cache_opportunity, cache_hit_ratio: model = ''' || g.model || ''', feature = ''' || COALESCE(g.feature, '') || '''' AS evidence,
     CAST(g.gap_usd * m.per_month AS DECIMAL(38, 2)) AS est_monthly_savings_usd,

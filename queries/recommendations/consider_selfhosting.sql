@@ -8,7 +8,7 @@ SELECT
     'model ' || b.model || ' / feature ' || COALESCE(b.feature, '-') AS scope,
     'API spend of $' || CAST(CAST(b.monthly_api_cost_usd AS DECIMAL(20, 2)) AS VARCHAR) || ' a month would cost $'
         || CAST(CAST(b.monthly_selfhost_cost_usd AS DECIMAL(20, 2)) AS VARCHAR) || ' on ' || CAST(b.gpus_needed AS VARCHAR)
-        || ' self-hosted GPU(s); it breaks even at ' || CAST(CAST(100.0 * b.breakeven_utilization AS DECIMAL(10, 1)) AS VARCHAR)
+        || ' self-hosted GPU(s); it breaks even at ' || CAST(round(100.0 * b.breakeven_utilization, 1) AS VARCHAR)
         || '% utilisation.' AS finding,
     'selfhost_breakeven: kind = ''api_workload'', model = ''' || b.model || ''', feature = ''' || COALESCE(b.feature, '') || '''' AS evidence,
     CAST(b.monthly_saving_usd AS DECIMAL(38, 2)) AS est_monthly_savings_usd,
@@ -21,8 +21,8 @@ SELECT
     'consider_selfhosting',
     'low',
     'pool ' || u.pool,
-    'Pool ' || u.pool || ' was busy ' || CAST(CAST(100.0 * u.utilization AS DECIMAL(10, 1)) AS VARCHAR)
-        || '% of its GPU-hours, above the ' || CAST(CAST(100.0 * e.selfhost_wins_above AS DECIMAL(10, 1)) AS VARCHAR)
+    'Pool ' || u.pool || ' was busy ' || CAST(round(100.0 * u.utilization, 1) AS VARCHAR)
+        || '% of its GPU-hours, above the ' || CAST(round(100.0 * e.selfhost_wins_above, 1) AS VARCHAR)
         || '% where self-hosting wins.',
     'hourly_utilization: pool = ''' || u.pool || '''',
     CAST(0 AS DECIMAL(38, 2)),

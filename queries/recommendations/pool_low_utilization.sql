@@ -14,7 +14,7 @@ SELECT
     'pool_low_utilization' AS rule,
     'high' AS severity,
     'pool ' || p.pool AS scope,
-    'Pool ' || p.pool || ' was busy ' || CAST(CAST(100.0 * p.utilization AS DECIMAL(10, 1)) AS VARCHAR)
+    'Pool ' || p.pool || ' was busy ' || CAST(round(100.0 * p.utilization, 1) AS VARCHAR)
         || '% of its GPU-hours (measured by ' || p.method || '); its idle GPUs cost $'
         || CAST(CAST(p.idle_cost_usd * m.gpu_per_month AS DECIMAL(20, 2)) AS VARCHAR) || ' a month.' AS finding,
     'hourly_utilization, selfhost_breakeven: pool = ''' || p.pool || '''' AS evidence,

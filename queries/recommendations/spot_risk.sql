@@ -8,7 +8,7 @@ SELECT
     CASE WHEN production_pools IS NOT NULL
          THEN 'Production pool(s) ' || production_pools || ' ran on spot ' || gpu_model || ' capacity; '
          ELSE 'Pool(s) ' || COALESCE(pools, '-') || ' ran on spot ' || gpu_model || ' capacity; '
-    END || 'the spot price swung ' || CAST(CAST(100.0 * swing AS DECIMAL(10, 1)) AS VARCHAR) || '% in the month ($'
+    END || 'the spot price swung ' || CAST(round(100.0 * swing, 1) AS VARCHAR) || '% in the month ($'
         || CAST(CAST(min_price_per_gpu_hour AS DECIMAL(20, 2)) AS VARCHAR) || ' to $'
         || CAST(CAST(max_price_per_gpu_hour AS DECIMAL(20, 2)) AS VARCHAR) || ' per GPU-hour).' AS finding,
     'spot_volatility: gpu_model = ''' || gpu_model || ''', month = ''' || month || '''' AS evidence,

@@ -3,6 +3,7 @@
 mod bad_input;
 mod end_to_end;
 mod helpers;
+mod hostile;
 mod nightly;
 mod slt;
 mod sql;
