@@ -21,6 +21,15 @@ fn openai_config(dir: &Path, path: &str, extra: &str) -> PathBuf {
     )
 }
 
+/// A folder with one request in a.jsonl and its config.
+fn one_request() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let line = openai_line("r1", 1_794_787_200, 10, 0, 1);
+    std::fs::write(dir.path().join("a.jsonl"), line).unwrap();
+    let config = openai_config(dir.path(), "a.jsonl", "");
+    (dir, config)
+}
+
 fn totals(out: &Path) -> (u64, u64, u64, u64) {
     let s = summary(out);
     let t = &s["totals"];
@@ -56,13 +65,7 @@ fn same_named_files_in_two_folders_are_not_duplicates() {
 
 #[test]
 fn a_second_run_on_the_same_out_fails_naming_the_holder() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("a.jsonl"),
-        openai_line("r1", 1_794_787_200, 10, 0, 1),
-    )
-    .unwrap();
-    let config = openai_config(dir.path(), "a.jsonl", "");
+    let (dir, config) = one_request();
     let out = dir.path().join("out");
     // This test process holds the lock, as a run in progress would.
     let lock = inferledger::output::OutputLock::acquire(&out).unwrap();
@@ -225,14 +228,9 @@ fn an_unterminated_csv_quote_counts_every_row() {
 
 #[test]
 fn sql_writes_files_only_when_allowed_and_outside_the_run() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("a.jsonl"),
-        openai_line("r1", 1_794_787_200, 10, 0, 1),
-    )
-    .unwrap();
+    let (dir, config) = one_request();
     let out = dir.path().join("out");
-    assert_ok(&run(&openai_config(dir.path(), "a.jsonl", ""), &out, &[]));
+    assert_ok(&run(&config, &out, &[]));
     let sql = |extra: &[&str]| {
         let mut args = vec!["sql", "--out", out.to_str().unwrap(), "--format", "parquet"];
         args.extend_from_slice(extra);
@@ -289,14 +287,9 @@ fn symlink_loops_are_walked_once() {
 #[test]
 fn a_very_deep_query_runs() {
     // 2,000 UNION ALLs: before, the stack overflowed and the process aborted (rc 134).
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("a.jsonl"),
-        openai_line("r1", 1_794_787_200, 10, 0, 1),
-    )
-    .unwrap();
+    let (dir, config) = one_request();
     let out = dir.path().join("out");
-    assert_ok(&run(&openai_config(dir.path(), "a.jsonl", ""), &out, &[]));
+    assert_ok(&run(&config, &out, &[]));
     let file = dir.path().join("deep.sql");
     let text: Vec<String> = (0..2000).map(|i| format!("SELECT {i} AS x")).collect();
     std::fs::write(
@@ -562,7 +555,8 @@ fn parquet_strings_stored_as_binary_read_as_text() {
 
 #[test]
 fn a_byte_order_mark_is_not_data() {
-    let dir = tempfile::tempdir().unwrap();
+    // The same config, a.jsonl rewritten.
+    let (dir, config) = one_request();
     let text = format!(
         "\u{feff}{}\n{}",
         openai_line("r1", 1_794_787_200, 10, 0, 1),
@@ -570,7 +564,7 @@ fn a_byte_order_mark_is_not_data() {
     );
     std::fs::write(dir.path().join("a.jsonl"), text).unwrap();
     let out = dir.path().join("out");
-    assert_ok(&run(&openai_config(dir.path(), "a.jsonl", ""), &out, &[]));
+    assert_ok(&run(&config, &out, &[]));
     assert_eq!(totals(&out), (2, 2, 0, 0));
 }
 
@@ -602,13 +596,7 @@ fn billing_quarantine_names_the_file_line() {
 
 #[test]
 fn argument_errors_exit_64_not_2() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("a.jsonl"),
-        openai_line("r1", 1_794_787_200, 10, 0, 1),
-    )
-    .unwrap();
-    let config = openai_config(dir.path(), "a.jsonl", "");
+    let (dir, config) = one_request();
     let out = dir.path().join("out");
     let invalid_date = run(
         &config,
@@ -628,12 +616,7 @@ fn argument_errors_exit_64_not_2() {
 
 #[test]
 fn staging_left_by_killed_runs_is_removed() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("a.jsonl"),
-        openai_line("r1", 1_794_787_200, 10, 0, 1),
-    )
-    .unwrap();
+    let (dir, config) = one_request();
     let out = dir.path().join("out");
     std::fs::create_dir_all(out.join(".staging-4242-1/input")).unwrap();
     std::fs::write(
@@ -641,7 +624,7 @@ fn staging_left_by_killed_runs_is_removed() {
         vec![0u8; 4096],
     )
     .unwrap();
-    assert_ok(&run(&openai_config(dir.path(), "a.jsonl", ""), &out, &[]));
+    assert_ok(&run(&config, &out, &[]));
     assert!(!out.join(".staging-4242-1").exists());
 }
 
@@ -690,11 +673,12 @@ fn out_paths_that_cannot_work_are_refused_clearly() {
 
 #[test]
 fn report_names_are_escaped() {
-    let dir = tempfile::tempdir().unwrap();
+    // The same config, a.jsonl rewritten.
+    let (dir, config) = one_request();
     let line = r#"{"id":"r1","created":1794787200,"model":"gpt-4o-mini","usage":{"prompt_tokens":10,"completion_tokens":1},"metadata":{"team":"a|b <img src=x onerror=alert(1)>","feature":"f"}}"#;
     std::fs::write(dir.path().join("a.jsonl"), line).unwrap();
     let out = dir.path().join("out");
-    assert_ok(&run(&openai_config(dir.path(), "a.jsonl", ""), &out, &[]));
+    assert_ok(&run(&config, &out, &[]));
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(!report.contains("<img"), "HTML passed through");
     assert!(
