@@ -921,3 +921,45 @@ fn mutated_records_from_every_sample_file_never_panic_and_counts_reconcile() {
         "the mutations do break rows: {quarantined_in_summary}"
     );
 }
+
+#[test]
+fn two_runs_started_together_never_mix_their_tables() {
+    // Two real runs of the sample on one --out at the same moment: each either finishes or
+    // stops at once naming the other, at least one finishes, and the folder then holds one
+    // whole run (the same tables as a run into a clean folder).
+    let dir = tempfile::tempdir().unwrap();
+    let config = root().join("sample-data/inferledger.toml");
+    let clean = dir.path().join("clean");
+    assert_ok(&run(&config, &clean, &[]));
+    let out = dir.path().join("out");
+    let start = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_inferledger"))
+            .args([
+                "run",
+                "--quiet",
+                "--config",
+                config.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .current_dir(root())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (start(), start());
+    let outcomes = [
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    ];
+    for outcome in &outcomes {
+        assert!(
+            outcome.status.success()
+                || stderr(outcome).contains("is being written by another inferledger run"),
+            "{}",
+            stderr(outcome)
+        );
+    }
+    assert!(outcomes.iter().any(|o| o.status.success()));
+    assert_eq!(tables(&out), tables(&clean));
+}
