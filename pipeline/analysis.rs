@@ -48,7 +48,7 @@ const fn step(table: &'static str, sql: &'static str, published: bool) -> Step {
 pub const FIRST_DECISION_STEP: &str = "month_factor";
 
 /// The steps of a run, in order.
-pub const STEPS: [Step; 17] = [
+pub const STEPS: [Step; 20] = [
     step("requests", include_str!("../queries/requests.sql"), true),
     step(
         "interactions",
@@ -127,18 +127,37 @@ pub const STEPS: [Step; 17] = [
         partitioned: false,
         published: true,
     },
+    step(
+        "workload_spend",
+        include_str!("../queries/workload_spend.sql"),
+        false,
+    ),
+    Step {
+        table: "pool_rightsizing",
+        sql: include_str!("../queries/pool_rightsizing.sql"),
+        partitioned: false,
+        published: true,
+    },
     Step {
         table: "recommendations",
         sql: "",
         partitioned: false,
         published: true,
     },
+    Step {
+        table: "savings_by_spend",
+        sql: include_str!("../queries/savings_by_spend.sql"),
+        partitioned: false,
+        published: true,
+    },
 ];
 
 /// The recommendation rules, one SQL file each in `queries/recommendations/`. Each yields
-/// rows of `rule, severity, scope, finding, evidence, est_monthly_savings_usd, action`;
-/// the `recommendations` table is all of them, sorted by savings.
-pub const RECOMMENDATION_RULES: [(&str, &str); 10] = [
+/// rows of `rule, severity, scope, finding, evidence, est_monthly_savings_usd, action,
+/// acts_on, combines` (the spend it acts on, and whether it `stacks` with other rules on
+/// that spend or is an `alternative` to them); the `recommendations` table is all of
+/// them, sorted by savings, with `monthly_spend_usd` of the spend each acts on.
+pub const RECOMMENDATION_RULES: [(&str, &str); 11] = [
     (
         "cache_hit_low",
         include_str!("../queries/recommendations/cache_hit_low.sql"),
@@ -148,8 +167,12 @@ pub const RECOMMENDATION_RULES: [(&str, &str); 10] = [
         include_str!("../queries/recommendations/cache_writes_outweigh_reads.sql"),
     ),
     (
-        "pool_low_utilization",
-        include_str!("../queries/recommendations/pool_low_utilization.sql"),
+        "pool_costs_more_than_api",
+        include_str!("../queries/recommendations/pool_costs_more_than_api.sql"),
+    ),
+    (
+        "pool_right_size",
+        include_str!("../queries/recommendations/pool_right_size.sql"),
     ),
     (
         "consider_selfhosting",
@@ -196,13 +219,24 @@ pub async fn recommendations_frame(
             Some(previous) => previous.union(frame)?,
         });
     }
-    let frame = all.expect("there are rules");
-    use datafusion::prelude::col;
-    Ok(frame.sort(vec![
-        col("est_monthly_savings_usd").sort(false, false),
-        col("rule").sort(true, false),
-        col("scope").sort(true, false),
-    ])?)
+    // The findings are few: materialised before the join and sort (DataFusion 55 mis-plans
+    // a sort over a join of this union: "does not satisfy order requirements").
+    let findings = all.expect("there are rules");
+    let schema: SchemaRef = Arc::new(findings.schema().as_arrow().clone());
+    let batches = findings.collect().await?;
+    let schema = batches.first().map_or(schema, |b| b.schema());
+    ctx.deregister_table("recommendation_findings")?;
+    ctx.register_table(
+        "recommendation_findings",
+        Arc::new(MemTable::try_new(schema, vec![batches])?),
+    )?;
+    Ok(ctx
+        .sql(
+            "SELECT f.*, w.monthly_spend_usd FROM recommendation_findings f \
+             LEFT JOIN workload_spend w ON w.acts_on = f.acts_on \
+             ORDER BY f.est_monthly_savings_usd DESC, f.rule, f.scope",
+        )
+        .await?)
 }
 
 /// The published steps.
@@ -220,7 +254,7 @@ pub const INTERNAL_DIR: &str = "internal";
 /// history it read back, its settings from the config, and the Rust steps' results. A run
 /// publishes them under `out/internal/<table>/` (replaced whole by each run), and `sql`
 /// registers them, so that every file in `queries/` pasted into `sql` runs.
-pub const INTERNAL_TABLES: [&str; 21] = [
+pub const INTERNAL_TABLES: [&str; 22] = [
     "requests_staged",
     "billing_staged",
     "metrics_staged",
@@ -242,6 +276,7 @@ pub const INTERNAL_TABLES: [&str; 21] = [
     "gpu_cost_split",
     "cache_ideal",
     "month_factor",
+    "workload_spend",
 ];
 
 /// Writes each of `tables` to `dir/<table>/part-0.parquet`, streamed, with its schema even

@@ -368,7 +368,9 @@ pub fn thousands(digits: &str) -> String {
 
 /// Money for people: `$1,234.57` (or 4 places for per-unit figures).
 pub fn money(value: Decimal, places: u32) -> String {
-    let rounded = value.round_dp(places);
+    // Half away from zero, as invoices and SQL's CAST to DECIMAL round: one rule everywhere.
+    let rounded =
+        value.round_dp_with_strategy(places, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
     let text = format!("{:.*}", places as usize, rounded);
     match text.strip_prefix('-') {
         Some(t) => format!("-${}", thousands(t)),

@@ -16,8 +16,10 @@ SELECT
     'Feature ' || COALESCE(f.feature, '-') || ' has no user waiting but sends $'
         || CAST(CAST(f.cost_usd * m.per_month AS DECIMAL(20, 2)) AS VARCHAR) || ' a month of requests at interactive prices.' AS finding,
     'requests: model = ''' || f.model || ''', feature = ''' || COALESCE(f.feature, '') || ''', batch = false' AS evidence,
-    CAST(f.cost_usd * m.per_month * CAST(e.batch_discount AS DECIMAL(10, 6)) AS DECIMAL(38, 2)) AS est_monthly_savings_usd,
-    'Send these requests through the provider''s batch API (results within 24 hours at a discount).' AS action
+    CAST(f.cost_usd * m.per_month * CAST(e.batch_discount AS DECIMAL(10, 6)) AS DECIMAL(38, 12)) AS est_monthly_savings_usd,
+    'Send these requests through the provider''s batch API (results within 24 hours at a discount).' AS action,
+    'model ' || f.model || ' / feature ' || COALESCE(f.feature, '-') AS acts_on,
+    'stacks' AS combines
 FROM features f
 CROSS JOIN economics e
 CROSS JOIN month_factor m

@@ -23,8 +23,10 @@ SELECT
         || '% (under ' || CAST(round(100.0 * e.cache_hit_low, 1) AS VARCHAR) || '%) on $'
         || CAST(CAST(s.cost_usd * m.per_month AS DECIMAL(20, 2)) AS VARCHAR) || ' a month of spend.' AS finding,
     'cache_opportunity, cache_hit_ratio: model = ''' || g.model || ''', feature = ''' || COALESCE(g.feature, '') || '''' AS evidence,
-    CAST(g.gap_usd * m.per_month AS DECIMAL(38, 2)) AS est_monthly_savings_usd,
-    'Restructure prompts so the stable part (system prompt, tools, documents) comes first and unchanged; enable provider prompt caching.' AS action
+    CAST(g.gap_usd * m.per_month AS DECIMAL(38, 12)) AS est_monthly_savings_usd,
+    'Restructure prompts so the stable part (system prompt, tools, documents) comes first and unchanged; enable provider prompt caching.' AS action,
+    'model ' || g.model || ' / feature ' || COALESCE(g.feature, '-') AS acts_on,
+    'stacks' AS combines
 FROM groups g
 JOIN spend s ON s.model = g.model AND s.feature IS NOT DISTINCT FROM g.feature
 CROSS JOIN total t

@@ -16,10 +16,12 @@ SELECT
         || ' a month above plain input while cache reads saved $'
         || CAST(CAST(saved * m.per_month AS DECIMAL(20, 2)) AS VARCHAR) || '.' AS finding,
     'requests: model = ''' || model || ''', feature = ''' || COALESCE(feature, '') || ''', cache_write_premium_usd vs cache_saved_usd' AS evidence,
-    CAST((premium - saved) * m.per_month AS DECIMAL(38, 2)) AS est_monthly_savings_usd,
+    CAST((premium - saved) * m.per_month AS DECIMAL(38, 12)) AS est_monthly_savings_usd,
     CASE WHEN written_1h * 2 > written
          THEN 'Most writes use the 1-hour TTL (2× input): use the 5-minute TTL (1.25×) unless the prefix is reused after more than 5 minutes, or stop caching prompts that are not reused.'
          ELSE 'Writes are not read back: cache only the stable prefix that later requests reuse, or consider the 1-hour TTL if reuse comes after more than 5 minutes.'
-    END AS action
+    END AS action,
+    'model ' || model || ' / feature ' || COALESCE(feature, '-') AS acts_on,
+    'stacks' AS combines
 FROM groups CROSS JOIN month_factor m
 WHERE premium > saved

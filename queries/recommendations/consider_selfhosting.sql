@@ -11,9 +11,11 @@ SELECT
         || ' self-hosted GPU(s); it breaks even at ' || CAST(round(100.0 * b.breakeven_utilization, 1) AS VARCHAR)
         || '% utilisation.' AS finding,
     'selfhost_breakeven: kind = ''api_workload'', model = ''' || b.model || ''', feature = ''' || COALESCE(b.feature, '') || '''' AS evidence,
-    CAST(b.monthly_saving_usd AS DECIMAL(38, 2)) AS est_monthly_savings_usd,
+    CAST(b.monthly_saving_usd AS DECIMAL(38, 12)) AS est_monthly_savings_usd,
     'Pilot an open-weight model of similar quality on ' || CAST(b.gpus_needed AS VARCHAR)
-        || ' GPU(s); hardware lead times run long, so rent first.' AS action
+        || ' GPU(s); hardware lead times run long, so rent first.' AS action,
+    'model ' || b.model || ' / feature ' || COALESCE(b.feature, '-') AS acts_on,
+    'alternative' AS combines
 FROM selfhost_breakeven b
 WHERE b.kind = 'api_workload' AND b.verdict = 'selfhost'
 UNION ALL
@@ -25,8 +27,10 @@ SELECT
         || '% of its GPU-hours, above the ' || CAST(round(100.0 * e.selfhost_wins_above, 1) AS VARCHAR)
         || '% where self-hosting wins.',
     'hourly_utilization: pool = ''' || u.pool || '''',
-    CAST(0 AS DECIMAL(38, 2)),
-    'Keep it; move API workloads of the same model family onto it before adding capacity.'
+    CAST(0 AS DECIMAL(38, 12)),
+    'Keep it; move API workloads of the same model family onto it before adding capacity.',
+    CAST(NULL AS VARCHAR),
+    'none'
 FROM (SELECT pool, SUM(busy_gpu_hours) / NULLIF(SUM(gpu_hours_billed), 0) AS utilization
       FROM hourly_utilization GROUP BY pool) u
 CROSS JOIN economics e

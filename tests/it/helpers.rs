@@ -101,11 +101,18 @@ pub fn scalar(out: &Path, sql: &str) -> String {
     rows[0][0].clone()
 }
 
-/// Every file below a folder with its size, sorted: a fingerprint of an output folder.
+/// Every file below a folder with its size, sorted: a fingerprint of an output folder
+/// (the lock file, which names the last run that held the folder, is not output).
 pub fn listing(dir: &Path) -> Vec<(String, u64)> {
     fn walk(dir: &Path, base: &Path, out: &mut Vec<(String, u64)>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
+            if path
+                .file_name()
+                .is_some_and(|n| n == inferledger::output::LOCK_FILE)
+            {
+                continue;
+            }
             if path.is_dir() {
                 walk(&path, base, out);
             } else {
