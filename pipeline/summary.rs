@@ -20,6 +20,10 @@ use crate::ingest::SourceReport;
 pub mod queries {
     /// Headline figures.
     pub const HEADLINE: &str = include_str!("../queries/report/headline.sql");
+    /// The recommendations' total, each dollar counted once.
+    pub const SAVINGS_TOTAL: &str = include_str!("../queries/report/savings_total.sql");
+    /// Right-sizing per pool.
+    pub const RIGHTSIZING: &str = include_str!("../queries/report/rightsizing.sql");
     /// Caching by model.
     pub const CACHE_BY_MODEL: &str = include_str!("../queries/report/cache_by_model.sql");
     /// Interaction headline.
@@ -39,7 +43,7 @@ pub mod queries {
     /// Pools: utilisation and idle cost over the run.
     pub const POOLS: &str = include_str!("../queries/report/pools.sql");
     /// The report queries users get as views in `sql` (`report_<name>`).
-    pub const VIEWS: [(&str, &str); 8] = [
+    pub const VIEWS: [(&str, &str); 10] = [
         ("headline", HEADLINE),
         ("cache_by_model", CACHE_BY_MODEL),
         ("interactions_headline", INTERACTIONS),
@@ -48,6 +52,8 @@ pub mod queries {
         ("unpriced_models", UNPRICED),
         ("pools", POOLS),
         ("pool_hour_of_day", POOL_HOUR_OF_DAY),
+        ("savings_total", SAVINGS_TOTAL),
+        ("rightsizing", RIGHTSIZING),
     ];
 }
 
@@ -671,7 +677,32 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
             24 * 8,
         ));
     }
+    let rightsizing = sql_batches(ctx, queries::RIGHTSIZING).await?;
+    if rightsizing.iter().any(|b| b.num_rows() > 0) {
+        let _ = writeln!(md, "\n## Right-sizing the pools\n");
+        let _ = writeln!(
+            md,
+            "GPUs needed at the target utilisation, from the busiest day at each hour (`pool_rightsizing` has every hour of the day); GPUs go back whole instances at a time.\n"
+        );
+        md.push_str(&markdown_table(&rightsizing, 20));
+    }
     let _ = writeln!(md, "\n## Recommendations\n");
+    let total = sql_batches(ctx, queries::SAVINGS_TOTAL).await?;
+    let amount = |name: &str| {
+        total
+            .first()
+            .and_then(|b| b.column_by_name(name))
+            .and_then(|a| decimal_at(a.as_ref(), 0))
+            .unwrap_or_default()
+    };
+    let _ = writeln!(
+        md,
+        "**Together they save {} a month**, each dollar counted once (`savings_by_spend`: steps on the same spend stack, alternatives count once); the rules' own figures add up to {}, {} of it counted twice. Abandoned interactions ({} a month) are an upper bound and not added.\n",
+        money(amount("combined_monthly_savings_usd"), 2),
+        money(amount("rules_sum_usd"), 2),
+        money(amount("overlap_usd"), 2),
+        money(amount("upper_bound_usd"), 2)
+    );
     let _ = writeln!(
         md,
         "Ranked by estimated monthly savings; the whole list, with evidence, is the `recommendations` table.\n"

@@ -10,7 +10,8 @@
 -- GPU model where the bills have one, else economics' assumed price.
 --   breakeven_tokens_per_gpu_month = GPU-month cost ÷ (API cost per token at this mix)
 --   breakeven_utilization = the share of a GPU's monthly output capacity those tokens'
---                            output needs
+--                            output needs; above 1 (breakeven_reachable false) no
+--                            utilisation makes self-hosting pay
 -- Verdict: 'api' when self-hosting at the target utilisation costs more; else 'selfhost'
 -- when break-even utilisation is at or below economics.api_cheaper_below (it pays even
 -- on a quiet fleet), 'marginal' in between. monthly_saving_usd is what the verdict saves.
@@ -20,16 +21,25 @@
 WITH factor AS (
     SELECT * FROM month_factor
 ),
+billed_price AS (
+    SELECT CAST(SUM(cost_usd) / CAST(SUM(gpu_hours) AS DECIMAL(38, 6)) AS DECIMAL(38, 12)) AS gpu_hour_usd
+    FROM gpu_billing_hourly
+    WHERE gpu_model = (SELECT selfhost_gpu_model FROM economics)
+      AND pricing_category = 'on_demand' AND gpu_hours > 0
+),
 gpu_price AS (
-    -- A rate in decimal, rounded to 6 decimals (GPU-hours are measured to 6 decimals).
+    -- A rate in decimal, rounded to 6 decimals (GPU-hours are measured to 6 decimals):
+    -- what the bills paid per on-demand GPU-hour of the model, else the assumption. Where it
+    -- came from is a column (gpu_hour_source).
     SELECT CAST(COALESCE(
-            (SELECT CAST(SUM(cost_usd) / CAST(SUM(gpu_hours) AS DECIMAL(38, 6)) AS DECIMAL(38, 12))
-             FROM gpu_billing_hourly
-             WHERE gpu_model = (SELECT selfhost_gpu_model FROM economics)
-               AND pricing_category = 'on_demand' AND gpu_hours > 0),
-            (SELECT gpu_hour_usd FROM gpu_hour_prices
-             WHERE gpu_model = (SELECT selfhost_gpu_model FROM economics))
-        ) AS DECIMAL(38, 6)) AS gpu_hour_usd
+               (SELECT gpu_hour_usd FROM billed_price),
+               (SELECT gpu_hour_usd FROM gpu_hour_prices
+                WHERE gpu_model = (SELECT selfhost_gpu_model FROM economics))
+           ) AS DECIMAL(38, 6)) AS gpu_hour_usd,
+           CASE WHEN (SELECT gpu_hour_usd FROM billed_price) IS NOT NULL
+                THEN 'bills: on-demand ' || (SELECT selfhost_gpu_model FROM economics) || ' GPU-hours in the lookback'
+                ELSE 'assumption: [economics] gpu_hour_usd ' || (SELECT selfhost_gpu_model FROM economics)
+           END AS gpu_hour_source
 ),
 workloads AS (
     SELECT r.model, r.feature,
@@ -53,6 +63,7 @@ api AS (
         CAST(w.cost_usd * f.per_month AS DECIMAL(38, 12)) AS monthly_api_cost_usd,
         COALESCE(t.tokens_per_second, d.tokens_per_second) AS throughput_tokens_per_second,
         g.gpu_hour_usd,
+        g.gpu_hour_source,
         g.gpu_hour_usd * CAST(730.5 AS DECIMAL(5, 1)) AS gpu_month_usd,
         COALESCE(t.tokens_per_second, d.tokens_per_second) * 3600.0 * 730.5 AS output_capacity_per_gpu_month,
         w.input_tokens + w.output_tokens AS tokens,
@@ -83,8 +94,9 @@ api_rows AS (
     SELECT kind, model, feature, pool, monthly_input_tokens, monthly_cache_read_tokens,
            monthly_output_tokens, monthly_api_cost_usd,
            CAST(CAST(gpus_needed AS DECIMAL(20, 0)) * gpu_month_usd AS DECIMAL(38, 12)) AS monthly_selfhost_cost_usd,
-           gpus_needed, gpu_hour_usd, throughput_tokens_per_second,
+           gpus_needed, gpu_hour_usd, gpu_hour_source, throughput_tokens_per_second,
            breakeven_tokens_per_gpu_month, breakeven_utilization,
+           breakeven_utilization <= 1.0 AS breakeven_reachable,
            coverage_days, coverage_hours, lookback_from, lookback_to,
            CAST(NULL AS DOUBLE) AS actual_utilization,
            CAST(NULL AS DECIMAL(38, 12)) AS cost_per_million_tokens,
@@ -123,9 +135,11 @@ pool_rows AS (
         CAST(c.cost_usd * CAST(730.5 AS DECIMAL(10, 1)) / CAST(c.billed_hours AS DECIMAL(20, 0)) AS DECIMAL(38, 12)) AS monthly_selfhost_cost_usd,
         c.gpus AS gpus_needed,
         CAST(NULL AS DECIMAL(38, 6)) AS gpu_hour_usd,
+        CAST(NULL AS VARCHAR) AS gpu_hour_source,
         CAST(NULL AS DOUBLE) AS throughput_tokens_per_second,
         CAST(NULL AS DOUBLE) AS breakeven_tokens_per_gpu_month,
         CAST(NULL AS DOUBLE) AS breakeven_utilization,
+        CAST(NULL AS BOOLEAN) AS breakeven_reachable,
         f.request_days AS coverage_days,
         c.billed_hours AS coverage_hours,
         f.lookback_from, f.lookback_to,

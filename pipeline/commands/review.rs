@@ -22,11 +22,16 @@ use crate::output::write_atomic;
 use crate::summary::markdown_table;
 
 /// The review's sections: title, table name, SQL.
-pub const SECTIONS: [(&str, &str, &str); 6] = [
+pub const SECTIONS: [(&str, &str, &str); 7] = [
     (
         "Spend by month",
         "spend_by_month",
         include_str!("../../queries/review/spend_by_month.sql"),
+    ),
+    (
+        "Quarter over quarter",
+        "quarter_over_quarter",
+        include_str!("../../queries/review/quarter_over_quarter.sql"),
     ),
     (
         "Cost per completed interaction by month",
@@ -42,7 +47,10 @@ pub const SECTIONS: [(&str, &str, &str); 6] = [
         "Self-host break-even (latest run)",
         "breakeven",
         "SELECT kind, model, feature, pool, monthly_api_cost_usd, monthly_selfhost_cost_usd, gpus_needed, \
-         breakeven_tokens_per_gpu_month, breakeven_utilization, actual_utilization, verdict, monthly_saving_usd \
+         breakeven_tokens_per_gpu_month, \
+         CASE WHEN breakeven_reachable = false THEN 'never (' || CAST(round(100.0 * breakeven_utilization) AS VARCHAR) || '% of a GPU)' \
+              ELSE CAST(round(100.0 * breakeven_utilization, 1) AS VARCHAR) || '%' END AS breakeven_at, \
+         actual_utilization, verdict, monthly_saving_usd, coverage_days, coverage_hours \
          FROM selfhost_breakeven ORDER BY monthly_saving_usd DESC, kind, model, feature, pool",
     ),
     (
@@ -60,7 +68,7 @@ pub const SECTIONS: [(&str, &str, &str); 6] = [
 /// Options of `review`.
 #[derive(Debug, Clone, Args)]
 pub struct ReviewArgs {
-    /// Quarter, e.g. 2026Q3 (default: the last complete quarter).
+    /// Quarter, e.g. 2026Q3 (default: the quarter of the history's latest day with spend).
     #[arg(long, value_parser = parse_quarter)]
     pub quarter: Option<(i32, u32)>,
     /// Output folder of the nightly runs (its whole history is read).
@@ -85,14 +93,25 @@ pub fn parse_quarter(text: &str) -> std::result::Result<(i32, u32), String> {
     Ok((year, q))
 }
 
-/// The last quarter that ended before `today`.
-pub fn last_complete_quarter(today: NaiveDate) -> (i32, u32) {
-    let q = (today.month() - 1) / 3 + 1;
-    if q == 1 {
-        (today.year() - 1, 4)
-    } else {
-        (today.year(), q - 1)
+/// The quarter of the history's latest day with spend: the one worth reviewing by default
+/// (the run's own clock plays no part, so the review is the same whenever it runs).
+pub async fn latest_quarter_with_data(out: &std::path::Path) -> Result<(i32, u32)> {
+    let ctx = analysis::new_context();
+    let tables = analysis::register_output(&ctx, out).await?;
+    if !tables.iter().any(|t| t == "cost_attribution") {
+        return Err(Error::Usage(format!(
+            "{} has no cost_attribution history to review; run `inferledger run --out {}` first, or pass --quarter",
+            out.display(),
+            out.display()
+        )));
     }
+    let batches = analysis::sql_batches(&ctx, "SELECT MAX(date) FROM cost_attribution").await?;
+    let latest = batches
+        .first()
+        .and_then(|b| crate::summary::string_at(b.column(0).as_ref(), 0))
+        .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+        .ok_or_else(|| Error::Usage(format!("{} has no spend to review", out.display())))?;
+    Ok((latest.year(), latest.month0() / 3 + 1))
 }
 
 /// First day of the quarter and first day after it.
@@ -110,9 +129,10 @@ pub fn quarter_bounds((year, q): (i32, u32)) -> (NaiveDate, NaiveDate) {
 impl ReviewArgs {
     /// Writes the review and prints where.
     pub async fn run(self) -> Result<()> {
-        let quarter = self
-            .quarter
-            .unwrap_or_else(|| last_complete_quarter(chrono::Utc::now().date_naive()));
+        let quarter = match self.quarter {
+            Some(quarter) => quarter,
+            None => latest_quarter_with_data(&self.out).await?,
+        };
         let economics = if self.config.exists() {
             super::load_config(&self.config)?.economics
         } else {
@@ -125,12 +145,17 @@ impl ReviewArgs {
 }
 
 /// Registers `review_params` (quarter_start, quarter_end: the quarter's first day and the
-/// first day after it), which the files in `queries/review/` read.
+/// first day after it; previous_quarter_start), which the files in `queries/review/` read.
 pub fn register_review_params(ctx: &SessionContext, quarter: (i32, u32)) -> Result<()> {
     let (start, end) = quarter_bounds(quarter);
+    let previous = match quarter {
+        (year, 1) => (year - 1, 4),
+        (year, q) => (year, q - 1),
+    };
     let schema = Arc::new(Schema::new(vec![
         Field::new("quarter_start", DataType::Utf8, false),
         Field::new("quarter_end", DataType::Utf8, false),
+        Field::new("previous_quarter_start", DataType::Utf8, false),
     ]));
     analysis::register_memtable(
         ctx,
@@ -139,6 +164,9 @@ pub fn register_review_params(ctx: &SessionContext, quarter: (i32, u32)) -> Resu
         vec![
             Arc::new(StringArray::from(vec![start.to_string()])),
             Arc::new(StringArray::from(vec![end.to_string()])),
+            Arc::new(StringArray::from(vec![
+                quarter_bounds(previous).0.to_string(),
+            ])),
         ],
     )
 }
@@ -159,21 +187,69 @@ pub async fn review(
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let mut md = String::new();
     let _ = writeln!(md, "# Self-host review, {label}\n");
+    // The assumptions the figures used: the GPU-hour price the break-even applied and where
+    // it came from (a bill, or [economics]), and the lookback it covers.
+    let used = if tables.iter().any(|t| t == "selfhost_breakeven") {
+        analysis::sql_batches(
+            &ctx,
+            "SELECT CAST(gpu_hour_usd AS DECIMAL(38, 12)) AS gpu_hour_usd, gpu_hour_source, lookback_from, lookback_to, coverage_days \
+             FROM selfhost_breakeven WHERE kind = 'api_workload' LIMIT 1",
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
+    let text = |name: &str| {
+        used.first()
+            .and_then(|b| b.column_by_name(name))
+            .and_then(|a| crate::summary::string_at(a.as_ref(), 0))
+            .unwrap_or_default()
+    };
+    let gpu_rate = used
+        .first()
+        .and_then(|b| b.column_by_name("gpu_hour_usd"))
+        .and_then(|a| crate::summary::decimal_at(a.as_ref(), 0));
     let _ = writeln!(
         md,
-        "{start} to {end} (exclusive), from the history in `{}`. Break-even and recommendations come from the latest run. Assumptions: [economics] of the config (GPU ${:.2}/h for {} where no bill prices it, purchase ${:.0} over {:.0} months plus ${:.0}/month owned, lead time {:.0} months).\n",
+        "{start} to {end} (exclusive), from the history in `{}`. Break-even, right-sizing and recommendations come from the latest run, over its lookback {} to {} ({} days with requests).\n",
         out.display(),
-        economics
-            .gpu_hour_usd
-            .get(&economics.selfhost_gpu_model)
-            .copied()
-            .unwrap_or_default(),
-        economics.selfhost_gpu_model,
-        economics.gpu_purchase_usd,
-        economics.amortisation_months,
-        economics.owned_gpu_month_usd,
-        economics.lead_time_months
+        text("lookback_from"),
+        text("lookback_to"),
+        text("coverage_days"),
     );
+    let _ = writeln!(
+        md,
+        "Assumptions used: GPU {} an hour for {} ({}); buying: purchase {} over {} months plus {} a month owned, {} months' lead time; target utilisation {:.0}%.\n",
+        gpu_rate.map_or("–".to_string(), |r| crate::summary::money(r, 2)),
+        economics.selfhost_gpu_model,
+        if gpu_rate.is_some() {
+            text("gpu_hour_source")
+        } else {
+            "no break-even rows".to_string()
+        },
+        crate::summary::money(economics.gpu_purchase_usd, 0),
+        economics.amortisation_months,
+        crate::summary::money(economics.owned_gpu_month_usd, 0),
+        economics.lead_time_months,
+        100.0 * economics.selfhost_wins_above
+    );
+    if tables.iter().any(|t| t == "savings_by_spend") {
+        let total = analysis::sql_batches(&ctx, crate::summary::queries::SAVINGS_TOTAL).await?;
+        let amount = |name: &str| {
+            total
+                .first()
+                .and_then(|b| b.column_by_name(name))
+                .and_then(|a| crate::summary::decimal_at(a.as_ref(), 0))
+                .unwrap_or_default()
+        };
+        let _ = writeln!(
+            md,
+            "**The recommendations save {} a month together**, each dollar counted once; their own figures add up to {} ({} counted twice).\n",
+            crate::summary::money(amount("combined_monthly_savings_usd"), 2),
+            crate::summary::money(amount("rules_sum_usd"), 2),
+            crate::summary::money(amount("overlap_usd"), 2)
+        );
+    }
     for (title, table, sql) in SECTIONS {
         let _ = writeln!(md, "## {title}\n");
         let needed = [
@@ -225,8 +301,6 @@ mod tests {
         assert!(parse_quarter("2026Q5").is_err());
         assert!(parse_quarter("Q3").is_err());
         let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        assert_eq!(last_complete_quarter(day("2026-11-27")), (2026, 3));
-        assert_eq!(last_complete_quarter(day("2027-02-01")), (2026, 4));
         assert_eq!(
             quarter_bounds((2026, 4)),
             (day("2026-10-01"), day("2027-01-01"))

@@ -25,15 +25,16 @@ SELECT
     'pool ' || p.pool AS scope,
     'Pool ' || p.pool || ' was busy ' || CAST(round(100.0 * u.utilization, 1) AS VARCHAR) || '% of its GPU-hours on '
         || CAST(p.billed_gpus AS VARCHAR) || ' GPUs; at ' || CAST(round(100.0 * p.target_utilization, 1) AS VARCHAR)
-        || '% busy it needs ' || CAST(p.peak_gpus_needed AS VARCHAR) || ' at its peak and '
-        || CAST(p.quiet_gpus_needed AS VARCHAR) || ' in its quietest hour; '
+        || '% busy it needs ' || CAST(p.peak_gpus_needed AS VARCHAR) || ' at its busiest hour'
+        || CASE WHEN p.peak_gpus_needed > p.billed_gpus THEN ' (more than it has: its peak runs above the target)' ELSE '' END
+        || ' and ' || CAST(p.quiet_gpus_needed AS VARCHAR) || ' in its quietest; '
         || CAST(p.hours_to_scale_down AS VARCHAR) || ' hours of the day could run on fewer'
         || CASE WHEN p.committed THEN ' (committed capacity: $' || CAST(CAST(p.saving_at_renewal_usd AS DECIMAL(20, 2)) AS VARCHAR) || ' a month at renewal).'
                 ELSE '.' END AS finding,
     'pool_rightsizing: pool = ''' || p.pool || ''' (gpus_needed, removable_gpus by hour_of_day)' AS evidence,
     CAST(p.monthly_saving_usd AS DECIMAL(38, 12)) AS est_monthly_savings_usd,
-    'Scale the pool down by hour of day as pool_rightsizing lists (an autoscaler schedule), keeping '
-        || CAST(p.peak_gpus_needed AS VARCHAR) || ' GPUs for the peak.' AS action,
+    'Scale the pool down in the hours pool_rightsizing lists (an autoscaler schedule: gpus_needed by hour_of_day), back to '
+        || CAST(LEAST(p.peak_gpus_needed, p.billed_gpus) AS VARCHAR) || ' GPUs for the busy hours.' AS action,
     'pool ' || p.pool AS acts_on,
     'alternative' AS combines
 FROM plan p

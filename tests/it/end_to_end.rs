@@ -540,6 +540,7 @@ fn quarterly_review_of_the_sample_history() {
     let review = std::fs::read_to_string(out.join("review/2026Q4/review.md")).unwrap();
     for section in [
         "## Spend by month",
+        "## Quarter over quarter",
         "## Cost per completed interaction by month",
         "## Utilisation per pool",
         "## Self-host break-even",
@@ -548,10 +549,27 @@ fn quarterly_review_of_the_sample_history() {
     ] {
         assert!(review.contains(section), "{section} missing:\n{review}");
     }
-    // November's spend is the whole sample: $2,164.87 API + $33,847.15 GPU = $36,012.02.
+    // November's spend is the whole sample: $2,164.87 API + $33,847.15 GPU = $36,012.02,
+    // and it says that is 7 of November's 30 days.
     assert!(
-        review.contains("| 2026-11 | $2,164.87 | $33,847.15 | $36,012.02 |"),
+        review.contains("| 2026-11 | 7 | 30 | $2,164.87 | $33,847.15 | $36,012.02 |"),
         "{review}"
+    );
+    // The assumption shown is the one the break-even used: the bill's $12.29 an H100-hour
+    // ($98.32 for an 8-GPU p5 hour), not [economics]' $2.50.
+    assert!(
+        review.contains(
+            "GPU $12.29 an hour for H100 (bills: on-demand H100 GPU-hours in the lookback)"
+        ),
+        "{review}"
+    );
+    // Without --quarter: the quarter of the latest data (2026Q4), whatever today is.
+    let default = inferledger(&["review", "--out", out.to_str().unwrap()]);
+    assert_ok(&default);
+    assert!(
+        stdout(&default).contains("review/2026Q4/review.md"),
+        "{}",
+        stdout(&default)
     );
     // Every scenario of the Opus workload, with the GPU price from the bill ($12.29 an
     // H100-hour, $8,977.845 a month): +40% → $12,568.98, −40% → $5,386.71.

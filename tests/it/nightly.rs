@@ -326,3 +326,33 @@ fn decisions_scale_each_figure_by_the_days_its_own_data_covers() {
         ]]
     );
 }
+
+#[test]
+fn a_review_over_two_quarters_compares_them() {
+    // One gpt-4o-mini request a day (1,000,000 prompt and 100,000 completion tokens:
+    // $0.15 + $0.06 = $0.21 at $0.15 / $0.60 per million) on 29 and 30 September and on 2
+    // October 2026: the review of 2026Q4 (the default: the latest data) shows October as 1
+    // of 31 days, and the quarter before with 2 days and $0.42.
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let days = [1_790_678_400, 1_790_764_800, 1_790_937_600]; // 09-29, 09-30, 10-02 at 10:40
+    let lines: Vec<String> = days
+        .iter()
+        .enumerate()
+        .map(|(i, ts)| crate::helpers::openai_line(&format!("q{i}"), *ts, 1_000_000, 0, 100_000))
+        .collect();
+    std::fs::write(logs.join("log.jsonl"), lines.join("\n")).unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[requests]]\nname = \"api\"\npath = \"logs\"\nformat = \"openai\"\n",
+    );
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &[]));
+    let review = crate::helpers::inferledger(&["review", "--out", out.to_str().unwrap()]);
+    assert_ok(&review);
+    let text = std::fs::read_to_string(out.join("review/2026Q4/review.md")).unwrap();
+    assert!(text.contains("| 2026-10 | 1 | 31 | $0.21 |"), "{text}");
+    assert!(text.contains("| this quarter | 1 | $0.21 |"), "{text}");
+    assert!(text.contains("| previous quarter | 2 | $0.42 |"), "{text}");
+}
