@@ -48,21 +48,11 @@ const fn step(table: &'static str, sql: &'static str, published: bool) -> Step {
 pub const FIRST_DECISION_STEP: &str = "month_factor";
 
 /// The steps of a run, in order.
-pub const STEPS: [Step; 20] = [
+pub const STEPS: [Step; 21] = [
     step("requests", include_str!("../queries/requests.sql"), true),
-    step(
-        "interactions",
-        include_str!("../queries/interactions.sql"),
-        true,
-    ),
     step(
         "cache_hit_ratio",
         include_str!("../queries/cache_hit_ratio.sql"),
-        true,
-    ),
-    step(
-        "interaction_costs",
-        include_str!("../queries/interaction_costs.sql"),
         true,
     ),
     step(
@@ -93,6 +83,21 @@ pub const STEPS: [Step; 20] = [
     step(
         "gpu_cost_attribution",
         include_str!("../queries/gpu_cost_attribution.sql"),
+        true,
+    ),
+    step(
+        "request_gpu_costs",
+        include_str!("../queries/request_gpu_costs.sql"),
+        true,
+    ),
+    step(
+        "interactions",
+        include_str!("../queries/interactions.sql"),
+        true,
+    ),
+    step(
+        "interaction_costs",
+        include_str!("../queries/interaction_costs.sql"),
         true,
     ),
     step(
@@ -254,7 +259,7 @@ pub const INTERNAL_DIR: &str = "internal";
 /// history it read back, its settings from the config, and the Rust steps' results. A run
 /// publishes them under `out/internal/<table>/` (replaced whole by each run), and `sql`
 /// registers them, so that every file in `queries/` pasted into `sql` runs.
-pub const INTERNAL_TABLES: [&str; 22] = [
+pub const INTERNAL_TABLES: [&str; 25] = [
     "requests_staged",
     "billing_staged",
     "metrics_staged",
@@ -274,6 +279,9 @@ pub const INTERNAL_TABLES: [&str; 22] = [
     "gpu_request_weights",
     "pool_hours",
     "gpu_cost_split",
+    "gpu_request_time",
+    "request_gpu_cost_split",
+    "context_gpu_costs",
     "cache_ideal",
     "month_factor",
     "workload_spend",

@@ -60,6 +60,8 @@ pub struct Usage {
 /// One request on one replica, for the sweep.
 #[derive(Debug, Clone)]
 pub struct Span {
+    /// The request.
+    pub request_id: String,
     /// Who it was for.
     pub key: Key,
     /// Start, µs since the epoch.
@@ -77,6 +79,75 @@ pub struct ReplicaHours {
     pub usage: BTreeMap<(i64, Key), Usage>,
     /// Busy µs per hour: the union of in-flight time.
     pub busy: BTreeMap<i64, i64>,
+    /// Each request's share of the busy time per (hour, index in the spans), µs.
+    pub per_request: BTreeMap<(i64, usize), Decimal>,
+}
+
+/// The hours a request touches: from its start's hour to its end's (at least one).
+fn span_hours(span: &Span) -> std::ops::Range<i64> {
+    let end = span.start + span.duration.unwrap_or(0).max(0);
+    let first = span.start.div_euclid(HOUR_MICROS);
+    let last = (end + HOUR_MICROS - 1)
+        .div_euclid(HOUR_MICROS)
+        .max(first + 1);
+    first..last
+}
+
+/// Each request's part of each pool-hour it touched, for `gpu_request_time`.
+#[derive(Debug, Default)]
+struct RequestTime {
+    pool: Vec<String>,
+    hour: Vec<i64>,
+    request_id: Vec<String>,
+    keys: Vec<Key>,
+    gpu_seconds: Vec<i128>,
+    tokens: Vec<i64>,
+}
+
+impl RequestTime {
+    fn push(&mut self, pool: &str, hour: i64, span: &Span, seconds: Decimal) {
+        self.pool.push(pool.to_string());
+        self.hour.push(hour);
+        self.request_id.push(span.request_id.clone());
+        self.keys.push(span.key.clone());
+        self.gpu_seconds.push(to_money(seconds).0);
+        self.tokens.push(span.tokens);
+    }
+
+    fn register(self, ctx: &SessionContext) -> Result<()> {
+        let text_field = |n: &str, nullable: bool| Field::new(n, DataType::Utf8, nullable);
+        let mut fields = vec![
+            text_field("pool", false),
+            Field::new("hour_index", DataType::Int64, false),
+            text_field("request_id", false),
+        ];
+        fields.extend(KEY_COLUMNS.map(|c| text_field(c, true)));
+        fields.push(Field::new("gpu_seconds", money_type(), false));
+        fields.push(Field::new("tokens", DataType::Int64, false));
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(self.pool)),
+            Arc::new(Int64Array::from(self.hour)),
+            Arc::new(StringArray::from(self.request_id)),
+        ];
+        for i in 0..KEY_COLUMNS.len() {
+            columns.push(Arc::new(StringArray::from(
+                self.keys
+                    .iter()
+                    .map(|k| k[i].as_deref())
+                    .collect::<Vec<_>>(),
+            )));
+        }
+        columns.push(Arc::new(
+            Decimal128Array::from(self.gpu_seconds).with_data_type(money_type()),
+        ));
+        columns.push(Arc::new(Int64Array::from(self.tokens)));
+        register_memtable(
+            ctx,
+            "gpu_request_time",
+            Arc::new(Schema::new(fields)),
+            columns,
+        )
+    }
 }
 
 /// Sweeps one replica's requests: each instant of busy time is split equally among the
@@ -85,12 +156,7 @@ pub struct ReplicaHours {
 pub fn sweep(spans: &[Span]) -> ReplicaHours {
     let mut result = ReplicaHours::default();
     for span in spans {
-        let end = span.start + span.duration.unwrap_or(0).max(0);
-        let first = span.start.div_euclid(HOUR_MICROS);
-        let last = (end + HOUR_MICROS - 1)
-            .div_euclid(HOUR_MICROS)
-            .max(first + 1);
-        for hour in first..last {
+        for hour in span_hours(span) {
             let usage = result
                 .usage
                 .entry((hour, span.key.clone()))
@@ -127,6 +193,7 @@ pub fn sweep(spans: &[Span]) -> ReplicaHours {
                     if let Some(usage) = result.usage.get_mut(&(hour, spans[i].key.clone())) {
                         usage.gpu_seconds += each;
                     }
+                    *result.per_request.entry((hour, i)).or_default() += each;
                 }
                 from = until;
             }
@@ -140,6 +207,9 @@ pub fn sweep(spans: &[Span]) -> ReplicaHours {
     }
     for usage in result.usage.values_mut() {
         usage.gpu_seconds /= Decimal::from(1_000_000);
+    }
+    for seconds in result.per_request.values_mut() {
+        *seconds /= Decimal::from(1_000_000);
     }
     result
 }
@@ -269,15 +339,15 @@ const KEY_COLUMNS: [&str; 5] = ["team", "feature", "provider", "model", "deploym
 /// Sweeps every pool replica's requests (the window's, and those of earlier nights still
 /// in flight at its start) and registers `gpu_time_split` and `pool_busy`.
 pub async fn register_weights(ctx: &SessionContext) -> Result<()> {
-    let sql = "SELECT pool, deployment, team, feature, provider, model, \
+    let sql = "SELECT request_id, pool, deployment, team, feature, provider, model, \
                       CAST(ts AS BIGINT) AS start_micros, duration_ms, \
                       input_tokens + output_tokens AS tokens \
                FROM requests WHERE pool IS NOT NULL \
                UNION ALL \
-               SELECT pool, deployment, team, feature, provider, model, \
+               SELECT request_id, pool, deployment, team, feature, provider, model, \
                       CAST(ts AS BIGINT), duration_ms, input_tokens + output_tokens \
                FROM requests_context WHERE in_flight \
-               ORDER BY pool, deployment, start_micros";
+               ORDER BY pool, deployment, start_micros, request_id";
     let mut replicas: BTreeMap<(String, Option<String>), Vec<Span>> = BTreeMap::new();
     for batch in sql_batches(ctx, sql).await? {
         for row in 0..batch.num_rows() {
@@ -290,6 +360,7 @@ pub async fn register_weights(ctx: &SessionContext) -> Result<()> {
                 .entry((pool, text(&batch, "deployment", row)))
                 .or_default()
                 .push(Span {
+                    request_id: text(&batch, "request_id", row).unwrap_or_default(),
                     key: KEY_COLUMNS.map(|c| text(&batch, c, row)),
                     start: int(&batch, "start_micros", row),
                     duration,
@@ -299,8 +370,23 @@ pub async fn register_weights(ctx: &SessionContext) -> Result<()> {
     }
     let mut usage: BTreeMap<(String, i64, Key), Usage> = BTreeMap::new();
     let mut busy: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    let mut per_request = RequestTime::default();
     for ((pool, _), spans) in &replicas {
         let hours = sweep(spans);
+        for (i, span) in spans.iter().enumerate() {
+            for hour in span_hours(span) {
+                per_request.push(
+                    pool,
+                    hour,
+                    span,
+                    hours
+                        .per_request
+                        .get(&(hour, i))
+                        .copied()
+                        .unwrap_or_default(),
+                );
+            }
+        }
         for ((hour, key), u) in hours.usage {
             let entry = usage
                 .entry((pool.clone(), hour, key.clone()))
@@ -372,6 +458,7 @@ pub async fn register_weights(ctx: &SessionContext) -> Result<()> {
         Arc::new(Schema::new(fields)),
         columns,
     )?;
+    per_request.register(ctx)?;
     let busy_rows: Vec<_> = busy.iter().collect();
     register_memtable(
         ctx,
@@ -395,7 +482,76 @@ pub async fn register_weights(ctx: &SessionContext) -> Result<()> {
     )
 }
 
-/// Reads `pool_hours` and `gpu_request_weights`, splits, registers `gpu_cost_split`.
+/// Each request's part of the GPU cost, for `request_gpu_cost_split`.
+#[derive(Debug, Default)]
+struct RequestCosts {
+    hour: Vec<i64>,
+    pool: Vec<String>,
+    request_id: Vec<String>,
+    cost: Vec<i128>,
+    date: Vec<String>,
+}
+
+impl RequestCosts {
+    /// Splits one share over its requests on the share's basis (GPU seconds, tokens or
+    /// one each), each part rounded toward zero at 12 decimals.
+    fn split(
+        &mut self,
+        share: &Share,
+        requests: &[(String, Decimal, i64)],
+        pool: &str,
+        hour_micros: i64,
+        date: &str,
+    ) {
+        let weight = |r: &(String, Decimal, i64)| match share.basis {
+            "gpu_time" => r.1,
+            "tokens" => Decimal::from(r.2),
+            _ => Decimal::ONE,
+        };
+        let total: Decimal = requests.iter().map(weight).sum();
+        if total.is_zero() {
+            return;
+        }
+        for request in requests {
+            let part = (share.cost * weight(request) / total)
+                .round_dp_with_strategy(12, RoundingStrategy::ToZero);
+            self.hour.push(hour_micros);
+            self.pool.push(pool.to_string());
+            self.request_id.push(request.0.clone());
+            self.cost.push(to_money(part).0);
+            self.date.push(date.to_string());
+        }
+    }
+
+    fn register(self, ctx: &SessionContext) -> Result<()> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(
+                "hour",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("pool", DataType::Utf8, false),
+            Field::new("request_id", DataType::Utf8, false),
+            Field::new("gpu_cost_usd", money_type(), false),
+            Field::new("date", DataType::Utf8, false),
+        ]));
+        register_memtable(
+            ctx,
+            "request_gpu_cost_split",
+            schema,
+            vec![
+                Arc::new(TimestampMicrosecondArray::from(self.hour).with_timezone("UTC")),
+                Arc::new(StringArray::from(self.pool)),
+                Arc::new(StringArray::from(self.request_id)),
+                Arc::new(Decimal128Array::from(self.cost).with_data_type(money_type())),
+                Arc::new(StringArray::from(self.date)),
+            ],
+        )
+    }
+}
+
+/// Reads `pool_hours` and `gpu_request_weights`, splits, registers `gpu_cost_split` (and
+/// each request's part, `request_gpu_cost_split`).
 pub async fn register_split(ctx: &SessionContext) -> Result<()> {
     let mut usage: BTreeMap<(String, i64), Vec<Usage>> = BTreeMap::new();
     for batch in sql_batches(ctx, "SELECT * FROM gpu_request_weights").await? {
@@ -414,6 +570,27 @@ pub async fn register_split(ctx: &SessionContext) -> Result<()> {
             });
         }
     }
+    // Each request's part of its key's share, for request_gpu_costs.
+    let mut requests_of: BTreeMap<(String, i64, Key), Vec<(String, Decimal, i64)>> =
+        BTreeMap::new();
+    for batch in sql_batches(ctx, "SELECT * FROM gpu_request_time").await? {
+        let seconds = batch.column_by_name("gpu_seconds").expect("a column");
+        for row in 0..batch.num_rows() {
+            requests_of
+                .entry((
+                    text(&batch, "pool", row).unwrap_or_default(),
+                    int(&batch, "hour_index", row),
+                    KEY_COLUMNS.map(|c| text(&batch, c, row)),
+                ))
+                .or_default()
+                .push((
+                    text(&batch, "request_id", row).unwrap_or_default(),
+                    decimal_at(seconds.as_ref(), row).unwrap_or_default(),
+                    int(&batch, "tokens", row),
+                ));
+        }
+    }
+    let mut per_request = RequestCosts::default();
     let hours = sql_batches(
         ctx,
         "SELECT pool, hour_index, CAST(date_part('epoch', hour) AS BIGINT) AS hour_seconds, date, \
@@ -450,7 +627,17 @@ pub async fn register_split(ctx: &SessionContext) -> Result<()> {
                 .get(&(pool.clone(), index))
                 .map(Vec::as_slice)
                 .unwrap_or(&[]);
+            let date = text(batch, "date", row).unwrap_or_default();
             for share in split(billed, busy, served) {
+                if let Some(requests) = requests_of.get(&(pool.clone(), index, share.key.clone())) {
+                    per_request.split(
+                        &share,
+                        requests,
+                        &pool,
+                        int(batch, "hour_seconds", row) * 1_000_000,
+                        &date,
+                    );
+                }
                 hour_col.push(int(batch, "hour_seconds", row) * 1_000_000);
                 pool_col.push(pool.clone());
                 keys.push(share.key);
@@ -479,6 +666,7 @@ pub async fn register_split(ctx: &SessionContext) -> Result<()> {
         Arc::new(Decimal128Array::from(money).with_data_type(money_type())),
         Arc::new(StringArray::from(dates)),
     ];
+    per_request.register(ctx)?;
     let batch = RecordBatch::try_new(split_schema(), columns)?;
     ctx.deregister_table("gpu_cost_split")?;
     ctx.register_table(
@@ -545,6 +733,7 @@ mod tests {
 
     fn span(team: &str, start_minutes: i64, minutes: i64) -> Span {
         Span {
+            request_id: format!("{team}{start_minutes}"),
             key: [Some(team.into()), None, None, None, None],
             start: 10 * HOUR_MICROS + start_minutes * 60_000_000,
             duration: Some(minutes * 60_000_000),

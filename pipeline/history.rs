@@ -7,6 +7,8 @@
 //!   still in flight at the window's start (`in_flight`: their GPU time after midnight
 //!   belongs to the window's pool-hours), and requests with prompt-prefix identity (the
 //!   ideal cache's warm state, `warms_cache`).
+//! - `context_gpu_costs`: the GPU cost earlier nights attributed to those requests of open
+//!   interactions (from the published `request_gpu_costs`).
 //! - `vllm_context`: each vLLM counter series' last sample before the window (from the
 //!   published `vllm_counters`), the previous sample of the window's first increase.
 //! - the lookback views: after the window's tables are made, the decision steps read each
@@ -108,10 +110,12 @@ pub async fn register_requests_context(
     let open_after = from_micros - inactivity_gap_seconds * 1_000_000;
     let recent_from =
         (from - Duration::days(1 + inactivity_gap_seconds.max(0) / 86_400)).to_string();
-    // Interactions still open at the window's start: a request within the gap of midnight.
+    // Interactions still open at the window's start: activity (a request's start or end)
+    // within the gap of midnight.
     let open_sql = format!(
         "SELECT DISTINCT session_key, interaction_start FROM requests_published \
-         WHERE date >= '{recent_from}' AND date < '{from}' AND CAST(ts AS BIGINT) >= {open_after}"
+         WHERE date >= '{recent_from}' AND date < '{from}' \
+           AND CAST(ts AS BIGINT) + COALESCE(duration_ms, 0) * 1000 >= {open_after}"
     );
     let open = ctx.sql(&open_sql).await?.collect().await?;
     let open_schema = Arc::new(open.first().map_or_else(
@@ -158,6 +162,50 @@ pub async fn register_requests_context(
     ctx.deregister_table("requests_context")?;
     ctx.register_table(
         "requests_context",
+        Arc::new(MemTable::try_new(schema, vec![batches])?),
+    )?;
+    register_context_gpu_costs(ctx, out, window).await
+}
+
+/// Registers `context_gpu_costs` (request_id, gpu_cost_usd): the GPU cost earlier nights
+/// published (`request_gpu_costs`) for the requests of interactions still open.
+async fn register_context_gpu_costs(
+    ctx: &SessionContext,
+    out: &Path,
+    window: &RunWindow,
+) -> Result<()> {
+    let timestamp = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let empty = Arc::new(Schema::new(vec![
+        Field::new("hour", timestamp, true),
+        Field::new("pool", DataType::Utf8, true),
+        Field::new("request_id", DataType::Utf8, true),
+        Field::new("gpu_cost_usd", crate::ingest::canonical::money_type(), true),
+        Field::new("date", DataType::Utf8, true),
+    ]));
+    analysis::register_parquet_dir(
+        ctx,
+        "request_gpu_costs_published",
+        &out.join("request_gpu_costs"),
+        true,
+        Some(empty),
+    )
+    .await?;
+    let sql = format!(
+        "SELECT g.request_id, SUM(g.gpu_cost_usd) AS gpu_cost_usd \
+         FROM request_gpu_costs_published g \
+         JOIN (SELECT DISTINCT request_id FROM requests_context WHERE in_open_session AND pool IS NOT NULL) c \
+           ON g.request_id = c.request_id \
+         WHERE g.date >= (SELECT COALESCE(MIN(to_char(interaction_start, '%Y-%m-%d')), '{from}') FROM requests_context WHERE in_open_session) \
+           AND g.date < '{from}' \
+         GROUP BY g.request_id",
+        from = window.from
+    );
+    let frame = ctx.sql(&sql).await?;
+    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame.collect().await?;
+    ctx.deregister_table("context_gpu_costs")?;
+    ctx.register_table(
+        "context_gpu_costs",
         Arc::new(MemTable::try_new(schema, vec![batches])?),
     )?;
     Ok(())

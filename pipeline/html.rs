@@ -353,8 +353,8 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
     let other = Rows::of(
         ctx,
         "SELECT (SELECT cost_per_completed_interaction FROM (SELECT CASE WHEN SUM(CASE WHEN completed THEN 1 ELSE 0 END) > 0 \
-           THEN CAST(CAST(SUM(cost_usd) AS DECIMAL(30, 12)) / CAST(SUM(CASE WHEN completed THEN 1 ELSE 0 END) AS DECIMAL(20, 0)) AS DECIMAL(38, 12)) END \
-           AS cost_per_completed_interaction FROM interactions WHERE self_hosted_requests = 0)) AS per_completed, \
+           THEN CAST(CAST(SUM(total_cost_usd) AS DECIMAL(30, 12)) / CAST(SUM(CASE WHEN completed THEN 1 ELSE 0 END) AS DECIMAL(20, 0)) AS DECIMAL(38, 12)) END \
+           AS cost_per_completed_interaction FROM interactions)) AS per_completed, \
          (SELECT CAST(SUM(cache_read_tokens) AS DOUBLE) / NULLIF(CAST(SUM(input_tokens) AS DOUBLE), 0) FROM requests WHERE pool IS NULL) AS hit_ratio, \
          (SELECT SUM(busy_gpu_hours) / NULLIF(SUM(gpu_hours_billed), 0) FROM hourly_utilization) AS fleet",
     )
@@ -385,7 +385,7 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
         dec(b2, "per_completed", r2)
             .map(|d| money(d, 4))
             .unwrap_or_else(|| "–".into()),
-        "API interactions; abandoned work priced in",
+        "API and GPU together; abandoned work priced in",
     ));
     cards.push_str(&card(
         "Prompt-cache hit ratio",
@@ -493,8 +493,8 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
     let per = Rows::of(
         ctx,
         "SELECT date, COALESCE(feature, '(none)') AS feature, \
-         CAST(SUM(cost_usd) AS DOUBLE) / SUM(completed_interactions) AS per_completed \
-         FROM interaction_costs WHERE cost_usd IS NOT NULL GROUP BY date, COALESCE(feature, '(none)') \
+         CAST(SUM(total_cost_usd) AS DOUBLE) / SUM(completed_interactions) AS per_completed \
+         FROM interaction_costs WHERE total_cost_usd > 0 GROUP BY date, COALESCE(feature, '(none)') \
          HAVING SUM(completed_interactions) > 0 ORDER BY date, feature",
     )
     .await?;

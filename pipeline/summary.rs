@@ -615,17 +615,28 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
         let per = i
             .column_by_name("cost_per_completed_interaction")
             .and_then(|a| decimal_at(a.as_ref(), 0));
-        let abandoned = i
-            .column_by_name("abandoned_cost_usd")
-            .and_then(|a| decimal_at(a.as_ref(), 0))
-            .unwrap_or_default();
+        let amount = |name: &str| {
+            i.column_by_name(name)
+                .and_then(|a| decimal_at(a.as_ref(), 0))
+                .unwrap_or_default()
+        };
+        let api_share = i
+            .column_by_name("api_share")
+            .filter(|a| !a.is_null(0))
+            .map(|a| {
+                a.as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                    .value(0)
+            });
         let _ = writeln!(
             md,
-            "- **API interactions:** {} of {} completed; cost per completed interaction {} (abandoned work priced in: {} spent on abandoned interactions)",
+            "- **Interactions:** {} of {} completed; cost per completed interaction {} (API and GPU together, abandoned work priced in: {} spent on abandoned interactions); {} of the cost is API, {} GPU; the median interaction costs {}",
             thousands(&int_at(i, "completed_interactions", 0).to_string()),
             thousands(&int_at(i, "interactions", 0).to_string()),
             per.map(|p| money(p, 4)).unwrap_or_else(|| "–".to_string()),
-            money(abandoned, 2)
+            money(amount("abandoned_cost_usd"), 2),
+            api_share.map_or("–".to_string(), |s| format!("{:.1}%", s * 100.0)),
+            api_share.map_or("–".to_string(), |s| format!("{:.1}%", (1.0 - s) * 100.0)),
+            money(amount("median_cost_per_interaction"), 4)
         );
     }
     let _ = writeln!(md, "\n## Prompt caching by model\n");

@@ -2,13 +2,19 @@
 -- dated by the day it closes.
 --
 -- Input: requests, and requests_context (the requests of earlier nights that belong to an
--- interaction still open when this run's window starts; pipeline/history.rs), run_params.
--- An interaction closes inactivity_gap_seconds after its last request (closes_at): from
--- then on no request can join it (see requests.sql). It is reported in the partition of
--- the day it closes, with every request it holds, earlier nights' included; interactions
--- still open at the end of the run's window (closes_at at or after run_params.horizon)
--- are left for the run that sees them close. So a period run night by night gives exactly
--- the rows of one run over it.
+-- interaction still open when this run's window starts; pipeline/history.rs), run_params,
+-- request_gpu_costs and context_gpu_costs (the GPU cost of its self-hosted requests,
+-- tonight's and earlier nights').
+-- An interaction closes inactivity_gap_seconds after its last activity ends (the latest
+-- request start + duration; closes_at): no request can join it then (see requests.sql)
+-- and its GPU time is over. It is reported in the partition of the day it closes, with
+-- every request it holds, earlier nights' included; interactions still open at the end of
+-- the run's window (closes_at at or after run_params.horizon) are left for the run that
+-- sees them close. So a period run night by night gives exactly the rows of one run over
+-- it.
+--
+-- cost_usd is the API cost (per token); gpu_cost_usd the self-hosted requests' share of
+-- the GPU bill (request_gpu_costs); total_cost_usd both.
 --
 -- The interaction's team, feature and user are those of its first request; `model` is set
 -- when every request used the same model (else NULL, and `models` says how many).
@@ -21,21 +27,33 @@
 -- "the last request's value" is then read with MAX over position * 2 + value, whose
 -- last bit is the value at the highest position.
 WITH held AS (
-    SELECT request_id, interaction_id, interaction_start, ts, team, feature, user_id, model,
-           status, completed, input_tokens, cache_read_tokens, output_tokens, cost_usd, pool
+    SELECT request_id, interaction_id, interaction_start, ts, duration_ms, team, feature, user_id,
+           model, status, completed, input_tokens, cache_read_tokens, output_tokens, cost_usd, pool
     FROM requests
     UNION ALL
-    SELECT request_id, interaction_id, interaction_start, ts, team, feature, user_id, model,
-           status, completed, input_tokens, cache_read_tokens, output_tokens, cost_usd, pool
+    SELECT request_id, interaction_id, interaction_start, ts, duration_ms, team, feature, user_id,
+           model, status, completed, input_tokens, cache_read_tokens, output_tokens, cost_usd, pool
     FROM requests_context
     WHERE in_open_session
 ),
+gpu AS (
+    SELECT request_id, SUM(gpu_cost_usd) AS gpu_cost_usd
+    FROM (
+        SELECT request_id, gpu_cost_usd FROM request_gpu_costs
+        UNION ALL
+        SELECT request_id, gpu_cost_usd FROM context_gpu_costs
+    ) parts
+    GROUP BY request_id
+),
 numbered AS (
     SELECT
-        interaction_id, interaction_start, ts, team, feature, user_id, model, status, completed,
-        input_tokens, cache_read_tokens, output_tokens, cost_usd, pool,
-        ROW_NUMBER() OVER (PARTITION BY interaction_id, interaction_start ORDER BY ts, request_id) AS position
-    FROM held
+        h.interaction_id, h.interaction_start, h.ts, h.team, h.feature, h.user_id, h.model,
+        h.status, h.completed, h.input_tokens, h.cache_read_tokens, h.output_tokens, h.cost_usd,
+        h.pool, g.gpu_cost_usd,
+        CAST(h.ts AS BIGINT) + COALESCE(h.duration_ms, 0) * 1000 AS end_micros,
+        ROW_NUMBER() OVER (PARTITION BY h.interaction_id, h.interaction_start ORDER BY h.ts, h.request_id) AS position
+    FROM held h
+    LEFT JOIN gpu g ON g.request_id = h.request_id
 ),
 grouped AS (
     SELECT
@@ -54,6 +72,8 @@ grouped AS (
         SUM(output_tokens) AS output_tokens,
         SUM(input_tokens + output_tokens) AS total_tokens,
         SUM(cost_usd) AS cost_usd,
+        SUM(gpu_cost_usd) AS gpu_cost_usd,
+        MAX(end_micros) AS last_activity_micros,
         SUM(CASE WHEN cost_usd IS NULL AND pool IS NULL THEN 1 ELSE 0 END) AS unpriced_requests,
         SUM(CASE WHEN pool IS NOT NULL THEN 1 ELSE 0 END) AS self_hosted_requests,
         COALESCE(
@@ -66,8 +86,8 @@ grouped AS (
 ),
 closing AS (
     SELECT g.*,
-           to_timestamp_micros(CAST(g.end_ts AS BIGINT) + p.inactivity_gap_seconds * 1000000) AS closes_at_local,
-           CAST(g.end_ts AS BIGINT) + p.inactivity_gap_seconds * 1000000 AS closes_at_micros,
+           to_timestamp_micros(g.last_activity_micros + p.inactivity_gap_seconds * 1000000) AS closes_at_local,
+           g.last_activity_micros + p.inactivity_gap_seconds * 1000000 AS closes_at_micros,
            p.horizon_micros
     FROM grouped g CROSS JOIN run_params p
 )
@@ -77,7 +97,8 @@ SELECT
     start_ts, end_ts,
     arrow_cast(closes_at_local, 'Timestamp(Microsecond, Some("UTC"))') AS closes_at,
     team, feature, user_id, model, models, requests, failed_requests,
-    input_tokens, cache_read_tokens, output_tokens, total_tokens, cost_usd,
+    input_tokens, cache_read_tokens, output_tokens, total_tokens, cost_usd, gpu_cost_usd,
+    COALESCE(cost_usd, CAST(0 AS DECIMAL(38, 12))) + COALESCE(gpu_cost_usd, CAST(0 AS DECIMAL(38, 12))) AS total_cost_usd,
     unpriced_requests, self_hosted_requests, completed
 FROM closing
 WHERE closes_at_micros < horizon_micros

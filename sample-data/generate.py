@@ -521,8 +521,26 @@ for key, rs in by_key.items():
             n += 1
         inter.setdefault(f"{key}#{n}", []).append(r)
         last = r["ts"]
+# An interaction closes 30 minutes after its last activity ends (start + duration, where
+# the log has a duration).
+# Durations by (id, output tokens): a duplicated id's copies differ in both.
+durations = {}
+def output_tokens(rec):
+    usage = rec.get("usage") or {}
+    return usage.get("completion_tokens", usage.get("output_tokens"))
+records = list(jobs) + list(selfhosted)
+for line in openai_lines + anthropic_lines:
+    try:
+        records.append(json.loads(line))
+    except ValueError:
+        pass  # the deliberately broken lines (quarantined)
+for rec in records:
+    if isinstance(rec, dict) and "id" in rec:
+        durations[(rec["id"], output_tokens(rec))] = rec.get("duration_ms") or 0
+def activity_end(r):
+    return r["ts"] + timedelta(milliseconds=durations.get((r["id"], r["out"]), 0))
 open_at_horizon = [k for k, rs in inter.items()
-                   if max(r["ts"] for r in rs) + timedelta(minutes=30) >= HORIZON]
+                   if max(activity_end(r) for r in rs) + timedelta(minutes=30) >= HORIZON]
 for k in open_at_horizon:
     del inter[k]
 print(f"interactions still open at the horizon: {len(open_at_horizon)}")

@@ -110,9 +110,23 @@ async fn new_db() -> Result<Db, SltError> {
         window.horizon_micros(),
     )
     .map_err(|e| SltError(e.to_string()))?;
+    // No GPU cost for requests until a file runs the GPU steps.
+    let request_gpu_costs = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+        datafusion::arrow::datatypes::Field::new(
+            "request_id",
+            datafusion::arrow::datatypes::DataType::Utf8,
+            false,
+        ),
+        datafusion::arrow::datatypes::Field::new(
+            "gpu_cost_usd",
+            inferledger::ingest::canonical::money_type(),
+            false,
+        ),
+    ]));
     for (name, schema) in [
         ("billing_staged", inferledger::billing::staged_schema()),
         ("metrics_staged", inferledger::metrics::staged_schema()),
+        ("request_gpu_costs", request_gpu_costs),
     ] {
         let table = MemTable::try_new(schema, vec![vec![]]).map_err(|e| SltError(e.to_string()))?;
         ctx.register_table(name, Arc::new(table))
