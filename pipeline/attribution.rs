@@ -482,6 +482,9 @@ pub async fn register_weights(ctx: &SessionContext) -> Result<()> {
     )
 }
 
+/// A request inside a key's share of a pool-hour: its id, GPU seconds and tokens.
+type RequestPart = (String, Decimal, i64);
+
 /// Each request's part of the GPU cost, for `request_gpu_cost_split`.
 #[derive(Debug, Default)]
 struct RequestCosts {
@@ -498,12 +501,12 @@ impl RequestCosts {
     fn split(
         &mut self,
         share: &Share,
-        requests: &[(String, Decimal, i64)],
+        requests: &[RequestPart],
         pool: &str,
         hour_micros: i64,
         date: &str,
     ) {
-        let weight = |r: &(String, Decimal, i64)| match share.basis {
+        let weight = |r: &RequestPart| match share.basis {
             "gpu_time" => r.1,
             "tokens" => Decimal::from(r.2),
             _ => Decimal::ONE,
@@ -571,8 +574,7 @@ pub async fn register_split(ctx: &SessionContext) -> Result<()> {
         }
     }
     // Each request's part of its key's share, for request_gpu_costs.
-    let mut requests_of: BTreeMap<(String, i64, Key), Vec<(String, Decimal, i64)>> =
-        BTreeMap::new();
+    let mut requests_of: BTreeMap<(String, i64, Key), Vec<RequestPart>> = BTreeMap::new();
     for batch in sql_batches(ctx, "SELECT * FROM gpu_request_time").await? {
         let seconds = batch.column_by_name("gpu_seconds").expect("a column");
         for row in 0..batch.num_rows() {
