@@ -73,10 +73,44 @@ const LEFT: f64 = 70.0;
 const BOTTOM: f64 = 40.0;
 const TOP: f64 = 20.0;
 
+/// A round top for an axis and its step: 1, 2, 2.5 or 5 × 10^k, four or five steps.
+fn nice_scale(max: f64) -> (f64, f64) {
+    let max = max.max(1e-9);
+    let raw = max / 4.0;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * magnitude);
+    ((max / step).ceil() * step, step)
+}
+
+/// Draws grid lines and labels at round values up to `max` (from [`nice_scale`]).
 fn axis(svg: &mut String, max: f64, format: &dyn Fn(f64) -> String) {
-    for i in 0..=4 {
-        let value = max * i as f64 / 4.0;
-        let y = HEIGHT - BOTTOM - (HEIGHT - BOTTOM - TOP) * i as f64 / 4.0;
+    let (top, step) = nice_scale(max);
+    let steps = (top / step).round() as usize;
+    for i in 0..=steps {
+        let value = step * i as f64;
+        let y = HEIGHT - BOTTOM - (HEIGHT - BOTTOM - TOP) * value / top;
+        let _ = write!(
+            svg,
+            r#"<line x1="{LEFT}" y1="{y:.1}" x2="{WIDTH}" y2="{y:.1}" class="grid"/><text x="{:.1}" y="{:.1}" class="tick" text-anchor="end">{}</text>"#,
+            LEFT - 6.0,
+            y + 4.0,
+            escape(&format(value))
+        );
+    }
+}
+
+/// Draws grid lines and labels at each power of ten from `low` to `high` (a log axis).
+fn log_axis(svg: &mut String, low: f64, high: f64, format: &dyn Fn(f64) -> String) {
+    let (from, to) = (low.log10().floor() as i32, high.log10().ceil() as i32);
+    for k in from..=to {
+        let value = 10f64.powi(k);
+        let y = HEIGHT
+            - BOTTOM
+            - (HEIGHT - BOTTOM - TOP) * f64::from(k - from) / f64::from((to - from).max(1));
         let _ = write!(
             svg,
             r#"<line x1="{LEFT}" y1="{y:.1}" x2="{WIDTH}" y2="{y:.1}" class="grid"/><text x="{:.1}" y="{:.1}" class="tick" text-anchor="end">{}</text>"#,
@@ -128,7 +162,7 @@ fn stacked_bars(
     let totals: Vec<f64> = (0..categories.len())
         .map(|i| series.values().map(|v| v[i].max(0.0)).sum())
         .collect();
-    let max = totals.iter().cloned().fold(0.0, f64::max).max(1e-9);
+    let max = nice_scale(totals.iter().cloned().fold(0.0, f64::max)).0;
     axis(&mut svg, max, &dollars);
     let band = (WIDTH - LEFT) / categories.len().max(1) as f64;
     for (i, category) in categories.iter().enumerate() {
@@ -164,6 +198,15 @@ fn stacked_bars(
     svg
 }
 
+/// The y scale of a line chart.
+#[derive(Debug, Clone, Copy)]
+enum Scale {
+    /// From 0 to this value (a ratio: 1).
+    Fixed(f64),
+    /// Powers of ten (values spanning orders of magnitude, like cost per interaction).
+    Log,
+}
+
 /// Lines: one polyline per series, one circle (mark) per known point; optional bands.
 fn lines(
     id: &str,
@@ -172,21 +215,34 @@ fn lines(
     series: &BTreeMap<String, Vec<Option<f64>>>,
     bands: &[(f64, f64, &str, &str)],
     format: &dyn Fn(f64) -> String,
-    fixed_max: Option<f64>,
+    scale: Scale,
 ) -> String {
     let names: Vec<String> = series.keys().cloned().collect();
     let mut svg = open_svg(id, title, names.len().div_ceil(6));
-    let max = fixed_max.unwrap_or_else(|| {
-        series
-            .values()
-            .flatten()
-            .flatten()
-            .cloned()
-            .fold(0.0, f64::max)
-            .max(1e-9)
-            * 1.1
-    });
-    let y_of = |v: f64| HEIGHT - BOTTOM - (HEIGHT - BOTTOM - TOP) * (v / max).min(1.0);
+    let known = || series.values().flatten().flatten().cloned();
+    let max = match scale {
+        Scale::Fixed(max) => max,
+        Scale::Log => nice_scale(known().fold(0.0, f64::max)).0,
+    };
+    // A log scale spans the powers of ten around the positive values.
+    let (low_k, high_k) = (
+        known()
+            .filter(|v| *v > 0.0)
+            .fold(f64::MAX, f64::min)
+            .min(max)
+            .log10()
+            .floor(),
+        known().fold(1e-9, f64::max).log10().ceil(),
+    );
+    let y_of = |v: f64| match scale {
+        Scale::Log => {
+            let span = (high_k - low_k).max(1.0);
+            HEIGHT
+                - BOTTOM
+                - (HEIGHT - BOTTOM - TOP) * ((v.max(1e-12).log10() - low_k) / span).clamp(0.0, 1.0)
+        }
+        _ => HEIGHT - BOTTOM - (HEIGHT - BOTTOM - TOP) * (v / max).min(1.0),
+    };
     for (lo, hi, label, color) in bands {
         let _ = write!(
             svg,
@@ -199,7 +255,10 @@ fn lines(
             escape(label)
         );
     }
-    axis(&mut svg, max, format);
+    match scale {
+        Scale::Log => log_axis(&mut svg, 10f64.powf(low_k), 10f64.powf(high_k), format),
+        _ => axis(&mut svg, max, format),
+    }
     let step = (WIDTH - LEFT) / categories.len().max(1) as f64;
     let x_of = |i: usize| LEFT + step * (i as f64 + 0.5);
     for (i, category) in categories.iter().enumerate() {
@@ -256,7 +315,7 @@ fn heatmap(id: &str, title: &str, cells: &BTreeMap<(String, u32), f64>) -> Strin
         .collect();
     let cell_w = (WIDTH - LEFT) / 24.0;
     let cell_h = 18.0;
-    let height = TOP + cell_h * days.len() as f64 + 40.0;
+    let height = TOP + cell_h * days.len() as f64 + 44.0;
     let mut svg = format!(
         r#"<figure><figcaption>{}</figcaption><svg id="{id}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height:.0}" role="img" aria-label="{}">"#,
         escape(title),
@@ -292,6 +351,25 @@ fn heatmap(id: &str, title: &str, cells: &BTreeMap<(String, u32), f64>) -> Strin
             r#"<text x="{:.1}" y="{:.1}" class="tick">{hour:02}h</text>"#,
             LEFT + cell_w * hour as f64 + 2.0,
             TOP + cell_h * days.len() as f64 + 14.0
+        );
+    }
+    // The colour legend: what each shade means.
+    let legend_y = TOP + cell_h * days.len() as f64 + 22.0;
+    let _ = write!(
+        svg,
+        r#"<text x="{:.1}" y="{:.1}" class="tick" text-anchor="end">busy</text>"#,
+        LEFT - 6.0,
+        legend_y + 10.0
+    );
+    for (i, share) in [0.0, 0.25, 0.5, 0.75, 1.0].iter().enumerate() {
+        let shade = (255.0 - 200.0 * share) as u8;
+        let x = LEFT + i as f64 * 60.0;
+        let _ = write!(
+            svg,
+            r#"<rect class="legend" x="{x:.1}" y="{legend_y:.1}" width="14" height="12" fill="rgb({shade},{shade},255)" stroke="rgb(170,170,170)"/><text x="{:.1}" y="{:.1}" class="tick">{}</text>"#,
+            x + 18.0,
+            legend_y + 10.0,
+            percent(*share)
         );
     }
     svg.push_str("</svg></figure>");
@@ -486,7 +564,7 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
             (0.30, 0.50, "30–50%: typical", "#59a14f"),
         ],
         &percent,
-        Some(1.0),
+        Scale::Fixed(1.0),
     );
 
     // Cost per completed interaction by feature.
@@ -516,12 +594,18 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
     }
     let chart_per = lines(
         "chart-cost-per-completed",
-        "Cost per completed interaction by feature (API)",
+        "Cost per completed interaction by feature (API and GPU; log scale: each line a power of ten)",
         &per_dates,
         &per_series,
         &[],
-        &|v| format!("${v:.3}"),
-        None,
+        &|v| {
+            if v >= 1.0 {
+                format!("${v:.0}")
+            } else {
+                format!("${v}")
+            }
+        },
+        Scale::Log,
     );
 
     // Tokens per interaction: a histogram on powers of two.
@@ -531,7 +615,7 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
          FROM interactions GROUP BY 1 ORDER BY 1",
     )
     .await?;
-    let buckets: Vec<(i64, f64)> = dist
+    let found: BTreeMap<i64, f64> = dist
         .each()
         .map(|(b, r)| {
             (
@@ -540,9 +624,21 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
             )
         })
         .collect();
+    // Every power of two between the smallest and the largest, empty ones too, so equal
+    // spacing means equal ratios.
+    let buckets: Vec<(i64, f64)> = match (found.keys().next(), found.keys().last()) {
+        (Some(first), Some(last)) => (*first..=*last)
+            .map(|k| (k, found.get(&k).copied().unwrap_or(0.0)))
+            .collect(),
+        _ => Vec::new(),
+    };
     let labels: Vec<String> = buckets
         .iter()
-        .map(|(k, _)| format!("≥{}", thousands(&(1i64 << k).to_string())))
+        .map(|(k, _)| match *k {
+            k if k >= 20 => format!("≥{}M", 1i64 << (k - 20)),
+            k if k >= 10 => format!("≥{}k", 1i64 << (k - 10)),
+            k => format!("≥{}", 1i64 << k.max(0)),
+        })
         .collect();
     let mut counts = BTreeMap::new();
     counts.insert(

@@ -48,7 +48,7 @@ pub const SECTIONS: [(&str, &str, &str); 7] = [
         "breakeven",
         "SELECT kind, model, feature, pool, monthly_api_cost_usd, monthly_selfhost_cost_usd, gpus_needed, \
          breakeven_tokens_per_gpu_month, \
-         CASE WHEN breakeven_reachable = false THEN 'never (' || CAST(round(100.0 * breakeven_utilization) AS VARCHAR) || '% of a GPU)' \
+         CASE WHEN breakeven_reachable = false THEN 'never (' || CAST(CAST(round(100.0 * breakeven_utilization) AS BIGINT) AS VARCHAR) || '% of a GPU)' \
               ELSE CAST(round(100.0 * breakeven_utilization, 1) AS VARCHAR) || '%' END AS breakeven_at, \
          actual_utilization, verdict, monthly_saving_usd, coverage_days, coverage_hours \
          FROM selfhost_breakeven ORDER BY monthly_saving_usd DESC, kind, model, feature, pool",

@@ -564,6 +564,15 @@ fn quarterly_review_of_the_sample_history() {
         ),
         "{review}"
     );
+    // Money rounded once, the same way: the Opus workload's $9,379.60 a month on the API,
+    // $8,977.85 self-hosted (8,977.845 rounds half away from zero), saving $401.75.
+    assert!(
+        review.contains("| $9,379.60 | $8,977.85 | 1 |")
+            && review.contains("| selfhost | $401.75 |"),
+        "{review}"
+    );
+    // gpt-4o-mini breaks even only above 100% of a GPU: said as never, not as 246%.
+    assert!(review.contains("| never (246% of a GPU) |"), "{review}");
     // Without --quarter: the quarter of the latest data (2026Q4), whatever today is.
     let default = inferledger(&["review", "--out", out.to_str().unwrap()]);
     assert_ok(&default);
@@ -760,6 +769,72 @@ fn html_report_parses_and_draws_one_mark_per_data_point() {
             "SELECT COUNT(DISTINCT CAST(floor(log2(CAST(GREATEST(total_tokens, 1) AS DOUBLE))) AS BIGINT)) FROM interactions"
         )
     );
+    // Tick labels of a chart, in order.
+    let ticks = |id: &str| -> Vec<String> {
+        let svg = doc
+            .descendants()
+            .find(|n| n.attribute("id") == Some(id))
+            .unwrap();
+        svg.descendants()
+            .filter(|n| n.attribute("class") == Some("tick"))
+            .filter_map(|n| n.text().map(str::to_string))
+            .collect()
+    };
+    // The histogram has a slot for every power of two from the smallest bucket to the
+    // largest, empty ones included, so equal spacing is an equal ratio.
+    let (low, high): (i64, i64) = {
+        let row = query(
+            &out,
+            "SELECT MIN(b), MAX(b) FROM (SELECT CAST(floor(log2(CAST(GREATEST(total_tokens, 1) AS DOUBLE))) AS BIGINT) AS b FROM interactions)",
+        );
+        (row[0][0].parse().unwrap(), row[0][1].parse().unwrap())
+    };
+    let buckets: Vec<String> = ticks("chart-tokens-per-interaction")
+        .into_iter()
+        .filter(|t| t.starts_with('≥'))
+        .collect();
+    assert_eq!(buckets.len() as i64, high - low + 1, "{buckets:?}");
+    // Round axis values: the daily spend axis counts in round steps.
+    let spend_ticks: Vec<String> = ticks("chart-daily-spend")
+        .into_iter()
+        .filter(|t| t.starts_with('$'))
+        .collect();
+    assert!(spend_ticks.len() >= 3, "{spend_ticks:?}");
+    let values: Vec<f64> = spend_ticks
+        .iter()
+        .map(|t| t.trim_start_matches('$').replace(',', "").parse().unwrap())
+        .collect();
+    let step = values[1] - values[0];
+    assert!(
+        values.windows(2).all(|w| (w[1] - w[0] - step).abs() < 1e-6)
+            && [1.0, 2.0, 2.5, 5.0].iter().any(|m| {
+                let k = (step / m).log10();
+                (k - k.round()).abs() < 1e-9
+            }),
+        "{spend_ticks:?}"
+    );
+    // Cost per completed interaction spans $0.003 to $308: a log axis at powers of ten.
+    assert!(
+        ticks("chart-cost-per-completed")
+            .iter()
+            .any(|t| t == "$0.001")
+    );
+    assert!(
+        ticks("chart-cost-per-completed")
+            .iter()
+            .any(|t| t == "$1000")
+    );
+    // Each utilisation heatmap has its colour legend, 0% to 100%.
+    for pool in [
+        "chart-utilization-chat-prod",
+        "chart-utilization-batch-pool",
+    ] {
+        let legend = ticks(pool);
+        assert!(
+            legend.iter().any(|t| t == "0%") && legend.iter().any(|t| t == "100%"),
+            "{legend:?}"
+        );
+    }
     // Headline figures, and the recommendations with right-aligned money.
     assert!(html.contains("$36,012.02"), "total spend");
     assert!(
