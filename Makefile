@@ -2,7 +2,7 @@
 CARGO ?= cargo
 OUT ?= out
 CONFIG ?= sample-data/inferledger.toml
-BENCH_ROWS ?= 1000000
+BENCH_SIZES ?= 1000000 3000000
 BENCH_DIR ?= bench-data
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
@@ -28,11 +28,10 @@ fmt: ## Check formatting
 clippy: ## Lint, warnings denied
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-bench: build ## Time `run` on a synthetic log of BENCH_ROWS requests (default 1M)
-	mkdir -p $(BENCH_DIR)/logs
-	$(TARGET_DIR)/release/inferledger synth --requests $(BENCH_ROWS) --out $(BENCH_DIR)/logs/requests.jsonl
-	printf '[[requests]]\npath = "logs"\nformat = "openai"\n' > $(BENCH_DIR)/inferledger.toml
-	$(TARGET_DIR)/release/inferledger run --quiet --config $(BENCH_DIR)/inferledger.toml --out $(BENCH_DIR)/out
+bench: build ## inferledger vs DuckDB on the same work, 1M and 3M synthetic requests (BENCH_SIZES); prints times, peak memory and ratios
+	test -x $(BENCH_DIR)/venv/bin/python || python3 -m venv $(BENCH_DIR)/venv
+	$(BENCH_DIR)/venv/bin/python -c 'import duckdb' 2>/dev/null || $(BENCH_DIR)/venv/bin/pip install -q 'duckdb==2.0.1'
+	$(BENCH_DIR)/venv/bin/python bench/compare.py $(TARGET_DIR)/release/inferledger $(BENCH_DIR) $(BENCH_SIZES)
 
 report-shot: run ## Render out/report.html to out/report.png in headless Chromium (installs Debian's chromium if missing)
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)

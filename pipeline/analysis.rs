@@ -255,12 +255,13 @@ pub const RUN_TABLES: [&str; 1] = ["quarantine"];
 /// The folder, inside the output folder, of the latest run's internal tables.
 pub const INTERNAL_DIR: &str = "internal";
 
-/// What the step queries read besides the published tables: the run's staged inputs, the
-/// history it read back, its settings from the config, and the Rust steps' results. A run
-/// publishes them under `out/internal/<table>/` (replaced whole by each run), and `sql`
-/// registers them, so that every file in `queries/` pasted into `sql` runs.
-pub const INTERNAL_TABLES: [&str; 25] = [
-    "requests_staged",
+/// What the step queries read besides the published tables: the run's staged bills and
+/// metrics, the history it read back, its settings from the config, and the Rust steps'
+/// results. A run publishes them under `out/internal/<table>/` (replaced whole by each
+/// run), and `sql` registers them, so that every file in `queries/` pasted into `sql` runs.
+/// The staged requests are not copied: `sql` reads them from the published `requests`
+/// (every staged column is there), see [`register_output`].
+pub const INTERNAL_TABLES: [&str; 24] = [
     "billing_staged",
     "metrics_staged",
     "requests_context",
@@ -867,6 +868,18 @@ pub async fn register_output(ctx: &SessionContext, out: &Path) -> Result<Vec<Str
         if dir.is_dir() && contains_parquet(&dir) {
             register_parquet_dir(ctx, table, &dir, false, None).await?;
         }
+    }
+    // The staged requests, for queries/requests.sql: the published requests hold every
+    // staged column (duplicates are gone; the dedupe has nothing left to do).
+    if names.iter().any(|n| n == "requests") {
+        let columns = crate::ingest::canonical::staged_requests_schema()
+            .fields()
+            .iter()
+            .map(|f| format!("\"{}\"", f.name()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let view = ctx.sql(&format!("SELECT {columns} FROM requests")).await?;
+        ctx.register_table("requests_staged", view.into_view())?;
     }
     for step in published_steps() {
         let dir = internal.join("empty").join(step.table);

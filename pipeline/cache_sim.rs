@@ -24,7 +24,6 @@ use rust_decimal::Decimal;
 use crate::error::Result;
 use crate::ingest::canonical::{money_type, to_money};
 use crate::prices::PriceBook;
-use crate::summary::string_at;
 
 /// TTLs replayed, in µs (`None` = no expiry).
 pub const TTLS: [Option<i64>; 3] = [None, Some(300_000_000), Some(3_600_000_000)];
@@ -60,6 +59,15 @@ impl IdealCache {
     }
 }
 
+/// The columns of `cache_ideal` as they are filled.
+#[derive(Debug, Default)]
+struct IdealColumns {
+    ids: Vec<String>,
+    has: Vec<bool>,
+    ideal: [Vec<Option<i64>>; 3],
+    discount: Vec<Option<i128>>,
+}
+
 fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("request_id", DataType::Utf8, false),
@@ -71,13 +79,14 @@ fn schema() -> SchemaRef {
     ]))
 }
 
-/// Replays the run's API requests and registers `cache_ideal`.
+/// Replays the run's API requests and registers `cache_ideal`. Only requests with prefix
+/// identity are replayed, in time order; the others just get their discount (no sort).
 pub async fn register_ideal(ctx: &SessionContext, book: &PriceBook) -> Result<()> {
-    let frame = ctx
+    let replayed = ctx
         .sql(
             "SELECT request_id, CAST(ts AS BIGINT) AS ts_micros, provider, model, input_tokens, \
              prefix_blocks, prefix_block_tokens, false AS warm_only, ts, source_file, source_line \
-             FROM requests WHERE pool IS NULL \
+             FROM requests WHERE pool IS NULL AND prefix_blocks IS NOT NULL \
              UNION ALL \
              SELECT request_id, CAST(ts AS BIGINT), provider, model, input_tokens, \
              prefix_blocks, prefix_block_tokens, true, ts, source_file, source_line \
@@ -85,59 +94,97 @@ pub async fn register_ideal(ctx: &SessionContext, book: &PriceBook) -> Result<()
              ORDER BY ts, source_file, source_line",
         )
         .await?;
-    let mut stream = frame.execute_stream().await?;
+    let plain = ctx
+        .sql(
+            "SELECT request_id, CAST(ts AS BIGINT) AS ts_micros, provider, model, input_tokens, \
+             prefix_blocks, prefix_block_tokens, false AS warm_only \
+             FROM requests WHERE pool IS NULL AND prefix_blocks IS NULL",
+        )
+        .await?;
     let mut cache = IdealCache::default();
-    let (mut ids, mut has, mut ideal, mut discount) =
-        (vec![], vec![], [vec![], vec![], vec![]], vec![]);
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        let ts = datafusion::arrow::compute::cast(batch.column(1), &DataType::Int64)?;
-        let ts = ts.as_primitive::<Int64Type>();
-        let input = batch.column(4).as_primitive::<Int64Type>();
-        let block_tokens = batch.column(6).as_primitive::<Int64Type>();
-        let warm_only = batch.column(7).as_boolean();
-        for row in 0..batch.num_rows() {
-            let model = string_at(batch.column(3).as_ref(), row).unwrap_or_default();
-            if warm_only.value(row) {
-                // Earlier nights' requests only warm the cache (history is the system of
-                // record for the replay's state); they are not rows of this run.
-                if let (Some(blocks), false) = (
-                    string_at(batch.column(5).as_ref(), row),
-                    block_tokens.is_null(row),
-                ) {
-                    let list: Vec<&str> = blocks.split(' ').collect();
-                    cache.replay(&model, &list, ts.value(row));
-                }
-                continue;
-            }
-            let provider = string_at(batch.column(2).as_ref(), row);
-            let blocks = string_at(batch.column(5).as_ref(), row);
-            ids.push(string_at(batch.column(0).as_ref(), row).unwrap_or_default());
-            let price = book.lookup(&model, provider.as_deref(), ts.value(row));
-            discount.push(price.map(|p| {
-                let read = p.standard.cache_read.unwrap_or(p.standard.input);
-                to_money((p.standard.input - read).max(Decimal::ZERO)).0
-            }));
-            match blocks {
-                Some(blocks) if !block_tokens.is_null(row) => {
-                    let list: Vec<&str> = blocks.split(' ').collect();
-                    let hits = cache.replay(&model, &list, ts.value(row));
-                    for (i, h) in hits.iter().enumerate() {
-                        ideal[i].push(Some(
-                            (*h as i64 * block_tokens.value(row)).min(input.value(row)),
-                        ));
+    let mut out = IdealColumns::default();
+    // The discount of (model, provider, day): prices are effective by day.
+    let mut discounts: HashMap<(String, Option<String>, i64), Option<i128>> = HashMap::new();
+    let mut discount_of = |model: &str, provider: Option<&str>, ts: i64| {
+        *discounts
+            .entry((
+                model.to_string(),
+                provider.map(str::to_string),
+                ts.div_euclid(86_400_000_000),
+            ))
+            .or_insert_with(|| {
+                book.lookup(model, provider, ts).map(|p| {
+                    let read = p.standard.cache_read.unwrap_or(p.standard.input);
+                    to_money((p.standard.input - read).max(Decimal::ZERO)).0
+                })
+            })
+    };
+    for frame in [replayed, plain] {
+        let mut stream = frame.execute_stream().await?;
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            let text =
+                |i: usize| datafusion::arrow::compute::cast(batch.column(i), &DataType::Utf8);
+            let (ids, providers, models, blocks) = (text(0)?, text(2)?, text(3)?, text(5)?);
+            let (ids, providers, models, blocks) = (
+                ids.as_string::<i32>(),
+                providers.as_string::<i32>(),
+                models.as_string::<i32>(),
+                blocks.as_string::<i32>(),
+            );
+            let ts = datafusion::arrow::compute::cast(batch.column(1), &DataType::Int64)?;
+            let ts = ts.as_primitive::<Int64Type>();
+            let input = batch.column(4).as_primitive::<Int64Type>();
+            let block_tokens = batch.column(6).as_primitive::<Int64Type>();
+            let warm_only = batch.column(7).as_boolean();
+            for row in 0..batch.num_rows() {
+                let model = if models.is_null(row) {
+                    ""
+                } else {
+                    models.value(row)
+                };
+                let prefix =
+                    (!blocks.is_null(row) && !block_tokens.is_null(row)).then(|| blocks.value(row));
+                if warm_only.value(row) {
+                    // Earlier nights' requests only warm the cache (history is the system of
+                    // record for the replay's state); they are not rows of this run.
+                    if let Some(prefix) = prefix {
+                        let list: Vec<&str> = prefix.split(' ').collect();
+                        cache.replay(model, &list, ts.value(row));
                     }
-                    has.push(true);
+                    continue;
                 }
-                _ => {
-                    for column in ideal.iter_mut() {
-                        column.push(None);
+                let provider = (!providers.is_null(row)).then(|| providers.value(row));
+                out.ids.push(ids.value(row).to_string());
+                out.discount
+                    .push(discount_of(model, provider, ts.value(row)));
+                match prefix {
+                    Some(prefix) => {
+                        let list: Vec<&str> = prefix.split(' ').collect();
+                        let hits = cache.replay(model, &list, ts.value(row));
+                        for (i, h) in hits.iter().enumerate() {
+                            out.ideal[i].push(Some(
+                                (*h as i64 * block_tokens.value(row)).min(input.value(row)),
+                            ));
+                        }
+                        out.has.push(true);
                     }
-                    has.push(false);
+                    None => {
+                        for column in out.ideal.iter_mut() {
+                            column.push(None);
+                        }
+                        out.has.push(false);
+                    }
                 }
             }
         }
     }
+    let IdealColumns {
+        ids,
+        has,
+        ideal,
+        discount,
+    } = out;
     let [unbounded, five, hour] = ideal;
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from(ids)),

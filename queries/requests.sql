@@ -71,18 +71,15 @@ gaps AS (
            END AS starts_session
     FROM keyed k CROSS JOIN run_params p
 ),
-numbered AS (
-    SELECT g.*,
-           SUM(starts_session) OVER (
+sessionised AS (
+    -- The session's start is the latest start at or before the row: a running maximum in
+    -- the same window as the gaps (one sort, not two).
+    SELECT request_id, session_key, from_history,
+           MAX(CASE WHEN starts_session = 1 THEN ts END) OVER (
                PARTITION BY session_key ORDER BY ts, request_id
                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-           ) AS session_number
-    FROM gaps g
-),
-sessionised AS (
-    SELECT request_id, session_key, from_history,
-           MIN(ts) OVER (PARTITION BY session_key, session_number) AS interaction_start
-    FROM numbered
+           ) AS interaction_start
+    FROM gaps
 )
 SELECT
     k.request_id, k.ts, k.duration_ms, k.provider, k.model, k.deployment, k.team, k.feature,

@@ -1,0 +1,65 @@
+"""`make bench`: inferledger and DuckDB doing the same work, side by side, in one run.
+
+For each size (default 1M and 3M requests) it writes the synthetic log once (`inferledger
+synth`), then runs `inferledger run` and bench/duckdb_baseline.py on it, each as a child
+process, and reads the child's wall time and peak resident memory (os.wait4). The machine
+is shared and noisy: the ratios (inferledger / DuckDB) are the figures to read.
+
+Usage: compare.py INFERLEDGER_BINARY WORK_DIR SIZE [SIZE ...]
+"""
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+
+def measure(argv):
+    """Runs argv; returns (seconds, peak RSS bytes, stdout+stderr)."""
+    start = time.monotonic()
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output = child.stdout.read().decode(errors="replace")
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.monotonic() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{' '.join(argv)} failed:\n{output}")
+    return seconds, usage.ru_maxrss * 1024, output
+
+
+def main():
+    binary, work, sizes = sys.argv[1], sys.argv[2], [int(s) for s in sys.argv[3:]]
+    here = os.path.dirname(os.path.abspath(__file__))
+    rows = []
+    for size in sizes:
+        folder = os.path.join(work, f"{size}")
+        logs = os.path.join(folder, "logs")
+        os.makedirs(logs, exist_ok=True)
+        log = os.path.join(logs, "requests.jsonl")
+        if not os.path.exists(log):
+            subprocess.run([binary, "--quiet", "synth", "--requests", str(size), "--out", log], check=True)
+        config = os.path.join(folder, "inferledger.toml")
+        with open(config, "w") as f:
+            f.write('[[requests]]\npath = "logs"\nformat = "openai"\n')
+        for out in ("out", "duckdb_out"):
+            shutil.rmtree(os.path.join(folder, out), ignore_errors=True)
+        os.makedirs(os.path.join(folder, "duckdb_out"))
+        ours = measure([binary, "run", "--quiet", "--config", config, "--out", os.path.join(folder, "out")])
+        theirs = measure([sys.executable, os.path.join(here, "duckdb_baseline.py"), log, os.path.join(folder, "duckdb_out")])
+        megabytes = os.path.getsize(log) / 1e6
+        rows.append((size, megabytes, ours, theirs))
+        print(ours[2].strip().splitlines()[-1])
+        print(theirs[2].strip().splitlines()[-1])
+    print()
+    print(f"{'requests':>10} {'log MB':>8} | {'inferledger s':>13} {'peak MiB':>9} | {'DuckDB s':>9} {'peak MiB':>9} | {'time ratio':>10} {'memory ratio':>12}")
+    for size, megabytes, ours, theirs in rows:
+        print(
+            f"{size:>10,} {megabytes:>8.0f} | {ours[0]:>13.2f} {ours[1] / 2**20:>9.0f} | {theirs[0]:>9.2f} {theirs[1] / 2**20:>9.0f}"
+            f" | {ours[0] / theirs[0]:>9.2f}x {ours[1] / theirs[1]:>11.2f}x"
+        )
+    if len(rows) > 1:
+        (s0, _, o0, _), (s1, _, o1, _) = rows[0], rows[-1]
+        print(f"\ninferledger time from {s0:,} to {s1:,} requests: x{o1[0] / o0[0]:.2f} for x{s1 / s0:.0f} the rows (linear: x{s1 / s0:.1f})")
+
+
+if __name__ == "__main__":
+    main()
