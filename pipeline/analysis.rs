@@ -6,17 +6,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::arrow::array::{Int64Array, RecordBatch};
+use datafusion::arrow::array::Int64Array;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::datasource::MemTable;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use crate::arrow_util::{register_memtable, register_parquet_dir};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 
@@ -347,94 +344,6 @@ pub fn new_context_with_limit(
     ))
 }
 
-/// Parses a memory size: `2G`, `512M`, `1.5GiB`, or bytes.
-pub fn parse_memory_size(text: &str) -> std::result::Result<usize, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a memory size; expected e.g. 2G, 512M"))?;
-    let factor = match unit.trim().to_ascii_uppercase().as_str() {
-        "" | "B" => 1.0,
-        "K" | "KB" | "KIB" => 1024.0,
-        "M" | "MB" | "MIB" => 1024.0 * 1024.0,
-        "G" | "GB" | "GIB" => 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(format!("'{text}' has an unknown unit; expected K, M or G")),
-    };
-    let bytes = value * factor;
-    if bytes < 16.0 * 1024.0 * 1024.0 {
-        return Err(format!("'{text}' is too small; give at least 16M"));
-    }
-    Ok(bytes as usize)
-}
-
-/// Registers a folder of Parquet files as a table; partitioned tables get their `date`
-/// column from the `date=YYYY-MM-DD` folder names. An empty folder registers an empty
-/// table of `empty_schema`, when given.
-pub async fn register_parquet_dir(
-    ctx: &SessionContext,
-    name: &str,
-    dir: &Path,
-    partitioned: bool,
-    empty_schema: Option<SchemaRef>,
-) -> Result<()> {
-    let has_files = dir.is_dir() && contains_parquet(dir);
-    if !has_files {
-        let schema = empty_schema
-            .ok_or_else(|| Error::Usage(format!("table {name}: no data in {}", dir.display())))?;
-        let table = MemTable::try_new(schema, vec![vec![]])?;
-        ctx.register_table(name, Arc::new(table))?;
-        return Ok(());
-    }
-    let absolute = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
-    let url = ListingTableUrl::parse(format!("{}/", absolute.to_string_lossy()))?;
-    let mut options =
-        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-    if partitioned {
-        options = options.with_table_partition_cols(vec![("date".to_string(), DataType::Utf8)]);
-    }
-    let state = ctx.state();
-    let schema = options.infer_schema(&state, &url).await?;
-    let config = ListingTableConfig::new(url)
-        .with_listing_options(options)
-        .with_schema(schema);
-    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
-    Ok(())
-}
-
-fn contains_parquet(dir: &Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    entries.flatten().any(|e| {
-        let path = e.path();
-        if path.is_dir() {
-            contains_parquet(&path)
-        } else {
-            path.extension().is_some_and(|x| x == "parquet")
-        }
-    })
-}
-
-/// Registers one record batch of `columns` as the in-memory table `name` (replacing any).
-pub fn register_memtable(
-    ctx: &SessionContext,
-    name: &str,
-    schema: SchemaRef,
-    columns: Vec<datafusion::arrow::array::ArrayRef>,
-) -> Result<()> {
-    let batch = RecordBatch::try_new(schema.clone(), columns)?;
-    ctx.deregister_table(name)?;
-    ctx.register_table(
-        name,
-        Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
-    )?;
-    Ok(())
-}
-
 /// A (text key, number) table from a map of the config.
 fn register_map(
     ctx: &SessionContext,
@@ -719,11 +628,6 @@ pub fn register_run_params(
     )
 }
 
-/// Runs one query that must be a single statement, for a step or the report.
-pub async fn sql_batches(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
-    Ok(ctx.sql(sql).await?.collect().await?)
-}
-
 /// How long each step took and how many rows it wrote.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StepTiming {
@@ -773,8 +677,11 @@ pub async fn run_steps(
     for step in STEPS {
         let started = Instant::now();
         if step.table == FIRST_DECISION_STEP {
-            crate::history::register_lookback(ctx, out, tables_dir, window, published_steps())
-                .await?;
+            let partitioned: Vec<&str> = published_steps()
+                .filter(|s| s.partitioned)
+                .map(|s| s.table)
+                .collect();
+            crate::history::register_lookback(ctx, out, tables_dir, window, &partitioned).await?;
         }
         let bar = progress.step(step.table);
         let mut frame = step_frame(ctx, &step, book).await?;
@@ -839,75 +746,4 @@ pub async fn run_steps(
         register_parquet_dir(ctx, step.table, &dir, true, Some(schema)).await?;
     }
     Ok(timings)
-}
-
-/// Registers every table of a finished run's output folder by name, after finishing a
-/// publication a killed run left (or waiting for one under way).
-pub async fn register_output(ctx: &SessionContext, out: &Path) -> Result<Vec<String>> {
-    crate::output::settle_for_reading(out)?;
-    let mut names = Vec::new();
-    for step in published_steps() {
-        let dir = out.join(step.table);
-        if dir.is_dir() && contains_parquet(&dir) {
-            register_parquet_dir(ctx, step.table, &dir, step.partitioned, None).await?;
-            names.push(step.table.to_string());
-        }
-    }
-    for table in RUN_TABLES {
-        let dir = out.join(table);
-        if dir.is_dir() && contains_parquet(&dir) {
-            register_parquet_dir(ctx, table, &dir, false, None).await?;
-            names.push(table.to_string());
-        }
-    }
-    // The latest run's internal tables, and an empty table of the right schema for each
-    // published table with no rows anywhere in the history.
-    let internal = out.join(INTERNAL_DIR);
-    for table in INTERNAL_TABLES {
-        let dir = internal.join(table);
-        if dir.is_dir() && contains_parquet(&dir) {
-            register_parquet_dir(ctx, table, &dir, false, None).await?;
-        }
-    }
-    // The staged requests, for queries/requests.sql: the published requests hold every
-    // staged column (duplicates are gone; the dedupe has nothing left to do).
-    if names.iter().any(|n| n == "requests") {
-        let columns = crate::ingest::canonical::staged_requests_schema()
-            .fields()
-            .iter()
-            .map(|f| format!("\"{}\"", f.name()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let view = ctx.sql(&format!("SELECT {columns} FROM requests")).await?;
-        ctx.register_table("requests_staged", view.into_view())?;
-    }
-    for step in published_steps() {
-        let dir = internal.join("empty").join(step.table);
-        if !names.iter().any(|n| n == step.table) && dir.is_dir() && contains_parquet(&dir) {
-            register_parquet_dir(ctx, step.table, &dir, false, None).await?;
-        }
-    }
-    if names.is_empty() {
-        return Err(Error::Usage(format!(
-            "{} holds no inferledger tables; run `inferledger run --out {}` first",
-            out.display(),
-            out.display()
-        )));
-    }
-    Ok(names)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn memory_sizes() {
-        assert_eq!(parse_memory_size("2G"), Ok(2 * 1024 * 1024 * 1024));
-        assert_eq!(parse_memory_size("512M"), Ok(512 * 1024 * 1024));
-        assert_eq!(parse_memory_size("1.5GiB"), Ok(1536 * 1024 * 1024));
-        assert!(parse_memory_size("lots").is_err());
-        assert!(parse_memory_size("2T").is_err());
-        assert!(parse_memory_size("1K").unwrap_err().contains("too small"));
-    }
 }

@@ -93,10 +93,10 @@ pub struct BillingSource {
     /// A file, a folder (read recursively) or a glob.
     pub path: String,
     /// `focus | aws_cur | gcp | generic`.
-    pub format: crate::billing::BillingFormat,
+    pub format: BillingFormat,
     /// Which cost to use: `effective` (amortised, the default), `billed` or `list`.
     #[serde(default)]
-    pub cost_basis: crate::billing::CostBasis,
+    pub cost_basis: CostBasis,
     /// Where each billing column is read from (required for `generic`): `start`, `end`,
     /// `resource_id`, `resource_name`, `instance_type`, `gpu_model`, `gpus`,
     /// `pricing_category`, `cost`, `usage_hours`, `provider`, `region`, `tags`.
@@ -162,7 +162,7 @@ pub struct GpuMetricsSource {
     /// dumps (`.csv`, `.jsonl`, `.json`).
     pub path: String,
     /// `dcgm | vllm`.
-    pub format: crate::metrics::MetricsFormat,
+    pub format: MetricsFormat,
     /// The label naming the host (default `Hostname` for DCGM, `instance` for vLLM).
     pub host_label: Option<String>,
     /// Overrides `[run] max_bad_fraction` for this source.
@@ -418,14 +418,14 @@ impl Config {
         for (index, source) in self.billing.iter().enumerate() {
             let at = format!("[[billing]] #{} ({})", index + 1, source.path);
             for key in source.fields.keys() {
-                if !crate::billing::FIELD_NAMES.contains(&key.as_str()) {
+                if !FIELD_NAMES.contains(&key.as_str()) {
                     problems.push(format!(
                         "{at}: unknown field '{key}' in [billing.fields]; expected one of: {}",
-                        crate::billing::FIELD_NAMES.join(", ")
+                        FIELD_NAMES.join(", ")
                     ));
                 }
             }
-            if source.format == crate::billing::BillingFormat::Generic {
+            if source.format == BillingFormat::Generic {
                 for needed in ["start", "cost"] {
                     if !source.fields.contains_key(needed) {
                         problems.push(format!(
@@ -554,7 +554,7 @@ impl Config {
             ));
         }
         if let Some(limit) = &self.run.memory_limit
-            && let Err(e) = crate::analysis::parse_memory_size(limit)
+            && let Err(e) = parse_memory_size(limit)
         {
             problems.push(format!("[run] memory_limit: {e}"));
         }
@@ -611,9 +611,113 @@ pub fn parse_duration_seconds(text: &str) -> Option<i64> {
     (n > 0).then_some(n * factor)
 }
 
+/// The `format` of a `[[billing]]` block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingFormat {
+    /// FinOps FOCUS 1.0–1.2 (CSV or Parquet).
+    Focus,
+    /// AWS Cost and Usage Report 2.0 (Parquet or CSV).
+    AwsCur,
+    /// Google Cloud detailed billing export (CSV or JSON lines).
+    Gcp,
+    /// Any CSV, with `[billing.fields]` saying where each column is.
+    Generic,
+}
+
+impl BillingFormat {
+    /// The config name.
+    pub fn name(self) -> &'static str {
+        match self {
+            BillingFormat::Focus => "focus",
+            BillingFormat::AwsCur => "aws_cur",
+            BillingFormat::Gcp => "gcp",
+            BillingFormat::Generic => "generic",
+        }
+    }
+}
+
+/// Which of a bill's costs is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CostBasis {
+    /// What was invoiced (FOCUS BilledCost, CUR unblended, GCP cost).
+    Billed,
+    /// Amortised: commitments spread over the usage they cover, credits applied (FOCUS
+    /// EffectiveCost, CUR Savings Plan / RI effective cost, GCP cost + credits). The right
+    /// base for unit economics.
+    #[default]
+    Effective,
+    /// Public on-demand prices (FOCUS ListCost, CUR public on-demand cost).
+    List,
+}
+
+/// The billing columns `[billing.fields]` can map.
+pub const FIELD_NAMES: [&str; 14] = [
+    "currency",
+    "start",
+    "end",
+    "resource_id",
+    "resource_name",
+    "instance_type",
+    "gpu_model",
+    "gpus",
+    "pricing_category",
+    "cost",
+    "usage_hours",
+    "provider",
+    "region",
+    "tags",
+];
+
+/// The `format` of a `[[gpu_metrics]]` block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsFormat {
+    /// NVIDIA DCGM exporter gauges (`DCGM_FI_DEV_GPU_UTIL` 0–100,
+    /// `DCGM_FI_PROF_GR_ENGINE_ACTIVE` 0–1, …).
+    Dcgm,
+    /// vLLM counters (`vllm:generation_tokens_total`, `vllm:prefix_cache_hits_total`, …).
+    Vllm,
+}
+
+/// Parses a memory size: `2G`, `512M`, `1.5GiB`, or bytes.
+pub fn parse_memory_size(text: &str) -> std::result::Result<usize, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a memory size; expected e.g. 2G, 512M"))?;
+    let factor = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1.0,
+        "K" | "KB" | "KIB" => 1024.0,
+        "M" | "MB" | "MIB" => 1024.0 * 1024.0,
+        "G" | "GB" | "GIB" => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("'{text}' has an unknown unit; expected K, M or G")),
+    };
+    let bytes = value * factor;
+    if bytes < 16.0 * 1024.0 * 1024.0 {
+        return Err(format!("'{text}' is too small; give at least 16M"));
+    }
+    Ok(bytes as usize)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(parse_memory_size("2G"), Ok(2 * 1024 * 1024 * 1024));
+        assert_eq!(parse_memory_size("512M"), Ok(512 * 1024 * 1024));
+        assert_eq!(parse_memory_size("1.5GiB"), Ok(1536 * 1024 * 1024));
+        assert!(parse_memory_size("lots").is_err());
+        assert!(parse_memory_size("2T").is_err());
+        assert!(parse_memory_size("1K").unwrap_err().contains("too small"));
+    }
 
     #[test]
     fn durations() {

@@ -23,7 +23,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
-use crate::analysis::{self, Step};
+use crate::arrow_util;
 use crate::error::Result;
 
 /// The days a run covers and what it may see of history.
@@ -97,7 +97,7 @@ pub async fn register_requests_context(
     window: &RunWindow,
     inactivity_gap_seconds: i64,
 ) -> Result<()> {
-    analysis::register_parquet_dir(
+    arrow_util::register_parquet_dir(
         ctx,
         "requests_published",
         &out.join("requests"),
@@ -182,7 +182,7 @@ async fn register_context_gpu_costs(
         Field::new("gpu_cost_usd", crate::ingest::canonical::money_type(), true),
         Field::new("date", DataType::Utf8, true),
     ]));
-    analysis::register_parquet_dir(
+    arrow_util::register_parquet_dir(
         ctx,
         "request_gpu_costs_published",
         &out.join("request_gpu_costs"),
@@ -230,7 +230,7 @@ pub async fn register_vllm_context(
         Field::new("last_value", DataType::Float64, true),
         text("date"),
     ]));
-    analysis::register_parquet_dir(
+    arrow_util::register_parquet_dir(
         ctx,
         "vllm_counters_published",
         &out.join("vllm_counters"),
@@ -263,18 +263,17 @@ pub async fn register_lookback(
     out: &Path,
     tables_dir: &Path,
     window: &RunWindow,
-    steps: impl Iterator<Item = Step>,
+    partitioned_tables: &[&str],
 ) -> Result<()> {
     let (first, from, to) = (window.lookback_from(), window.from, window.to);
-    for step in steps.filter(|s| s.partitioned) {
-        let table = step.table;
+    for &table in partitioned_tables {
         let Some(schema) = ctx.table_provider(table).await.ok().map(|t| t.schema()) else {
             continue;
         };
         let published = format!("{table}__published");
         let window_part = format!("{table}__window");
         for (name, root) in [(&published, out), (&window_part, tables_dir)] {
-            analysis::register_parquet_dir(
+            arrow_util::register_parquet_dir(
                 ctx,
                 name,
                 &root.join(table),

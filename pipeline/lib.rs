@@ -20,10 +20,12 @@
 //! - [`summary`]: `run_summary.json` and `report.md`.
 //! - [`html`]: `report.html`, self-contained, charts as inline SVG.
 //! - [`udf`]: functions registered for users' SQL (`cost_of`).
+//! - [`arrow_util`]: one query into batches, batches as a table, a cell as text or decimal.
 //! - [`commands`]: one module per subcommand (`run`, `validate`, `sql`, `prices`, `synth`).
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod arrow_util;
 pub mod attribution;
 pub mod billing;
 pub mod cache_sim;

@@ -14,26 +14,15 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::billing::pools::PoolMatcher;
-use crate::config::{Config, GpuMetricsSource};
+use crate::config::{Config, GpuMetricsSource, MetricsFormat};
 use crate::error::{Error, Result};
 use crate::ingest::canonical::QuarantineWriter;
 use crate::ingest::time::{TimeOptions, parse_timestamp};
 use crate::ingest::{files, records};
-
-/// The `format` of a `[[gpu_metrics]]` block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MetricsFormat {
-    /// NVIDIA DCGM exporter gauges (`DCGM_FI_DEV_GPU_UTIL` 0–100,
-    /// `DCGM_FI_PROF_GR_ENGINE_ACTIVE` 0–1, …).
-    Dcgm,
-    /// vLLM counters (`vllm:generation_tokens_total`, `vllm:prefix_cache_hits_total`, …).
-    Vllm,
-}
 
 /// One sample.
 #[derive(Debug, Clone, PartialEq)]

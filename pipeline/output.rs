@@ -19,7 +19,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{INTERNAL_DIR, RUN_TABLES, published_steps};
+use datafusion::prelude::SessionContext;
+
+use crate::analysis::{INTERNAL_DIR, INTERNAL_TABLES, RUN_TABLES, published_steps};
+use crate::arrow_util::{contains_parquet, register_parquet_dir};
 use crate::error::{Error, Result};
 
 /// The lock file inside the output folder.
@@ -350,4 +353,60 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     ));
     std::fs::write(&tmp, contents).map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Registers every table of a finished run's output folder by name, after finishing a
+/// publication a killed run left (or waiting for one under way).
+pub async fn register_output(ctx: &SessionContext, out: &Path) -> Result<Vec<String>> {
+    settle_for_reading(out)?;
+    let mut names = Vec::new();
+    for step in published_steps() {
+        let dir = out.join(step.table);
+        if dir.is_dir() && contains_parquet(&dir) {
+            register_parquet_dir(ctx, step.table, &dir, step.partitioned, None).await?;
+            names.push(step.table.to_string());
+        }
+    }
+    for table in RUN_TABLES {
+        let dir = out.join(table);
+        if dir.is_dir() && contains_parquet(&dir) {
+            register_parquet_dir(ctx, table, &dir, false, None).await?;
+            names.push(table.to_string());
+        }
+    }
+    // The latest run's internal tables, and an empty table of the right schema for each
+    // published table with no rows anywhere in the history.
+    let internal = out.join(INTERNAL_DIR);
+    for table in INTERNAL_TABLES {
+        let dir = internal.join(table);
+        if dir.is_dir() && contains_parquet(&dir) {
+            register_parquet_dir(ctx, table, &dir, false, None).await?;
+        }
+    }
+    // The staged requests, for queries/requests.sql: the published requests hold every
+    // staged column (duplicates are gone; the dedupe has nothing left to do).
+    if names.iter().any(|n| n == "requests") {
+        let columns = crate::ingest::canonical::staged_requests_schema()
+            .fields()
+            .iter()
+            .map(|f| format!("\"{}\"", f.name()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let view = ctx.sql(&format!("SELECT {columns} FROM requests")).await?;
+        ctx.register_table("requests_staged", view.into_view())?;
+    }
+    for step in published_steps() {
+        let dir = internal.join("empty").join(step.table);
+        if !names.iter().any(|n| n == step.table) && dir.is_dir() && contains_parquet(&dir) {
+            register_parquet_dir(ctx, step.table, &dir, false, None).await?;
+        }
+    }
+    if names.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} holds no inferledger tables; run `inferledger run --out {}` first",
+            out.display(),
+            out.display()
+        )));
+    }
+    Ok(names)
 }

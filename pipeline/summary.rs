@@ -6,13 +6,14 @@
 use std::fmt::Write as _;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Decimal128Type, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::SessionContext;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::analysis::{StepTiming, sql_batches};
+use crate::analysis::StepTiming;
+use crate::arrow_util::{decimal_at, sql_batches, string_at};
 use crate::error::Result;
 use crate::ingest::SourceReport;
 
@@ -256,29 +257,6 @@ pub struct PriceFileSummary {
     pub entries: usize,
     /// Entries skipped (not token-priced).
     pub skipped: usize,
-}
-
-/// Reads a `Decimal128` cell as an exact decimal.
-pub fn decimal_at(array: &dyn Array, row: usize) -> Option<Decimal> {
-    if array.is_null(row) {
-        return None;
-    }
-    match array.data_type() {
-        DataType::Decimal128(_, scale) => {
-            let value = array.as_primitive::<Decimal128Type>().value(row);
-            Decimal::try_from_i128_with_scale(value, *scale as u32).ok()
-        }
-        _ => None,
-    }
-}
-
-/// The text of a string cell, whatever the string type (Parquet reads back as Utf8View).
-pub fn string_at(array: &dyn Array, row: usize) -> Option<String> {
-    if array.is_null(row) {
-        return None;
-    }
-    let cast = datafusion::arrow::compute::cast(&array.slice(row, 1), &DataType::Utf8).ok()?;
-    Some(cast.as_string::<i32>().value(0).to_string())
 }
 
 fn int_at(batch: &RecordBatch, column: &str, row: usize) -> i64 {

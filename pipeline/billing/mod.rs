@@ -19,78 +19,20 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
+use crate::config::{BillingFormat, CostBasis};
 use crate::config::{BillingSource, Config};
 use crate::error::{Error, Result};
 use crate::ingest::canonical::{QuarantineWriter, money_type, to_money};
-use crate::ingest::extract::{describe, lookup};
+use crate::ingest::json_path::{describe, lookup};
 use crate::ingest::time::{TimeOptions, parse_offset, parse_timestamp};
 use crate::ingest::{files, records};
 use crate::prices::parse_decimal;
 use crate::progress::Progress;
 use instances::InstanceTable;
 use pools::PoolMatcher;
-
-/// The `format` of a `[[billing]]` block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BillingFormat {
-    /// FinOps FOCUS 1.0–1.2 (CSV or Parquet).
-    Focus,
-    /// AWS Cost and Usage Report 2.0 (Parquet or CSV).
-    AwsCur,
-    /// Google Cloud detailed billing export (CSV or JSON lines).
-    Gcp,
-    /// Any CSV, with `[billing.fields]` saying where each column is.
-    Generic,
-}
-
-impl BillingFormat {
-    /// The config name.
-    pub fn name(self) -> &'static str {
-        match self {
-            BillingFormat::Focus => "focus",
-            BillingFormat::AwsCur => "aws_cur",
-            BillingFormat::Gcp => "gcp",
-            BillingFormat::Generic => "generic",
-        }
-    }
-}
-
-/// Which of a bill's costs is used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CostBasis {
-    /// What was invoiced (FOCUS BilledCost, CUR unblended, GCP cost).
-    Billed,
-    /// Amortised: commitments spread over the usage they cover, credits applied (FOCUS
-    /// EffectiveCost, CUR Savings Plan / RI effective cost, GCP cost + credits). The right
-    /// base for unit economics.
-    #[default]
-    Effective,
-    /// Public on-demand prices (FOCUS ListCost, CUR public on-demand cost).
-    List,
-}
-
-/// The billing columns `[billing.fields]` can map.
-pub const FIELD_NAMES: [&str; 14] = [
-    "currency",
-    "start",
-    "end",
-    "resource_id",
-    "resource_name",
-    "instance_type",
-    "gpu_model",
-    "gpus",
-    "pricing_category",
-    "cost",
-    "usage_hours",
-    "provider",
-    "region",
-    "tags",
-];
 
 /// Longest charge spread over hours (400 days); longer rows are quarantined.
 const MAX_HOURS: i64 = 24 * 400;

@@ -97,7 +97,7 @@ pub fn parse_quarter(text: &str) -> std::result::Result<(i32, u32), String> {
 /// (the run's own clock plays no part, so the review is the same whenever it runs).
 pub async fn latest_quarter_with_data(out: &std::path::Path) -> Result<(i32, u32)> {
     let ctx = analysis::new_context();
-    let tables = analysis::register_output(&ctx, out).await?;
+    let tables = crate::output::register_output(&ctx, out).await?;
     if !tables.iter().any(|t| t == "cost_attribution") {
         return Err(Error::Usage(format!(
             "{} has no cost_attribution history to review; run `inferledger run --out {}` first, or pass --quarter",
@@ -105,10 +105,11 @@ pub async fn latest_quarter_with_data(out: &std::path::Path) -> Result<(i32, u32
             out.display()
         )));
     }
-    let batches = analysis::sql_batches(&ctx, "SELECT MAX(date) FROM cost_attribution").await?;
+    let batches =
+        crate::arrow_util::sql_batches(&ctx, "SELECT MAX(date) FROM cost_attribution").await?;
     let latest = batches
         .first()
-        .and_then(|b| crate::summary::string_at(b.column(0).as_ref(), 0))
+        .and_then(|b| crate::arrow_util::string_at(b.column(0).as_ref(), 0))
         .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
         .ok_or_else(|| Error::Usage(format!("{} has no spend to review", out.display())))?;
     Ok((latest.year(), latest.month0() / 3 + 1))
@@ -157,7 +158,7 @@ pub fn register_review_params(ctx: &SessionContext, quarter: (i32, u32)) -> Resu
         Field::new("quarter_end", DataType::Utf8, false),
         Field::new("previous_quarter_start", DataType::Utf8, false),
     ]));
-    analysis::register_memtable(
+    crate::arrow_util::register_memtable(
         ctx,
         "review_params",
         schema,
@@ -178,7 +179,7 @@ pub async fn review(
     economics: &crate::config::Economics,
 ) -> Result<PathBuf> {
     let ctx = analysis::new_context();
-    let tables = analysis::register_output(&ctx, out).await?;
+    let tables = crate::output::register_output(&ctx, out).await?;
     analysis::register_economics(&ctx, economics)?;
     register_review_params(&ctx, quarter)?;
     let (start, end) = quarter_bounds(quarter);
@@ -190,7 +191,7 @@ pub async fn review(
     // The assumptions the figures used: the GPU-hour price the break-even applied and where
     // it came from (a bill, or [economics]), and the lookback it covers.
     let used = if tables.iter().any(|t| t == "selfhost_breakeven") {
-        analysis::sql_batches(
+        crate::arrow_util::sql_batches(
             &ctx,
             "SELECT CAST(gpu_hour_usd AS DECIMAL(38, 12)) AS gpu_hour_usd, gpu_hour_source, lookback_from, lookback_to, coverage_days \
              FROM selfhost_breakeven WHERE kind = 'api_workload' LIMIT 1",
@@ -202,13 +203,13 @@ pub async fn review(
     let text = |name: &str| {
         used.first()
             .and_then(|b| b.column_by_name(name))
-            .and_then(|a| crate::summary::string_at(a.as_ref(), 0))
+            .and_then(|a| crate::arrow_util::string_at(a.as_ref(), 0))
             .unwrap_or_default()
     };
     let gpu_rate = used
         .first()
         .and_then(|b| b.column_by_name("gpu_hour_usd"))
-        .and_then(|a| crate::summary::decimal_at(a.as_ref(), 0));
+        .and_then(|a| crate::arrow_util::decimal_at(a.as_ref(), 0));
     let _ = writeln!(
         md,
         "{start} to {end} (exclusive), from the history in `{}`. Break-even, right-sizing and recommendations come from the latest run, over its lookback {} to {} ({} days with requests).\n",
@@ -234,12 +235,13 @@ pub async fn review(
         100.0 * economics.selfhost_wins_above
     );
     if tables.iter().any(|t| t == "savings_by_spend") {
-        let total = analysis::sql_batches(&ctx, crate::summary::queries::SAVINGS_TOTAL).await?;
+        let total =
+            crate::arrow_util::sql_batches(&ctx, crate::summary::queries::SAVINGS_TOTAL).await?;
         let amount = |name: &str| {
             total
                 .first()
                 .and_then(|b| b.column_by_name(name))
-                .and_then(|a| crate::summary::decimal_at(a.as_ref(), 0))
+                .and_then(|a| crate::arrow_util::decimal_at(a.as_ref(), 0))
                 .unwrap_or_default()
         };
         let _ = writeln!(
@@ -269,7 +271,7 @@ pub async fn review(
             );
             continue;
         }
-        let batches = analysis::sql_batches(&ctx, sql).await?;
+        let batches = crate::arrow_util::sql_batches(&ctx, sql).await?;
         md.push_str(&markdown_table(&batches, 40));
         md.push('\n');
         if let Some(first) = batches.first() {

@@ -34,7 +34,7 @@ pub struct RunArgs {
     #[arg(long, value_parser = super::parse_date, requires = "from")]
     pub to: Option<NaiveDate>,
     /// Memory the SQL steps may use (e.g. 2G); beyond it sorts spill to disk.
-    #[arg(long, value_parser = analysis::parse_memory_size)]
+    #[arg(long, value_parser = crate::config::parse_memory_size)]
     pub memory_limit: Option<usize>,
 }
 
@@ -59,7 +59,7 @@ impl RunArgs {
                 .run
                 .memory_limit
                 .as_deref()
-                .map(analysis::parse_memory_size)
+                .map(crate::config::parse_memory_size)
                 .transpose()
                 .map_err(Error::Usage)?,
         };
@@ -141,7 +141,7 @@ pub async fn run_pipeline(
     });
 
     let ctx = analysis::new_context_with_limit(memory_limit, Some(&staging.spill_dir()))?;
-    analysis::register_parquet_dir(
+    crate::arrow_util::register_parquet_dir(
         &ctx,
         "requests_staged",
         &ingested.staged_dir,
@@ -149,7 +149,7 @@ pub async fn run_pipeline(
         Some(canonical::staged_requests_schema()),
     )
     .await?;
-    analysis::register_parquet_dir(
+    crate::arrow_util::register_parquet_dir(
         &ctx,
         "billing_staged",
         &input_dir.join("billing_staged"),
@@ -157,7 +157,7 @@ pub async fn run_pipeline(
         Some(billing::staged_schema()),
     )
     .await?;
-    analysis::register_parquet_dir(
+    crate::arrow_util::register_parquet_dir(
         &ctx,
         "metrics_staged",
         &input_dir.join("metrics_staged"),
@@ -270,11 +270,11 @@ async fn data_days(ctx: &datafusion::prelude::SessionContext) -> Result<(NaiveDa
                  UNION ALL SELECT to_char(MAX(ts), '%Y-%m-%d') FROM requests_staged \
                  UNION ALL SELECT to_char(MIN(hour), '%Y-%m-%d') FROM billing_staged \
                  UNION ALL SELECT to_char(MAX(hour), '%Y-%m-%d') FROM billing_staged)";
-    let batches = analysis::sql_batches(ctx, sql).await?;
+    let batches = crate::arrow_util::sql_batches(ctx, sql).await?;
     let day = |column: usize| {
         batches
             .first()
-            .and_then(|b| crate::summary::string_at(b.column(column).as_ref(), 0))
+            .and_then(|b| crate::arrow_util::string_at(b.column(column).as_ref(), 0))
             .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
             .unwrap_or_default()
     };

@@ -51,7 +51,7 @@ pub struct SqlArgs {
     #[arg(long)]
     pub allow_write: bool,
     /// Memory the queries may use (e.g. 2G); sorts spill to disk beyond it.
-    #[arg(long, value_parser = analysis::parse_memory_size)]
+    #[arg(long, value_parser = crate::config::parse_memory_size)]
     pub memory_limit: Option<usize>,
     /// Config for the price file `cost_of` uses, [economics] and [run] memory_limit (used when it exists).
     #[arg(long, short, default_value = "inferledger.toml")]
@@ -75,7 +75,7 @@ impl Session {
         allow_write: bool,
     ) -> Result<Session> {
         let ctx = analysis::new_context_with_limit(memory_limit, None)?;
-        let mut tables = analysis::register_output(&ctx, out).await?;
+        let mut tables = crate::output::register_output(&ctx, out).await?;
         // The config's [economics] when one is given (to try other assumptions), else the
         // latest run's, else the defaults.
         match config {
@@ -90,7 +90,7 @@ impl Session {
             && let Ok(batches) = frame.collect().await
             && let Some(latest) = batches
                 .first()
-                .and_then(|b| crate::summary::string_at(b.column(0).as_ref(), 0))
+                .and_then(|b| crate::arrow_util::string_at(b.column(0).as_ref(), 0))
                 .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
         {
             use chrono::Datelike;
@@ -199,7 +199,7 @@ impl SqlArgs {
             None => config
                 .as_ref()
                 .and_then(|c| c.run.memory_limit.as_deref())
-                .map(analysis::parse_memory_size)
+                .map(crate::config::parse_memory_size)
                 .transpose()
                 .map_err(Error::Usage)?,
         };

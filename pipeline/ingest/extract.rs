@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::fields::CanonicalField::{self, *};
+use super::json_path::{describe, lookup};
 use super::presets::{CacheCounting, Preset, ReasoningCounting, TokenRule};
 use super::time::{TimeOptions, parse_timestamp};
 
@@ -338,52 +339,6 @@ fn missing(spec: &FieldSpec, field: CanonicalField) -> String {
     }
 }
 
-/// Finds a dotted path in a record. Keys may themselves contain dots (OTel attributes such
-/// as `gen_ai.usage.input_tokens`, CSV headers): at each level the longest matching key
-/// wins. A string holding a JSON object (LiteLLM's `metadata` column in CSV) is parsed
-/// and looked into. Null, empty strings and the text `NULL` count as absent.
-pub fn lookup<'a>(record: &'a Value, path: &str) -> Option<Cow<'a, Value>> {
-    let segments: Vec<&str> = path.split('.').collect();
-    lookup_segments(record, &segments).filter(|v| !is_absent(v))
-}
-
-fn lookup_segments<'a>(value: &'a Value, segments: &[&str]) -> Option<Cow<'a, Value>> {
-    if segments.is_empty() {
-        return Some(Cow::Borrowed(value));
-    }
-    let map = match value {
-        Value::Object(map) => map,
-        Value::String(text) if text.trim_start().starts_with('{') => {
-            let parsed: Value = serde_json::from_str(text).ok()?;
-            return lookup_segments(&parsed, segments).map(|v| Cow::Owned(v.into_owned()));
-        }
-        _ => return None,
-    };
-    for take in (1..=segments.len()).rev() {
-        let key = segments[..take].join(".");
-        if let Some(child) = map.get(&key) {
-            if take == segments.len() {
-                return Some(Cow::Borrowed(child));
-            }
-            if let Some(found) = lookup_segments(child, &segments[take..]) {
-                return Some(found);
-            }
-        }
-    }
-    None
-}
-
-fn is_absent(value: &Value) -> bool {
-    match value {
-        Value::Null => true,
-        Value::String(s) => {
-            let t = s.trim();
-            t.is_empty() || t == "NULL" || t == "null"
-        }
-        _ => false,
-    }
-}
-
 fn is_empty_error(value: &Value) -> bool {
     match value {
         Value::Bool(b) => !b,
@@ -467,25 +422,6 @@ fn normalise_status(value: &Value) -> Result<&'static str, String> {
         _ => Err(format!(
             "status '{text}' not understood; expected ok/success/completed, error/failure/failed, or an HTTP code"
         )),
-    }
-}
-
-/// A short description of a JSON value for messages.
-pub fn describe(value: &Value) -> String {
-    let text = value.to_string();
-    let short: String = text.chars().take(40).collect();
-    let kind = match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "text",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    };
-    if short.len() < text.len() {
-        format!("{kind} {short}…")
-    } else {
-        format!("{kind} {short}")
     }
 }
 

@@ -7,6 +7,7 @@ pub mod canonical;
 pub mod extract;
 pub mod fields;
 pub mod files;
+pub mod json_path;
 pub mod presets;
 pub mod records;
 pub mod time;

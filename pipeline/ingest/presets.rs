@@ -1,6 +1,6 @@
 //! Source formats. A format is a preset of field paths plus a token rule, not a parser of
 //! its own: every preset, and a user's `[requests.fields]`, goes through the same extractor
-//! ([`super::extract`]). `auto` looks at a file's first record and picks a preset.
+//! (extract.rs). `auto` looks at a file's first record and picks a preset.
 
 use std::collections::BTreeMap;
 
@@ -367,7 +367,7 @@ impl Preset {
 
 /// Picks a format from a file's first record, or says why none fits.
 pub fn sniff(record: &Value) -> Result<Format, String> {
-    let has = |path: &str| super::extract::lookup(record, path).is_some();
+    let has = |path: &str| super::json_path::lookup(record, path).is_some();
     let format = if has("usageMetadata") {
         Format::Gemini
     } else if has("usage.cache_read_input_tokens")

@@ -116,7 +116,7 @@ fn parse_any_timestamp(value: &Value, options: &TimeOptions) -> Result<i64, Stri
         Value::String(s) => parse_timestamp_text(s.trim(), options),
         other => Err(format!(
             "timestamp must be a string or number, found {}",
-            super::extract::describe(other)
+            super::json_path::describe(other)
         )),
     }
 }
