@@ -4,6 +4,7 @@ mod bad_input;
 mod end_to_end;
 mod helpers;
 mod hostile;
+mod layout;
 mod nightly;
 mod slt;
 mod sql;
