@@ -10,9 +10,9 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::str::FromStr;
 
-use crate::error::{Error, Result};
-use crate::ingest::fields::{CanonicalField, DEFAULTABLE_FIELDS};
-use crate::ingest::presets::Format;
+use crate::common::error::{Error, Result};
+use crate::sources::requests::fields::{CanonicalField, DEFAULTABLE_FIELDS};
+use crate::sources::requests::presets::Format;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -386,7 +386,7 @@ impl Config {
                 }
             }
             if let Some(tz) = &source.timezone
-                && crate::ingest::time::parse_offset(tz).is_none()
+                && crate::read::time::parse_offset(tz).is_none()
             {
                 problems.push(format!(
                     "{at}: timezone '{tz}' not understood; expected 'UTC' or an offset like '+02:00'"
@@ -400,7 +400,7 @@ impl Config {
                 ));
             }
             if let Some(unit) = &source.time_unit
-                && crate::ingest::time::EpochUnit::parse(unit).is_none()
+                && crate::read::time::EpochUnit::parse(unit).is_none()
             {
                 problems.push(format!(
                     "{at}: time_unit '{unit}' not understood; expected s, ms, us, ns or auto"
@@ -435,7 +435,7 @@ impl Config {
                 }
             }
             if let Some(tz) = &source.timezone
-                && crate::ingest::time::parse_offset(tz).is_none()
+                && crate::read::time::parse_offset(tz).is_none()
             {
                 problems.push(format!(
                     "{at}: timezone '{tz}' not understood; expected 'UTC' or '+02:00'"

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::commands::sql::{OutputFormat, Session, print_batches};
-use crate::error::{Error, Result};
+use crate::common::error::{Error, Result};
 
 /// The FOCUS export query.
 pub const FOCUS_SQL: &str = include_str!("../../queries/export/focus.sql");

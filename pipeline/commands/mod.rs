@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 
+use crate::common::error::{Error, Result};
+use crate::common::progress::Progress;
 use crate::config::Config;
-use crate::error::{Error, Result};
 use crate::prices::{PriceBook, litellm};
-use crate::progress::Progress;
-use crate::summary::PriceFileSummary;
+use crate::publish::summary::PriceFileSummary;
 
 /// inferledger: what your AI inference really costs, and what to change.
 #[derive(Debug, Parser)]

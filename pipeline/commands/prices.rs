@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use clap::Args;
 
 use crate::commands::sql::{OutputFormat, print_batches, query};
-use crate::error::Result;
+use crate::common::error::Result;
 use crate::prices::{Price, PriceBook, name_candidates, per_million};
 
 /// Options of `prices`.

@@ -16,10 +16,10 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::prelude::SessionContext;
 
-use crate::analysis;
-use crate::error::{Error, Result};
-use crate::output::write_atomic;
-use crate::summary::markdown_table;
+use crate::analyze;
+use crate::common::error::{Error, Result};
+use crate::publish::output::write_atomic;
+use crate::publish::summary::markdown_table;
 
 /// The review's sections: title, table name, SQL.
 pub const SECTIONS: [(&str, &str, &str); 7] = [
@@ -96,8 +96,8 @@ pub fn parse_quarter(text: &str) -> std::result::Result<(i32, u32), String> {
 /// The quarter of the history's latest day with spend: the one worth reviewing by default
 /// (the run's own clock plays no part, so the review is the same whenever it runs).
 pub async fn latest_quarter_with_data(out: &std::path::Path) -> Result<(i32, u32)> {
-    let ctx = analysis::new_context();
-    let tables = crate::output::register_output(&ctx, out).await?;
+    let ctx = analyze::new_context();
+    let tables = crate::publish::output::register_output(&ctx, out).await?;
     if !tables.iter().any(|t| t == "cost_attribution") {
         return Err(Error::Usage(format!(
             "{} has no cost_attribution history to review; run `inferledger run --out {}` first, or pass --quarter",
@@ -106,10 +106,11 @@ pub async fn latest_quarter_with_data(out: &std::path::Path) -> Result<(i32, u32
         )));
     }
     let batches =
-        crate::arrow_util::sql_batches(&ctx, "SELECT MAX(date) FROM cost_attribution").await?;
+        crate::common::arrow_util::sql_batches(&ctx, "SELECT MAX(date) FROM cost_attribution")
+            .await?;
     let latest = batches
         .first()
-        .and_then(|b| crate::arrow_util::string_at(b.column(0).as_ref(), 0))
+        .and_then(|b| crate::common::arrow_util::string_at(b.column(0).as_ref(), 0))
         .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
         .ok_or_else(|| Error::Usage(format!("{} has no spend to review", out.display())))?;
     Ok((latest.year(), latest.month0() / 3 + 1))
@@ -158,7 +159,7 @@ pub fn register_review_params(ctx: &SessionContext, quarter: (i32, u32)) -> Resu
         Field::new("quarter_end", DataType::Utf8, false),
         Field::new("previous_quarter_start", DataType::Utf8, false),
     ]));
-    crate::arrow_util::register_memtable(
+    crate::common::arrow_util::register_memtable(
         ctx,
         "review_params",
         schema,
@@ -178,9 +179,9 @@ pub async fn review(
     quarter: (i32, u32),
     economics: &crate::config::Economics,
 ) -> Result<PathBuf> {
-    let ctx = analysis::new_context();
-    let tables = crate::output::register_output(&ctx, out).await?;
-    analysis::register_economics(&ctx, economics)?;
+    let ctx = analyze::new_context();
+    let tables = crate::publish::output::register_output(&ctx, out).await?;
+    analyze::register_economics(&ctx, economics)?;
     register_review_params(&ctx, quarter)?;
     let (start, end) = quarter_bounds(quarter);
     let label = format!("{}Q{}", quarter.0, quarter.1);
@@ -191,7 +192,7 @@ pub async fn review(
     // The assumptions the figures used: the GPU-hour price the break-even applied and where
     // it came from (a bill, or [economics]), and the lookback it covers.
     let used = if tables.iter().any(|t| t == "selfhost_breakeven") {
-        crate::arrow_util::sql_batches(
+        crate::common::arrow_util::sql_batches(
             &ctx,
             "SELECT CAST(gpu_hour_usd AS DECIMAL(38, 12)) AS gpu_hour_usd, gpu_hour_source, lookback_from, lookback_to, coverage_days \
              FROM selfhost_breakeven WHERE kind = 'api_workload' LIMIT 1",
@@ -203,13 +204,13 @@ pub async fn review(
     let text = |name: &str| {
         used.first()
             .and_then(|b| b.column_by_name(name))
-            .and_then(|a| crate::arrow_util::string_at(a.as_ref(), 0))
+            .and_then(|a| crate::common::arrow_util::string_at(a.as_ref(), 0))
             .unwrap_or_default()
     };
     let gpu_rate = used
         .first()
         .and_then(|b| b.column_by_name("gpu_hour_usd"))
-        .and_then(|a| crate::arrow_util::decimal_at(a.as_ref(), 0));
+        .and_then(|a| crate::common::arrow_util::decimal_at(a.as_ref(), 0));
     let _ = writeln!(
         md,
         "{start} to {end} (exclusive), from the history in `{}`. Break-even, right-sizing and recommendations come from the latest run, over its lookback {} to {} ({} days with requests).\n",
@@ -221,35 +222,38 @@ pub async fn review(
     let _ = writeln!(
         md,
         "Assumptions used: GPU {} an hour for {} ({}); buying: purchase {} over {} months plus {} a month owned, {} months' lead time; target utilisation {:.0}%.\n",
-        gpu_rate.map_or("–".to_string(), |r| crate::summary::money(r, 2)),
+        gpu_rate.map_or("–".to_string(), |r| crate::publish::summary::money(r, 2)),
         economics.selfhost_gpu_model,
         if gpu_rate.is_some() {
             text("gpu_hour_source")
         } else {
             "no break-even rows".to_string()
         },
-        crate::summary::money(economics.gpu_purchase_usd, 0),
+        crate::publish::summary::money(economics.gpu_purchase_usd, 0),
         economics.amortisation_months,
-        crate::summary::money(economics.owned_gpu_month_usd, 0),
+        crate::publish::summary::money(economics.owned_gpu_month_usd, 0),
         economics.lead_time_months,
         100.0 * economics.selfhost_wins_above
     );
     if tables.iter().any(|t| t == "savings_by_spend") {
-        let total =
-            crate::arrow_util::sql_batches(&ctx, crate::summary::queries::SAVINGS_TOTAL).await?;
+        let total = crate::common::arrow_util::sql_batches(
+            &ctx,
+            crate::publish::summary::queries::SAVINGS_TOTAL,
+        )
+        .await?;
         let amount = |name: &str| {
             total
                 .first()
                 .and_then(|b| b.column_by_name(name))
-                .and_then(|a| crate::arrow_util::decimal_at(a.as_ref(), 0))
+                .and_then(|a| crate::common::arrow_util::decimal_at(a.as_ref(), 0))
                 .unwrap_or_default()
         };
         let _ = writeln!(
             md,
             "**The recommendations save {} a month together**, each dollar counted once; their own figures add up to {} ({} counted twice).\n",
-            crate::summary::money(amount("combined_monthly_savings_usd"), 2),
-            crate::summary::money(amount("rules_sum_usd"), 2),
-            crate::summary::money(amount("overlap_usd"), 2)
+            crate::publish::summary::money(amount("combined_monthly_savings_usd"), 2),
+            crate::publish::summary::money(amount("rules_sum_usd"), 2),
+            crate::publish::summary::money(amount("overlap_usd"), 2)
         );
     }
     for (title, table, sql) in SECTIONS {
@@ -271,7 +275,7 @@ pub async fn review(
             );
             continue;
         }
-        let batches = crate::arrow_util::sql_batches(&ctx, sql).await?;
+        let batches = crate::common::arrow_util::sql_batches(&ctx, sql).await?;
         md.push_str(&markdown_table(&batches, 40));
         md.push('\n');
         if let Some(first) = batches.first() {

@@ -7,16 +7,16 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use clap::Args;
 
-use crate::analysis::{self, StepTiming};
+use crate::analyze::history::{self, RunWindow};
+use crate::analyze::{self, StepTiming};
+use crate::common::error::{Error, Result};
+use crate::common::progress::Progress;
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::history::{self, RunWindow};
-use crate::ingest::canonical::{self, QuarantineWriter};
-use crate::ingest::{self, Window};
-use crate::output::{OutputLock, Staging};
-use crate::progress::Progress;
-use crate::summary::{self, RunSummary, Totals};
-use crate::{billing, metrics};
+use crate::publish::output::{OutputLock, Staging};
+use crate::publish::summary::{self, RunSummary, Totals};
+use crate::sources::requests::canonical::{self, QuarantineWriter};
+use crate::sources::requests::{self, Window};
+use crate::sources::{billing, metrics};
 
 /// Options of `run`.
 #[derive(Debug, Clone, Args)]
@@ -124,7 +124,7 @@ pub async fn run_pipeline(
     std::fs::create_dir_all(&input_dir).map_err(|e| Error::io(&input_dir, e))?;
     let quarantine_file = input_dir.join("quarantine.parquet");
     let mut quarantine = QuarantineWriter::create(&quarantine_file)?;
-    let ingested = ingest::ingest(
+    let ingested = requests::ingest(
         config,
         &book,
         ingest_window,
@@ -140,8 +140,8 @@ pub async fn run_pipeline(
         millis: clock.elapsed().as_millis(),
     });
 
-    let ctx = analysis::new_context_with_limit(memory_limit, Some(&staging.spill_dir()))?;
-    crate::arrow_util::register_parquet_dir(
+    let ctx = analyze::new_context_with_limit(memory_limit, Some(&staging.spill_dir()))?;
+    crate::common::arrow_util::register_parquet_dir(
         &ctx,
         "requests_staged",
         &ingested.staged_dir,
@@ -149,7 +149,7 @@ pub async fn run_pipeline(
         Some(canonical::staged_requests_schema()),
     )
     .await?;
-    crate::arrow_util::register_parquet_dir(
+    crate::common::arrow_util::register_parquet_dir(
         &ctx,
         "billing_staged",
         &input_dir.join("billing_staged"),
@@ -157,7 +157,7 @@ pub async fn run_pipeline(
         Some(billing::staged_schema()),
     )
     .await?;
-    crate::arrow_util::register_parquet_dir(
+    crate::common::arrow_util::register_parquet_dir(
         &ctx,
         "metrics_staged",
         &input_dir.join("metrics_staged"),
@@ -176,14 +176,14 @@ pub async fn run_pipeline(
         lookback_days,
     };
     let gap = config.inactivity_gap_seconds();
-    analysis::register_pools(&ctx, &config.pools)?;
-    analysis::register_economics(&ctx, &config.economics)?;
-    analysis::register_pool_api_prices(&ctx, &config.pools, &book, run_window.horizon_micros())?;
-    analysis::register_run_params(&ctx, gap, &run_window)?;
+    analyze::register_pools(&ctx, &config.pools)?;
+    analyze::register_economics(&ctx, &config.economics)?;
+    analyze::register_pool_api_prices(&ctx, &config.pools, &book, run_window.horizon_micros())?;
+    analyze::register_run_params(&ctx, gap, &run_window)?;
     history::register_requests_context(&ctx, out, &run_window, gap).await?;
     history::register_vllm_context(&ctx, out, &run_window).await?;
     timings.extend(
-        analysis::run_steps(
+        analyze::run_steps(
             &ctx,
             &book,
             &staging.tables_dir(),
@@ -194,13 +194,13 @@ pub async fn run_pipeline(
         .await?,
     );
 
-    let internal_dir = staging.tables_dir().join(analysis::INTERNAL_DIR);
-    analysis::write_tables(&ctx, &analysis::INTERNAL_TABLES, &internal_dir).await?;
+    let internal_dir = staging.tables_dir().join(analyze::INTERNAL_DIR);
+    analyze::write_tables(&ctx, &analyze::INTERNAL_TABLES, &internal_dir).await?;
     // Zero-row tables with each published table's schema, for `sql` over a history in
     // which a table never had a row.
-    for step in analysis::published_steps() {
+    for step in analyze::published_steps() {
         let empty = ctx.table(step.table).await?.limit(0, Some(0))?;
-        analysis::write_frame(empty, &internal_dir.join("empty").join(step.table)).await?;
+        analyze::write_frame(empty, &internal_dir.join("empty").join(step.table)).await?;
     }
     let quarantine_dir = staging.tables_dir().join("quarantine");
     std::fs::create_dir_all(&quarantine_dir).map_err(|e| Error::io(&quarantine_dir, e))?;
@@ -242,7 +242,7 @@ pub async fn run_pipeline(
     };
     run_summary.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let report = summary::report_markdown(&ctx, &run_summary).await?;
-    let report_html = crate::html::report_html(&ctx, &run_summary).await?;
+    let report_html = crate::publish::html::report_html(&ctx, &run_summary).await?;
     run_summary.peak_rss_bytes = summary::peak_rss_bytes();
 
     let files = staging.files_dir();
@@ -270,11 +270,11 @@ async fn data_days(ctx: &datafusion::prelude::SessionContext) -> Result<(NaiveDa
                  UNION ALL SELECT to_char(MAX(ts), '%Y-%m-%d') FROM requests_staged \
                  UNION ALL SELECT to_char(MIN(hour), '%Y-%m-%d') FROM billing_staged \
                  UNION ALL SELECT to_char(MAX(hour), '%Y-%m-%d') FROM billing_staged)";
-    let batches = crate::arrow_util::sql_batches(ctx, sql).await?;
+    let batches = crate::common::arrow_util::sql_batches(ctx, sql).await?;
     let day = |column: usize| {
         batches
             .first()
-            .and_then(|b| crate::arrow_util::string_at(b.column(column).as_ref(), 0))
+            .and_then(|b| crate::common::arrow_util::string_at(b.column(column).as_ref(), 0))
             .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
             .unwrap_or_default()
     };

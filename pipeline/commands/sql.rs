@@ -13,8 +13,8 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::DFParser;
 
-use crate::analysis;
-use crate::error::{Error, Result};
+use crate::analyze;
+use crate::common::error::{Error, Result};
 
 /// Output format of `sql`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,14 +74,14 @@ impl Session {
         memory_limit: Option<usize>,
         allow_write: bool,
     ) -> Result<Session> {
-        let ctx = analysis::new_context_with_limit(memory_limit, None)?;
-        let mut tables = crate::output::register_output(&ctx, out).await?;
+        let ctx = analyze::new_context_with_limit(memory_limit, None)?;
+        let mut tables = crate::publish::output::register_output(&ctx, out).await?;
         // The config's [economics] when one is given (to try other assumptions), else the
         // latest run's, else the defaults.
         match config {
-            Some(c) => analysis::register_economics(&ctx, &c.economics)?,
+            Some(c) => analyze::register_economics(&ctx, &c.economics)?,
             None if ctx.table_exist("economics")? => {}
-            None => analysis::register_economics(&ctx, &Default::default())?,
+            None => analyze::register_economics(&ctx, &Default::default())?,
         }
         tables.push("economics".to_string());
         // The files in queries/review/ read the quarter to review: here, the quarter of the
@@ -90,7 +90,7 @@ impl Session {
             && let Ok(batches) = frame.collect().await
             && let Some(latest) = batches
                 .first()
-                .and_then(|b| crate::arrow_util::string_at(b.column(0).as_ref(), 0))
+                .and_then(|b| crate::common::arrow_util::string_at(b.column(0).as_ref(), 0))
                 .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
         {
             use chrono::Datelike;
@@ -101,8 +101,8 @@ impl Session {
             Some(c) => super::load_price_book(c)?.0,
             None => crate::prices::PriceBook::builtin(),
         };
-        crate::udf::register_cost_of(&ctx, book);
-        for (name, sql) in crate::summary::queries::VIEWS {
+        crate::analyze::udf::register_cost_of(&ctx, book);
+        for (name, sql) in crate::publish::summary::queries::VIEWS {
             // A view over tables this folder lacks (no GPU bills, say) is left out.
             if ctx
                 .sql(&format!("CREATE VIEW report_{name} AS {sql}"))

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::error::{Error, Result};
-use crate::progress::Progress;
+use crate::common::error::{Error, Result};
+use crate::common::progress::Progress;
 
 /// Options of `synth`.
 #[derive(Debug, Clone, Args)]

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::error::{Error, Result};
-use crate::ingest::{ResolvedSource, extract, open_file};
-use crate::progress::Progress;
+use crate::common::error::{Error, Result};
+use crate::common::progress::Progress;
+use crate::sources::requests::{ResolvedSource, extract, open_file};
 
 /// Records read from each file by `validate`.
 pub const SAMPLE_RECORDS: usize = 1000;
@@ -126,7 +126,7 @@ pub fn validate(config_path: &std::path::Path) -> Result<ValidationReport> {
     }
     for source in &config.billing {
         let name = source.name.clone().unwrap_or_else(|| source.path.clone());
-        let files = match crate::ingest::files::expand(&config.resolve(&source.path)) {
+        let files = match crate::read::files::expand(&config.resolve(&source.path)) {
             Ok(files) => files,
             Err(e) => {
                 report.problems.push(format!("billing {name}: {e}"));
@@ -138,13 +138,13 @@ pub fn validate(config_path: &std::path::Path) -> Result<ValidationReport> {
             source.format.name(),
             files.len()
         ));
-        let reader = crate::billing::BillingReader::new(&config, source);
+        let reader = crate::sources::billing::BillingReader::new(&config, source);
         for path in &files {
-            let Some((layout, compression)) = crate::ingest::files::classify(path) else {
+            let Some((layout, compression)) = crate::read::files::classify(path) else {
                 continue;
             };
             let records =
-                match crate::ingest::records::open(path, layout, compression, |f| Box::new(f)) {
+                match crate::read::records::open(path, layout, compression, |f| Box::new(f)) {
                     Ok(r) => r,
                     Err(e) => {
                         report.problems.push(e.to_string());

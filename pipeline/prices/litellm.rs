@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::{Price, TierPrices, parse_decimal};
-use crate::error::{Error, Result};
+use crate::common::error::{Error, Result};
 
 /// What a price file gave.
 #[derive(Debug, Clone)]

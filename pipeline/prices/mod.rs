@@ -12,8 +12,8 @@ use std::str::FromStr;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::error::{Error, Result};
-use crate::ingest::extract::RequestRow;
+use crate::common::error::{Error, Result};
+use crate::sources::requests::extract::RequestRow;
 
 /// The built-in catalog, as shipped.
 pub const CATALOG_CSV: &str = include_str!("catalog.csv");

@@ -239,7 +239,7 @@ fn reruns_replace_partitions_and_a_window_replaces_only_its_days() {
     // still open at midnight and the requests in flight from the published history).
     assert_eq!(files_outside(&out, "2026-11-18"), other_days);
     let rerun = tables(&out);
-    for step in inferledger::analysis::published_steps().filter(|s| s.partitioned) {
+    for step in inferledger::analyze::published_steps().filter(|s| s.partitioned) {
         assert!(!every_table[step.table].is_empty(), "{}", step.table);
         assert_eq!(rerun[step.table], every_table[step.table], "{}", step.table);
     }

@@ -109,7 +109,7 @@ pub fn listing(dir: &Path) -> Vec<(String, u64)> {
             let path = entry.unwrap().path();
             if path
                 .file_name()
-                .is_some_and(|n| n == inferledger::output::LOCK_FILE)
+                .is_some_and(|n| n == inferledger::publish::output::LOCK_FILE)
             {
                 continue;
             }
@@ -144,7 +144,7 @@ pub fn openai_line(id: &str, created: i64, prompt: i64, cached: i64, completion:
 /// Every published table of an output folder, each as sorted rows of text cells.
 pub fn tables(out: &Path) -> BTreeMap<String, Vec<Vec<String>>> {
     let mut all = BTreeMap::new();
-    for step in inferledger::analysis::published_steps() {
+    for step in inferledger::analyze::published_steps() {
         let dir = out.join(step.table);
         if !dir.is_dir() || listing(&dir).is_empty() {
             all.insert(step.table.to_string(), Vec::new());
@@ -174,7 +174,7 @@ pub fn files_outside(out: &Path, date: &str) -> BTreeMap<PathBuf, Vec<u8>> {
         }
     }
     let mut found = BTreeMap::new();
-    for step in inferledger::analysis::published_steps().filter(|s| s.partitioned) {
+    for step in inferledger::analyze::published_steps().filter(|s| s.partitioned) {
         let dir = out.join(step.table);
         if dir.is_dir() {
             walk(&dir, &format!("date={date}"), &mut found);

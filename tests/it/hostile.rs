@@ -68,7 +68,7 @@ fn a_second_run_on_the_same_out_fails_naming_the_holder() {
     let (dir, config) = one_request();
     let out = dir.path().join("out");
     // This test process holds the lock, as a run in progress would.
-    let lock = inferledger::output::OutputLock::acquire(&out).unwrap();
+    let lock = inferledger::publish::output::OutputLock::acquire(&out).unwrap();
     let second = run(&config, &out, &[]);
     assert_eq!(second.status.code(), Some(1));
     let message = stderr(&second);
@@ -153,7 +153,7 @@ fn a_run_killed_at_each_publication_step_leaves_one_whole_run() {
                 "--out",
                 out.to_str().unwrap(),
             ])
-            .env(inferledger::output::CRASH_ENV, step.to_string())
+            .env(inferledger::publish::output::CRASH_ENV, step.to_string())
             .output()
             .unwrap();
         assert!(

@@ -64,7 +64,7 @@ fn modules_import_each_other_without_a_cycle() {
     modules(&crate::helpers::root().join("pipeline"), "", &mut sources);
     let known: BTreeSet<String> = sources.keys().cloned().collect();
     assert!(
-        known.contains("ingest::extract") && known.contains("config"),
+        known.contains("sources::requests::extract") && known.contains("config"),
         "{known:?}"
     );
     let graph: BTreeMap<&String, BTreeSet<String>> = sources

@@ -1,7 +1,7 @@
 //! Runs the `.slt` (sqllogictest) files in `tests/slt/` against a DataFusion context set up
 //! like a run's: an empty `requests_staged` table with the canonical schema and a
 //! `run_params` row (a window from 2000 to 2099) and no history. Besides SQL, a file may say
-//! `RUN STEP <table>`: that runs the step as `run` does (`analysis::step_frame`: its Rust
+//! `RUN STEP <table>`: that runs the step as `run` does (`analyze::step_frame`: its Rust
 //! work, then `queries/<table>.sql`) and registers its result under the table's name.
 
 use std::sync::Arc;
@@ -9,8 +9,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
-use inferledger::analysis::{self, STEPS};
-use inferledger::ingest::canonical::staged_requests_schema;
+use inferledger::analyze::{self, STEPS};
+use inferledger::sources::requests::canonical::staged_requests_schema;
 use sqllogictest::{DBOutput, DefaultColumnType};
 
 struct Db {
@@ -41,7 +41,7 @@ impl sqllogictest::AsyncDB for Db {
                 .find(|s| s.table == table.trim())
                 .ok_or_else(|| SltError(format!("no step {table}")))?;
             let frame =
-                analysis::step_frame(&self.ctx, step, &inferledger::prices::PriceBook::builtin())
+                analyze::step_frame(&self.ctx, step, &inferledger::prices::PriceBook::builtin())
                     .await
                     .map_err(|e| SltError(e.to_string()))?;
             let schema = Arc::new(frame.schema().as_arrow().clone());
@@ -74,19 +74,19 @@ impl sqllogictest::AsyncDB for Db {
 }
 
 async fn new_db() -> Result<Db, SltError> {
-    let ctx = analysis::new_context();
+    let ctx = analyze::new_context();
     let table = MemTable::try_new(staged_requests_schema(), vec![vec![]])
         .map_err(|e| SltError(e.to_string()))?;
     ctx.register_table("requests_staged", Arc::new(table))
         .map_err(|e| SltError(e.to_string()))?;
     // A window wide enough for every file's data: nothing is still open at its end.
-    let window = inferledger::history::RunWindow {
+    let window = inferledger::analyze::history::RunWindow {
         from: chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap(),
         to: chrono::NaiveDate::from_ymd_opt(2099, 12, 31).unwrap(),
         lookback_days: 36_500,
     };
-    analysis::register_run_params(&ctx, 1800, &window).map_err(|e| SltError(e.to_string()))?;
-    inferledger::history::register_requests_context(
+    analyze::register_run_params(&ctx, 1800, &window).map_err(|e| SltError(e.to_string()))?;
+    inferledger::analyze::history::register_requests_context(
         &ctx,
         std::path::Path::new("/nonexistent/inferledger-history"),
         &window,
@@ -94,16 +94,16 @@ async fn new_db() -> Result<Db, SltError> {
     )
     .await
     .map_err(|e| SltError(e.to_string()))?;
-    inferledger::history::register_vllm_context(
+    inferledger::analyze::history::register_vllm_context(
         &ctx,
         std::path::Path::new("/nonexistent/inferledger-history"),
         &window,
     )
     .await
     .map_err(|e| SltError(e.to_string()))?;
-    analysis::register_pools(&ctx, &[]).map_err(|e| SltError(e.to_string()))?;
-    analysis::register_economics(&ctx, &Default::default()).map_err(|e| SltError(e.to_string()))?;
-    analysis::register_pool_api_prices(
+    analyze::register_pools(&ctx, &[]).map_err(|e| SltError(e.to_string()))?;
+    analyze::register_economics(&ctx, &Default::default()).map_err(|e| SltError(e.to_string()))?;
+    analyze::register_pool_api_prices(
         &ctx,
         &[],
         &inferledger::prices::PriceBook::builtin(),
@@ -119,13 +119,19 @@ async fn new_db() -> Result<Db, SltError> {
         ),
         datafusion::arrow::datatypes::Field::new(
             "gpu_cost_usd",
-            inferledger::ingest::canonical::money_type(),
+            inferledger::sources::requests::canonical::money_type(),
             false,
         ),
     ]));
     for (name, schema) in [
-        ("billing_staged", inferledger::billing::staged_schema()),
-        ("metrics_staged", inferledger::metrics::staged_schema()),
+        (
+            "billing_staged",
+            inferledger::sources::billing::staged_schema(),
+        ),
+        (
+            "metrics_staged",
+            inferledger::sources::metrics::staged_schema(),
+        ),
         ("request_gpu_costs", request_gpu_costs),
     ] {
         let table = MemTable::try_new(schema, vec![vec![]]).map_err(|e| SltError(e.to_string()))?;

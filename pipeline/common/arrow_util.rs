@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::common::error::{Error, Result};
 
 /// Runs one query that must be a single statement, for a step or the report.
 pub async fn sql_batches(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {

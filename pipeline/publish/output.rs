@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use datafusion::prelude::SessionContext;
 
-use crate::analysis::{INTERNAL_DIR, INTERNAL_TABLES, RUN_TABLES, published_steps};
-use crate::arrow_util::{contains_parquet, register_parquet_dir};
-use crate::error::{Error, Result};
+use crate::analyze::{INTERNAL_DIR, INTERNAL_TABLES, RUN_TABLES, published_steps};
+use crate::common::arrow_util::{contains_parquet, register_parquet_dir};
+use crate::common::error::{Error, Result};
 
 /// The lock file inside the output folder.
 pub const LOCK_FILE: &str = ".inferledger.lock";
@@ -386,7 +386,7 @@ pub async fn register_output(ctx: &SessionContext, out: &Path) -> Result<Vec<Str
     // The staged requests, for queries/requests.sql: the published requests hold every
     // staged column (duplicates are gone; the dedupe has nothing left to do).
     if names.iter().any(|n| n == "requests") {
-        let columns = crate::ingest::canonical::staged_requests_schema()
+        let columns = crate::sources::requests::canonical::staged_requests_schema()
             .fields()
             .iter()
             .map(|f| format!("\"{}\"", f.name()))

@@ -31,9 +31,9 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::arrow_util::{decimal_at, register_memtable, sql_batches, string_at};
-use crate::error::Result;
-use crate::ingest::canonical::{money_type, to_money};
+use crate::common::arrow_util::{decimal_at, register_memtable, sql_batches, string_at};
+use crate::common::error::Result;
+use crate::sources::requests::canonical::{money_type, to_money};
 
 /// µs in an hour.
 const HOUR_MICROS: i64 = 3_600_000_000;

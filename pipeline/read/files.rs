@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::common::error::{Error, Result};
 
 /// How a file's records are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

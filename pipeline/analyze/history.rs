@@ -23,8 +23,8 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
-use crate::arrow_util;
-use crate::error::Result;
+use crate::common::arrow_util;
+use crate::common::error::Result;
 
 /// The days a run covers and what it may see of history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +77,7 @@ const CONTEXT_COLUMNS: &str = "request_id, ts, duration_ms, provider, model, dep
 /// The published `requests` table's schema where no history exists yet: the staged columns,
 /// then what `queries/requests.sql` adds.
 fn empty_history_schema() -> SchemaRef {
-    let staged = crate::ingest::canonical::staged_requests_schema();
+    let staged = crate::sources::requests::canonical::staged_requests_schema();
     let mut fields: Vec<Field> = staged.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new("session_key", DataType::Utf8, true));
     fields.push(Field::new(
@@ -179,7 +179,11 @@ async fn register_context_gpu_costs(
         Field::new("hour", timestamp, true),
         Field::new("pool", DataType::Utf8, true),
         Field::new("request_id", DataType::Utf8, true),
-        Field::new("gpu_cost_usd", crate::ingest::canonical::money_type(), true),
+        Field::new(
+            "gpu_cost_usd",
+            crate::sources::requests::canonical::money_type(),
+            true,
+        ),
         Field::new("date", DataType::Utf8, true),
     ]));
     arrow_util::register_parquet_dir(

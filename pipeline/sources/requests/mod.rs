@@ -1,4 +1,4 @@
-//! Ingest: reads every `[[requests]]` source into staged canonical rows (Parquet, one file
+//! The request logs: reads every `[[requests]]` source into staged canonical rows (Parquet, one file
 //! per input file) and quarantined rows, pricing each request on the way, and counts what
 //! happened to every row read. Deduplication and everything after it is SQL
 //! (`queries/requests.sql`).
@@ -6,11 +6,7 @@
 pub mod canonical;
 pub mod extract;
 pub mod fields;
-pub mod files;
-pub mod json_path;
 pub mod presets;
-pub mod records;
-pub mod time;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -18,15 +14,17 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::common::error::{Error, Result};
+use crate::common::progress::Progress;
 use crate::config::{Config, RequestSource};
-use crate::error::{Error, Result};
 use crate::prices::PriceBook;
-use crate::progress::Progress;
+use crate::read::bad_rows::BadRows;
+use crate::read::time::{EpochUnit, TimeOptions};
+use crate::read::{files, records, time};
 use canonical::{QuarantineWriter, StagedRequestWriter};
 use extract::FieldSpec;
 use fields::CanonicalField;
 use presets::{Format, Preset};
-use time::{EpochUnit, TimeOptions};
 
 /// A time window a run is restricted to: `[from, to)` in UTC microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,66 +172,6 @@ pub fn open_file(
     Ok((format, records))
 }
 
-/// Masks numbers in a reason so that reasons of one kind count together.
-pub fn reason_kind(reason: &str) -> String {
-    let mut kind = String::new();
-    let mut in_number = false;
-    for c in reason.chars() {
-        if c.is_ascii_digit() {
-            if !in_number {
-                kind.push('N');
-            }
-            in_number = true;
-        } else {
-            in_number = false;
-            kind.push(c);
-        }
-    }
-    kind.chars().take(120).collect()
-}
-
-/// Counts a source's quarantine reasons (by kind) and enforces its bad-row limit.
-#[derive(Debug, Default)]
-pub struct BadRows {
-    reasons: HashMap<String, u64>,
-}
-
-impl BadRows {
-    /// Counts one quarantined row.
-    pub fn record(&mut self, reason: &str) {
-        *self.reasons.entry(reason_kind(reason)).or_default() += 1;
-    }
-
-    /// The five commonest reasons; fails with [`Error::TooManyBadRows`] when more than
-    /// `limit` of the `read` rows were quarantined.
-    pub fn finish(
-        self,
-        name: &str,
-        read: u64,
-        quarantined: u64,
-        limit: f64,
-    ) -> Result<Vec<(String, u64)>> {
-        let mut reasons: Vec<(String, u64)> = self.reasons.into_iter().collect();
-        reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        reasons.truncate(5);
-        if read > 0 && quarantined as f64 > limit * read as f64 {
-            return Err(Error::TooManyBadRows {
-                source_name: name.to_string(),
-                read,
-                quarantined,
-                max_bad_fraction: limit,
-                reasons: reasons
-                    .iter()
-                    .take(3)
-                    .map(|(r, n)| format!("{n}× {r}"))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            });
-        }
-        Ok(reasons)
-    }
-}
-
 /// Reads every source into `staging` and checks each against its bad-row limit.
 pub fn ingest(
     config: &Config,
@@ -374,17 +312,4 @@ fn relative_to(path: &Path, base: &Path) -> String {
         .unwrap_or(&path_abs)
         .to_string_lossy()
         .into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reasons_group_by_kind() {
-        assert_eq!(
-            reason_kind("input_tokens: negative token count -35"),
-            "input_tokens: negative token count -N"
-        );
-    }
 }

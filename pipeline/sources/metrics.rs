@@ -17,12 +17,12 @@ use datafusion::parquet::arrow::ArrowWriter;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::billing::pools::PoolMatcher;
+use crate::common::error::{Error, Result};
 use crate::config::{Config, GpuMetricsSource, MetricsFormat};
-use crate::error::{Error, Result};
-use crate::ingest::canonical::QuarantineWriter;
-use crate::ingest::time::{TimeOptions, parse_timestamp};
-use crate::ingest::{files, records};
+use crate::read::time::{TimeOptions, parse_timestamp};
+use crate::read::{files, records};
+use crate::sources::billing::pools::PoolMatcher;
+use crate::sources::requests::canonical::QuarantineWriter;
 
 /// One sample.
 #[derive(Debug, Clone, PartialEq)]
@@ -362,7 +362,7 @@ pub fn ingest(
             format: format_name.to_string(),
             ..MetricsReport::default()
         };
-        let mut bad_rows = crate::ingest::BadRows::default();
+        let mut bad_rows = crate::read::bad_rows::BadRows::default();
         for path in expand_metrics(config, source)? {
             index += 1;
             let display = path.to_string_lossy().into_owned();
@@ -419,7 +419,7 @@ pub fn ingest(
                             )?;
                             let ts_micros = ts
                                 .checked_mul(1000)
-                                .filter(|t| (0..crate::ingest::time::LATEST_MICROS).contains(t))
+                                .filter(|t| (0..crate::read::time::LATEST_MICROS).contains(t))
                                 .ok_or_else(|| format!("timestamp {ts} ms is outside 1970–2095"))?;
                             Ok(vec![Sample {
                                 ts_micros,

@@ -367,7 +367,7 @@ impl Preset {
 
 /// Picks a format from a file's first record, or says why none fits.
 pub fn sniff(record: &Value) -> Result<Format, String> {
-    let has = |path: &str| super::json_path::lookup(record, path).is_some();
+    let has = |path: &str| crate::read::json_path::lookup(record, path).is_some();
     let format = if has("usageMetadata") {
         Format::Gemini
     } else if has("usage.cache_read_input_tokens")

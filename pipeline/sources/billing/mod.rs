@@ -22,15 +22,15 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::common::error::{Error, Result};
+use crate::common::progress::Progress;
 use crate::config::{BillingFormat, CostBasis};
 use crate::config::{BillingSource, Config};
-use crate::error::{Error, Result};
-use crate::ingest::canonical::{QuarantineWriter, money_type, to_money};
-use crate::ingest::json_path::{describe, lookup};
-use crate::ingest::time::{TimeOptions, parse_offset, parse_timestamp};
-use crate::ingest::{files, records};
 use crate::prices::parse_decimal;
-use crate::progress::Progress;
+use crate::read::json_path::{describe, lookup};
+use crate::read::time::{TimeOptions, parse_offset, parse_timestamp};
+use crate::read::{files, records};
+use crate::sources::requests::canonical::{QuarantineWriter, money_type, to_money};
 use instances::InstanceTable;
 use pools::PoolMatcher;
 
@@ -677,7 +677,7 @@ fn row_identity(raw: &str) -> u64 {
 /// Reads every `[[billing]]` source into `staging/billing_staged/`.
 pub fn ingest(
     config: &Config,
-    window: Option<crate::ingest::Window>,
+    window: Option<crate::sources::requests::Window>,
     staging: &Path,
     quarantine: &mut QuarantineWriter,
     progress: &Progress,
@@ -696,7 +696,7 @@ pub fn ingest(
             ..BillingReport::default()
         };
         let (mut gpu_cost, mut other_cost) = (Decimal::ZERO, Decimal::ZERO);
-        let mut bad_rows = crate::ingest::BadRows::default();
+        let mut bad_rows = crate::read::bad_rows::BadRows::default();
         let mut seen_rows: std::collections::HashSet<u64> = std::collections::HashSet::new();
         for path in files::expand(&config.resolve(&source.path))? {
             index += 1;

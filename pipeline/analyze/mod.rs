@@ -2,6 +2,11 @@
 //! table per file, in order, each reading the tables written before it. Also registers a
 //! finished run's tables by name for `sql` and the report.
 
+pub mod attribution;
+pub mod cache_sim;
+pub mod history;
+pub mod udf;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,9 +18,9 @@ use datafusion::datasource::MemTable;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use crate::arrow_util::{register_memtable, register_parquet_dir};
-use crate::error::{Error, Result};
-use crate::progress::Progress;
+use crate::common::arrow_util::{register_memtable, register_parquet_dir};
+use crate::common::error::{Error, Result};
+use crate::common::progress::Progress;
 
 /// One analysis step: a table and the SQL that makes it.
 #[derive(Debug, Clone, Copy)]
@@ -46,97 +51,97 @@ pub const FIRST_DECISION_STEP: &str = "month_factor";
 
 /// The steps of a run, in order.
 pub const STEPS: [Step; 21] = [
-    step("requests", include_str!("../queries/requests.sql"), true),
+    step("requests", include_str!("../../queries/requests.sql"), true),
     step(
         "cache_hit_ratio",
-        include_str!("../queries/cache_hit_ratio.sql"),
+        include_str!("../../queries/cache_hit_ratio.sql"),
         true,
     ),
     step(
         "gpu_billing_hourly",
-        include_str!("../queries/gpu_billing_hourly.sql"),
+        include_str!("../../queries/gpu_billing_hourly.sql"),
         true,
     ),
     step(
         "vllm_counters",
-        include_str!("../queries/vllm_counters.sql"),
+        include_str!("../../queries/vllm_counters.sql"),
         true,
     ),
     step(
         "vllm_hourly",
-        include_str!("../queries/vllm_hourly.sql"),
+        include_str!("../../queries/vllm_hourly.sql"),
         true,
     ),
     step(
         "gpu_request_weights",
-        include_str!("../queries/gpu_request_weights.sql"),
+        include_str!("../../queries/gpu_request_weights.sql"),
         false,
     ),
     step(
         "pool_hours",
-        include_str!("../queries/pool_hours.sql"),
+        include_str!("../../queries/pool_hours.sql"),
         false,
     ),
     step(
         "gpu_cost_attribution",
-        include_str!("../queries/gpu_cost_attribution.sql"),
+        include_str!("../../queries/gpu_cost_attribution.sql"),
         true,
     ),
     step(
         "request_gpu_costs",
-        include_str!("../queries/request_gpu_costs.sql"),
+        include_str!("../../queries/request_gpu_costs.sql"),
         true,
     ),
     step(
         "interactions",
-        include_str!("../queries/interactions.sql"),
+        include_str!("../../queries/interactions.sql"),
         true,
     ),
     step(
         "interaction_costs",
-        include_str!("../queries/interaction_costs.sql"),
+        include_str!("../../queries/interaction_costs.sql"),
         true,
     ),
     step(
         "hourly_utilization",
-        include_str!("../queries/hourly_utilization.sql"),
+        include_str!("../../queries/hourly_utilization.sql"),
         true,
     ),
     step(
         "cost_attribution",
-        include_str!("../queries/cost_attribution.sql"),
+        include_str!("../../queries/cost_attribution.sql"),
         true,
     ),
     step(
         "cache_opportunity",
-        include_str!("../queries/cache_opportunity.sql"),
+        include_str!("../../queries/cache_opportunity.sql"),
         true,
     ),
     step(
         "month_factor",
-        include_str!("../queries/month_factor.sql"),
+        include_str!("../../queries/month_factor.sql"),
         false,
     ),
     Step {
         table: "selfhost_breakeven",
-        sql: include_str!("../queries/selfhost_breakeven.sql"),
+        sql: include_str!("../../queries/selfhost_breakeven.sql"),
         partitioned: false,
         published: true,
     },
     Step {
         table: "spot_volatility",
-        sql: include_str!("../queries/spot_volatility.sql"),
+        sql: include_str!("../../queries/spot_volatility.sql"),
         partitioned: false,
         published: true,
     },
     step(
         "workload_spend",
-        include_str!("../queries/workload_spend.sql"),
+        include_str!("../../queries/workload_spend.sql"),
         false,
     ),
     Step {
         table: "pool_rightsizing",
-        sql: include_str!("../queries/pool_rightsizing.sql"),
+        sql: include_str!("../../queries/pool_rightsizing.sql"),
         partitioned: false,
         published: true,
     },
@@ -148,7 +153,7 @@ pub const STEPS: [Step; 21] = [
     },
     Step {
         table: "savings_by_spend",
-        sql: include_str!("../queries/savings_by_spend.sql"),
+        sql: include_str!("../../queries/savings_by_spend.sql"),
         partitioned: false,
         published: true,
     },
@@ -162,47 +167,47 @@ pub const STEPS: [Step; 21] = [
 pub const RECOMMENDATION_RULES: [(&str, &str); 11] = [
     (
         "cache_hit_low",
-        include_str!("../queries/recommendations/cache_hit_low.sql"),
+        include_str!("../../queries/recommendations/cache_hit_low.sql"),
     ),
     (
         "cache_writes_outweigh_reads",
-        include_str!("../queries/recommendations/cache_writes_outweigh_reads.sql"),
+        include_str!("../../queries/recommendations/cache_writes_outweigh_reads.sql"),
     ),
     (
         "pool_costs_more_than_api",
-        include_str!("../queries/recommendations/pool_costs_more_than_api.sql"),
+        include_str!("../../queries/recommendations/pool_costs_more_than_api.sql"),
     ),
     (
         "pool_right_size",
-        include_str!("../queries/recommendations/pool_right_size.sql"),
+        include_str!("../../queries/recommendations/pool_right_size.sql"),
     ),
     (
         "consider_selfhosting",
-        include_str!("../queries/recommendations/consider_selfhosting.sql"),
+        include_str!("../../queries/recommendations/consider_selfhosting.sql"),
     ),
     (
         "spot_risk",
-        include_str!("../queries/recommendations/spot_risk.sql"),
+        include_str!("../../queries/recommendations/spot_risk.sql"),
     ),
     (
         "token_diet",
-        include_str!("../queries/recommendations/token_diet.sql"),
+        include_str!("../../queries/recommendations/token_diet.sql"),
     ),
     (
         "batch_api",
-        include_str!("../queries/recommendations/batch_api.sql"),
+        include_str!("../../queries/recommendations/batch_api.sql"),
     ),
     (
         "abandoned_spend",
-        include_str!("../queries/recommendations/abandoned_spend.sql"),
+        include_str!("../../queries/recommendations/abandoned_spend.sql"),
     ),
     (
         "unpriced_models",
-        include_str!("../queries/recommendations/unpriced_models.sql"),
+        include_str!("../../queries/recommendations/unpriced_models.sql"),
     ),
     (
         "unassigned_gpu_spend",
-        include_str!("../queries/recommendations/unassigned_gpu_spend.sql"),
+        include_str!("../../queries/recommendations/unassigned_gpu_spend.sql"),
     ),
 ];
 
@@ -461,7 +466,7 @@ pub fn register_pools(ctx: &SessionContext, pools: &[crate::config::PoolConfig])
 /// as DECIMAL(38, 12)), `gpu_hour_prices` (gpu_model, gpu_hour_usd decimal) and
 /// `gpu_throughput` (model, tokens_per_second).
 pub fn register_economics(ctx: &SessionContext, e: &crate::config::Economics) -> Result<()> {
-    use crate::ingest::canonical::{money_type, to_money};
+    use crate::sources::requests::canonical::{money_type, to_money};
     use datafusion::arrow::array::{ArrayRef, Decimal128Array, Float64Array, StringArray};
     let money = |v: rust_decimal::Decimal| -> ArrayRef {
         Arc::new(Decimal128Array::from(vec![to_money(v).0]).with_data_type(money_type()))
@@ -556,7 +561,7 @@ pub fn register_pool_api_prices(
             Some((p.name.as_str(), model, book.lookup(model, None, now)?))
         })
         .collect();
-    let money = crate::ingest::canonical::money_type;
+    let money = crate::sources::requests::canonical::money_type;
     let schema = Arc::new(Schema::new(vec![
         Field::new("pool", DataType::Utf8, false),
         Field::new("api_model", DataType::Utf8, false),
@@ -568,7 +573,7 @@ pub fn register_pool_api_prices(
         Arc::new(
             Decimal128Array::from(
                 rows.iter()
-                    .map(|r| crate::ingest::canonical::to_money(f(r.2)).0)
+                    .map(|r| crate::sources::requests::canonical::to_money(f(r.2)).0)
                     .collect::<Vec<_>>(),
             )
             .with_data_type(money()),
@@ -598,7 +603,7 @@ pub fn register_pool_api_prices(
 pub fn register_run_params(
     ctx: &SessionContext,
     inactivity_gap_seconds: i64,
-    window: &crate::history::RunWindow,
+    window: &crate::analyze::history::RunWindow,
 ) -> Result<()> {
     use datafusion::arrow::array::StringArray;
     let text = |n: &str| Field::new(n, DataType::Utf8, false);
@@ -645,9 +650,9 @@ pub async fn step_frame(
     book: &crate::prices::PriceBook,
 ) -> Result<datafusion::dataframe::DataFrame> {
     match step.table {
-        "gpu_request_weights" => crate::attribution::register_weights(ctx).await?,
-        "gpu_cost_attribution" => crate::attribution::register_split(ctx).await?,
-        "cache_opportunity" => crate::cache_sim::register_ideal(ctx, book).await?,
+        "gpu_request_weights" => crate::analyze::attribution::register_weights(ctx).await?,
+        "gpu_cost_attribution" => crate::analyze::attribution::register_split(ctx).await?,
+        "cache_opportunity" => crate::analyze::cache_sim::register_ideal(ctx, book).await?,
         "recommendations" => return recommendations_frame(ctx).await,
         _ => {}
     }
@@ -669,7 +674,7 @@ pub async fn run_steps(
     book: &crate::prices::PriceBook,
     tables_dir: &Path,
     out: &Path,
-    window: &crate::history::RunWindow,
+    window: &crate::analyze::history::RunWindow,
     progress: &Progress,
 ) -> Result<Vec<StepTiming>> {
     use datafusion::prelude::{col, lit};
@@ -681,7 +686,8 @@ pub async fn run_steps(
                 .filter(|s| s.partitioned)
                 .map(|s| s.table)
                 .collect();
-            crate::history::register_lookback(ctx, out, tables_dir, window, &partitioned).await?;
+            crate::analyze::history::register_lookback(ctx, out, tables_dir, window, &partitioned)
+                .await?;
         }
         let bar = progress.step(step.table);
         let mut frame = step_frame(ctx, &step, book).await?;

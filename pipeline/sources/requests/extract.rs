@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::fields::CanonicalField::{self, *};
-use super::json_path::{describe, lookup};
 use super::presets::{CacheCounting, Preset, ReasoningCounting, TokenRule};
-use super::time::{TimeOptions, parse_timestamp};
+use crate::read::json_path::{describe, lookup};
+use crate::read::time::{TimeOptions, parse_timestamp};
 
 /// Everything needed to read one source's records.
 #[derive(Debug, Clone)]
@@ -428,7 +428,7 @@ fn normalise_status(value: &Value) -> Result<&'static str, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::presets::{Format, Preset};
+    use crate::sources::requests::presets::{Format, Preset};
     use serde_json::json;
 
     fn spec(format: Format) -> FieldSpec {
@@ -580,7 +580,7 @@ mod tests {
         // response tokens.
         let time = TimeOptions {
             origin_micros: Some(1_793_610_900_000_000),
-            unit: crate::ingest::time::EpochUnit::Seconds,
+            unit: crate::read::time::EpochUnit::Seconds,
             ..TimeOptions::default()
         };
         let spec = FieldSpec::new(
@@ -656,7 +656,7 @@ mod robustness {
     //! Nothing panics on any input: random corruptions of real-shaped records of every
     //! format go through the extractor; each must give a row or a reason.
     use super::*;
-    use crate::ingest::presets::{Format, Preset};
+    use crate::sources::requests::presets::{Format, Preset};
 
     const SEEDS: [&str; 5] = [
         r#"{"id":"chatcmpl-1","created":1793610900,"model":"gpt-4o","usage":{"prompt_tokens":2000,"completion_tokens":300,"prompt_tokens_details":{"cached_tokens":1536}},"metadata":{"team":"a","session_id":"s"}}"#,

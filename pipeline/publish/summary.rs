@@ -12,37 +12,38 @@ use datafusion::prelude::SessionContext;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::analysis::StepTiming;
-use crate::arrow_util::{decimal_at, sql_batches, string_at};
-use crate::error::Result;
-use crate::ingest::SourceReport;
+use crate::analyze::StepTiming;
+use crate::common::arrow_util::{decimal_at, sql_batches, string_at};
+use crate::common::error::Result;
+use crate::sources::requests::SourceReport;
 
 /// A report query, by name.
 pub mod queries {
     /// Headline figures.
-    pub const HEADLINE: &str = include_str!("../queries/report/headline.sql");
+    pub const HEADLINE: &str = include_str!("../../queries/report/headline.sql");
     /// The recommendations' total, each dollar counted once.
-    pub const SAVINGS_TOTAL: &str = include_str!("../queries/report/savings_total.sql");
+    pub const SAVINGS_TOTAL: &str = include_str!("../../queries/report/savings_total.sql");
     /// Right-sizing per pool.
-    pub const RIGHTSIZING: &str = include_str!("../queries/report/rightsizing.sql");
+    pub const RIGHTSIZING: &str = include_str!("../../queries/report/rightsizing.sql");
     /// Caching by model.
-    pub const CACHE_BY_MODEL: &str = include_str!("../queries/report/cache_by_model.sql");
+    pub const CACHE_BY_MODEL: &str = include_str!("../../queries/report/cache_by_model.sql");
     /// Interaction headline.
-    pub const INTERACTIONS: &str = include_str!("../queries/report/interactions_headline.sql");
+    pub const INTERACTIONS: &str = include_str!("../../queries/report/interactions_headline.sql");
     /// Cost per completed interaction by team and feature.
-    pub const COST_PER_COMPLETED: &str = include_str!("../queries/report/cost_per_completed.sql");
+    pub const COST_PER_COMPLETED: &str =
+        include_str!("../../queries/report/cost_per_completed.sql");
     /// Spend by team and feature.
-    pub const SPEND_BY_TEAM: &str = include_str!("../queries/report/spend_by_team.sql");
+    pub const SPEND_BY_TEAM: &str = include_str!("../../queries/report/spend_by_team.sql");
     /// Unpriced models.
-    pub const UNPRICED: &str = include_str!("../queries/report/unpriced_models.sql");
+    pub const UNPRICED: &str = include_str!("../../queries/report/unpriced_models.sql");
     /// Kept rows per source.
-    pub const KEPT_BY_SOURCE: &str = include_str!("../queries/report/kept_by_source.sql");
+    pub const KEPT_BY_SOURCE: &str = include_str!("../../queries/report/kept_by_source.sql");
     /// GPU spend reconciliation.
-    pub const GPU_SPEND: &str = include_str!("../queries/report/gpu_spend.sql");
+    pub const GPU_SPEND: &str = include_str!("../../queries/report/gpu_spend.sql");
     /// Pool utilisation by hour of day.
-    pub const POOL_HOUR_OF_DAY: &str = include_str!("../queries/report/pool_hour_of_day.sql");
+    pub const POOL_HOUR_OF_DAY: &str = include_str!("../../queries/report/pool_hour_of_day.sql");
     /// Pools: utilisation and idle cost over the run.
-    pub const POOLS: &str = include_str!("../queries/report/pools.sql");
+    pub const POOLS: &str = include_str!("../../queries/report/pools.sql");
     /// The report queries users get as views in `sql` (`report_<name>`).
     pub const VIEWS: [(&str, &str); 10] = [
         ("headline", HEADLINE),
@@ -106,9 +107,9 @@ pub struct RunSummary {
     /// Per request source.
     pub sources: Vec<SourceSummary>,
     /// Per billing source.
-    pub billing: Vec<crate::billing::BillingReport>,
+    pub billing: Vec<crate::sources::billing::BillingReport>,
     /// Per GPU metrics source.
-    pub gpu_metrics: Vec<crate::metrics::MetricsReport>,
+    pub gpu_metrics: Vec<crate::sources::metrics::MetricsReport>,
     /// GPU spend reconciled: billed = attributed + idle + unassigned.
     pub gpu_spend: GpuSpend,
     /// Whole-run totals.

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use super::files::{Compression, Layout, open_text};
-use crate::error::{Error, Result};
+use crate::common::error::{Error, Result};
 
 /// Longest raw text kept in quarantine for one record.
 pub const MAX_RAW_BYTES: usize = 16 * 1024;

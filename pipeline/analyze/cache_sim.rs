@@ -21,9 +21,9 @@ use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use rust_decimal::Decimal;
 
-use crate::error::Result;
-use crate::ingest::canonical::{money_type, to_money};
+use crate::common::error::Result;
 use crate::prices::PriceBook;
+use crate::sources::requests::canonical::{money_type, to_money};
 
 /// TTLs replayed, in µs (`None` = no expiry).
 pub const TTLS: [Option<i64>; 3] = [None, Some(300_000_000), Some(3_600_000_000)];

@@ -12,9 +12,9 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
 
-use crate::ingest::canonical::{money_type, to_money};
-use crate::ingest::extract::RequestRow;
 use crate::prices::PriceBook;
+use crate::sources::requests::canonical::{money_type, to_money};
+use crate::sources::requests::extract::RequestRow;
 
 /// Registers `cost_of` with a price book.
 pub fn register_cost_of(ctx: &SessionContext, book: PriceBook) {

@@ -10,10 +10,10 @@ use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::prelude::SessionContext;
 use rust_decimal::Decimal;
 
-use crate::arrow_util::sql_batches;
-use crate::arrow_util::{decimal_at, string_at};
-use crate::error::Result;
-use crate::summary::{RunSummary, money, thousands};
+use crate::common::arrow_util::sql_batches;
+use crate::common::arrow_util::{decimal_at, string_at};
+use crate::common::error::Result;
+use crate::publish::summary::{RunSummary, money, thousands};
 
 const PALETTE: [&str; 10] = [
     "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",

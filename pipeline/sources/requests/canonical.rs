@@ -17,7 +17,7 @@ use datafusion::parquet::file::properties::WriterProperties;
 use rust_decimal::Decimal;
 
 use super::extract::RequestRow;
-use crate::error::{Error, Result};
+use crate::common::error::{Error, Result};
 use crate::prices::RequestCost;
 
 /// Precision of money columns.

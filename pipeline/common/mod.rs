@@ -1,0 +1,6 @@
+//! What every stage shares: the error type, progress bars, and small Arrow / DataFusion
+//! helpers. It imports nothing of the pipeline's.
+
+pub mod arrow_util;
+pub mod error;
+pub mod progress;
