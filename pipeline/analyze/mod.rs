@@ -22,24 +22,72 @@ use crate::common::arrow_util::{register_memtable, register_parquet_dir};
 use crate::common::error::{Error, Result};
 use crate::common::progress::Progress;
 
-/// One analysis step: a table and the SQL that makes it.
+/// What a step runs.
+#[derive(Debug, Clone, Copy)]
+pub enum Work {
+    /// A query file of `queries/`.
+    Sql(&'static str),
+    /// Rust work that registers the table the query file reads, then the query.
+    Prepared(Prepare, &'static str),
+    /// The union of the recommendation rules (`queries/recommendations/`), joined to the
+    /// spend each acts on.
+    Recommendations,
+}
+
+/// The Rust work some steps need before their SQL.
+#[derive(Debug, Clone, Copy)]
+pub enum Prepare {
+    /// The concurrency-share sweep of GPU time (`attribution::register_weights`).
+    GpuTimeSweep,
+    /// The exact split of pool-hours' cost (`attribution::register_split`).
+    GpuCostSplit,
+    /// The ideal prefix-cache replay (`cache_sim::register_ideal`).
+    IdealCacheReplay,
+}
+
+/// One analysis step: a table and what makes it.
 #[derive(Debug, Clone, Copy)]
 pub struct Step {
     /// Output table name (and folder name).
     pub table: &'static str,
-    /// The query.
-    pub sql: &'static str,
+    /// What runs.
+    pub work: Work,
     /// Whether the table is partitioned by `date`.
     pub partitioned: bool,
     /// Whether the table is written to the output folder (internal steps only feed others).
     pub published: bool,
 }
 
+impl Step {
+    /// The step's query file as text, when it has one.
+    pub fn sql(&self) -> Option<&'static str> {
+        match self.work {
+            Work::Sql(sql) | Work::Prepared(_, sql) => Some(sql),
+            Work::Recommendations => None,
+        }
+    }
+}
+
 /// Published tables are day-partitioned; internal ones are written whole.
 const fn step(table: &'static str, sql: &'static str, published: bool) -> Step {
     Step {
         table,
-        sql,
+        work: Work::Sql(sql),
+        partitioned: published,
+        published,
+    }
+}
+
+/// A step whose SQL reads what Rust prepared first.
+const fn prepared(
+    table: &'static str,
+    prepare: Prepare,
+    sql: &'static str,
+    published: bool,
+) -> Step {
+    Step {
+        table,
+        work: Work::Prepared(prepare, sql),
         partitioned: published,
         published,
     }
@@ -72,8 +120,9 @@ pub const STEPS: [Step; 21] = [
         include_str!("../../queries/vllm_hourly.sql"),
         true,
     ),
-    step(
+    prepared(
         "gpu_request_weights",
+        Prepare::GpuTimeSweep,
         include_str!("../../queries/gpu_request_weights.sql"),
         false,
     ),
@@ -82,8 +131,9 @@ pub const STEPS: [Step; 21] = [
         include_str!("../../queries/pool_hours.sql"),
         false,
     ),
-    step(
+    prepared(
         "gpu_cost_attribution",
+        Prepare::GpuCostSplit,
         include_str!("../../queries/gpu_cost_attribution.sql"),
         true,
     ),
@@ -112,8 +162,9 @@ pub const STEPS: [Step; 21] = [
         include_str!("../../queries/cost_attribution.sql"),
         true,
     ),
-    step(
+    prepared(
         "cache_opportunity",
+        Prepare::IdealCacheReplay,
         include_str!("../../queries/cache_opportunity.sql"),
         true,
     ),
@@ -124,13 +175,13 @@ pub const STEPS: [Step; 21] = [
     ),
     Step {
         table: "selfhost_breakeven",
-        sql: include_str!("../../queries/selfhost_breakeven.sql"),
+        work: Work::Sql(include_str!("../../queries/selfhost_breakeven.sql")),
         partitioned: false,
         published: true,
     },
     Step {
         table: "spot_volatility",
-        sql: include_str!("../../queries/spot_volatility.sql"),
+        work: Work::Sql(include_str!("../../queries/spot_volatility.sql")),
         partitioned: false,
         published: true,
     },
@@ -141,19 +192,19 @@ pub const STEPS: [Step; 21] = [
     ),
     Step {
         table: "pool_rightsizing",
-        sql: include_str!("../../queries/pool_rightsizing.sql"),
+        work: Work::Sql(include_str!("../../queries/pool_rightsizing.sql")),
         partitioned: false,
         published: true,
     },
     Step {
         table: "recommendations",
-        sql: "",
+        work: Work::Recommendations,
         partitioned: false,
         published: true,
     },
     Step {
         table: "savings_by_spend",
-        sql: include_str!("../../queries/savings_by_spend.sql"),
+        work: Work::Sql(include_str!("../../queries/savings_by_spend.sql")),
         partitioned: false,
         published: true,
     },
@@ -217,10 +268,11 @@ pub async fn recommendations_frame(
 ) -> Result<datafusion::dataframe::DataFrame> {
     let mut all: Option<datafusion::dataframe::DataFrame> = None;
     for (rule, sql) in RECOMMENDATION_RULES {
-        let frame = ctx
-            .sql(sql)
-            .await
-            .map_err(|e| Error::Usage(format!("rule queries/recommendations/{rule}.sql: {e}")))?;
+        let frame = ctx.sql(sql).await.map_err(|source| Error::Query {
+            file: format!("queries/recommendations/{rule}.sql"),
+            source,
+            hint: "",
+        })?;
         all = Some(match all {
             None => frame,
             Some(previous) => previous.union(frame)?,
@@ -649,18 +701,22 @@ pub async fn step_frame(
     step: &Step,
     book: &crate::prices::PriceBook,
 ) -> Result<datafusion::dataframe::DataFrame> {
-    match step.table {
-        "gpu_request_weights" => crate::analyze::attribution::register_weights(ctx).await?,
-        "gpu_cost_attribution" => crate::analyze::attribution::register_split(ctx).await?,
-        "cache_opportunity" => crate::analyze::cache_sim::register_ideal(ctx, book).await?,
-        "recommendations" => return recommendations_frame(ctx).await,
-        _ => {}
-    }
-    ctx.sql(step.sql).await.map_err(|e| {
-        Error::Usage(format!(
-            "query queries/{}.sql failed to plan: {e}",
-            step.table
-        ))
+    let sql = match step.work {
+        Work::Recommendations => return recommendations_frame(ctx).await,
+        Work::Sql(sql) => sql,
+        Work::Prepared(prepare, sql) => {
+            match prepare {
+                Prepare::GpuTimeSweep => attribution::register_weights(ctx).await?,
+                Prepare::GpuCostSplit => attribution::register_split(ctx).await?,
+                Prepare::IdealCacheReplay => cache_sim::register_ideal(ctx, book).await?,
+            }
+            sql
+        }
+    };
+    ctx.sql(sql).await.map_err(|source| Error::Query {
+        file: format!("queries/{}.sql", step.table),
+        source,
+        hint: "",
     })
 }
 
@@ -712,16 +768,14 @@ pub async fn run_steps(
         frame
             .write_parquet(&format!("{}/", dir.to_string_lossy()), options, None)
             .await
-            .map_err(|e| {
-                let hint = if e.to_string().contains("Failed to allocate") {
-                    "\n  hint: raise --memory-limit (or [run] memory_limit), or leave it unset"
+            .map_err(|source| Error::Query {
+                file: format!("queries/{}.sql", step.table),
+                hint: if source.to_string().contains("Failed to allocate") {
+                    " (hint: raise --memory-limit or [run] memory_limit, or leave it unset)"
                 } else {
                     ""
-                };
-                Error::Usage(format!(
-                    "query queries/{}.sql failed: {e}{hint}",
-                    step.table
-                ))
+                },
+                source,
             })?;
         let table_schema = if step.partitioned {
             // Reading back, `date` comes from the folder names, as the last column.

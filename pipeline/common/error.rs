@@ -54,6 +54,16 @@ pub enum Error {
     /// Command-line arguments that cannot be used together or as given (exit code 64).
     #[error("{0}")]
     Arguments(String),
+    /// A step's or rule's query failed to plan or run; the DataFusion error is the cause.
+    #[error("query {file} failed{hint}")]
+    Query {
+        /// The query file.
+        file: String,
+        /// What DataFusion said.
+        source: datafusion::error::DataFusionError,
+        /// Advice, when there is some.
+        hint: &'static str,
+    },
     /// An error from DataFusion while planning or running SQL.
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
