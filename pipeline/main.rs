@@ -14,6 +14,13 @@ const STACK_BYTES: usize = 256 * 1024 * 1024;
 const EXIT_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
+    // Output piped into `head` and the like: end quietly when the reader goes away, as
+    // Unix tools do, instead of printing "Broken pipe" (Rust ignores SIGPIPE by default).
+    #[cfg(unix)]
+    // SAFETY: restoring the default action of one signal, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -18,21 +18,30 @@ pub struct ExportArgs {
     /// Export as FOCUS 1.2 (the only format so far).
     #[arg(long, required = true)]
     pub focus: bool,
-    /// Output folder of the runs (its whole history is exported).
-    #[arg(long, short, default_value = "out")]
-    pub out: PathBuf,
+    /// Output folder of the runs (default: `[run] out` of the config, else `out`).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
     /// File to write: .csv or .parquet (default OUT/focus_export.csv).
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Config whose `[run] out` is the default output folder (used when it exists).
+    #[arg(long, short, default_value = "inferledger.toml")]
+    pub config: PathBuf,
 }
 
 impl ExportArgs {
     /// Writes the export and says where.
     pub async fn run(self) -> Result<()> {
+        let config = if self.config.exists() {
+            Some(super::load_config(&self.config)?)
+        } else {
+            None
+        };
+        let out = super::output_dir(self.out.clone(), config.as_ref());
         let path = self
             .output
             .clone()
-            .unwrap_or_else(|| self.out.join("focus_export.csv"));
+            .unwrap_or_else(|| out.join("focus_export.csv"));
         let format = match path.extension().and_then(|e| e.to_str()) {
             Some("csv") => OutputFormat::Csv,
             Some("parquet") => OutputFormat::Parquet,
@@ -43,7 +52,7 @@ impl ExportArgs {
                 )));
             }
         };
-        let session = Session::open(&self.out, None, None, false).await?;
+        let session = Session::open(&out, None, None, false).await?;
         let batches = session.run(FOCUS_SQL).await?.pop().unwrap_or_default();
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         if format == OutputFormat::Parquet {

@@ -25,9 +25,9 @@ pub struct PricesArgs {
     /// Day to resolve prices at (default: today, UTC).
     #[arg(long, value_parser = super::parse_date)]
     pub at: Option<NaiveDate>,
-    /// Output folder of a finished run, to show which entry priced what (when it exists).
-    #[arg(long, short, default_value = "out")]
-    pub out: PathBuf,
+    /// Output folder of the runs (default: `[run] out` of the config, else `out`).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
 }
 
 fn row(price: &Price) -> String {
@@ -77,11 +77,16 @@ fn header() -> String {
 impl PricesArgs {
     /// Prints the catalog or one model's resolution.
     pub async fn run(self) -> Result<()> {
-        let book = if self.config.exists() {
-            super::load_price_book(&super::load_config(&self.config)?)?.0
+        let config = if self.config.exists() {
+            Some(super::load_config(&self.config)?)
         } else {
-            PriceBook::builtin()
+            None
         };
+        let book = match &config {
+            Some(config) => super::load_price_book(config)?.0,
+            None => PriceBook::builtin(),
+        };
+        let out = super::output_dir(self.out.clone(), config.as_ref());
         let day = self.at.unwrap_or_else(|| chrono::Utc::now().date_naive());
         let micros = day
             .and_hms_opt(12, 0, 0)
@@ -121,7 +126,7 @@ impl PricesArgs {
                 }
             }
         }
-        if self.out.join("requests").is_dir() {
+        if out.join("requests").is_dir() {
             let filter = match &self.model {
                 Some(m) => format!("WHERE model = '{}'", m.replace('\'', "''")),
                 None => String::new(),
@@ -130,8 +135,8 @@ impl PricesArgs {
                 "SELECT COALESCE(price_id, '(unpriced)') AS price_id, COUNT(*) AS requests, SUM(cost_usd) AS cost_usd \
                  FROM requests {filter} GROUP BY price_id ORDER BY requests DESC"
             );
-            println!("\nwhich entry priced what in {}:", self.out.display());
-            for batches in query(&self.out, &sql).await? {
+            println!("\nwhich entry priced what in {}:", out.display());
+            for batches in query(&out, &sql).await? {
                 print_batches(&mut std::io::stdout().lock(), &batches, OutputFormat::Table)?;
             }
         }

@@ -71,9 +71,9 @@ pub struct ReviewArgs {
     /// Quarter, e.g. 2026Q3 (default: the quarter of the history's latest day with spend).
     #[arg(long, value_parser = parse_quarter)]
     pub quarter: Option<(i32, u32)>,
-    /// Output folder of the nightly runs (its whole history is read).
-    #[arg(long, short, default_value = "out")]
-    pub out: PathBuf,
+    /// Output folder of the runs (default: `[run] out` of the config, else `out`).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
     /// Config whose [economics] the scenarios use (defaults apply when it does not exist).
     #[arg(long, short, default_value = "inferledger.toml")]
     pub config: PathBuf,
@@ -131,16 +131,18 @@ pub fn quarter_bounds((year, q): (i32, u32)) -> (NaiveDate, NaiveDate) {
 impl ReviewArgs {
     /// Writes the review and prints where.
     pub async fn run(self) -> Result<()> {
+        let config = if self.config.exists() {
+            Some(super::load_config(&self.config)?)
+        } else {
+            None
+        };
+        let out = super::output_dir(self.out.clone(), config.as_ref());
         let quarter = match self.quarter {
             Some(quarter) => quarter,
-            None => latest_quarter_with_data(&self.out).await?,
+            None => latest_quarter_with_data(&out).await?,
         };
-        let economics = if self.config.exists() {
-            super::load_config(&self.config)?.economics
-        } else {
-            Default::default()
-        };
-        let path = review(&self.out, quarter, &economics).await?;
+        let economics = config.map(|c| c.economics).unwrap_or_default();
+        let path = review(&out, quarter, &economics).await?;
         println!("wrote {}", path.display());
         Ok(())
     }

@@ -38,9 +38,9 @@ pub struct SqlArgs {
     /// Run the statements of a .sql file.
     #[arg(long, short = 'f', conflicts_with = "query")]
     pub file: Option<PathBuf>,
-    /// Output folder of the runs.
-    #[arg(long, short, default_value = "out")]
-    pub out: PathBuf,
+    /// Output folder of the runs (default: `[run] out` of the config, else `out`).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
     /// How to print results.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
@@ -194,6 +194,7 @@ impl SqlArgs {
         } else {
             None
         };
+        let out = super::output_dir(self.out.clone(), config.as_ref());
         let memory_limit = match self.memory_limit {
             Some(limit) => Some(limit),
             None => config
@@ -209,10 +210,9 @@ impl SqlArgs {
             ));
         }
         if let Some(path) = &self.output {
-            check_output_file(path, &self.out, self.allow_write)?;
+            check_output_file(path, &out, self.allow_write)?;
         }
-        let session =
-            Session::open(&self.out, config.as_ref(), memory_limit, self.allow_write).await?;
+        let session = Session::open(&out, config.as_ref(), memory_limit, self.allow_write).await?;
         let sql = match (&self.query, &self.file) {
             (Some(q), _) => q.clone(),
             (None, Some(file)) => std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?,

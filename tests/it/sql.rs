@@ -219,3 +219,77 @@ fn every_query_file_runs_in_sql_after_a_run() {
         "0"
     );
 }
+
+#[test]
+fn reading_commands_find_the_run_through_the_configs_run_out() {
+    // `[run] out = "results"`: run writes there, and sql, review, export and prices read
+    // it with only --config (before, they looked for ./out and failed).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.jsonl"),
+        openai_line("r1", 1_794_787_200, 1000, 0, 10),
+    )
+    .unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[requests]]\npath = \"a.jsonl\"\nformat = \"openai\"\n[run]\nout = \"results\"\n",
+    );
+    let config_arg = config.to_str().unwrap();
+    assert_ok(&inferledger(&["run", "--config", config_arg]));
+    assert!(dir.path().join("results/requests").is_dir());
+    let sql = inferledger(&[
+        "sql",
+        "--config",
+        config_arg,
+        "--format",
+        "csv",
+        "SELECT COUNT(*) AS n FROM requests",
+    ]);
+    assert_ok(&sql);
+    assert_eq!(stdout(&sql), "n\n1\n");
+    assert_ok(&inferledger(&["review", "--config", config_arg]));
+    assert!(dir.path().join("results/review/2026Q4/review.md").exists());
+    assert_ok(&inferledger(&["export", "--focus", "--config", config_arg]));
+    assert!(dir.path().join("results/focus_export.csv").exists());
+    let prices = inferledger(&["prices", "gpt-4o-mini", "--config", config_arg]);
+    assert_ok(&prices);
+    assert!(
+        stdout(&prices).contains("which entry priced what"),
+        "{}",
+        stdout(&prices)
+    );
+}
+
+#[test]
+fn output_into_a_pipe_that_closes_ends_quietly() {
+    // `inferledger sql … | head -1` on 4,615 rows of CSV (more than a pipe holds): when the
+    // reader goes away the command ends by SIGPIPE like other Unix tools, with no "Broken
+    // pipe" error or panic on stderr.
+    use std::io::BufRead;
+    let (_dir, out) = sample_run();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inferledger"))
+        .args([
+            "sql",
+            "--out",
+            out.to_str().unwrap(),
+            "--format",
+            "csv",
+            "SELECT * FROM requests",
+        ])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    assert!(first.starts_with("request_id,"), "{first}");
+    drop(reader);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("Broken pipe") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}
