@@ -71,6 +71,9 @@ impl RunArgs {
             .flat_map(|s| &s.ingest.files)
             .map(|f| f.bytes)
             .sum();
+        for warning in &summary.warnings {
+            eprintln!("warning: {warning}");
+        }
         eprintln!(
             "inferledger: {} rows read ({:.1} MB) in {:.2} s: {:.0} rows/s, {:.1} MB/s; {} kept, {} quarantined, {} duplicates, {} outside window; total ${}; GPU bills: {} rows, ${} GPU spend; peak memory {} MiB; wrote {}",
             summary.totals.rows_read,
@@ -227,6 +230,7 @@ pub async fn run_pipeline(
         out: out.display().to_string(),
         window: window_text.clone(),
         coverage: summary::coverage(&ctx).await?,
+        warnings: summary::unmatched_pools(config, &pools_billed(&ctx).await?),
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         finished_at: String::new(),
         sources,
@@ -325,4 +329,22 @@ fn refuse_output_inside_inputs(config: &Config, out: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The pools some staged GPU billing row was assigned to.
+async fn pools_billed(
+    ctx: &datafusion::prelude::SessionContext,
+) -> Result<std::collections::BTreeSet<String>> {
+    let batches = crate::common::arrow_util::sql_batches(
+        ctx,
+        "SELECT DISTINCT pool FROM billing_staged WHERE pool IS NOT NULL",
+    )
+    .await?;
+    Ok(batches
+        .iter()
+        .flat_map(|b| {
+            (0..b.num_rows())
+                .filter_map(move |r| crate::common::arrow_util::string_at(b.column(0).as_ref(), r))
+        })
+        .collect())
 }

@@ -124,6 +124,7 @@ pub fn validate(config_path: &std::path::Path) -> Result<ValidationReport> {
             }
         }
     }
+    let mut pools_matched: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     for source in &config.billing {
         let name = source.name.clone().unwrap_or_else(|| source.path.clone());
         let files = match crate::read::files::expand(&config.resolve(&source.path)) {
@@ -155,7 +156,12 @@ pub fn validate(config_path: &std::path::Path) -> Result<ValidationReport> {
             for record in records.take(SAMPLE_RECORDS) {
                 read += 1;
                 match record.value.and_then(|v| reader.read(&v)) {
-                    Ok(charge) => gpu += charge.gpu_model.is_some() as usize,
+                    Ok(charge) => {
+                        gpu += charge.gpu_model.is_some() as usize;
+                        if charge.gpu_model.is_some() {
+                            pools_matched.extend(charge.pool.clone());
+                        }
+                    }
                     Err(reason) => {
                         bad.push(format!("{}:{}: {reason}", path.display(), record.line))
                     }
@@ -178,6 +184,11 @@ pub fn validate(config_path: &std::path::Path) -> Result<ValidationReport> {
                 report.text.push_str(&format!("    {line}\n"));
             }
         }
+    }
+    for warning in crate::publish::summary::unmatched_pools(&config, &pools_matched) {
+        report
+            .text
+            .push_str(&format!("warning: {warning} (in the rows checked)\n"));
     }
     for source in &config.gpu_metrics {
         let path = config.resolve(&source.path);

@@ -100,6 +100,8 @@ pub struct RunSummary {
     pub window: Option<(String, String)>,
     /// Interactions, requests and history the run's figures rest on.
     pub coverage: Coverage,
+    /// Things that are probably mistakes in the config (a pool matching no bill).
+    pub warnings: Vec<String>,
     /// Start of the run (RFC 3339).
     pub started_at: String,
     /// End of the run.
@@ -124,6 +126,29 @@ pub struct RunSummary {
     pub timings_ms: Vec<StepTiming>,
     /// Peak resident memory of the process, bytes (Linux only).
     pub peak_rss_bytes: Option<u64>,
+}
+
+/// Pools whose `resources`, `names` or `tags` rules matched no GPU billing row, when there
+/// are bills: their GPU spend shows as unassigned, which is almost always a typo in a rule.
+pub fn unmatched_pools(
+    config: &crate::config::Config,
+    matched: &std::collections::BTreeSet<String>,
+) -> Vec<String> {
+    if config.billing.is_empty() {
+        return Vec::new();
+    }
+    config
+        .pools
+        .iter()
+        .filter(|p| !(p.resources.is_empty() && p.names.is_empty() && p.tags.is_empty()))
+        .filter(|p| !matched.contains(&p.name))
+        .map(|p| {
+            format!(
+                "pool {}: its rules (resources {:?}, names {:?}, tags {:?}) match no GPU billing row of this run, so its GPU spend shows as unassigned",
+                p.name, p.resources, p.names, p.tags
+            )
+        })
+        .collect()
 }
 
 /// What the run read of history, what it left open, and what the decision tables cover.
@@ -502,6 +527,9 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
         summary.finished_at,
         summary.version
     );
+    for warning in &summary.warnings {
+        let _ = writeln!(md, "**Warning:** {}\n", markdown_text(warning));
+    }
     let c = &summary.coverage;
     if let Some((from, to)) = &summary.window {
         let _ = writeln!(

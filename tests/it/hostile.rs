@@ -963,3 +963,52 @@ fn two_runs_started_together_never_mix_their_tables() {
     assert!(outcomes.iter().any(|o| o.status.success()));
     assert_eq!(tables(&out), tables(&clean));
 }
+
+#[test]
+fn a_pool_whose_rules_match_no_bill_is_warned_about() {
+    // A typo in a pool's resources glob: its node's spend is unassigned. The run says so
+    // (stderr, run_summary.json warnings, report.md), and so does validate.
+    let dir = tempfile::tempdir().unwrap();
+    let bill = "BilledCost,BillingCurrency,ChargeCategory,ChargeDescription,ChargePeriodEnd,ChargePeriodStart,EffectiveCost,PricingCategory,ProviderName,ResourceId\n\
+                98.32,USD,Usage,p5.48xlarge hour,2026-11-16 11:00:00,2026-11-16 10:00:00,98.32,Standard,AWS,i-chat-1\n";
+    std::fs::write(dir.path().join("bill.csv"), bill).unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[billing]]\nname = \"aws\"\npath = \"bill.csv\"\nformat = \"focus\"\n\
+         [[pools]]\nname = \"chat\"\nresources = [\"i-chta-*\"]\n",
+    );
+    let out = dir.path().join("out");
+    let output = run(&config, &out, &[]);
+    assert_ok(&output);
+    let expected = "pool chat: its rules (resources [\"i-chta-*\"]";
+    assert!(stderr(&output).contains(expected), "{}", stderr(&output));
+    assert!(
+        summary(&out)["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains(expected)
+    );
+    assert!(
+        std::fs::read_to_string(out.join("report.md"))
+            .unwrap()
+            .contains("**Warning:** pool chat")
+    );
+    let validate = inferledger(&["validate", "--config", config.to_str().unwrap()]);
+    assert_ok(&validate);
+    assert!(
+        stdout(&validate).contains(&format!("warning: {expected}")),
+        "{}",
+        stdout(&validate)
+    );
+    // With the rule right, no warning.
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("i-chta-*", "i-chat-*"),
+    )
+    .unwrap();
+    let output = run(&config, &dir.path().join("out2"), &[]);
+    assert_ok(&output);
+    assert!(!stderr(&output).contains("warning:"), "{}", stderr(&output));
+}
