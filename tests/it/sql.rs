@@ -293,3 +293,34 @@ fn output_into_a_pipe_that_closes_ends_quietly() {
         "{stderr}"
     );
 }
+
+#[test]
+fn focus_export_of_an_api_only_setup() {
+    // No bills, no pools: the GPU tables never had a row; the export still works. One
+    // gpt-4o-mini request of 1,000 prompt and 10 completion tokens: $0.00015 + $0.000006.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.jsonl"),
+        openai_line("r1", 1_794_787_200, 1000, 0, 10),
+    )
+    .unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[requests]]\npath = \"a.jsonl\"\nformat = \"openai\"\n",
+    );
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &[]));
+    let export = inferledger(&["export", "--focus", "--out", out.to_str().unwrap()]);
+    assert_ok(&export);
+    let text = std::fs::read_to_string(out.join("focus_export.csv")).unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let cost = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "BilledCost")
+        .unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(&rows[0][cost], "0.000156000000");
+}
