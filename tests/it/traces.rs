@@ -226,3 +226,74 @@ fn ideal_prefix_cache_on_the_mooncake_trace() {
         ]]
     );
 }
+
+#[test]
+fn litellm_spend_logs_team_alias_cache_writes_and_proxy_cache_hits() {
+    // Three SpendLogs rows, figures by hand at the catalog's prices:
+    // - gpt-4o-mini, 1,000 prompt + 100 completion tokens, team_id a UUID but the team's
+    //   alias in metadata: team "search", $0.00015 + $0.00006 = $0.00021;
+    // - the same answered by LiteLLM's own cache (cache_hit True): the provider billed $0;
+    // - claude-sonnet-4-5, 3,000 prompt tokens of which 1,000 written to the cache and
+    //   1,000 read from it, 100 completion: 1,000 × $3/M + 1,000 × $3.75/M + 1,000 ×
+    //   $0.30/M + 100 × $15/M = $0.00855 (before, the writes were billed as plain input).
+    let dir = tempfile::tempdir().unwrap();
+    let header = "request_id,call_type,api_key,spend,total_tokens,prompt_tokens,completion_tokens,startTime,endTime,model,model_group,custom_llm_provider,user,team_id,end_user,session_id,status,metadata,request_tags,cache_hit";
+    let meta =
+        |extra: &str| format!("\"{{\"\"user_api_key_team_alias\"\": \"\"search\"\"{extra}}}\"");
+    let rows = [
+        format!(
+            "l1,acompletion,k,0.00021,1100,1000,100,2026-11-16 10:00:00,2026-11-16 10:00:01,gpt-4o-mini,g,openai,,5f3c2a9e-team,u1,s1,success,{},[],False",
+            meta("")
+        ),
+        format!(
+            "l2,acompletion,k,0,1100,1000,100,2026-11-16 10:05:00,2026-11-16 10:05:00,gpt-4o-mini,g,openai,,5f3c2a9e-team,u1,s1,success,{},[],True",
+            meta("")
+        ),
+        format!(
+            "l3,acompletion,k,0.00855,3100,3000,100,2026-11-16 10:10:00,2026-11-16 10:10:02,claude-sonnet-4-5,g,anthropic,,5f3c2a9e-team,u1,s1,success,{},[],False",
+            meta(
+                ", \"\"usage_object\"\": {\"\"cache_creation_input_tokens\"\": 1000, \"\"cache_read_input_tokens\"\": 1000}"
+            )
+        ),
+    ];
+    std::fs::write(
+        dir.path().join("spend.csv"),
+        format!("{header}\n{}\n", rows.join("\n")),
+    )
+    .unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[requests]]\nname = \"litellm\"\npath = \"spend.csv\"\nformat = \"litellm\"\n",
+    );
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &[]));
+    assert_eq!(
+        query(
+            &out,
+            "SELECT request_id, team, cache_write_tokens, CAST(cost_usd AS VARCHAR), price_id FROM requests ORDER BY request_id"
+        ),
+        vec![
+            vec![
+                "l1".to_string(),
+                "search".into(),
+                "0".into(),
+                "0.000210000000".into(),
+                "catalog:gpt-4o-mini@2024-07-18".into()
+            ],
+            vec![
+                "l2".to_string(),
+                "search".into(),
+                "0".into(),
+                "0.000000000000".into(),
+                "proxy-cache-hit".into()
+            ],
+            vec![
+                "l3".to_string(),
+                "search".into(),
+                "1000".into(),
+                "0.008550000000".into(),
+                "catalog:claude-sonnet-4-5@2025-09-29".into()
+            ],
+        ]
+    );
+}

@@ -132,6 +132,8 @@ pub struct RequestRow {
     pub completed: Option<bool>,
     /// Sent through a batch API.
     pub batch: bool,
+    /// Answered by a gateway's own response cache: the provider was not called.
+    pub proxy_cache_hit: bool,
     /// Prompt-prefix block ids, space-separated, in prompt order.
     pub prefix_blocks: Option<String>,
     /// Tokens per prefix block.
@@ -162,6 +164,7 @@ impl RequestRow {
             reasoning_tokens: 0,
             completed: None,
             batch: false,
+            proxy_cache_hit: false,
             prefix_blocks: None,
             prefix_block_tokens: None,
         }
@@ -274,6 +277,7 @@ pub fn extract(record: &Value, spec: &FieldSpec, fallback_id: &str) -> Result<Re
         output_tokens,
         reasoning_tokens: reasoning,
         completed: spec.flag(record, Completed)?,
+        proxy_cache_hit: spec.flag(record, ProxyCacheHit)?.unwrap_or(false),
         batch: spec.flag(record, Batch)?.unwrap_or(false),
         prefix_blocks: match spec.value(record, PrefixBlocks) {
             None => None,

@@ -47,6 +47,9 @@ pub enum CanonicalField {
     Completed,
     /// Whether the request went through a batch API (discounted).
     Batch,
+    /// Whether a gateway answered from its own response cache (LiteLLM's `cache_hit`): the
+    /// provider was not called, so the request costs nothing.
+    ProxyCacheHit,
     /// Prompt-prefix identity: a list of block ids (Mooncake/Qwen `hash_ids`: equal id =
     /// equal prefix block) or one `prefix_hash`.
     PrefixBlocks,
@@ -56,7 +59,7 @@ pub enum CanonicalField {
 
 use CanonicalField::*;
 
-const ALL: [CanonicalField; 23] = [
+const ALL: [CanonicalField; 24] = [
     RequestId,
     Ts,
     EndTs,
@@ -78,6 +81,7 @@ const ALL: [CanonicalField; 23] = [
     ReasoningTokens,
     Completed,
     Batch,
+    ProxyCacheHit,
     PrefixBlocks,
     PrefixBlockTokens,
 ];
@@ -119,6 +123,7 @@ impl CanonicalField {
             ReasoningTokens => "reasoning_tokens",
             Completed => "completed",
             Batch => "batch",
+            ProxyCacheHit => "proxy_cache_hit",
             PrefixBlocks => "prefix_blocks",
             PrefixBlockTokens => "prefix_block_tokens",
         }

@@ -261,6 +261,13 @@ pub fn ingest(
                         let pool = row.deployment.as_deref().and_then(|d| self_hosted.get(d));
                         let cost = match pool {
                             Some(_) => None,
+                            // A gateway's own cache answered: the provider billed nothing.
+                            None if row.proxy_cache_hit => Some(crate::prices::RequestCost {
+                                cost_usd: rust_decimal::Decimal::ZERO,
+                                cache_saved_usd: rust_decimal::Decimal::ZERO,
+                                cache_write_premium_usd: rust_decimal::Decimal::ZERO,
+                                price_id: "proxy-cache-hit".to_string(),
+                            }),
                             None => row
                                 .model
                                 .as_deref()

@@ -304,12 +304,14 @@ impl Preset {
                     (Model, &["model", "model_group"]),
                     (Provider, &["custom_llm_provider"]),
                     (Deployment, &["model_group", "api_base"]),
+                    // The team's name before its id: a full SpendLogs export always has
+                    // team_id, a UUID.
                     (
                         Team,
                         &[
-                            "team_id",
                             "metadata.user_api_key_team_alias",
                             "metadata.team",
+                            "team_id",
                         ],
                     ),
                     (
@@ -321,11 +323,20 @@ impl Preset {
                     (InputTokens, &["prompt_tokens"]),
                     (
                         CacheReadTokens,
-                        &["metadata.usage_object.prompt_tokens_details.cached_tokens"],
+                        &[
+                            "metadata.usage_object.prompt_tokens_details.cached_tokens",
+                            "metadata.usage_object.cache_read_input_tokens",
+                        ],
+                    ),
+                    // Anthropic through LiteLLM: cache writes, billed above plain input.
+                    (
+                        CacheWriteTokens,
+                        &["metadata.usage_object.cache_creation_input_tokens"],
                     ),
                     (OutputTokens, &["completion_tokens"]),
                     (Status, &["status"]),
                     (Error, &["metadata.error_information.error_message"]),
+                    (ProxyCacheHit, &["cache_hit"]),
                 ]),
                 INSIDE,
                 None,
