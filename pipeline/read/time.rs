@@ -176,6 +176,16 @@ fn parse_timestamp_text(text: &str, options: &TimeOptions) -> Result<i64, String
     if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
         return Ok(dt.timestamp_micros());
     }
+    // Postgres `timestamptz` text (what `psql \copy` writes): a zone of hours alone,
+    // `2026-11-16 07:00:11.074+00` or `-05`: read as `+00:00`.
+    let bytes = text.as_bytes();
+    if bytes.len() > 3
+        && matches!(bytes[bytes.len() - 3], b'+' | b'-')
+        && bytes[bytes.len() - 2..].iter().all(u8::is_ascii_digit)
+        && text[..text.len() - 3].contains(':')
+    {
+        return parse_timestamp_text(&format!("{text}:00"), options);
+    }
     // RFC 3339 with a space instead of 'T', or a zone like "+0000" / " UTC".
     for format in [
         "%Y-%m-%d %H:%M:%S%.f%:z",
@@ -227,6 +237,20 @@ mod tests {
     }
 
     // Expected values below were computed with `date -u -d '…' +%s%6N`.
+    #[test]
+    fn postgres_timestamptz_text() {
+        // `date -u -d '2026-11-16 07:00:11.074Z' +%s%3N` → 1794812411074 (ms).
+        assert_eq!(
+            utc(json!("2026-11-16 07:00:11.074+00")),
+            Ok(1_794_812_411_074_000)
+        );
+        // Five hours behind UTC: 12:00:11.074 UTC.
+        assert_eq!(
+            utc(json!("2026-11-16 07:00:11.074-05")),
+            Ok(1_794_812_411_074_000 + 5 * 3_600_000_000)
+        );
+    }
+
     #[test]
     fn parses_every_shape() {
         assert_eq!(
