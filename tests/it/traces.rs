@@ -297,3 +297,36 @@ fn litellm_spend_logs_team_alias_cache_writes_and_proxy_cache_hits() {
         ]
     );
 }
+
+#[test]
+fn litellm_feature_from_request_tags() {
+    // No feature field, a `feature:qa` request tag (LiteLLM's request_tags column, a JSON
+    // list in CSV text): the feature is qa. A row with neither has none.
+    let dir = tempfile::tempdir().unwrap();
+    let header = "request_id,startTime,endTime,model,custom_llm_provider,prompt_tokens,completion_tokens,status,metadata,request_tags";
+    let rows = [
+        "t1,2026-11-16 10:00:00,2026-11-16 10:00:01,gpt-4o-mini,openai,10,1,success,{},\"[\"\"env:prod\"\", \"\"feature:qa\"\"]\"",
+        "t2,2026-11-16 10:01:00,2026-11-16 10:01:01,gpt-4o-mini,openai,10,1,success,{},[]",
+    ];
+    std::fs::write(
+        dir.path().join("spend.csv"),
+        format!("{header}\n{}\n", rows.join("\n")),
+    )
+    .unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[requests]]\nname = \"litellm\"\npath = \"spend.csv\"\nformat = \"litellm\"\n",
+    );
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &[]));
+    assert_eq!(
+        query(
+            &out,
+            "SELECT request_id, feature FROM requests ORDER BY request_id"
+        ),
+        vec![
+            vec!["t1".to_string(), "qa".into()],
+            vec!["t2".to_string(), "NULL".into()]
+        ]
+    );
+}

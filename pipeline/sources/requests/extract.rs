@@ -266,7 +266,10 @@ pub fn extract(record: &Value, spec: &FieldSpec, fallback_id: &str) -> Result<Re
         model,
         deployment: spec.text(record, Deployment)?,
         team: spec.text(record, Team)?,
-        feature: spec.text(record, Feature)?,
+        feature: match spec.text(record, Feature)? {
+            Some(feature) => Some(feature),
+            None => feature_tag(record),
+        },
         user_id: spec.text(record, UserId)?,
         interaction_id: spec.text(record, InteractionId)?,
         status,
@@ -427,6 +430,22 @@ fn normalise_status(value: &Value) -> Result<&'static str, String> {
             "status '{text}' not understood; expected ok/success/completed, error/failure/failed, or an HTTP code"
         )),
     }
+}
+
+/// A gateway's request tag `feature:NAME` (LiteLLM's `request_tags`, a list or a JSON
+/// list held in text), for logs that name the feature only there.
+fn feature_tag(record: &Value) -> Option<String> {
+    let tags = lookup(record, "request_tags")?;
+    let list = match tags.as_ref() {
+        Value::Array(items) => items.clone(),
+        Value::String(text) => serde_json::from_str::<Vec<Value>>(text).ok()?,
+        _ => return None,
+    };
+    list.iter()
+        .filter_map(Value::as_str)
+        .find_map(|tag| tag.strip_prefix("feature:"))
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
 }
 
 #[cfg(test)]
