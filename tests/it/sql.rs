@@ -6,6 +6,19 @@ use std::process::{Command, Stdio};
 
 use crate::helpers::*;
 
+/// A folder with one gpt-4o-mini request (1,000 prompt, 10 completion tokens) in a.jsonl
+/// and a config reading it, with `extra` config lines.
+fn one_request_config(extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let line = openai_line("r1", 1_794_787_200, 1000, 0, 10);
+    std::fs::write(dir.path().join("a.jsonl"), line).unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!("[[requests]]\npath = \"a.jsonl\"\nformat = \"openai\"\n{extra}"),
+    );
+    (dir, config)
+}
+
 fn sample_run() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
@@ -224,16 +237,7 @@ fn every_query_file_runs_in_sql_after_a_run() {
 fn reading_commands_find_the_run_through_the_configs_run_out() {
     // `[run] out = "results"`: run writes there, and sql, review, export and prices read
     // it with only --config (before, they looked for ./out and failed).
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("a.jsonl"),
-        openai_line("r1", 1_794_787_200, 1000, 0, 10),
-    )
-    .unwrap();
-    let config = write_config(
-        dir.path(),
-        "[[requests]]\npath = \"a.jsonl\"\nformat = \"openai\"\n[run]\nout = \"results\"\n",
-    );
+    let (dir, config) = one_request_config("[run]\nout = \"results\"\n");
     let config_arg = config.to_str().unwrap();
     assert_ok(&inferledger(&["run", "--config", config_arg]));
     assert!(dir.path().join("results/requests").is_dir());
@@ -298,16 +302,7 @@ fn output_into_a_pipe_that_closes_ends_quietly() {
 fn focus_export_of_an_api_only_setup() {
     // No bills, no pools: the GPU tables never had a row; the export still works. One
     // gpt-4o-mini request of 1,000 prompt and 10 completion tokens: $0.00015 + $0.000006.
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("a.jsonl"),
-        openai_line("r1", 1_794_787_200, 1000, 0, 10),
-    )
-    .unwrap();
-    let config = write_config(
-        dir.path(),
-        "[[requests]]\npath = \"a.jsonl\"\nformat = \"openai\"\n",
-    );
+    let (dir, config) = one_request_config("");
     let out = dir.path().join("out");
     assert_ok(&run(&config, &out, &[]));
     let export = inferledger(&["export", "--focus", "--out", out.to_str().unwrap()]);

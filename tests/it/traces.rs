@@ -2,6 +2,7 @@
 //! 7 fractional digits, no final newline), Mooncake's trace with offsets from an origin,
 //! and Parquet input.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
@@ -227,6 +228,23 @@ fn ideal_prefix_cache_on_the_mooncake_trace() {
     );
 }
 
+/// Writes SpendLogs rows as spend.csv with a LiteLLM source over it, runs, returns `out`.
+fn run_spend_logs<R: AsRef<str>>(dir: &Path, header: &str, rows: &[R]) -> PathBuf {
+    let body: Vec<&str> = rows.iter().map(AsRef::as_ref).collect();
+    std::fs::write(
+        dir.join("spend.csv"),
+        format!("{header}\n{}\n", body.join("\n")),
+    )
+    .unwrap();
+    let config = write_config(
+        dir,
+        "[[requests]]\nname = \"litellm\"\npath = \"spend.csv\"\nformat = \"litellm\"\n",
+    );
+    let out = dir.join("out");
+    assert_ok(&run(&config, &out, &[]));
+    out
+}
+
 #[test]
 fn litellm_spend_logs_team_alias_cache_writes_and_proxy_cache_hits() {
     // Three SpendLogs rows, figures by hand at the catalog's prices:
@@ -256,17 +274,7 @@ fn litellm_spend_logs_team_alias_cache_writes_and_proxy_cache_hits() {
             )
         ),
     ];
-    std::fs::write(
-        dir.path().join("spend.csv"),
-        format!("{header}\n{}\n", rows.join("\n")),
-    )
-    .unwrap();
-    let config = write_config(
-        dir.path(),
-        "[[requests]]\nname = \"litellm\"\npath = \"spend.csv\"\nformat = \"litellm\"\n",
-    );
-    let out = dir.path().join("out");
-    assert_ok(&run(&config, &out, &[]));
+    let out = run_spend_logs(dir.path(), header, &rows);
     assert_eq!(
         query(
             &out,
@@ -308,17 +316,7 @@ fn litellm_feature_from_request_tags() {
         "t1,2026-11-16 10:00:00,2026-11-16 10:00:01,gpt-4o-mini,openai,10,1,success,{},\"[\"\"env:prod\"\", \"\"feature:qa\"\"]\"",
         "t2,2026-11-16 10:01:00,2026-11-16 10:01:01,gpt-4o-mini,openai,10,1,success,{},[]",
     ];
-    std::fs::write(
-        dir.path().join("spend.csv"),
-        format!("{header}\n{}\n", rows.join("\n")),
-    )
-    .unwrap();
-    let config = write_config(
-        dir.path(),
-        "[[requests]]\nname = \"litellm\"\npath = \"spend.csv\"\nformat = \"litellm\"\n",
-    );
-    let out = dir.path().join("out");
-    assert_ok(&run(&config, &out, &[]));
+    let out = run_spend_logs(dir.path(), header, &rows);
     assert_eq!(
         query(
             &out,
