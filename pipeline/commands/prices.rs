@@ -127,8 +127,31 @@ impl PricesArgs {
             }
         }
         if out.join("requests").is_dir() {
+            // The requests logged under this name, and those any of its entries priced (a
+            // log says `gpt-4o-2024-08-06` where the catalog says `gpt-4o`).
+            let quote = |text: &str| format!("'{}'", text.replace('\'', "''"));
             let filter = match &self.model {
-                Some(m) => format!("WHERE model = '{}'", m.replace('\'', "''")),
+                Some(m) => {
+                    let entries: Vec<String> = book
+                        .lookup(m, self.provider.as_deref(), micros)
+                        .map(|price| {
+                            book.entries()
+                                .into_iter()
+                                .filter(|p| p.model == price.model)
+                                .map(|p| quote(&p.id))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let priced_by = if entries.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " OR split_part(price_id, '+', 1) IN ({})",
+                            entries.join(", ")
+                        )
+                    };
+                    format!("WHERE (model = {}{priced_by})", quote(m))
+                }
                 None => String::new(),
             };
             let sql = format!(
@@ -137,7 +160,11 @@ impl PricesArgs {
             );
             println!("\nwhich entry priced what in {}:", out.display());
             for batches in query(&out, &sql).await? {
-                print_batches(&mut std::io::stdout().lock(), &batches, OutputFormat::Table)?;
+                if batches.iter().all(|b| b.num_rows() == 0) {
+                    println!("(no requests in this run folder)");
+                } else {
+                    print_batches(&mut std::io::stdout().lock(), &batches, OutputFormat::Table)?;
+                }
             }
         }
         Ok(())
