@@ -7,7 +7,8 @@
 --   gpu_unassigned   GPU spend no pool claims.
 -- The GPU rows re-state the cloud bill's GPU lines by who used them: load them into a
 -- separate view from the raw bill, or they count twice. Requests without a price have no
--- row (their cost is unknown). Costs are the run's exact decimals; BilledCost =
+-- row (their cost is unknown). Datetimes are UTC with the `Z` FOCUS's DateTimeFormat asks
+-- for (2026-11-17T00:00:00Z). Costs are the run's exact decimals; BilledCost =
 -- EffectiveCost = ListCost = ContractedCost (inferledger prices at list; discounts are
 -- already in the per-token price it used). Unit prices are cost / quantity, rounded to 12
 -- decimals.
@@ -94,16 +95,16 @@ SELECT
     'AI spend (inferledger)' AS "BillingAccountName",
     'Allocation' AS "BillingAccountType",
     'USD' AS "BillingCurrency",
-    date_trunc('month', to_timestamp_seconds(date || 'T00:00:00Z')) + INTERVAL '1 month' AS "BillingPeriodEnd",
-    to_timestamp_seconds(substr(date, 1, 7) || '-01T00:00:00Z') AS "BillingPeriodStart",
+    arrow_cast(date_trunc('month', to_timestamp_seconds(date || 'T00:00:00Z')) + INTERVAL '1 month', 'Timestamp(s, "UTC")') AS "BillingPeriodEnd",
+    arrow_cast(to_timestamp_seconds(substr(date, 1, 7) || '-01T00:00:00Z'), 'Timestamp(s, "UTC")') AS "BillingPeriodStart",
     CAST(NULL AS VARCHAR) AS "CapacityReservationId",
     CAST(NULL AS VARCHAR) AS "CapacityReservationStatus",
     'Usage' AS "ChargeCategory",
     CAST(NULL AS VARCHAR) AS "ChargeClass",
     description AS "ChargeDescription",
     'Usage-Based' AS "ChargeFrequency",
-    to_timestamp_seconds(date || 'T00:00:00Z') + INTERVAL '1 day' AS "ChargePeriodEnd",
-    to_timestamp_seconds(date || 'T00:00:00Z') AS "ChargePeriodStart",
+    arrow_cast(to_timestamp_seconds(date || 'T00:00:00Z') + INTERVAL '1 day', 'Timestamp(s, "UTC")') AS "ChargePeriodEnd",
+    arrow_cast(to_timestamp_seconds(date || 'T00:00:00Z'), 'Timestamp(s, "UTC")') AS "ChargePeriodStart",
     CAST(NULL AS VARCHAR) AS "CommitmentDiscountCategory",
     CAST(NULL AS VARCHAR) AS "CommitmentDiscountId",
     CAST(NULL AS VARCHAR) AS "CommitmentDiscountName",

@@ -709,6 +709,19 @@ fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
             );
         }
         token_rows += (&record[unit] == "Tokens") as usize;
+        // FOCUS DateTimeFormat: ISO 8601 UTC with the `Z`, e.g. 2026-11-17T00:00:00Z.
+        for name in [
+            "BillingPeriodStart",
+            "BillingPeriodEnd",
+            "ChargePeriodStart",
+            "ChargePeriodEnd",
+        ] {
+            assert!(
+                is_focus_datetime(&record[column(name)]),
+                "{name} = {:?} is not YYYY-MM-DDTHH:MM:SSZ",
+                &record[column(name)]
+            );
+        }
         let parsed: serde_json::Value = serde_json::from_str(&record[tags]).expect("Tags is JSON");
         assert!(parsed.get("team").is_some());
     }
@@ -718,6 +731,19 @@ fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
         total,
         "36012.01782658".parse::<rust_decimal::Decimal>().unwrap()
     );
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, the shape FOCUS's DateTimeFormat requires.
+fn is_focus_datetime(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 20
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            10 => *b == b'T',
+            13 | 16 => *b == b':',
+            19 => *b == b'Z',
+            _ => b.is_ascii_digit(),
+        })
 }
 
 #[test]
