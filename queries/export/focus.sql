@@ -6,7 +6,9 @@
 --   gpu_idle         the idle part of a pool's GPU spend, as its own rows;
 --   gpu_unassigned   GPU spend no pool claims.
 -- The GPU rows re-state the cloud bill's GPU lines by who used them: load them into a
--- separate view from the raw bill, or they count twice. Requests without a price have no
+-- separate view from the raw bill, or they count twice. GPU rows take ProviderName,
+-- InvoiceIssuerName, RegionId and PricingCategory (spot = Dynamic) from the pool's billing
+-- rows that day. Requests without a price have no
 -- row (their cost is unknown). Datetimes are UTC with the `Z` FOCUS's DateTimeFormat asks
 -- for (2026-11-17T00:00:00Z). Costs are the run's exact decimals; BilledCost =
 -- EffectiveCost = ListCost = ContractedCost (inferledger prices at list; discounts are
@@ -28,6 +30,20 @@ gpu AS (
     FROM gpu_cost_attribution
     GROUP BY date, pool, team, feature, model, deployment
 ),
+-- What the cloud bill says about a pool's GPUs that day: who billed them, where, and how
+-- they were bought. A value shared by all of the pool's billing rows that day, else NULL
+-- (provider 'Self-hosted', region unknown, PricingCategory 'Other' for a mix).
+pool_bill AS (
+    SELECT date, pool,
+           CASE WHEN COUNT(DISTINCT provider) = 1 AND COUNT(provider) = COUNT(*) THEN MIN(provider) END AS provider,
+           CASE WHEN COUNT(DISTINCT region) = 1 AND COUNT(region) = COUNT(*) THEN MIN(region) END AS region,
+           -- How the GPUs were bought: from the charges, not from credits or refunds.
+           CASE WHEN COUNT(DISTINCT CASE WHEN cost_usd > 0 THEN pricing_category END) = 1
+                THEN MIN(CASE WHEN cost_usd > 0 THEN pricing_category END) ELSE 'mixed' END AS pricing_category
+    FROM gpu_billing_hourly
+    WHERE pool IS NOT NULL
+    GROUP BY date, pool
+),
 idle_hours AS (
     SELECT date, pool, SUM(gpu_hours_billed - COALESCE(busy_gpu_hours, 0)) AS idle_gpu_hours
     FROM hourly_utilization GROUP BY date, pool
@@ -47,13 +63,14 @@ rows AS (
         COALESCE(provider, 'unknown') || ' API' AS service_name,
         model AS sku_id,
         price_id AS sku_price_id,
-        team, feature, model, CAST(NULL AS VARCHAR) AS pool
+        team, feature, model, CAST(NULL AS VARCHAR) AS pool,
+        CAST(NULL AS VARCHAR) AS region, 'on_demand' AS pricing_category
     FROM api
     UNION ALL
     SELECT
         g.date,
         CASE WHEN g.team = '__idle__' THEN 'gpu_idle' ELSE 'gpu_allocation' END,
-        'Self-hosted',
+        COALESCE(b.provider, 'Self-hosted'),
         CASE WHEN g.team = '__idle__' THEN 'Idle GPU time of pool ' || g.pool
              ELSE 'GPU time of pool ' || g.pool || ' for ' || COALESCE(g.team, '-') || ' / ' || COALESCE(g.feature, '-') END,
         g.cost,
@@ -65,9 +82,11 @@ rows AS (
         'Self-hosted inference' AS service_name,
         CAST(NULL AS VARCHAR) AS sku_id,
         CAST(NULL AS VARCHAR) AS sku_price_id,
-        g.team AS team, g.feature AS feature, g.model AS model, g.pool AS pool
+        g.team AS team, g.feature AS feature, g.model AS model, g.pool AS pool,
+        b.region AS region, COALESCE(b.pricing_category, 'other') AS pricing_category
     FROM gpu g
     LEFT JOIN idle_hours i ON i.date = g.date AND i.pool = g.pool AND g.team = '__idle__'
+    LEFT JOIN pool_bill b ON b.date = g.date AND b.pool = g.pool
     UNION ALL
     SELECT
         date,
@@ -83,10 +102,11 @@ rows AS (
         'Self-hosted inference' AS service_name,
         CAST(NULL AS VARCHAR) AS sku_id,
         CAST(NULL AS VARCHAR) AS sku_price_id,
-        '__unassigned__' AS team, CAST(NULL AS VARCHAR) AS feature, gpu_model AS model, CAST(NULL AS VARCHAR) AS pool
+        '__unassigned__' AS team, CAST(NULL AS VARCHAR) AS feature, gpu_model AS model, CAST(NULL AS VARCHAR) AS pool,
+        region, pricing_category
     FROM gpu_billing_hourly
     WHERE pool IS NULL
-    GROUP BY date, provider, resource_id, gpu_model
+    GROUP BY date, provider, resource_id, gpu_model, region, pricing_category
 )
 SELECT
     CAST(NULL AS VARCHAR) AS "AvailabilityZone",
@@ -121,7 +141,12 @@ SELECT
     provider AS "InvoiceIssuerName",
     cost AS "ListCost",
     CASE WHEN quantity > 0 THEN CAST(cost / CAST(quantity AS DECIMAL(30, 12)) AS DECIMAL(38, 12)) END AS "ListUnitPrice",
-    'Standard' AS "PricingCategory",
+    CASE pricing_category
+        WHEN 'on_demand' THEN 'Standard'
+        WHEN 'spot' THEN 'Dynamic'
+        WHEN 'committed' THEN 'Committed'
+        ELSE 'Other'
+    END AS "PricingCategory",
     'USD' AS "PricingCurrency",
     CASE WHEN quantity > 0 THEN CAST(cost / CAST(quantity AS DECIMAL(30, 12)) AS DECIMAL(38, 12)) END AS "PricingCurrencyContractedUnitPrice",
     cost AS "PricingCurrencyEffectiveCost",
@@ -130,8 +155,8 @@ SELECT
     unit AS "PricingUnit",
     provider AS "ProviderName",
     provider AS "PublisherName",
-    CAST(NULL AS VARCHAR) AS "RegionId",
-    CAST(NULL AS VARCHAR) AS "RegionName",
+    region AS "RegionId",
+    region AS "RegionName",
     resource_id AS "ResourceId",
     resource_name AS "ResourceName",
     resource_type AS "ResourceType",

@@ -693,6 +693,7 @@ fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
     );
     let mut total = rust_decimal::Decimal::ZERO;
     let mut token_rows = 0;
+    let mut gpu_rows = 0;
     for record in reader.records() {
         let record = record.unwrap();
         total += record[cost].parse::<rust_decimal::Decimal>().unwrap();
@@ -709,6 +710,27 @@ fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
             );
         }
         token_rows += (&record[unit] == "Tokens") as usize;
+        // FOCUS allows four PricingCategory values. GPU rows carry what the CUR file says
+        // (sample-data/billing/cur_week.csv): billed by AWS in us-east-2, the batch pool's
+        // instance on `USE2-SpotUsage` (Dynamic), the rest on demand (Standard); the
+        // chat-prod day with a -$50 credit is still Standard (credits do not make a mix).
+        let pricing = &record[column("PricingCategory")];
+        assert!(
+            ["Standard", "Dynamic", "Committed", "Other"].contains(&pricing),
+            "{pricing}"
+        );
+        if record[column("x_InferledgerKind")].starts_with("gpu_") {
+            assert_eq!(&record[column("ProviderName")], "AWS", "{record:?}");
+            assert_eq!(&record[column("InvoiceIssuerName")], "AWS", "{record:?}");
+            assert_eq!(&record[column("RegionId")], "us-east-2", "{record:?}");
+            let expected = if &record[column("ResourceId")] == "batch-pool" {
+                "Dynamic"
+            } else {
+                "Standard"
+            };
+            assert_eq!(pricing, expected, "{record:?}");
+            gpu_rows += 1;
+        }
         // FOCUS DateTimeFormat: ISO 8601 UTC with the `Z`, e.g. 2026-11-17T00:00:00Z.
         for name in [
             "BillingPeriodStart",
@@ -726,6 +748,9 @@ fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
         assert!(parsed.get("team").is_some());
     }
     assert!(token_rows > 0);
+    // 7 days × (batch-pool allocation + idle, chat-prod idle, the dev box) + 14 chat-prod
+    // allocation rows (two team/feature slices a day).
+    assert_eq!(gpu_rows, 42);
     // The export adds up to cost_attribution: $2,164.86982658 API + $33,847.148 GPU.
     assert_eq!(
         total,
