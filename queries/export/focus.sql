@@ -2,7 +2,8 @@
 -- bill in any FOCUS-aware tool. Three kinds of rows per day (x_InferledgerKind says which):
 --   api_tokens       API token spend by provider × model × team × feature × deployment
 --                    (ConsumedUnit 'Tokens'; request attribution in Tags);
---   gpu_allocation   self-hosted GPU spend allocated to a team × feature × model;
+--   gpu_allocation   self-hosted GPU spend allocated to a team × feature × model, in
+--                    GPU-Hours (ListUnitPrice is then the pool's rate per GPU-hour);
 --   gpu_idle         the idle part of a pool's GPU spend, as its own rows;
 --   gpu_unassigned   GPU spend no pool claims.
 -- The GPU rows re-state the cloud bill's GPU lines by who used them: load them into a
@@ -24,11 +25,17 @@ WITH api AS (
     WHERE pool IS NULL AND cost_usd IS NOT NULL
     GROUP BY date, provider, model, team, feature, deployment
 ),
+-- A slice's GPU-hours: its share of the hour's pool cost times the hour's billed GPU-hours
+-- (attribution splits an hour's cost by GPU time, so the cost share is the time share).
 gpu AS (
-    SELECT date, pool, team, feature, model, deployment,
-           SUM(requests) AS requests, SUM(gpu_cost_usd) AS cost
-    FROM gpu_cost_attribution
-    GROUP BY date, pool, team, feature, model, deployment
+    SELECT g.date, g.pool, g.team, g.feature, g.model, g.deployment,
+           SUM(g.requests) AS requests, SUM(g.gpu_cost_usd) AS cost,
+           ROUND(SUM(CASE WHEN u.cost_usd <> 0
+                    THEN u.gpu_hours_billed * CAST(g.gpu_cost_usd AS DOUBLE) / CAST(u.cost_usd AS DOUBLE)
+               END), 6) AS gpu_hours
+    FROM gpu_cost_attribution g
+    LEFT JOIN hourly_utilization u ON u.hour = g.hour AND u.pool = g.pool
+    GROUP BY g.date, g.pool, g.team, g.feature, g.model, g.deployment
 ),
 -- What the cloud bill says about a pool's GPUs that day: who billed them, where, and how
 -- they were bought. A value shared by all of the pool's billing rows that day, else NULL
@@ -43,10 +50,6 @@ pool_bill AS (
     FROM gpu_billing_hourly
     WHERE pool IS NOT NULL
     GROUP BY date, pool
-),
-idle_hours AS (
-    SELECT date, pool, SUM(gpu_hours_billed - COALESCE(busy_gpu_hours, 0)) AS idle_gpu_hours
-    FROM hourly_utilization GROUP BY date, pool
 ),
 rows AS (
     SELECT
@@ -74,8 +77,8 @@ rows AS (
         CASE WHEN g.team = '__idle__' THEN 'Idle GPU time of pool ' || g.pool
              ELSE 'GPU time of pool ' || g.pool || ' for ' || COALESCE(g.team, '-') || ' / ' || COALESCE(g.feature, '-') END,
         g.cost,
-        CASE WHEN g.team = '__idle__' THEN COALESCE(i.idle_gpu_hours, 0) ELSE CAST(g.requests AS DOUBLE) END,
-        CASE WHEN g.team = '__idle__' THEN 'GPU-Hours' ELSE 'Requests' END,
+        g.gpu_hours,
+        'GPU-Hours',
         g.pool AS resource_id,
         g.pool AS resource_name,
         'GPU pool' AS resource_type,
@@ -85,7 +88,6 @@ rows AS (
         g.team AS team, g.feature AS feature, g.model AS model, g.pool AS pool,
         b.region AS region, COALESCE(b.pricing_category, 'other') AS pricing_category
     FROM gpu g
-    LEFT JOIN idle_hours i ON i.date = g.date AND i.pool = g.pool AND g.team = '__idle__'
     LEFT JOIN pool_bill b ON b.date = g.date AND b.pool = g.pool
     UNION ALL
     SELECT

@@ -694,6 +694,7 @@ fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
     let mut total = rust_decimal::Decimal::ZERO;
     let mut token_rows = 0;
     let mut gpu_rows = 0;
+    let mut pool_day_hours = std::collections::BTreeMap::<(String, String), f64>::new();
     for record in reader.records() {
         let record = record.unwrap();
         total += record[cost].parse::<rust_decimal::Decimal>().unwrap();
@@ -710,9 +711,9 @@ fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
             );
         }
         token_rows += (&record[unit] == "Tokens") as usize;
-        // FOCUS allows four PricingCategory values. GPU rows carry what the CUR file says
-        // (sample-data/billing/cur_week.csv): billed by AWS in us-east-2, the batch pool's
-        // instance on `USE2-SpotUsage` (Dynamic), the rest on demand (Standard); the
+        // FOCUS allows four PricingCategory values. GPU rows carry what the bills say
+        // (sample-data/billing/*.csv): billed by AWS in us-east-2, the batch pool's instance
+        // on `USE2-SpotUsage` in the CUR file (Dynamic), the rest Standard; the
         // chat-prod day with a -$50 credit is still Standard (credits do not make a mix).
         let pricing = &record[column("PricingCategory")];
         assert!(
@@ -729,6 +730,23 @@ fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
                 "Standard"
             };
             assert_eq!(pricing, expected, "{record:?}");
+            assert_eq!(&record[column("ConsumedUnit")], "GPU-Hours", "{record:?}");
+            // Per GPU-hour, chat-prod costs what the bill charges: $98.32 an hour for 8
+            // GPUs = $12.29 (not on 11-19, whose −$50 credit lowers it).
+            if &record[column("ResourceId")] == "chat-prod"
+                && !record[column("ChargePeriodStart")].starts_with("2026-11-19")
+            {
+                let rate: f64 = record[unit_price].parse().unwrap();
+                assert!((rate - 12.29).abs() < 1e-5, "{record:?}");
+            }
+            if record[column("x_InferledgerKind")] != *"gpu_unassigned" {
+                let key = (
+                    record[column("ChargePeriodStart")].to_string(),
+                    record[column("ResourceId")].to_string(),
+                );
+                *pool_day_hours.entry(key).or_insert(0.0) +=
+                    record[quantity].parse::<f64>().unwrap();
+            }
             gpu_rows += 1;
         }
         // FOCUS DateTimeFormat: ISO 8601 UTC with the `Z`, e.g. 2026-11-17T00:00:00Z.
@@ -751,6 +769,14 @@ fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
     // 7 days × (batch-pool allocation + idle, chat-prod idle, the dev box) + 14 chat-prod
     // allocation rows (two team/feature slices a day).
     assert_eq!(gpu_rows, 42);
+    // A pool's allocated and idle GPU-hours add up to what the bills charge each day:
+    // chat-prod is two p5.48xlarge in the FOCUS file (2 × 8 H100 × 24 h = 384), batch-pool
+    // one g6e.12xlarge in the CUR file (4 L40S × 24 h = 96).
+    assert_eq!(pool_day_hours.len(), 14);
+    for ((day, pool), hours) in &pool_day_hours {
+        let billed = if pool == "chat-prod" { 384.0 } else { 96.0 };
+        assert!((hours - billed).abs() < 1e-4, "{day} {pool}: {hours}");
+    }
     // The export adds up to cost_attribution: $2,164.86982658 API + $33,847.148 GPU.
     assert_eq!(
         total,
