@@ -1,7 +1,10 @@
 -- FOCUS 1.2 export of the AI spend in a run folder, so it can be loaded next to the cloud
--- bill in any FOCUS-aware tool. Three kinds of rows per day (x_InferledgerKind says which):
+-- bill in any FOCUS-aware tool. Five kinds of rows per day (x_InferledgerKind says which):
 --   api_tokens       API token spend by provider × model × team × feature × deployment
 --                    (ConsumedUnit 'Tokens'; request attribution in Tags);
+--   api_unpriced     API tokens no price entry covers: tokens counted, every cost and
+--                    unit price NULL (unknown, not zero; `inferledger prices` shows
+--                    which entry is missing);
 --   gpu_allocation   self-hosted GPU spend allocated to a team × feature × model, in
 --                    GPU-Hours (ListUnitPrice is then the pool's rate per GPU-hour);
 --   gpu_idle         the idle part of a pool's GPU spend, as its own rows;
@@ -9,21 +12,20 @@
 -- The GPU rows re-state the cloud bill's GPU lines by who used them: load them into a
 -- separate view from the raw bill, or they count twice. GPU rows take ProviderName,
 -- InvoiceIssuerName, RegionId and PricingCategory (spot = Dynamic) from the pool's billing
--- rows that day. Requests without a price have no
--- row (their cost is unknown). Datetimes are UTC with the `Z` FOCUS's DateTimeFormat asks
--- for (2026-11-17T00:00:00Z). Costs are the run's exact decimals; BilledCost =
--- EffectiveCost = ListCost = ContractedCost (inferledger prices at list; discounts are
--- already in the per-token price it used). Unit prices are cost / quantity, rounded to 12
--- decimals.
+-- rows that day. Datetimes are UTC with the `Z` FOCUS's DateTimeFormat asks for
+-- (2026-11-17T00:00:00Z). Costs are the run's exact decimals; BilledCost = EffectiveCost =
+-- ListCost = ContractedCost (inferledger prices at list; discounts are already in the
+-- per-token price it used). Unit prices are cost / quantity, rounded to 12 decimals.
 WITH api AS (
     SELECT date, provider, model, team, feature, deployment,
+           cost_usd IS NULL AS unpriced,
            MIN(price_id) AS price_id,
            SUM(input_tokens + output_tokens) AS tokens,
            COUNT(*) AS requests,
            SUM(cost_usd) AS cost
     FROM requests
-    WHERE pool IS NULL AND cost_usd IS NOT NULL
-    GROUP BY date, provider, model, team, feature, deployment
+    WHERE pool IS NULL
+    GROUP BY date, provider, model, team, feature, deployment, cost_usd IS NULL
 ),
 -- A slice's GPU-hours: its share of the hour's pool cost times the hour's billed GPU-hours
 -- (attribution splits an hour's cost by GPU time, so the cost share is the time share).
@@ -54,9 +56,10 @@ pool_bill AS (
 rows AS (
     SELECT
         date,
-        'api_tokens' AS kind,
+        CASE WHEN unpriced THEN 'api_unpriced' ELSE 'api_tokens' END AS kind,
         COALESCE(provider, 'unknown') AS provider,
-        'Tokens for ' || COALESCE(model, '-') || ' (' || COALESCE(team, '-') || ' / ' || COALESCE(feature, '-') || ')' AS description,
+        CASE WHEN unpriced THEN 'Unpriced tokens (no price entry; cost unknown) for ' ELSE 'Tokens for ' END
+            || COALESCE(model, '-') || ' (' || COALESCE(team, '-') || ' / ' || COALESCE(feature, '-') || ')' AS description,
         cost,
         CAST(tokens AS DOUBLE) AS quantity,
         'Tokens' AS unit,
