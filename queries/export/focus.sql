@@ -1,5 +1,5 @@
 -- FOCUS 1.2 export of the AI spend in a run folder, so it can be loaded next to the cloud
--- bill in any FOCUS-aware tool. Five kinds of rows per day (x_InferledgerKind says which):
+-- bill in any FOCUS-aware tool. Six kinds of rows per day (x_InferledgerKind says which):
 --   api_tokens       API token spend by provider × model × team × feature × deployment
 --                    (ConsumedUnit 'Tokens'; request attribution in Tags);
 --   api_unpriced     API tokens no price entry covers: tokens counted, every cost and
@@ -8,6 +8,8 @@
 --   gpu_allocation   self-hosted GPU spend allocated to a team × feature × model, in
 --                    GPU-Hours (ListUnitPrice is then the pool's rate per GPU-hour);
 --   gpu_idle         the idle part of a pool's GPU spend, as its own rows;
+--   gpu_credit       a pool's credits and refunds (ChargeCategory 'Credit'), split over
+--                    the same slices as its usage: usage + credit = the slice's cost;
 --   gpu_unassigned   GPU spend no pool claims.
 -- The GPU rows re-state the cloud bill's GPU lines by who used them: load them into a
 -- separate view from the raw bill, or they count twice. GPU rows take ProviderName,
@@ -29,15 +31,47 @@ WITH api AS (
 ),
 -- A slice's GPU-hours: its share of the hour's pool cost times the hour's billed GPU-hours
 -- (attribution splits an hour's cost by GPU time, so the cost share is the time share).
-gpu AS (
+-- Credits and refunds on a pool's bill (negative billing rows) in each hour, beside the
+-- hour's net cost.
+hour_credit AS (
+    SELECT hour, date, pool,
+           SUM(CASE WHEN cost_usd < 0 THEN cost_usd ELSE 0 END) AS credit,
+           SUM(cost_usd) AS cost
+    FROM gpu_billing_hourly
+    WHERE pool IS NOT NULL
+    GROUP BY hour, date, pool
+),
+day_credit AS (
+    SELECT date, pool, SUM(credit) AS credit FROM hour_credit GROUP BY date, pool
+),
+gpu_slices AS (
     SELECT g.date, g.pool, g.team, g.feature, g.model, g.deployment,
            SUM(g.requests) AS requests, SUM(g.gpu_cost_usd) AS cost,
+           -- The slice's part of the hour's credits: its share of the net cost. The usage
+           -- row is cost - credit, so usage + credit rows are the slice's cost exactly.
+           SUM(CASE WHEN c.credit < 0 AND c.cost <> 0
+                    THEN CAST(g.gpu_cost_usd * (c.credit / c.cost) AS DECIMAL(38, 12))
+                    ELSE CAST(0 AS DECIMAL(38, 12)) END) AS credit,
            ROUND(SUM(CASE WHEN u.cost_usd <> 0
                     THEN u.gpu_hours_billed * CAST(g.gpu_cost_usd AS DOUBLE) / CAST(u.cost_usd AS DOUBLE)
                END), 6) AS gpu_hours
     FROM gpu_cost_attribution g
     LEFT JOIN hourly_utilization u ON u.hour = g.hour AND u.pool = g.pool
+    LEFT JOIN hour_credit c ON c.hour = g.hour AND c.pool = g.pool
     GROUP BY g.date, g.pool, g.team, g.feature, g.model, g.deployment
+),
+-- Shares are rounded to 12 decimals; the pool-day's rounding residue goes to its largest
+-- credit share, so the credit rows add up to the bill's credits exactly.
+gpu AS (
+    SELECT s.date, s.pool, s.team, s.feature, s.model, s.deployment, s.requests, s.cost,
+           s.gpu_hours,
+           s.credit + CASE
+               WHEN ROW_NUMBER() OVER (PARTITION BY s.date, s.pool
+                                       ORDER BY s.credit, s.team, s.feature, s.model, s.deployment) = 1
+               THEN COALESCE(d.credit, 0) - SUM(s.credit) OVER (PARTITION BY s.date, s.pool)
+               ELSE 0 END AS credit
+    FROM gpu_slices s
+    LEFT JOIN day_credit d ON d.date = s.date AND d.pool = s.pool
 ),
 -- What the cloud bill says about a pool's GPUs that day: who billed them, where, and how
 -- they were bought. A value shared by all of the pool's billing rows that day, else NULL
@@ -75,13 +109,15 @@ rows AS (
     UNION ALL
     SELECT
         g.date,
-        CASE WHEN g.team = '__idle__' THEN 'gpu_idle' ELSE 'gpu_allocation' END,
+        CASE WHEN part.credit THEN 'gpu_credit'
+             WHEN g.team = '__idle__' THEN 'gpu_idle' ELSE 'gpu_allocation' END,
         COALESCE(b.provider, 'Self-hosted'),
-        CASE WHEN g.team = '__idle__' THEN 'Idle GPU time of pool ' || g.pool
-             ELSE 'GPU time of pool ' || g.pool || ' for ' || COALESCE(g.team, '-') || ' / ' || COALESCE(g.feature, '-') END,
-        g.cost,
-        g.gpu_hours,
-        'GPU-Hours',
+        CASE WHEN part.credit THEN 'Credit on pool ' || g.pool ELSE 'GPU time of pool ' || g.pool END
+            || CASE WHEN g.team = '__idle__' THEN ' (idle)'
+                    ELSE ' for ' || COALESCE(g.team, '-') || ' / ' || COALESCE(g.feature, '-') END,
+        CASE WHEN part.credit THEN g.credit ELSE g.cost - g.credit END,
+        CASE WHEN part.credit THEN NULL ELSE g.gpu_hours END,
+        CASE WHEN part.credit THEN NULL ELSE 'GPU-Hours' END,
         g.pool AS resource_id,
         g.pool AS resource_name,
         'GPU pool' AS resource_type,
@@ -90,8 +126,11 @@ rows AS (
         CAST(NULL AS VARCHAR) AS sku_price_id,
         g.team AS team, g.feature AS feature, g.model AS model, g.pool AS pool,
         b.region AS region, COALESCE(b.pricing_category, 'other') AS pricing_category
+    -- Each slice is a usage row, and a credit row when its hours had credits.
     FROM gpu g
+    CROSS JOIN (VALUES (false), (true)) AS part(credit)
     LEFT JOIN pool_bill b ON b.date = g.date AND b.pool = g.pool
+    WHERE NOT part.credit OR g.credit <> 0
     UNION ALL
     SELECT
         date,
@@ -124,10 +163,10 @@ SELECT
     arrow_cast(to_timestamp_seconds(substr(date, 1, 7) || '-01T00:00:00Z'), 'Timestamp(s, "UTC")') AS "BillingPeriodStart",
     CAST(NULL AS VARCHAR) AS "CapacityReservationId",
     CAST(NULL AS VARCHAR) AS "CapacityReservationStatus",
-    'Usage' AS "ChargeCategory",
+    CASE WHEN kind = 'gpu_credit' THEN 'Credit' ELSE 'Usage' END AS "ChargeCategory",
     CAST(NULL AS VARCHAR) AS "ChargeClass",
     description AS "ChargeDescription",
-    'Usage-Based' AS "ChargeFrequency",
+    CASE WHEN kind = 'gpu_credit' THEN 'One-Time' ELSE 'Usage-Based' END AS "ChargeFrequency",
     arrow_cast(to_timestamp_seconds(date || 'T00:00:00Z') + INTERVAL '1 day', 'Timestamp(s, "UTC")') AS "ChargePeriodEnd",
     arrow_cast(to_timestamp_seconds(date || 'T00:00:00Z'), 'Timestamp(s, "UTC")') AS "ChargePeriodStart",
     CAST(NULL AS VARCHAR) AS "CommitmentDiscountCategory",
@@ -146,10 +185,11 @@ SELECT
     provider AS "InvoiceIssuerName",
     cost AS "ListCost",
     CASE WHEN quantity > 0 THEN CAST(cost / CAST(quantity AS DECIMAL(30, 12)) AS DECIMAL(38, 12)) END AS "ListUnitPrice",
-    CASE pricing_category
-        WHEN 'on_demand' THEN 'Standard'
-        WHEN 'spot' THEN 'Dynamic'
-        WHEN 'committed' THEN 'Committed'
+    -- FOCUS leaves PricingCategory empty on rows that are not usage or purchases.
+    CASE WHEN kind = 'gpu_credit' THEN NULL
+        WHEN pricing_category = 'on_demand' THEN 'Standard'
+        WHEN pricing_category = 'spot' THEN 'Dynamic'
+        WHEN pricing_category = 'committed' THEN 'Committed'
         ELSE 'Other'
     END AS "PricingCategory",
     'USD' AS "PricingCurrency",
@@ -181,4 +221,4 @@ SELECT
         || '","pool":"' || replace(COALESCE(pool, ''), '"', '\"') || '"}' AS "Tags",
     kind AS "x_InferledgerKind"
 FROM rows
-ORDER BY "ChargePeriodStart", kind, "ProviderName", "ResourceId", "SubAccountId"
+ORDER BY "ChargePeriodStart", kind, "ProviderName", "ResourceId", "SubAccountId", "ChargeDescription", "Tags"

@@ -635,6 +635,20 @@ fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
         file.to_str().unwrap(),
     ]);
     assert_ok(&output);
+    // The row order is total: a second export is the same file, byte for byte.
+    let again = dir.path().join("focus-again.csv");
+    assert_ok(&inferledger(&[
+        "export",
+        "--focus",
+        "--out",
+        out.to_str().unwrap(),
+        "--output",
+        again.to_str().unwrap(),
+    ]));
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        std::fs::read(&again).unwrap()
+    );
     let mut reader = csv::Reader::from_path(&file).unwrap();
     let headers: Vec<String> = reader
         .headers()
@@ -695,6 +709,7 @@ fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
     let mut token_rows = 0;
     let mut gpu_rows = 0;
     let mut unpriced_tokens = 0;
+    let mut credit = rust_decimal::Decimal::ZERO;
     let mut pool_day_hours = std::collections::BTreeMap::<(String, String), f64>::new();
     for record in reader.records() {
         let record = record.unwrap();
@@ -725,8 +740,13 @@ fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
         // on `USE2-SpotUsage` in the CUR file (Dynamic), the rest Standard; the
         // chat-prod day with a -$50 credit is still Standard (credits do not make a mix).
         let pricing = &record[column("PricingCategory")];
+        let is_credit = &record[column("ChargeCategory")] == "Credit";
         assert!(
-            ["Standard", "Dynamic", "Committed", "Other"].contains(&pricing),
+            if is_credit {
+                pricing.is_empty()
+            } else {
+                ["Standard", "Dynamic", "Committed", "Other"].contains(&pricing)
+            },
             "{pricing}"
         );
         if record[column("x_InferledgerKind")].starts_with("gpu_") {
@@ -738,7 +758,19 @@ fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
             } else {
                 "Standard"
             };
+            if &record[column("x_InferledgerKind")] == "gpu_credit" {
+                // The bill's −$50 support credit on a chat-prod instance (line 520 of
+                // focus_aws_week.csv) as Credit rows, not folded into usage.
+                assert_eq!(&record[column("ChargeCategory")], "Credit");
+                assert_eq!(&record[column("ChargeFrequency")], "One-Time");
+                assert_eq!(&record[column("ResourceId")], "chat-prod");
+                assert!(record[column("ChargePeriodStart")].starts_with("2026-11-19"));
+                assert_eq!(&record[quantity], "", "a credit consumes nothing");
+                credit += record[cost].parse::<rust_decimal::Decimal>().unwrap();
+                continue;
+            }
             assert_eq!(pricing, expected, "{record:?}");
+            assert_eq!(&record[column("ChargeCategory")], "Usage", "{record:?}");
             assert_eq!(&record[column("ConsumedUnit")], "GPU-Hours", "{record:?}");
             // Per GPU-hour, chat-prod costs what the bill charges: $98.32 an hour for 8
             // GPUs = $12.29 (not on 11-19, whose −$50 credit lowers it).
@@ -782,6 +814,8 @@ fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
     // there, with their tokens (a separate query: SUM(input_tokens + output_tokens) of the
     // requests with no cost and no pool = 109,137).
     assert_eq!(unpriced_tokens, 109_137);
+    // Split over the credited hour's slices, the credit rows still add up to it exactly.
+    assert_eq!(credit, rust_decimal::Decimal::new(-50, 0));
     // A pool's allocated and idle GPU-hours add up to what the bills charge each day:
     // chat-prod is two p5.48xlarge in the FOCUS file (2 × 8 H100 × 24 h = 384), batch-pool
     // one g6e.12xlarge in the CUR file (4 L40S × 24 h = 96).
