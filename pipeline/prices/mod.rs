@@ -64,6 +64,9 @@ pub struct RequestCost {
     pub cache_saved_usd: Decimal,
     /// Cache writes × (write price − input price): the premium paid to write the cache.
     pub cache_write_premium_usd: Decimal,
+    /// The part of `cost_usd` paid for output tokens (the rest paid for input, cached or
+    /// not).
+    pub output_cost_usd: Decimal,
     /// The price entry used, with `+long_context` / `+batch` when those applied.
     pub price_id: String,
 }
@@ -93,6 +96,7 @@ impl Price {
         let mut saved = tokens(row.cache_read_tokens) * (tier.input - read_price);
         let mut premium = tokens(write_5m) * (write_5m_price - tier.input)
             + tokens(write_1h) * (write_1h_price - tier.input);
+        let mut output = tokens(row.output_tokens) * tier.output;
         let mut price_id = self.id.clone();
         if long {
             price_id.push_str("+long_context");
@@ -104,12 +108,14 @@ impl Price {
             cost *= keep;
             saved *= keep;
             premium *= keep;
+            output *= keep;
             price_id.push_str("+batch");
         }
         RequestCost {
             cost_usd: cost.normalize(),
             cache_saved_usd: saved.normalize(),
             cache_write_premium_usd: premium.normalize(),
+            output_cost_usd: output.normalize(),
             price_id,
         }
     }
@@ -384,6 +390,8 @@ mod tests {
         assert_eq!(cost.cache_saved_usd, d("0.0108"));
         // Premium: 600 × 0.75 + 400 × 3 = 1650 → $0.00165.
         assert_eq!(cost.cache_write_premium_usd, d("0.00165"));
+        // Output: 250 × 15 = 3750 → $0.00375; input is the other $0.006.
+        assert_eq!(cost.output_cost_usd, d("0.00375"));
         assert_eq!(cost.price_id, "catalog:claude-sonnet-4-5@2025-09-29");
     }
 
@@ -400,6 +408,8 @@ mod tests {
         r.batch = true;
         let batch = price.cost(&r);
         assert_eq!(batch.cost_usd, d("0.0001824"));
+        // Output at half price too: 300 × 0.60 / 2 = 90 → $0.00009.
+        assert_eq!(batch.output_cost_usd, d("0.00009"));
         assert!(batch.price_id.ends_with("+batch"));
     }
 

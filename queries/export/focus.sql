@@ -1,7 +1,8 @@
 -- FOCUS 1.2 export of the AI spend in a run folder, so it can be loaded next to the cloud
 -- bill in any FOCUS-aware tool. Six kinds of rows per day (x_InferledgerKind says which):
---   api_tokens       API token spend by provider × model × team × feature × deployment
---                    (ConsumedUnit 'Tokens'; request attribution in Tags);
+--   api_tokens       API token spend by provider × model × team × feature × deployment,
+--                    one row per SkuMeter ('Input tokens' with cache reads and writes,
+--                    'Output tokens'; ConsumedUnit 'Tokens'; attribution in Tags);
 --   api_unpriced     API tokens no price entry covers: tokens counted, every cost and
 --                    unit price NULL (unknown, not zero; `inferledger prices` shows
 --                    which entry is missing);
@@ -22,15 +23,15 @@ WITH api AS (
     SELECT date, provider, model, team, feature, deployment,
            cost_usd IS NULL AS unpriced,
            MIN(price_id) AS price_id,
-           SUM(input_tokens + output_tokens) AS tokens,
+           SUM(input_tokens) AS input_tokens,
+           SUM(output_tokens) AS output_tokens,
            COUNT(*) AS requests,
-           SUM(cost_usd) AS cost
+           SUM(cost_usd) AS cost,
+           SUM(output_cost_usd) AS output_cost
     FROM requests
     WHERE pool IS NULL
     GROUP BY date, provider, model, team, feature, deployment, cost_usd IS NULL
 ),
--- A slice's GPU-hours: its share of the hour's pool cost times the hour's billed GPU-hours
--- (attribution splits an hour's cost by GPU time, so the cost share is the time share).
 -- Credits and refunds on a pool's bill (negative billing rows) in each hour, beside the
 -- hour's net cost.
 hour_credit AS (
@@ -44,6 +45,8 @@ hour_credit AS (
 day_credit AS (
     SELECT date, pool, SUM(credit) AS credit FROM hour_credit GROUP BY date, pool
 ),
+-- A slice's GPU-hours: its share of the hour's pool cost times the hour's billed GPU-hours
+-- (attribution splits an hour's cost by GPU time, so the cost share is the time share).
 gpu_slices AS (
     SELECT g.date, g.pool, g.team, g.feature, g.model, g.deployment,
            SUM(g.requests) AS requests, SUM(g.gpu_cost_usd) AS cost,
@@ -92,11 +95,13 @@ rows AS (
         date,
         CASE WHEN unpriced THEN 'api_unpriced' ELSE 'api_tokens' END AS kind,
         COALESCE(provider, 'unknown') AS provider,
-        CASE WHEN unpriced THEN 'Unpriced tokens (no price entry; cost unknown) for ' ELSE 'Tokens for ' END
+        CASE WHEN unpriced THEN 'Unpriced ' || lower(m.meter) || ' (no price entry; cost unknown) for '
+             ELSE m.meter || ' for ' END
             || COALESCE(model, '-') || ' (' || COALESCE(team, '-') || ' / ' || COALESCE(feature, '-') || ')' AS description,
-        cost,
-        CAST(tokens AS DOUBLE) AS quantity,
+        CASE WHEN m.meter = 'Output tokens' THEN output_cost ELSE cost - output_cost END AS cost,
+        CAST(CASE WHEN m.meter = 'Output tokens' THEN output_tokens ELSE input_tokens END AS DOUBLE) AS quantity,
         'Tokens' AS unit,
+        m.meter AS meter,
         COALESCE(deployment, model) AS resource_id,
         model AS resource_name,
         'Model' AS resource_type,
@@ -105,7 +110,11 @@ rows AS (
         price_id AS sku_price_id,
         team, feature, model, CAST(NULL AS VARCHAR) AS pool,
         CAST(NULL AS VARCHAR) AS region, 'on_demand' AS pricing_category
+    -- Two meters per group: input tokens (cached or not) and output tokens.
     FROM api
+    CROSS JOIN (VALUES ('Input tokens'), ('Output tokens')) AS m(meter)
+    WHERE CASE WHEN m.meter = 'Output tokens' THEN output_tokens > 0 OR output_cost <> 0
+               ELSE input_tokens > 0 OR cost - output_cost <> 0 END
     UNION ALL
     SELECT
         g.date,
@@ -118,6 +127,7 @@ rows AS (
         CASE WHEN part.credit THEN g.credit ELSE g.cost - g.credit END,
         CASE WHEN part.credit THEN NULL ELSE g.gpu_hours END,
         CASE WHEN part.credit THEN NULL ELSE 'GPU-Hours' END,
+        CAST(NULL AS VARCHAR),
         g.pool AS resource_id,
         g.pool AS resource_name,
         'GPU pool' AS resource_type,
@@ -140,6 +150,7 @@ rows AS (
         SUM(cost_usd),
         SUM(gpu_hours),
         'GPU-Hours',
+        CAST(NULL AS VARCHAR),
         resource_id AS resource_id,
         resource_id AS resource_name,
         'GPU instance' AS resource_type,
@@ -209,7 +220,7 @@ SELECT
     service_name AS "ServiceName",
     'Generative AI' AS "ServiceSubcategory",
     sku_id AS "SkuId",
-    CAST(NULL AS VARCHAR) AS "SkuMeter",
+    meter AS "SkuMeter",
     sku_price_id AS "SkuPriceId",
     CAST(NULL AS VARCHAR) AS "SkuPriceDetails",
     COALESCE(team, '(none)') AS "SubAccountId",

@@ -710,6 +710,7 @@ fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
     let mut gpu_rows = 0;
     let mut unpriced_tokens = 0;
     let mut credit = rust_decimal::Decimal::ZERO;
+    let mut output_meter_rows = 0;
     let mut pool_day_hours = std::collections::BTreeMap::<(String, String), f64>::new();
     for record in reader.records() {
         let record = record.unwrap();
@@ -735,6 +736,29 @@ fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
             );
         }
         token_rows += (&record[unit] == "Tokens") as usize;
+        // Output tokens are their own SkuMeter, so their unit price is the list output
+        // price ($ per million tokens in pipeline/prices/catalog.csv; no batch requests in
+        // the sample).
+        if &record[column("SkuMeter")] == "Output tokens" {
+            let per_million = match &record[column("ResourceName")] {
+                "claude-haiku-4-5-20251001" => "5",
+                "claude-sonnet-4-5-20250929" => "15",
+                "claude-opus-4-1-20250805" => "75",
+                "gpt-4o-2024-08-06" => "10",
+                "gpt-4.1-2025-04-14" => "8",
+                "gpt-4o-mini" => "0.6",
+                "gpt-4.1-mini" => "1.6",
+                "gemini-2.5-flash" => "2.5",
+                _ => "",
+            };
+            if !per_million.is_empty() {
+                let expected = per_million.parse::<rust_decimal::Decimal>().unwrap()
+                    / rust_decimal::Decimal::new(1_000_000, 0);
+                let actual: rust_decimal::Decimal = record[unit_price].parse().unwrap();
+                assert_eq!(actual, expected, "{record:?}");
+                output_meter_rows += 1;
+            }
+        }
         // FOCUS allows four PricingCategory values. GPU rows carry what the bills say
         // (sample-data/billing/*.csv): billed by AWS in us-east-2, the batch pool's instance
         // on `USE2-SpotUsage` in the CUR file (Dynamic), the rest Standard; the
@@ -807,6 +831,7 @@ fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
         assert!(parsed.get("team").is_some());
     }
     assert!(token_rows > 0);
+    assert!(output_meter_rows > 100, "{output_meter_rows}");
     // 7 days × (batch-pool allocation + idle, chat-prod idle, the dev box) + 14 chat-prod
     // allocation rows (two team/feature slices a day).
     assert_eq!(gpu_rows, 42);

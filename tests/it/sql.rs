@@ -301,7 +301,8 @@ fn output_into_a_pipe_that_closes_ends_quietly() {
 #[test]
 fn focus_export_of_an_api_only_setup() {
     // No bills, no pools: the GPU tables never had a row; the export still works. One
-    // gpt-4o-mini request of 1,000 prompt and 10 completion tokens: $0.00015 + $0.000006.
+    // gpt-4o-mini request of 1,000 prompt and 10 completion tokens: $0.00015 + $0.000006,
+    // one row per SkuMeter (input first: rows sort by description).
     let (dir, config) = one_request_config("");
     let out = dir.path().join("out");
     assert_ok(&run(&config, &out, &[]));
@@ -316,8 +317,9 @@ fn focus_export_of_an_api_only_setup() {
         .position(|h| h == "BilledCost")
         .unwrap();
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
-    assert_eq!(rows.len(), 1);
-    assert_eq!(&rows[0][cost], "0.000156000000");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(&rows[0][cost], "0.000150000000");
+    assert_eq!(&rows[1][cost], "0.000006000000");
 }
 
 #[test]

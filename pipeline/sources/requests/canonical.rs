@@ -63,6 +63,7 @@ pub fn staged_requests_schema() -> SchemaRef {
         Field::new("cost_usd", money_type(), true),
         Field::new("cache_saved_usd", money_type(), true),
         Field::new("cache_write_premium_usd", money_type(), true),
+        Field::new("output_cost_usd", money_type(), true),
         text("price_id", true),
         text("source", false),
         text("source_file", false),
@@ -136,6 +137,7 @@ pub struct StagedRequestWriter {
     cost_usd: Decimal128Builder,
     cache_saved_usd: Decimal128Builder,
     cache_write_premium_usd: Decimal128Builder,
+    output_cost_usd: Decimal128Builder,
     price_id: StringBuilder,
     source: StringBuilder,
     source_file: StringBuilder,
@@ -180,6 +182,7 @@ impl StagedRequestWriter {
             cost_usd: money_builder(),
             cache_saved_usd: money_builder(),
             cache_write_premium_usd: money_builder(),
+            output_cost_usd: money_builder(),
             price_id: StringBuilder::new(),
             source: StringBuilder::new(),
             source_file: StringBuilder::new(),
@@ -236,6 +239,8 @@ impl StagedRequestWriter {
         self.cost_usd.append_option(cost_usd);
         self.cache_saved_usd.append_option(saved);
         self.cache_write_premium_usd.append_option(premium);
+        let output_cost = self.money(cost.map(|c| c.output_cost_usd));
+        self.output_cost_usd.append_option(output_cost);
         self.price_id
             .append_option(cost.map(|c| c.price_id.as_str()).or(self_hosted));
         self.source.append_value(source);
@@ -279,6 +284,7 @@ impl StagedRequestWriter {
             Arc::new(self.cost_usd.finish()),
             Arc::new(self.cache_saved_usd.finish()),
             Arc::new(self.cache_write_premium_usd.finish()),
+            Arc::new(self.output_cost_usd.finish()),
             Arc::new(self.price_id.finish()),
             Arc::new(self.source.finish()),
             Arc::new(self.source_file.finish()),

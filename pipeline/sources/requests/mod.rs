@@ -266,6 +266,7 @@ pub fn ingest(
                                 cost_usd: rust_decimal::Decimal::ZERO,
                                 cache_saved_usd: rust_decimal::Decimal::ZERO,
                                 cache_write_premium_usd: rust_decimal::Decimal::ZERO,
+                                output_cost_usd: rust_decimal::Decimal::ZERO,
                                 price_id: "proxy-cache-hit".to_string(),
                             }),
                             None => row
