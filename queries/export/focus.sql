@@ -162,6 +162,12 @@ rows AS (
     FROM gpu_billing_hourly
     WHERE pool IS NULL
     GROUP BY date, provider, resource_id, gpu_model, region, pricing_category
+),
+-- Cost per unit of quantity, the one figure behind every FOCUS unit-price column.
+priced AS (
+    SELECT *,
+           CASE WHEN quantity > 0 THEN CAST(cost / CAST(quantity AS DECIMAL(30, 12)) AS DECIMAL(38, 12)) END AS unit_price
+    FROM rows
 )
 SELECT
     CAST(NULL AS VARCHAR) AS "AvailabilityZone",
@@ -190,12 +196,12 @@ SELECT
     quantity AS "ConsumedQuantity",
     unit AS "ConsumedUnit",
     cost AS "ContractedCost",
-    CASE WHEN quantity > 0 THEN CAST(cost / CAST(quantity AS DECIMAL(30, 12)) AS DECIMAL(38, 12)) END AS "ContractedUnitPrice",
+    unit_price AS "ContractedUnitPrice",
     cost AS "EffectiveCost",
     CAST(NULL AS VARCHAR) AS "InvoiceId",
     provider AS "InvoiceIssuerName",
     cost AS "ListCost",
-    CASE WHEN quantity > 0 THEN CAST(cost / CAST(quantity AS DECIMAL(30, 12)) AS DECIMAL(38, 12)) END AS "ListUnitPrice",
+    unit_price AS "ListUnitPrice",
     -- FOCUS leaves PricingCategory empty on rows that are not usage or purchases.
     CASE WHEN kind = 'gpu_credit' THEN NULL
         WHEN pricing_category = 'on_demand' THEN 'Standard'
@@ -204,9 +210,9 @@ SELECT
         ELSE 'Other'
     END AS "PricingCategory",
     'USD' AS "PricingCurrency",
-    CASE WHEN quantity > 0 THEN CAST(cost / CAST(quantity AS DECIMAL(30, 12)) AS DECIMAL(38, 12)) END AS "PricingCurrencyContractedUnitPrice",
+    unit_price AS "PricingCurrencyContractedUnitPrice",
     cost AS "PricingCurrencyEffectiveCost",
-    CASE WHEN quantity > 0 THEN CAST(cost / CAST(quantity AS DECIMAL(30, 12)) AS DECIMAL(38, 12)) END AS "PricingCurrencyListUnitPrice",
+    unit_price AS "PricingCurrencyListUnitPrice",
     quantity AS "PricingQuantity",
     unit AS "PricingUnit",
     provider AS "ProviderName",
@@ -231,5 +237,5 @@ SELECT
         || '","model":"' || replace(COALESCE(model, ''), '"', '\"')
         || '","pool":"' || replace(COALESCE(pool, ''), '"', '\"') || '"}' AS "Tags",
     kind AS "x_InferledgerKind"
-FROM rows
+FROM priced
 ORDER BY "ChargePeriodStart", kind, "ProviderName", "ResourceId", "SubAccountId", "ChargeDescription", "Tags"
