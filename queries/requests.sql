@@ -90,6 +90,7 @@ SELECT
     k.status, k.input_tokens, k.cache_read_tokens, k.cache_write_tokens,
     k.cache_write_1h_tokens, k.output_tokens, k.reasoning_tokens, k.completed, k.batch,
     k.cost_usd, k.cache_saved_usd, k.cache_write_premium_usd, k.output_cost_usd, k.price_id,
+    k.source_cost_usd,
     k.source, k.source_file, k.source_line, k.prefix_blocks, k.prefix_block_tokens,
     pd.pool,
     to_char(k.ts, '%Y-%m-%d') AS date

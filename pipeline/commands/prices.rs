@@ -74,6 +74,19 @@ fn header() -> String {
     )
 }
 
+/// Every entry for the model `price` is for and its dated snapshots (`gpt-4o` and
+/// `gpt-4o-2024-05-13`), or for the alias of a snapshot: the entries one name can resolve to
+/// over time.
+fn related_entries<'a>(book: &'a PriceBook, price: &Price) -> Vec<&'a Price> {
+    let family = name_candidates(&price.model)
+        .pop()
+        .unwrap_or_else(|| price.model.to_ascii_lowercase());
+    book.entries()
+        .into_iter()
+        .filter(|p| name_candidates(&p.model).last() == Some(&family))
+        .collect()
+}
+
 impl PricesArgs {
     /// Prints the catalog or one model's resolution.
     pub async fn run(self) -> Result<()> {
@@ -108,11 +121,7 @@ impl PricesArgs {
                 match book.lookup(model, self.provider.as_deref(), micros) {
                     Some(price) => {
                         println!("priced on {day} by:\n{}\n{}", header(), row(price));
-                        let history: Vec<&Price> = book
-                            .entries()
-                            .into_iter()
-                            .filter(|p| p.model == price.model)
-                            .collect();
+                        let history = related_entries(&book, price);
                         if history.len() > 1 {
                             println!("all entries for {}:", price.model);
                             for p in history {
@@ -135,9 +144,8 @@ impl PricesArgs {
                     let entries: Vec<String> = book
                         .lookup(m, self.provider.as_deref(), micros)
                         .map(|price| {
-                            book.entries()
+                            related_entries(&book, price)
                                 .into_iter()
-                                .filter(|p| p.model == price.model)
                                 .map(|p| quote(&p.id))
                                 .collect()
                         })

@@ -196,7 +196,31 @@ impl PriceBook {
     }
 }
 
-/// The names a model string is looked up under, most specific first.
+/// Bedrock's cross-region inference-profile prefixes (`us.anthropic.claude-…`).
+const BEDROCK_REGION_PREFIXES: [&str; 8] = [
+    "us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.",
+];
+
+/// Bedrock's model-vendor prefixes (`anthropic.claude-…`, `meta.llama3-…`).
+const BEDROCK_VENDOR_PREFIXES: [&str; 10] = [
+    "anthropic.",
+    "amazon.",
+    "meta.",
+    "mistral.",
+    "cohere.",
+    "ai21.",
+    "deepseek.",
+    "openai.",
+    "writer.",
+    "qwen.",
+];
+
+/// The names a model string is looked up under, most specific first: as given; without a
+/// `provider/` prefix; a Vertex `model@date` as the dated snapshot `model-date`; a Bedrock
+/// id (`us.anthropic.claude-3-5-sonnet-20240620-v1:0`) without its region prefix, vendor
+/// prefix and `-v1:0` version, which leaves the dated snapshot; and last the undated model.
+/// A dated snapshot comes before its alias so that a snapshot the catalog prices apart
+/// (`gpt-4o-2024-05-13`) is priced as itself, not at the alias's latest price.
 pub fn name_candidates(model: &str) -> Vec<String> {
     let mut names = Vec::new();
     let mut push = |name: &str| {
@@ -206,12 +230,106 @@ pub fn name_candidates(model: &str) -> Vec<String> {
         }
     };
     push(model);
-    let base = model.rsplit('/').next().unwrap_or(model);
-    let base = base.split('@').next().unwrap_or(base);
-    push(base);
-    let undated = strip_version_suffix(base);
+    let lowered = model.trim().to_ascii_lowercase();
+    let mut base = lowered.rsplit('/').next().unwrap_or(&lowered).to_string();
+    push(&base);
+    if let Some((name, version)) = base.clone().split_once('@') {
+        // `model@20240620` (Vertex) is the dated snapshot `model-20240620`.
+        let dated = format!("{name}-{version}");
+        push(&dated);
+        base = dated;
+    }
+    if let Some(rest) = strip_bedrock_prefixes(&base) {
+        // LiteLLM keys Bedrock prices by `anthropic.claude-…` (no region prefix).
+        if let Some(region_free) = BEDROCK_REGION_PREFIXES
+            .iter()
+            .find_map(|p| base.strip_prefix(p))
+        {
+            push(region_free);
+        }
+        base = rest.to_string();
+        push(&base);
+    }
+    let unversioned = strip_bedrock_version(&base);
+    push(unversioned);
+    let undated = strip_version_suffix(unversioned);
     push(undated);
+    push(strip_bedrock_version(undated));
     names
+}
+
+/// `us.anthropic.claude-…` → `claude-…`; `None` when the name has no Bedrock vendor
+/// prefix.
+fn strip_bedrock_prefixes(name: &str) -> Option<&str> {
+    let name = BEDROCK_REGION_PREFIXES
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name);
+    BEDROCK_VENDOR_PREFIXES
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+}
+
+/// Whether a model id is a Bedrock model id (`anthropic.claude-…-v1:0`, with or without a
+/// region prefix): such a request was served and billed by Bedrock.
+pub fn is_bedrock_model_id(model: &str) -> bool {
+    let base = model
+        .rsplit('/')
+        .next()
+        .unwrap_or(model)
+        .to_ascii_lowercase();
+    strip_bedrock_prefixes(&base).is_some_and(|rest| strip_bedrock_version(rest) != rest)
+}
+
+/// Providers that LiteLLM-style `provider/model` names begin with.
+const PROVIDER_PREFIXES: [&str; 16] = [
+    "openai",
+    "azure",
+    "azure_ai",
+    "anthropic",
+    "bedrock",
+    "vertex_ai",
+    "gemini",
+    "mistral",
+    "cohere",
+    "groq",
+    "together_ai",
+    "fireworks_ai",
+    "deepseek",
+    "xai",
+    "openrouter",
+    "sagemaker",
+];
+
+/// The provider of a request whose log does not name one, from its model: a `provider/`
+/// prefix LiteLLM uses (`bedrock/…`, `vertex_ai/…`), else `bedrock` for a Bedrock model id,
+/// else the provider of the price entry that priced it (`openai` for `gpt-4o`).
+pub fn provider_of_model(model: &str, price: Option<&Price>) -> Option<String> {
+    let lowered = model.trim().to_ascii_lowercase();
+    if let Some((prefix, _)) = lowered.split_once('/')
+        && PROVIDER_PREFIXES.contains(&prefix)
+    {
+        return Some(prefix.to_string());
+    }
+    if is_bedrock_model_id(&lowered) {
+        return Some("bedrock".to_string());
+    }
+    price.and_then(|p| p.provider.clone())
+}
+
+/// `claude-3-5-sonnet-20240620-v1:0` → `claude-3-5-sonnet-20240620`; `…-v2` → `…`.
+fn strip_bedrock_version(name: &str) -> &str {
+    let Some(at) = name.rfind("-v") else {
+        return name;
+    };
+    let version = &name[at + 2..];
+    let (major, minor) = version.split_once(':').unwrap_or((version, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if at > 0 && digits(major) && digits(minor) {
+        &name[..at]
+    } else {
+        name
+    }
 }
 
 /// `gpt-4o-2024-08-06` → `gpt-4o`; `claude-sonnet-4-5-20250929` → `claude-sonnet-4-5`;
@@ -364,7 +482,51 @@ mod tests {
         assert_eq!(strip_version_suffix("gpt-4o"), "gpt-4o");
         assert_eq!(
             name_candidates("anthropic/claude-sonnet-4-5@20250929"),
-            vec!["anthropic/claude-sonnet-4-5@20250929", "claude-sonnet-4-5"]
+            vec![
+                "anthropic/claude-sonnet-4-5@20250929",
+                "claude-sonnet-4-5@20250929",
+                "claude-sonnet-4-5-20250929",
+                "claude-sonnet-4-5"
+            ]
+        );
+        // Bedrock ids, with and without a provider and a cross-region prefix: the LiteLLM
+        // key (no region), the dated snapshot, then the model.
+        assert_eq!(
+            name_candidates("bedrock/us.anthropic.claude-3-5-sonnet-20240620-v1:0"),
+            vec![
+                "bedrock/us.anthropic.claude-3-5-sonnet-20240620-v1:0",
+                "us.anthropic.claude-3-5-sonnet-20240620-v1:0",
+                "anthropic.claude-3-5-sonnet-20240620-v1:0",
+                "claude-3-5-sonnet-20240620-v1:0",
+                "claude-3-5-sonnet-20240620",
+                "claude-3-5-sonnet"
+            ]
+        );
+        assert!(is_bedrock_model_id(
+            "anthropic.claude-3-5-sonnet-20240620-v1:0"
+        ));
+        assert!(is_bedrock_model_id("bedrock/meta.llama3-70b-instruct-v1:0"));
+        assert!(!is_bedrock_model_id("claude-3-5-sonnet-20240620"));
+        assert!(!is_bedrock_model_id("gemini-2.5-flash"));
+        let book = PriceBook::builtin();
+        let now = row("x", "2026-11-16T10:00:00Z").ts_micros;
+        let provider = |model: &str| provider_of_model(model, book.lookup(model, None, now));
+        assert_eq!(
+            provider("vertex_ai/gemini-2.5-pro").as_deref(),
+            Some("vertex_ai")
+        );
+        assert_eq!(
+            provider("us.anthropic.claude-3-5-sonnet-20240620-v1:0").as_deref(),
+            Some("bedrock")
+        );
+        assert_eq!(provider("gpt-4o-2024-05-13").as_deref(), Some("openai"));
+        assert_eq!(provider("meta-llama/Llama-3.1-8B"), None);
+        // Vertex's `-v2@date` names.
+        assert_eq!(
+            name_candidates("claude-3-5-sonnet-v2@20241022")
+                .last()
+                .unwrap(),
+            "claude-3-5-sonnet"
         );
     }
 

@@ -44,8 +44,11 @@ pub mod queries {
     pub const POOL_HOUR_OF_DAY: &str = include_str!("../../queries/report/pool_hour_of_day.sql");
     /// Pools: utilisation and idle cost over the run.
     pub const POOLS: &str = include_str!("../../queries/report/pools.sql");
+    /// The cost computed here next to the logs' own stated cost, by model.
+    pub const LOGGED_COST_BY_MODEL: &str =
+        include_str!("../../queries/report/logged_cost_by_model.sql");
     /// The report queries users get as views in `sql` (`report_<name>`).
-    pub const VIEWS: [(&str, &str); 10] = [
+    pub const VIEWS: [(&str, &str); 11] = [
         ("headline", HEADLINE),
         ("cache_by_model", CACHE_BY_MODEL),
         ("interactions_headline", INTERACTIONS),
@@ -56,6 +59,7 @@ pub mod queries {
         ("pool_hour_of_day", POOL_HOUR_OF_DAY),
         ("savings_total", SAVINGS_TOTAL),
         ("rightsizing", RIGHTSIZING),
+        ("logged_cost_by_model", LOGGED_COST_BY_MODEL),
     ];
 }
 
@@ -668,6 +672,15 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
         &sql_batches(ctx, queries::SPEND_BY_TEAM).await?,
         30,
     ));
+    let logged = sql_batches(ctx, queries::LOGGED_COST_BY_MODEL).await?;
+    if logged.iter().any(|b| b.num_rows() > 0) {
+        let _ = writeln!(md, "\n## Computed cost vs the logs' own cost\n");
+        let _ = writeln!(
+            md,
+            "Some logs state what each request cost (LiteLLM's `spend`, kept as `requests.source_cost_usd`). Where the two differ, the price catalog or the log is out of date, or the log prices cache tokens differently; `difference_usd` is computed − logged over the requests both sides price.\n"
+        );
+        md.push_str(&markdown_table(&logged, 30));
+    }
     if !summary.billing.is_empty() {
         let _ = writeln!(md, "\n## Self-hosted pools\n");
         let _ = writeln!(

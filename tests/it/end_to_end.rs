@@ -347,26 +347,38 @@ fn sql_and_prices_commands() {
     let write = inferledger(&["sql", "--out", out_arg, "CREATE TABLE x AS SELECT 1"]);
     assert_eq!(write.status.code(), Some(1));
 
-    // gpt-4o before the October 2024 price change was priced at launch prices.
-    let prices = inferledger(&[
-        "prices",
-        "gpt-4o-2024-08-06",
-        "--at",
-        "2024-09-01",
-        "--out",
-        out_arg,
-    ]);
-    assert_ok(&prices);
-    let text = stdout(&prices);
-    assert!(text.contains("catalog:gpt-4o@2024-05-13"), "{text}");
-    assert!(text.contains("which entry priced what"), "{text}");
-    assert!(text.contains("catalog:gpt-4o@2024-10-01"), "{text}");
+    // The gpt-4o alias before the October 2024 price change was priced at launch prices;
+    // the snapshot gpt-4o-2024-08-06 launched at $2.50/$10 and is priced as itself
+    // (openai.com/api/pricing lists the snapshots apart).
+    let at_sept_2024 = |model: &str| {
+        let output = inferledger(&["prices", model, "--at", "2024-09-01", "--out", out_arg]);
+        assert_ok(&output);
+        stdout(&output)
+    };
+    let alias = at_sept_2024("gpt-4o");
+    assert!(
+        alias.contains("priced on 2024-09-01 by:") && alias.contains("catalog:gpt-4o@2024-05-13"),
+        "{alias}"
+    );
+    let snapshot = at_sept_2024("gpt-4o-2024-08-06");
+    let priced_by = snapshot
+        .lines()
+        .skip_while(|l| !l.starts_with("priced on"))
+        .nth(3)
+        .unwrap_or_default();
+    assert!(
+        priced_by.starts_with("catalog:gpt-4o-2024-08-06@2024-08-06")
+            && priced_by.contains(" 2.5 "),
+        "{snapshot}"
+    );
+    assert!(snapshot.contains("which entry priced what"), "{snapshot}");
 }
 
 #[test]
 fn a_litellm_price_file_overrides_the_catalog() {
     // A slice of LiteLLM's real price table (sample_spec, integer costs, nested objects,
-    // image and realtime entries among its 13 entries).
+    // image and realtime entries, dated snapshot, embedding and Bedrock entries among its 17
+    // entries).
     let dir = tempfile::tempdir().unwrap();
     let sample = root().join("sample-data");
     let text = std::fs::read_to_string(sample.join("inferledger.toml"))
@@ -382,7 +394,7 @@ fn a_litellm_price_file_overrides_the_catalog() {
     let out = dir.path().join("out");
     assert_ok(&run(&config, &out, &[]));
     let s = summary(&out);
-    assert_eq!(s["price_file"]["entries"], 11);
+    assert_eq!(s["price_file"]["entries"], 15);
     assert_eq!(s["price_file"]["skipped"], 1);
     // The file prices mistral-large-latest (as mistral/…, the requests' provider): computed
     // from the CSV with Python's decimal module, (uncached × $0.50 + cached × $0.05 +

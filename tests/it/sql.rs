@@ -325,18 +325,21 @@ fn focus_export_of_an_api_only_setup() {
 #[test]
 fn prices_of_a_model_show_the_requests_its_entries_priced() {
     // The sample logs gpt-4o as `gpt-4o-2024-08-06`; `prices gpt-4o` lists the requests
-    // the gpt-4o entries priced (before: an empty table). Expected from a separate query.
+    // the gpt-4o entries and its snapshots' entries priced (before: an empty table).
+    // Expected from a separate query.
     let (_dir, out) = sample_run();
     let expected = scalar(
         &out,
-        "SELECT COUNT(*) FROM requests WHERE price_id LIKE 'catalog:gpt-4o@%'",
+        "SELECT COUNT(*) FROM requests WHERE price_id LIKE 'catalog:gpt-4o-2024-08-06@%'",
     );
     assert!(expected.parse::<u64>().unwrap() > 0);
     let output = inferledger(&["prices", "gpt-4o", "--out", out.to_str().unwrap()]);
     assert_ok(&output);
     let text = stdout(&output);
     assert!(
-        text.contains(&format!("| catalog:gpt-4o@2024-10-01 | {expected}")),
+        text.contains(&format!(
+            "| catalog:gpt-4o-2024-08-06@2024-08-06 | {expected}"
+        )),
         "{text}"
     );
     let none = inferledger(&["prices", "o3", "--out", out.to_str().unwrap()]);

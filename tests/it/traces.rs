@@ -328,3 +328,114 @@ fn litellm_feature_from_request_tags() {
         ]
     );
 }
+
+#[test]
+fn litellm_spend_logs_bedrock_embeddings_snapshots_and_logged_cost() {
+    // A SpendLogs slice without the custom_llm_provider column. Every `spend` is worked
+    // out by hand from LiteLLM 1.110.2's price table (tests/fixtures, same entries as the
+    // full file) and the catalog agrees with it:
+    // - s1 gpt-4o-2024-05-13, 1,000 + 100 tokens: 1,000 × $5e-6 + 100 × $1.5e-5 = $0.0065
+    //   (before: priced as the gpt-4o alias at $2.50/$10, $0.0035);
+    // - e1 text-embedding-3-small, 5,000 prompt tokens: 5,000 × $2e-8 = $0.0001;
+    // - b1 anthropic.claude-3-5-sonnet-20240620-v1:0 (Bedrock), 2,000 + 200:
+    //   2,000 × $3e-6 + 200 × $1.5e-5 = $0.009;
+    // - b2 bedrock/us.anthropic.claude-3-5-sonnet-20240620-v1:0, 1,000 + 100: $0.0045;
+    // - m1 gpt-4o-mini, 1,000 + 100, whose log says $0.000105 (a rate set in the proxy at
+    //   half the list price): computed $0.00021, difference +$0.000105.
+    // Before: b1, b2 and e1 unpriced and every provider NULL.
+    let header = "request_id,call_type,spend,prompt_tokens,completion_tokens,startTime,endTime,model,status,metadata,request_tags";
+    let rows = [
+        "s1,acompletion,0.0065,1000,100,2026-11-16 10:00:00.000+00,2026-11-16 10:00:02.000+00,gpt-4o-2024-05-13,success,{},[]",
+        "e1,aembedding,0.0001,5000,0,2026-11-16 10:01:00.000+00,2026-11-16 10:01:00.200+00,text-embedding-3-small,success,{},[]",
+        "b1,acompletion,0.009,2000,200,2026-11-16 10:02:00.000+00,2026-11-16 10:02:03.000+00,anthropic.claude-3-5-sonnet-20240620-v1:0,success,{},[]",
+        "b2,acompletion,0.0045,1000,100,2026-11-16 10:03:00.000+00,2026-11-16 10:03:03.000+00,bedrock/us.anthropic.claude-3-5-sonnet-20240620-v1:0,success,{},[]",
+        "m1,acompletion,0.000105,1000,100,2026-11-16 10:04:00.000+00,2026-11-16 10:04:01.000+00,gpt-4o-mini,success,{},[]",
+    ];
+    let expected = |price_ids: [&str; 5]| -> Vec<Vec<String>> {
+        let fixed = [
+            ("b1", "bedrock", "0.009000000000", "0.009000000000"),
+            ("b2", "bedrock", "0.004500000000", "0.004500000000"),
+            ("e1", "openai", "0.000100000000", "0.000100000000"),
+            ("m1", "openai", "0.000210000000", "0.000105000000"),
+            ("s1", "openai", "0.006500000000", "0.006500000000"),
+        ];
+        fixed
+            .iter()
+            .zip(price_ids)
+            .map(|((id, provider, cost, logged), price)| {
+                vec![
+                    id.to_string(),
+                    provider.to_string(),
+                    cost.to_string(),
+                    logged.to_string(),
+                    price.to_string(),
+                ]
+            })
+            .collect()
+    };
+    let sql = "SELECT request_id, provider, CAST(cost_usd AS VARCHAR), CAST(source_cost_usd AS VARCHAR), price_id FROM requests ORDER BY request_id";
+
+    // The built-in catalog alone.
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_spend_logs(dir.path(), header, &rows);
+    assert_eq!(
+        query(&out, sql),
+        expected([
+            "catalog:claude-3-5-sonnet@2024-06-20",
+            "catalog:claude-3-5-sonnet@2024-06-20",
+            "catalog:text-embedding-3-small@2024-01-25",
+            "catalog:gpt-4o-mini@2024-07-18",
+            "catalog:gpt-4o-2024-05-13@2024-05-13",
+        ])
+    );
+    // The report states the difference per model: only gpt-4o-mini differs.
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let section = report
+        .split("## Computed cost vs the logs' own cost")
+        .nth(1)
+        .expect("a logged-cost section");
+    let mini = section
+        .lines()
+        .find(|l| l.contains("gpt-4o-mini"))
+        .unwrap_or_default();
+    // Computed $0.00021 is 100% above the logged $0.000105; the others agree.
+    assert!(mini.ends_with("| 100.0% |"), "{section}");
+    assert_eq!(section.matches("| 0.0% |").count(), 4, "{section}");
+    assert_eq!(
+        scalar(
+            &out,
+            "SELECT CAST(SUM(difference_usd) AS VARCHAR) FROM report_logged_cost_by_model"
+        ),
+        "0.000105000000"
+    );
+
+    // LiteLLM's own price table: the Bedrock ids resolve to its Bedrock keys (the region
+    // prefix dropped for b2's, which the table also has as its own key, so b2 takes that).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root().join("tests/fixtures/litellm_1.110.2_prices_slice.json"),
+        dir.path().join("prices.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("spend.csv"),
+        format!("{header}\n{}\n", rows.join("\n")),
+    )
+    .unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[requests]]\nname = \"litellm\"\npath = \"spend.csv\"\nformat = \"litellm\"\n\n[prices]\nfile = \"prices.json\"\n",
+    );
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &[]));
+    assert_eq!(
+        query(&out, sql),
+        expected([
+            "litellm:anthropic.claude-3-5-sonnet-20240620-v1:0",
+            "litellm:us.anthropic.claude-3-5-sonnet-20240620-v1:0",
+            "litellm:text-embedding-3-small",
+            "litellm:gpt-4o-mini",
+            "litellm:gpt-4o-2024-05-13",
+        ])
+    );
+}

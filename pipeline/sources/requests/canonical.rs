@@ -70,6 +70,7 @@ pub fn staged_requests_schema() -> SchemaRef {
         Field::new("source_line", DataType::Int64, false),
         text("prefix_blocks", true),
         Field::new("prefix_block_tokens", DataType::Int64, true),
+        Field::new("source_cost_usd", money_type(), true),
     ]))
 }
 
@@ -138,6 +139,7 @@ pub struct StagedRequestWriter {
     cache_saved_usd: Decimal128Builder,
     cache_write_premium_usd: Decimal128Builder,
     output_cost_usd: Decimal128Builder,
+    source_cost_usd: Decimal128Builder,
     price_id: StringBuilder,
     source: StringBuilder,
     source_file: StringBuilder,
@@ -183,6 +185,7 @@ impl StagedRequestWriter {
             cache_saved_usd: money_builder(),
             cache_write_premium_usd: money_builder(),
             output_cost_usd: money_builder(),
+            source_cost_usd: money_builder(),
             price_id: StringBuilder::new(),
             source: StringBuilder::new(),
             source_file: StringBuilder::new(),
@@ -250,6 +253,8 @@ impl StagedRequestWriter {
             .append_option(row.prefix_blocks.as_deref());
         self.prefix_block_tokens
             .append_option(row.prefix_block_tokens);
+        let source_cost = self.money(row.source_cost_usd);
+        self.source_cost_usd.append_option(source_cost);
         self.rows += 1;
         if self.rows >= BATCH_ROWS {
             self.flush()?;
@@ -291,6 +296,7 @@ impl StagedRequestWriter {
             Arc::new(self.source_line.finish()),
             Arc::new(self.prefix_blocks.finish()),
             Arc::new(self.prefix_block_tokens.finish()),
+            Arc::new(self.source_cost_usd.finish()),
         ];
         let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
         self.writer.write(&batch)?;

@@ -5,7 +5,9 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::str::FromStr;
 
+use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::fields::CanonicalField::{self, *};
@@ -134,6 +136,8 @@ pub struct RequestRow {
     pub batch: bool,
     /// Answered by a gateway's own response cache: the provider was not called.
     pub proxy_cache_hit: bool,
+    /// What the log says the request cost, when it says (LiteLLM's `spend`).
+    pub source_cost_usd: Option<Decimal>,
     /// Prompt-prefix block ids, space-separated, in prompt order.
     pub prefix_blocks: Option<String>,
     /// Tokens per prefix block.
@@ -165,6 +169,7 @@ impl RequestRow {
             completed: None,
             batch: false,
             proxy_cache_hit: false,
+            source_cost_usd: None,
             prefix_blocks: None,
             prefix_block_tokens: None,
         }
@@ -281,6 +286,10 @@ pub fn extract(record: &Value, spec: &FieldSpec, fallback_id: &str) -> Result<Re
         reasoning_tokens: reasoning,
         completed: spec.flag(record, Completed)?,
         proxy_cache_hit: spec.flag(record, ProxyCacheHit)?.unwrap_or(false),
+        source_cost_usd: spec
+            .value(record, SourceCost)
+            .map(|v| as_money(&v).map_err(|e| format!("{}: {e}", SourceCost.name())))
+            .transpose()?,
         batch: spec.flag(record, Batch)?.unwrap_or(false),
         prefix_blocks: match spec.value(record, PrefixBlocks) {
             None => None,
@@ -377,6 +386,28 @@ fn as_flag(value: &Value) -> Option<bool> {
         },
         _ => None,
     }
+}
+
+/// Largest amount accepted as one request's logged cost, in dollars.
+const MAX_SOURCE_COST: i64 = 1_000_000;
+
+/// An amount of money as the log wrote it: a JSON number (read through its shortest
+/// decimal text, so `0.00021` stays exactly that) or decimal text.
+fn as_money(value: &Value) -> Result<Decimal, String> {
+    let text = match value {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.trim().to_string(),
+        _ => String::new(),
+    };
+    let amount = Decimal::from_str(&text)
+        .or_else(|_| Decimal::from_scientific(&text))
+        .map_err(|_| format!("expected an amount in dollars, found {}", describe(value)))?;
+    if amount.abs() > Decimal::from(MAX_SOURCE_COST) {
+        return Err(format!(
+            "implausible cost {amount} for one request (over ${MAX_SOURCE_COST})"
+        ));
+    }
+    Ok(amount.normalize())
 }
 
 /// Largest token count accepted for one request (real ones stay under 10^7); keeps every

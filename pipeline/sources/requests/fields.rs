@@ -50,6 +50,9 @@ pub enum CanonicalField {
     /// Whether a gateway answered from its own response cache (LiteLLM's `cache_hit`): the
     /// provider was not called, so the request costs nothing.
     ProxyCacheHit,
+    /// What the log itself says the request cost (LiteLLM's `spend`), kept beside the cost
+    /// computed here so the two can be compared.
+    SourceCost,
     /// Prompt-prefix identity: a list of block ids (Mooncake/Qwen `hash_ids`: equal id =
     /// equal prefix block) or one `prefix_hash`.
     PrefixBlocks,
@@ -59,7 +62,7 @@ pub enum CanonicalField {
 
 use CanonicalField::*;
 
-const ALL: [CanonicalField; 24] = [
+const ALL: [CanonicalField; 25] = [
     RequestId,
     Ts,
     EndTs,
@@ -82,6 +85,7 @@ const ALL: [CanonicalField; 24] = [
     Completed,
     Batch,
     ProxyCacheHit,
+    SourceCost,
     PrefixBlocks,
     PrefixBlockTokens,
 ];
@@ -124,6 +128,7 @@ impl CanonicalField {
             Completed => "completed",
             Batch => "batch",
             ProxyCacheHit => "proxy_cache_hit",
+            SourceCost => "source_cost_usd",
             PrefixBlocks => "prefix_blocks",
             PrefixBlockTokens => "prefix_block_tokens",
         }

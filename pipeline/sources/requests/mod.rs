@@ -251,7 +251,7 @@ pub fn ingest(
                         bad_rows.record(&reason);
                         quarantine.push(&name, &display, record.line, &reason, &record.raw)?;
                     }
-                    Ok(row) => {
+                    Ok(mut row) => {
                         if window.is_some_and(|w| {
                             row.ts_micros < w.from_micros || row.ts_micros >= w.to_micros
                         }) {
@@ -259,6 +259,18 @@ pub fn ingest(
                             continue;
                         }
                         let pool = row.deployment.as_deref().and_then(|d| self_hosted.get(d));
+                        let price = match pool {
+                            Some(_) => None,
+                            None => row.model.as_deref().and_then(|m| {
+                                book.lookup(m, row.provider.as_deref(), row.ts_micros)
+                            }),
+                        };
+                        if pool.is_none() && row.provider.is_none() {
+                            row.provider = row
+                                .model
+                                .as_deref()
+                                .and_then(|m| crate::prices::provider_of_model(m, price));
+                        }
                         let cost = match pool {
                             Some(_) => None,
                             // A gateway's own cache answered: the provider billed nothing.
@@ -269,13 +281,7 @@ pub fn ingest(
                                 output_cost_usd: rust_decimal::Decimal::ZERO,
                                 price_id: "proxy-cache-hit".to_string(),
                             }),
-                            None => row
-                                .model
-                                .as_deref()
-                                .and_then(|m| {
-                                    book.lookup(m, row.provider.as_deref(), row.ts_micros)
-                                })
-                                .map(|price| price.cost(&row)),
+                            None => price.map(|price| price.cost(&row)),
                         };
                         staged.push(
                             &row,

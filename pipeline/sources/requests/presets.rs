@@ -337,6 +337,7 @@ impl Preset {
                     (Status, &["status"]),
                     (Error, &["metadata.error_information.error_message"]),
                     (ProxyCacheHit, &["cache_hit"]),
+                    (SourceCost, &["spend"]),
                 ]),
                 INSIDE,
                 None,
