@@ -5,12 +5,13 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Decimal128Type, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Decimal128Type, FieldRef, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::prelude::SessionContext;
 use rust_decimal::Decimal;
 
@@ -63,18 +64,20 @@ pub fn string_at(array: &dyn Array, row: usize) -> Option<String> {
 }
 
 /// Registers a folder of Parquet files as a table; partitioned tables get their `date`
-/// column from the `date=YYYY-MM-DD` folder names. An empty folder registers an empty
-/// table of `empty_schema`, when given.
+/// column from the `date=YYYY-MM-DD` folder names. With `expected_schema` (the table as
+/// this version writes it), an empty folder registers an empty table of that schema, and a
+/// column the files lack (written by an older version, before the column existed) reads
+/// as NULL instead of failing every query that names it.
 pub async fn register_parquet_dir(
     ctx: &SessionContext,
     name: &str,
     dir: &Path,
     partitioned: bool,
-    empty_schema: Option<SchemaRef>,
+    expected_schema: Option<SchemaRef>,
 ) -> Result<()> {
     let has_files = dir.is_dir() && contains_parquet(dir);
     if !has_files {
-        let schema = empty_schema
+        let schema = expected_schema
             .ok_or_else(|| Error::Usage(format!("table {name}: no data in {}", dir.display())))?;
         let table = MemTable::try_new(schema, vec![vec![]])?;
         ctx.register_table(name, Arc::new(table))?;
@@ -88,12 +91,76 @@ pub async fn register_parquet_dir(
         options = options.with_table_partition_cols(vec![("date".to_string(), DataType::Utf8)]);
     }
     let state = ctx.state();
-    let schema = options.infer_schema(&state, &url).await?;
+    let inferred = options.infer_schema(&state, &url).await?;
+    let schema = column_order_of_today(&inferred, dir, partitioned, expected_schema.as_ref());
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
         .with_schema(schema);
     ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
     Ok(())
+}
+
+/// The schema of a table whose files may come from different versions: every column the
+/// files hold (types as DataFusion reads them), in the order this version writes them
+/// (`expected`, else the newest file's), so `SELECT *` does not change shape with the
+/// history; a column of `expected` that no file holds yet is added, nullable, and reads as
+/// NULL.
+fn column_order_of_today(
+    inferred: &SchemaRef,
+    dir: &Path,
+    partitioned: bool,
+    expected: Option<&SchemaRef>,
+) -> SchemaRef {
+    let order: Vec<FieldRef> = match expected {
+        Some(expected) => expected.fields().iter().cloned().collect(),
+        None => newest_parquet_file(dir)
+            .and_then(|path| std::fs::File::open(path).ok())
+            .and_then(|file| ParquetRecordBatchReaderBuilder::try_new(file).ok())
+            .map(|reader| reader.schema().fields().iter().cloned().collect())
+            .unwrap_or_default(),
+    };
+    let mut fields: Vec<FieldRef> = Vec::new();
+    for field in order {
+        if partitioned && field.name() == "date" {
+            continue;
+        }
+        match inferred.field_with_name(field.name()) {
+            Ok(present) => fields.push(Arc::new(present.clone())),
+            Err(_) if expected.is_some() => {
+                fields.push(Arc::new(field.as_ref().clone().with_nullable(true)))
+            }
+            Err(_) => {}
+        }
+    }
+    for field in inferred.fields() {
+        if !fields.iter().any(|f| f.name() == field.name()) {
+            fields.push(field.clone());
+        }
+    }
+    Arc::new(Schema::new_with_metadata(
+        fields,
+        inferred.metadata().clone(),
+    ))
+}
+
+/// The most recently written `.parquet` file under a folder, at any depth.
+fn newest_parquet_file(dir: &Path) -> Option<std::path::PathBuf> {
+    let mut newest: Option<(std::time::SystemTime, std::path::PathBuf)> = None;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).ok()?.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|x| x == "parquet") {
+                let modified = entry.metadata().and_then(|m| m.modified()).ok()?;
+                if newest.as_ref().is_none_or(|(t, _)| modified > *t) {
+                    newest = Some((modified, path));
+                }
+            }
+        }
+    }
+    newest.map(|(_, path)| path)
 }
 
 /// Whether a folder holds a `.parquet` file at any depth.

@@ -356,3 +356,90 @@ fn a_review_over_two_quarters_compares_them() {
     assert!(text.contains("| this quarter | 1 | $0.21 |"), "{text}");
     assert!(text.contains("| previous quarter | 2 | $0.42 |"), "{text}");
 }
+
+/// Rewrites every Parquet file under `dir` without `column`, as a run of an older version
+/// (before the column existed) left them.
+fn drop_column_everywhere(dir: &Path, column: &str) -> usize {
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let mut rewritten = 0;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rewritten += drop_column_everywhere(&path, column);
+            continue;
+        }
+        if path.extension().is_none_or(|x| x != "parquet") {
+            continue;
+        }
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        let batches: Vec<_> = reader.map(Result::unwrap).collect();
+        let Some(first) = batches.first() else {
+            continue;
+        };
+        let Ok(index) = first.schema().index_of(column) else {
+            continue;
+        };
+        let mut keep: Vec<usize> = (0..first.num_columns()).collect();
+        keep.remove(index);
+        let schema = std::sync::Arc::new(first.schema().project(&keep).unwrap());
+        let mut writer =
+            ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), schema, None).unwrap();
+        for batch in &batches {
+            writer.write(&batch.project(&keep).unwrap()).unwrap();
+        }
+        writer.close().unwrap();
+        rewritten += 1;
+    }
+    rewritten
+}
+
+#[test]
+fn a_run_folder_written_before_a_new_column_keeps_working() {
+    // A nightly job upgraded to a version whose `requests` has a new column
+    // (source_cost_usd) runs on an --out whose published partitions lack it. Before the
+    // fix the next night failed ("No field named source_cost_usd") reading its history.
+    // The nights must give the same tables as if the column had always been there (the
+    // month's logs state no cost, so the column is NULL either way).
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_month(dir.path());
+    let (upgraded, always_new) = (dir.path().join("upgraded"), dir.path().join("new"));
+    for out in [&upgraded, &always_new] {
+        assert_ok(&run(
+            &config,
+            out,
+            &["--quiet", "--from", &day(1), "--to", &day(2)],
+        ));
+    }
+    assert!(drop_column_everywhere(&upgraded.join("requests"), "source_cost_usd") >= 2);
+    for out in [&upgraded, &always_new] {
+        for n in 3..=4 {
+            assert_ok(&run(
+                &config,
+                out,
+                &["--quiet", "--from", &day(n), "--to", &day(n)],
+            ));
+        }
+    }
+    let (upgraded_tables, new_tables) = (tables(&upgraded), tables(&always_new));
+    for (table, rows) in &new_tables {
+        assert_eq!(
+            rows.len(),
+            upgraded_tables[table].len(),
+            "{table}: row counts"
+        );
+        for (a, b) in rows.iter().zip(&upgraded_tables[table]) {
+            assert_eq!(a, b, "{table}");
+        }
+    }
+    assert_eq!(
+        query(
+            &upgraded,
+            "SELECT COUNT(*), COUNT(source_cost_usd) FROM requests WHERE date <= '2026-11-02'"
+        )[0][1],
+        "0"
+    );
+}
