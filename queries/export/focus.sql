@@ -10,8 +10,12 @@
 --                    GPU-Hours (ListUnitPrice is then the pool's rate per GPU-hour);
 --   gpu_idle         the idle part of a pool's GPU spend, as its own rows;
 --   gpu_credit       a pool's credits and refunds (ChargeCategory 'Credit'), split over
---                    the same slices as its usage: usage + credit = the slice's cost;
+--                    the same slices as its usage: usage + credit = the slice's cost; and
+--                    credits on GPUs no pool claims, per resource;
 --   gpu_unassigned   GPU spend no pool claims.
+-- SkuId / SkuPriceId: the price entry for API tokens; 'gpu-hour:<pool>:<gpu>' and the day's
+-- rate ('…@<date>') for pool rows; the instance type and how and where it was bought for
+-- unassigned GPUs. Credits have none.
 -- The GPU rows re-state the cloud bill's GPU lines by who used them: load them into a
 -- separate view from the raw bill, or they count twice. GPU rows take ProviderName,
 -- InvoiceIssuerName, RegionId and PricingCategory (spot = Dynamic) from the pool's billing
@@ -83,6 +87,7 @@ pool_bill AS (
     SELECT date, pool,
            CASE WHEN COUNT(DISTINCT provider) = 1 AND COUNT(provider) = COUNT(*) THEN MIN(provider) END AS provider,
            CASE WHEN COUNT(DISTINCT region) = 1 AND COUNT(region) = COUNT(*) THEN MIN(region) END AS region,
+           CASE WHEN COUNT(DISTINCT gpu_model) = 1 AND COUNT(gpu_model) = COUNT(*) THEN MIN(gpu_model) END AS gpu_model,
            -- How the GPUs were bought: from the charges, not from credits or refunds.
            CASE WHEN COUNT(DISTINCT CASE WHEN cost_usd > 0 THEN pricing_category END) = 1
                 THEN MIN(CASE WHEN cost_usd > 0 THEN pricing_category END) ELSE 'mixed' END AS pricing_category
@@ -132,8 +137,12 @@ rows AS (
         g.pool AS resource_name,
         'GPU pool' AS resource_type,
         'Self-hosted inference' AS service_name,
-        CAST(NULL AS VARCHAR) AS sku_id,
-        CAST(NULL AS VARCHAR) AS sku_price_id,
+        -- The product is GPU time of the pool (of its GPU model); its price point is the
+        -- pool's rate that day.
+        CASE WHEN part.credit THEN NULL
+             ELSE 'gpu-hour:' || g.pool || COALESCE(':' || b.gpu_model, '') END AS sku_id,
+        CASE WHEN part.credit THEN NULL
+             ELSE 'gpu-hour:' || g.pool || COALESCE(':' || b.gpu_model, '') || '@' || g.date END AS sku_price_id,
         g.team AS team, g.feature AS feature, g.model AS model, g.pool AS pool,
         b.region AS region, COALESCE(b.pricing_category, 'other') AS pricing_category
     -- Each slice is a usage row, and a credit row when its hours had credits.
@@ -142,26 +151,31 @@ rows AS (
     LEFT JOIN pool_bill b ON b.date = g.date AND b.pool = g.pool
     WHERE NOT part.credit OR g.credit <> 0
     UNION ALL
+    -- GPU spend no pool claims, per resource: usage, and credits or refunds on it as rows of
+    -- their own (kind gpu_credit).
     SELECT
         date,
-        'gpu_unassigned',
+        CASE WHEN credit THEN 'gpu_credit' ELSE 'gpu_unassigned' END,
         COALESCE(provider, 'unknown'),
-        'GPU spend no pool claims: ' || COALESCE(resource_id, '-') || ' (' || gpu_model || ')',
+        CASE WHEN credit THEN 'Credit on GPUs no pool claims: ' ELSE 'GPU spend no pool claims: ' END
+            || COALESCE(resource_id, '-') || ' (' || gpu_model || ')',
         SUM(cost_usd),
-        SUM(gpu_hours),
-        'GPU-Hours',
+        CASE WHEN credit THEN NULL ELSE SUM(gpu_hours) END,
+        CASE WHEN credit THEN NULL ELSE 'GPU-Hours' END,
         CAST(NULL AS VARCHAR),
         resource_id AS resource_id,
         resource_id AS resource_name,
         'GPU instance' AS resource_type,
         'Self-hosted inference' AS service_name,
-        CAST(NULL AS VARCHAR) AS sku_id,
-        CAST(NULL AS VARCHAR) AS sku_price_id,
+        -- The product is an hour of the instance type; its price point, how it was bought
+        -- and where.
+        CASE WHEN credit THEN NULL ELSE COALESCE(instance_type, gpu_model) END AS sku_id,
+        CASE WHEN credit THEN NULL
+             ELSE COALESCE(instance_type, gpu_model) || ':' || pricing_category || COALESCE(':' || region, '') END AS sku_price_id,
         '__unassigned__' AS team, CAST(NULL AS VARCHAR) AS feature, gpu_model AS model, CAST(NULL AS VARCHAR) AS pool,
         region, pricing_category
-    FROM gpu_billing_hourly
-    WHERE pool IS NULL
-    GROUP BY date, provider, resource_id, gpu_model, region, pricing_category
+    FROM (SELECT *, cost_usd < 0 AS credit FROM gpu_billing_hourly WHERE pool IS NULL) unassigned
+    GROUP BY date, provider, resource_id, gpu_model, instance_type, region, pricing_category, credit
 ),
 -- Cost per unit of quantity, the one figure behind every FOCUS unit-price column.
 priced AS (

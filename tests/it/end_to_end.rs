@@ -1003,3 +1003,280 @@ fn html_report_parses_and_draws_one_mark_per_data_point() {
         "batch API saving, right-aligned"
     );
 }
+
+/// FOCUS 1.2's column rules that a row can be checked against on its own (FinOps
+/// Foundation, FOCUS 1.2 specification, "Columns"): types, allowed values, and when a
+/// column must or must not be null. Returns one line per broken rule.
+fn focus_rule_violations(headers: &[String], record: &csv::StringRecord) -> Vec<String> {
+    let get = |name: &str| -> Option<&str> {
+        let i = headers
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("{name}"));
+        Some(&record[i]).filter(|v| !v.is_empty())
+    };
+    let mut broken = Vec::new();
+    let mut rule = |ok: bool, what: String| {
+        if !ok {
+            broken.push(what);
+        }
+    };
+    let kind = get("x_InferledgerKind").unwrap_or_default();
+    let category = get("ChargeCategory").unwrap_or_default();
+    let correction = get("ChargeClass") == Some("Correction");
+    let usage_or_purchase = matches!(category, "Usage" | "Purchase") && !correction;
+    let decimal = |v: Option<&str>| v.is_none_or(|v| v.parse::<rust_decimal::Decimal>().is_ok());
+    // Datetimes: YYYY-MM-DDTHH:mm:ssZ.
+    let datetime = |v: &str| {
+        chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%SZ").is_ok() && v.len() == 20
+    };
+    for column in [
+        "BillingPeriodStart",
+        "BillingPeriodEnd",
+        "ChargePeriodStart",
+        "ChargePeriodEnd",
+    ] {
+        rule(
+            get(column).is_some_and(datetime),
+            format!("{column} not a FOCUS datetime"),
+        );
+    }
+    rule(
+        get("ChargePeriodStart") < get("ChargePeriodEnd"),
+        "ChargePeriodStart not before ChargePeriodEnd".into(),
+    );
+    rule(
+        get("BillingPeriodStart") <= get("ChargePeriodStart")
+            && get("ChargePeriodEnd") <= get("BillingPeriodEnd"),
+        "charge period outside the billing period".into(),
+    );
+    // Costs: decimals, never null, except the rows of tokens no price covers (the export
+    // keeps them with cost unknown rather than zero, as the issue asked).
+    for column in ["BilledCost", "EffectiveCost", "ListCost", "ContractedCost"] {
+        rule(decimal(get(column)), format!("{column} not a decimal"));
+        rule(
+            get(column).is_some() || kind == "api_unpriced",
+            format!("{column} null"),
+        );
+    }
+    for column in [
+        "BillingAccountId",
+        "BillingCurrency",
+        "ChargeDescription",
+        "InvoiceIssuerName",
+        "ProviderName",
+        "PublisherName",
+        "ServiceName",
+        "ServiceCategory",
+        "PricingCurrency",
+    ] {
+        rule(get(column).is_some(), format!("{column} null"));
+    }
+    rule(
+        get("BillingCurrency") == Some("USD") && get("PricingCurrency") == Some("USD"),
+        "currency not ISO 4217 USD".into(),
+    );
+    rule(
+        matches!(
+            category,
+            "Usage" | "Purchase" | "Tax" | "Credit" | "Adjustment"
+        ),
+        format!("ChargeCategory {category}"),
+    );
+    rule(
+        get("ChargeClass").is_none() || correction,
+        "ChargeClass".into(),
+    );
+    rule(
+        matches!(
+            get("ChargeFrequency"),
+            Some("One-Time" | "Recurring" | "Usage-Based")
+        ),
+        "ChargeFrequency".into(),
+    );
+    rule(
+        !(category == "Purchase" && get("ChargeFrequency") == Some("Usage-Based")),
+        "a purchase billed Usage-Based".into(),
+    );
+    rule(
+        get("PricingCategory")
+            .is_none_or(|v| matches!(v, "Standard" | "Dynamic" | "Committed" | "Other")),
+        "PricingCategory value".into(),
+    );
+    rule(
+        get("ServiceCategory") == Some("AI and Machine Learning")
+            && get("ServiceSubcategory") == Some("Generative AI"),
+        "service category".into(),
+    );
+    // Quantities: consumed for usage only; priced for usage and purchases; a unit beside
+    // every quantity.
+    rule(
+        decimal(get("ConsumedQuantity")) && decimal(get("PricingQuantity")),
+        "quantity not a number".into(),
+    );
+    rule(
+        (category == "Usage" && !correction) == get("ConsumedQuantity").is_some(),
+        "ConsumedQuantity null exactly when not usage".into(),
+    );
+    rule(
+        get("ConsumedQuantity").is_some() == get("ConsumedUnit").is_some(),
+        "ConsumedUnit beside ConsumedQuantity".into(),
+    );
+    rule(
+        !usage_or_purchase || get("PricingQuantity").is_some(),
+        "PricingQuantity null on usage".into(),
+    );
+    rule(
+        get("PricingQuantity").is_some() == get("PricingUnit").is_some(),
+        "PricingUnit beside PricingQuantity".into(),
+    );
+    // Unit prices, PricingCategory and the SKU: present on usage (unpriced tokens have no
+    // price by definition), absent on credits.
+    for column in [
+        "ListUnitPrice",
+        "ContractedUnitPrice",
+        "PricingCategory",
+        "SkuId",
+        "SkuPriceId",
+    ] {
+        let priced_column = column.ends_with("UnitPrice") || column == "SkuPriceId";
+        rule(
+            !usage_or_purchase
+                || get(column).is_some()
+                || (kind == "api_unpriced" && priced_column),
+            format!("{column} null on usage"),
+        );
+    }
+    // List cost = list unit price × pricing quantity, up to the unit price's 12 decimals.
+    if let (Some(unit), Some(quantity), Some(cost)) = (
+        get("ListUnitPrice"),
+        get("PricingQuantity"),
+        get("ListCost"),
+    ) {
+        let (unit, cost): (f64, f64) = (unit.parse().unwrap(), cost.parse().unwrap());
+        let quantity: f64 = quantity.parse().unwrap();
+        rule(
+            (unit * quantity - cost).abs() <= quantity * 1e-12 + 1e-9,
+            format!(
+                "ListUnitPrice × PricingQuantity = {} ≠ ListCost {cost}",
+                unit * quantity
+            ),
+        );
+    }
+    rule(
+        get("Tags").is_none_or(|t| {
+            serde_json::from_str::<serde_json::Value>(t).is_ok_and(|v| v.is_object())
+        }),
+        "Tags not a JSON object".into(),
+    );
+    broken
+}
+
+#[test]
+fn focus_export_follows_the_spec_rules_and_credits_unassigned_gpus_apart() {
+    // The sample with one more billing row: a −$5 credit on the dev box no pool claims.
+    // It is a Credit row of its own (before: folded into the box's usage, which then said
+    // $19.144 for the day's 24 GPU-hours), and every row of the export keeps FOCUS 1.2's
+    // column rules.
+    let dir = tempfile::tempdir().unwrap();
+    let sample = root().join("sample-data");
+    let bill = std::fs::read_to_string(sample.join("billing/focus_aws_week.csv")).unwrap();
+    std::fs::create_dir(dir.path().join("billing")).unwrap();
+    std::fs::write(
+        dir.path().join("billing/focus_aws_week.csv"),
+        format!(
+            "{bill}-5.00000000,210987654321,USD,2026-12-01 00:00:00,2026-11-01 00:00:00,Credit,NULL,Credit for dev box downtime,One-Time,2026-11-18 10:00:00,2026-11-18 10:00:00,NULL,0,Hours,-5.00000000,-5.00000000,NULL,AWS,us-east-2,i-0devbox42,dev-notebook,Compute,Amazon Elastic Compute Cloud,NULL\n"
+        ),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(sample.join("inferledger.toml"))
+        .unwrap()
+        .replace("path = \"", &format!("path = \"{}/", sample.display()))
+        .replace(
+            &format!("{}/billing/focus_aws_week.csv", sample.display()),
+            "billing/focus_aws_week.csv",
+        );
+    let config = write_config(dir.path(), &text);
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &[]));
+    let file = dir.path().join("focus.csv");
+    assert_ok(&inferledger(&[
+        "export",
+        "--focus",
+        "--out",
+        out.to_str().unwrap(),
+        "--output",
+        file.to_str().unwrap(),
+    ]));
+    let mut reader = csv::Reader::from_path(&file).unwrap();
+    let headers: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let mut violations = Vec::new();
+    for (i, record) in records.iter().enumerate() {
+        for broken in focus_rule_violations(&headers, record) {
+            violations.push(format!(
+                "row {} ({}): {broken}",
+                i + 2,
+                &record[column("x_InferledgerKind")]
+            ));
+        }
+    }
+    let distinct: std::collections::BTreeSet<String> = violations
+        .iter()
+        .map(|v| {
+            v.split_once(" (")
+                .map_or(v.clone(), |(_, rest)| rest.to_string())
+        })
+        .collect();
+    assert!(
+        violations.is_empty(),
+        "{} violations, first {:?}; of these kinds: {distinct:?}",
+        violations.len(),
+        violations.first()
+    );
+    // The dev box on 2026-11-18: 24 GPU-hours at $1.006 = $24.144 of usage, and the credit.
+    let devbox: Vec<(String, String, String)> = records
+        .iter()
+        .filter(|r| {
+            &r[column("ResourceId")] == "i-0devbox42"
+                && r[column("ChargePeriodStart")].starts_with("2026-11-18")
+        })
+        .map(|r| {
+            (
+                r[column("ChargeCategory")].to_string(),
+                r[column("BilledCost")].to_string(),
+                r[column("ConsumedQuantity")].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        devbox,
+        vec![
+            ("Credit".to_string(), "-5.000000000000".into(), "".into()),
+            ("Usage".to_string(), "24.144000000000".into(), "24.0".into()),
+        ]
+    );
+    // The credit names no instance type, but its resource is a GPU instance in the same
+    // bill: GPU spend (generate.py: $33,154.528 of GPU rows in this bill, less $5). The
+    // −$12 promotional credit with no resource stays non-GPU spend: nothing to charge it to.
+    let bill_summary = &summary(&out)["billing"][0];
+    assert_eq!(bill_summary["rows_gpu"], 506);
+    assert_eq!(bill_summary["rows_non_gpu"], 15);
+    assert_eq!(bill_summary["gpu_cost_usd"], "33149.528");
+    // The export still sums to the run: $36,012.01782658 for the sample, less the credit.
+    let total: rust_decimal::Decimal = records
+        .iter()
+        .filter_map(|r| {
+            r[column("BilledCost")]
+                .parse::<rust_decimal::Decimal>()
+                .ok()
+        })
+        .sum();
+    assert_eq!(total.normalize().to_string(), "36007.01782658");
+}

@@ -8,7 +8,7 @@
 pub mod instances;
 pub mod pools;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -698,6 +698,13 @@ pub fn ingest(
         let (mut gpu_cost, mut other_cost) = (Decimal::ZERO, Decimal::ZERO);
         let mut bad_rows = crate::read::bad_rows::BadRows::default();
         let mut seen_rows: std::collections::HashSet<u64> = std::collections::HashSet::new();
+        // Resources the bill shows as GPU instances (GPU model, GPUs, instance type), and
+        // credits or refunds on a resource whose own row names no instance type ("credit
+        // for downtime" on i-0…): GPU spend when the resource is a GPU instance, which is
+        // known once the whole source has been read.
+        let mut gpu_resources: HashMap<String, (Option<String>, i64, Option<String>)> =
+            HashMap::new();
+        let mut pending_credits: Vec<(Charge, Vec<HourShare>, u64, String)> = Vec::new();
         for path in files::expand(&config.resolve(&source.path))? {
             index += 1;
             let display = path.to_string_lossy().into_owned();
@@ -742,9 +749,22 @@ pub fn ingest(
                             continue;
                         }
                         if charge.gpu_model.is_none() {
+                            if charge.cost.is_sign_negative() && charge.resource_id.is_some() {
+                                pending_credits.push((charge, hours, record.line, display.clone()));
+                                continue;
+                            }
                             report.rows_non_gpu += 1;
                             other_cost += charge.cost;
                             continue;
+                        }
+                        if let Some(id) = &charge.resource_id {
+                            gpu_resources.entry(id.clone()).or_insert_with(|| {
+                                (
+                                    charge.gpu_model.clone(),
+                                    charge.gpus,
+                                    charge.instance_type.clone(),
+                                )
+                            });
                         }
                         report.rows_gpu += 1;
                         gpu_cost += charge.cost;
@@ -766,6 +786,57 @@ pub fn ingest(
             staged.writer.close()?;
             bar.finish_and_clear();
             report.files.push(display);
+        }
+        // The credits on GPU instances, staged like the rows they credit (no GPU-hours of
+        // their own); the rest are non-GPU spend.
+        pending_credits.sort_by(|a, b| a.3.cmp(&b.3));
+        let mut staged: Option<StagedWriter> = None;
+        for (mut charge, hours, line, origin) in pending_credits {
+            let id = charge.resource_id.as_deref().unwrap_or_default();
+            let Some((gpu_model, gpus, instance_type)) = gpu_resources.get(id) else {
+                report.rows_non_gpu += 1;
+                other_cost += charge.cost;
+                continue;
+            };
+            charge.gpu_model = gpu_model.clone();
+            charge.gpus = *gpus;
+            charge.instance_type = charge.instance_type.or_else(|| instance_type.clone());
+            charge.gpu_hours = 0.0;
+            report.rows_gpu += 1;
+            gpu_cost += charge.cost;
+            if staged.as_ref().is_some_and(|w| w.file != origin) {
+                let mut done = staged.take().expect("checked");
+                done.flush()?;
+                done.writer.close()?;
+            }
+            if staged.is_none() {
+                index += 1;
+                let file = std::fs::File::create(dir.join(format!("{index:05}.parquet")))
+                    .map_err(|e| Error::io(&dir, e))?;
+                staged = Some(StagedWriter {
+                    writer: ArrowWriter::try_new(file, staged_schema(), None)?,
+                    rows: Vec::new(),
+                    source: name.clone(),
+                    file: origin.clone(),
+                });
+            }
+            let writer = staged.as_mut().expect("just set");
+            let charge = Arc::new(charge);
+            for mut share in hours {
+                share.gpu_hours = 0.0;
+                writer.rows.push(HourRow {
+                    share,
+                    charge: charge.clone(),
+                    line,
+                });
+            }
+            if writer.rows.len() >= 8192 {
+                writer.flush()?;
+            }
+        }
+        if let Some(mut done) = staged {
+            done.flush()?;
+            done.writer.close()?;
         }
         report.gpu_cost_usd = gpu_cost.normalize().to_string();
         report.non_gpu_cost_usd = other_cost.normalize().to_string();
