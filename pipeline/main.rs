@@ -67,7 +67,11 @@ fn main() -> ExitCode {
             let mut message = format!("error: {error}");
             let mut source = std::error::Error::source(&error);
             while let Some(cause) = source {
-                message.push_str(&format!("\n  caused by: {cause}"));
+                // Wrapped errors often repeat their cause's text: say each thing once.
+                let text = cause.to_string();
+                if !message.contains(&text) {
+                    message.push_str(&format!("\n  caused by: {text}"));
+                }
                 source = cause.source();
             }
             eprintln!("{message}");

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::commands::sql::{OutputFormat, Session, print_batches};
+use crate::commands::session::{OutputFormat, Session, print_batches};
 use crate::common::error::{Error, Result};
 
 /// The FOCUS export query.

@@ -3,8 +3,10 @@
 
 pub mod export;
 pub mod prices;
+pub mod prompt;
 pub mod review;
 pub mod run;
+pub mod session;
 pub mod sql;
 pub mod synth;
 pub mod validate;

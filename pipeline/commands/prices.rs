@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use clap::Args;
 
-use crate::commands::sql::{OutputFormat, print_batches, query};
+use crate::commands::session::{OutputFormat, print_batches, query};
 use crate::common::error::Result;
 use crate::prices::{Price, PriceBook, name_candidates, per_million};
 

@@ -30,12 +30,13 @@ fn sample_run() -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, out)
 }
 
-#[test]
-fn the_prompt_takes_multi_line_statements_and_backslash_commands() {
-    let (_dir, out) = sample_run();
+/// Types `input` into the prompt of `sql --out out` (a pipe, as a script would; history
+/// goes to a HOME beside `out`; a 100-column terminal).
+fn prompt_with(out: &std::path::Path, input: &str) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_inferledger"))
         .args(["sql", "--out", out.to_str().unwrap()])
         .env("HOME", out.parent().unwrap())
+        .env("COLUMNS", "100")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -45,9 +46,18 @@ fn the_prompt_takes_multi_line_statements_and_backslash_commands() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"\\d\nSELECT COUNT(*) AS n\n  FROM requests\n  WHERE pool IS NULL;\n\\d spot_volatility\nSELECT nonsense;\n\\q\n")
+        .write_all(input.as_bytes())
         .unwrap();
-    let output = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_prompt_takes_multi_line_statements_and_backslash_commands() {
+    let (_dir, out) = sample_run();
+    let output = prompt_with(
+        &out,
+        "\\d\nSELECT COUNT(*) AS n\n  FROM requests\n  WHERE pool IS NULL;\n\\d spot_volatility\nSELECT nonsense;\n\\q\n",
+    );
     assert_ok(&output);
     let text = stdout(&output);
     assert!(text.contains("| cost_attribution "), "{text}");
@@ -60,6 +70,91 @@ fn the_prompt_takes_multi_line_statements_and_backslash_commands() {
         "the bad statement is reported and the prompt goes on"
     );
     assert!(out.parent().unwrap().join(".inferledger_history").exists());
+}
+
+#[test]
+fn the_prompt_counts_rows_expands_wide_rows_and_says_errors_plainly() {
+    let (_dir, out) = sample_run();
+    let output = prompt_with(
+        &out,
+        concat!(
+            // A backslash command inside an unfinished statement runs on its own; the
+            // statement goes on (before: `\\d economics` was sent as SQL, a syntax error).
+            "SELECT COUNT(*) AS n\n\\d economics\nFROM requests;\n",
+            "\\d\n",
+            "SELEC 1;\n",
+            "SELECT nope FROM requests;\n",
+            // Expanded layout on demand, and automatically for rows wider than 100 columns.
+            "\\x on\nSELECT COUNT(*) AS n FROM requests;\n",
+            "\\x auto\nSELECT * FROM requests ORDER BY request_id LIMIT 1;\n",
+        ),
+    );
+    assert_ok(&output);
+    let (text, messages) = (stdout(&output), stderr(&output));
+    // 4,615 requests in the sample: generate.py's 1,822 API and 2,793 self-hosted requests.
+    assert!(text.contains("| lookback_days "), "{text}");
+    assert!(text.contains("| 4615 |"), "{text}");
+    assert!(messages.contains("still open"), "{messages}");
+    // Each result is followed by its row count and time.
+    assert!(messages.contains("(1 row in "), "{messages}");
+    assert!(messages.contains("(15 rows in "), "{messages}");
+    // Errors in plain words: no ParserError("…") wrapping, no table list, no field list.
+    assert!(
+        messages.contains("error: syntax error: Expected: an SQL statement, found: SELEC"),
+        "{messages}"
+    );
+    assert!(!messages.contains("ParserError"), "{messages}");
+    assert!(!messages.contains("tables of"), "{messages}");
+    assert!(
+        messages.contains("No field named nope.") && !messages.contains("Valid fields"),
+        "{messages}"
+    );
+    // \\x on: one field per line.
+    assert!(text.contains("-[ RECORD 1 ]-\nn | 4615\n"), "{text}");
+    // \\x auto: the 33 columns of a request are wider than 100 columns, so expanded.
+    assert!(text.contains("request_id              | "), "{text}");
+    // The banner lists every table \\d lists (before: not the internal tables such as
+    // run_params, nor requests_staged).
+    let banner: std::collections::BTreeSet<&str> = messages
+        .lines()
+        .next()
+        .and_then(|l| l.split_once(": "))
+        .map(|(_, list)| list.split(", ").collect())
+        .unwrap_or_default();
+    let listed: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter(|l| l.ends_with("| BASE TABLE |") || l.ends_with("| VIEW       |"))
+        .filter_map(|l| l.split('|').nth(1).map(str::trim))
+        .collect();
+    assert!(
+        listed.contains("run_params") && listed.contains("report_headline"),
+        "{text}"
+    );
+    assert_eq!(banner, listed);
+}
+
+#[test]
+fn tab_completes_the_run_folders_tables_and_columns() {
+    let (_dir, out) = sample_run();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let names = runtime.block_on(async {
+        let session = inferledger::commands::session::Session::open(&out, None, None, false)
+            .await
+            .unwrap();
+        session.names().await.unwrap()
+    });
+    assert_eq!(
+        names.complete("SELECT source_cost", 17),
+        (7, vec!["source_cost_usd".to_string()])
+    );
+    assert_eq!(
+        names.complete("SELECT * FROM report_head", 25),
+        (14, vec!["report_headline".to_string()])
+    );
+    assert_eq!(
+        names.complete("SELECT interactions.closes", 26),
+        (20, vec!["closes_at".to_string()])
+    );
 }
 
 #[test]
