@@ -241,9 +241,15 @@ for day in range(DAYS):
             start = ts.replace(tzinfo=None)
             end = start + timedelta(milliseconds=400 + out * 8)
             meta = {"feature": "translate", "usage_object": {"prompt_tokens_details": {"cached_tokens": cached}}}
+            # LiteLLM's own `spend`, at its price table's rates per million tokens (1.110.2:
+            # gemini-2.5-flash $0.30 / cached $0.03 / output $2.50; mistral-large-latest
+            # $0.50 / $0.05 / $1.50, a model the built-in catalog lacks).
+            rates = ((Decimal("0.30"), Decimal("0.03"), Decimal("2.50")) if k % 6
+                     else (Decimal("0.50"), Decimal("0.05"), Decimal("1.50")))
+            spend = ((prompt - cached) * rates[0] + cached * rates[1] + out * rates[2]) / Decimal(1_000_000)
             litellm_rows.append({
                 "request_id": rid, "call_type": "acompletion", "api_key": "hashed-8c1f",
-                "spend": "", "total_tokens": prompt + out, "prompt_tokens": prompt,
+                "spend": str(spend.normalize()), "total_tokens": prompt + out, "prompt_tokens": prompt,
                 "completion_tokens": out,
                 "startTime": start.strftime("%Y-%m-%d %H:%M:%S.%f"),
                 "endTime": end.strftime("%Y-%m-%d %H:%M:%S.%f"),

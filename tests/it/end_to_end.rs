@@ -409,6 +409,15 @@ fn a_litellm_price_file_overrides_the_catalog() {
         ),
         "litellm:mistral/mistral-large-latest"
     );
+    // The SpendLogs' own `spend` (generate.py, Python's decimal at LiteLLM's rates) equals
+    // the cost computed here with LiteLLM's table, request by request.
+    assert_eq!(
+        query(
+            &out,
+            "SELECT COUNT(*), CAST(SUM(source_cost_usd) AS VARCHAR) FROM requests WHERE source = 'litellm' AND cost_usd = source_cost_usd"
+        ),
+        vec![vec!["177".to_string(), "0.284032780000".into()]]
+    );
 }
 
 #[test]
