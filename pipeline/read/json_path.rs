@@ -11,34 +11,33 @@ use serde_json::Value;
 /// wins. A string holding a JSON object (LiteLLM's `metadata` column in CSV) is parsed
 /// and looked into. Null, empty strings and the text `NULL` count as absent.
 pub fn lookup<'a>(record: &'a Value, path: &str) -> Option<Cow<'a, Value>> {
-    let segments: Vec<&str> = path.split('.').collect();
-    lookup_segments(record, &segments).filter(|v| !is_absent(v))
+    lookup_keys(record, path).filter(|v| !is_absent(v))
 }
 
-fn lookup_segments<'a>(value: &'a Value, segments: &[&str]) -> Option<Cow<'a, Value>> {
-    if segments.is_empty() {
-        return Some(Cow::Borrowed(value));
-    }
+/// `path` looked up from `value`: the longest prefix of `path` (ending at a dot) that is a
+/// key first, then the rest of the path below it. Slices of `path` are the keys, so a
+/// lookup allocates nothing (except to parse JSON held in text).
+fn lookup_keys<'a>(value: &'a Value, path: &str) -> Option<Cow<'a, Value>> {
     let map = match value {
         Value::Object(map) => map,
         Value::String(text) if text.trim_start().starts_with('{') => {
             let parsed: Value = serde_json::from_str(text).ok()?;
-            return lookup_segments(&parsed, segments).map(|v| Cow::Owned(v.into_owned()));
+            return lookup_keys(&parsed, path).map(|v| Cow::Owned(v.into_owned()));
         }
         _ => return None,
     };
-    for take in (1..=segments.len()).rev() {
-        let key = segments[..take].join(".");
-        if let Some(child) = map.get(&key) {
-            if take == segments.len() {
+    let mut end = path.len();
+    loop {
+        if let Some(child) = map.get(&path[..end]) {
+            if end == path.len() {
                 return Some(Cow::Borrowed(child));
             }
-            if let Some(found) = lookup_segments(child, &segments[take..]) {
+            if let Some(found) = lookup_keys(child, &path[end + 1..]) {
                 return Some(found);
             }
         }
+        end = path[..end].rfind('.')?;
     }
-    None
 }
 
 /// Null, an empty string and the text `NULL` count as absent.

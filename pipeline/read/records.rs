@@ -73,6 +73,122 @@ pub fn open(
     }
 }
 
+/// A byte range of an uncompressed JSON-lines file that can be read on its own: it starts
+/// at the start of a line, and `first_line` is that line's number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    /// First byte.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+    /// Line number of the line at `start` (1-based).
+    pub first_line: u64,
+}
+
+/// Smallest file worth splitting: below it, one reader is as fast.
+pub const MIN_SPLIT_BYTES: u64 = 32 << 20;
+
+/// Splits an uncompressed JSON-lines file into up to `parts` ranges of about equal size,
+/// each starting at a line start, with exact line numbers (found by counting the line
+/// ends before each split point). A file under `min_bytes` (callers pass
+/// [`MIN_SPLIT_BYTES`]), one that holds a JSON array, or `parts < 2` gives one part: the
+/// whole file.
+pub fn json_lines_parts(path: &Path, parts: usize, min_bytes: u64) -> Result<Vec<Part>> {
+    let io = |e| Error::io(path, e);
+    let size = std::fs::metadata(path).map_err(io)?.len();
+    let whole = vec![Part {
+        start: 0,
+        end: size,
+        first_line: 1,
+    }];
+    if parts < 2 || size < min_bytes.max(1) {
+        return Ok(whole);
+    }
+    let mut file = std::io::BufReader::with_capacity(1 << 20, File::open(path).map_err(io)?);
+    if peek_first_byte_of(&mut file).map_err(io)? == Some(b'[') {
+        return Ok(whole);
+    }
+    let (mut position, mut newlines) = (0u64, 0u64);
+    let mut result = Vec::with_capacity(parts);
+    let (mut start, mut first_line) = (0u64, 1u64);
+    for k in 1..parts as u64 {
+        let target = size * k / parts as u64;
+        // Up to the target, counting line ends...
+        while position < target {
+            let buf = file.fill_buf().map_err(io)?;
+            if buf.is_empty() {
+                break;
+            }
+            let take = ((target - position) as usize).min(buf.len());
+            newlines += buf[..take].iter().filter(|b| **b == b'\n').count() as u64;
+            file.consume(take);
+            position += take as u64;
+        }
+        // ...then to the end of the line the target falls in.
+        loop {
+            let buf = file.fill_buf().map_err(io)?;
+            if buf.is_empty() {
+                break;
+            }
+            match buf.iter().position(|b| *b == b'\n') {
+                Some(i) => {
+                    file.consume(i + 1);
+                    position += i as u64 + 1;
+                    newlines += 1;
+                    break;
+                }
+                None => {
+                    let n = buf.len();
+                    file.consume(n);
+                    position += n as u64;
+                }
+            }
+        }
+        if position >= size {
+            break;
+        }
+        result.push(Part {
+            start,
+            end: position,
+            first_line,
+        });
+        start = position;
+        first_line = newlines + 1;
+    }
+    result.push(Part {
+        start,
+        end: size,
+        first_line,
+    });
+    Ok(result)
+}
+
+/// The first byte that is not blank, without consuming anything (a file is not split when
+/// its first 1 MiB is blank).
+fn peek_first_byte_of(reader: &mut impl BufRead) -> std::io::Result<Option<u8>> {
+    let buf = reader.fill_buf()?;
+    Ok(buf.iter().find(|b| !b.is_ascii_whitespace()).copied())
+}
+
+/// Opens one part of an uncompressed JSON-lines file (see [`json_lines_parts`]) as
+/// records numbered from the part's first line. `wrap` sees the raw bytes (for progress).
+pub fn open_json_lines_part(
+    path: &Path,
+    part: Part,
+    wrap: impl FnOnce(File) -> Box<dyn Read + Send>,
+) -> Result<Records> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    file.seek(SeekFrom::Start(part.start))
+        .map_err(|e| Error::io(path, e))?;
+    let limited = wrap(file).take(part.end - part.start);
+    Ok(Box::new(JsonLines {
+        reader: Box::new(std::io::BufReader::with_capacity(1 << 16, limited)),
+        line: part.first_line - 1,
+        done: false,
+    }))
+}
+
 /// A file that cannot be read from its start (an empty or corrupt .gz, a .zst cut before
 /// its first block): one quarantined record saying so, so the run goes on with the
 /// source's other files and the loss is counted.
@@ -490,6 +606,42 @@ mod tests {
 
     fn plain(f: File) -> Box<dyn Read + Send> {
         Box::new(f)
+    }
+
+    #[test]
+    fn parts_of_a_file_read_as_the_whole_file() {
+        // 4,000 lines of up to 200 bytes (some blank, some bad): read in 2 and in 3 parts,
+        // the records (line numbers included) are those of reading the file whole.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.jsonl");
+        let mut text = String::new();
+        for i in 0..4_000 {
+            match i % 97 {
+                0 => text.push('\n'),
+                1 => text.push_str("{not json\n"),
+                _ => text.push_str(&format!(
+                    "{{\"i\": {i}, \"pad\": \"{}\"}}\n",
+                    "x".repeat(i % 200)
+                )),
+            }
+        }
+        std::fs::write(&path, &text).unwrap();
+        let summary = |records: Records| -> Vec<(u64, bool, String)> {
+            records
+                .map(|r| (r.line, r.value.is_ok(), r.raw.chars().take(12).collect()))
+                .collect()
+        };
+        let whole = summary(open(&path, Layout::JsonLines, Compression::None, plain).unwrap());
+        for n in [2, 3] {
+            let parts = json_lines_parts(&path, n, 0).unwrap();
+            assert_eq!(parts.len(), n);
+            assert_eq!(parts.last().unwrap().end, text.len() as u64);
+            let mut joined = Vec::new();
+            for part in parts {
+                joined.extend(summary(open_json_lines_part(&path, part, plain).unwrap()));
+            }
+            assert_eq!(joined, whole, "{n} parts");
+        }
     }
 
     #[test]

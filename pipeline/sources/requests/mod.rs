@@ -52,6 +52,9 @@ pub struct FileReport {
     pub rows_outside_window: u64,
     /// Records staged for the `requests` table (before deduplication).
     pub rows_staged: u64,
+    /// Parts the file was read in at once (a large uncompressed JSON-lines file is split
+    /// at line ends and read on every core).
+    pub parts: usize,
 }
 
 /// What happened to one source's rows.
@@ -216,86 +219,69 @@ pub fn ingest(
             let (format, records) =
                 open_file(&resolved, path, move |f| Box::new(reader_bar.wrap_read(f)))?;
             let spec = resolved.spec(format);
-            // Records without an id are named by their file (relative to the config's
-            // folder, so same-named files in two folders differ) and line.
-            let file_name = relative_to(path, config.base_dir());
-            let mut staged =
-                StagedRequestWriter::create(&staged_dir.join(format!("{file_index:05}.parquet")))?;
             let mut file_report = FileReport {
                 path: display.clone(),
                 format: format.name().to_string(),
                 bytes,
                 ..FileReport::default()
             };
-            let (mut last_line, mut on_same_line) = (0, 0);
-            for record in records {
-                file_report.rows_read += 1;
-                // Two records can share a line (a bare CR ends a CSV record): the second
-                // is `file:line+1`, and so on, so no two records share a fallback id.
-                on_same_line = if record.line == last_line {
-                    on_same_line + 1
-                } else {
-                    0
-                };
-                last_line = record.line;
-                let fallback_id = match on_same_line {
-                    0 => format!("{file_name}:{}", record.line),
-                    n => format!("{file_name}:{}+{n}", record.line),
-                };
-                let row = record
-                    .value
-                    .and_then(|value| extract::extract(&value, &spec, &fallback_id));
-                match row {
-                    Err(reason) => {
-                        file_report.rows_quarantined += 1;
-                        bad_rows.record(&reason);
-                        quarantine.push(&name, &display, record.line, &reason, &record.raw)?;
-                    }
-                    Ok(mut row) => {
-                        if window.is_some_and(|w| {
-                            row.ts_micros < w.from_micros || row.ts_micros >= w.to_micros
-                        }) {
-                            file_report.rows_outside_window += 1;
-                            continue;
-                        }
-                        let pool = row.deployment.as_deref().and_then(|d| self_hosted.get(d));
-                        let price = match pool {
-                            Some(_) => None,
-                            None => row.model.as_deref().and_then(|m| {
-                                book.lookup(m, row.provider.as_deref(), row.ts_micros)
-                            }),
-                        };
-                        if pool.is_none() && row.provider.is_none() {
-                            row.provider = row
-                                .model
-                                .as_deref()
-                                .and_then(|m| crate::prices::provider_of_model(m, price));
-                        }
-                        let cost = match pool {
-                            Some(_) => None,
-                            // A gateway's own cache answered: the provider billed nothing.
-                            None if row.proxy_cache_hit => Some(crate::prices::RequestCost {
-                                cost_usd: rust_decimal::Decimal::ZERO,
-                                cache_saved_usd: rust_decimal::Decimal::ZERO,
-                                cache_write_premium_usd: rust_decimal::Decimal::ZERO,
-                                output_cost_usd: rust_decimal::Decimal::ZERO,
-                                price_id: "proxy-cache-hit".to_string(),
-                            }),
-                            None => price.map(|price| price.cost(&row)),
-                        };
-                        staged.push(
-                            &row,
-                            cost.as_ref(),
-                            pool.map(String::as_str),
-                            &name,
-                            &display,
-                            record.line,
-                        )?;
-                        file_report.rows_staged += 1;
-                    }
-                }
+            let reading = FileReading {
+                spec: &spec,
+                book,
+                self_hosted: &self_hosted,
+                window,
+                source: &name,
+                display: &display,
+                // Records without an id are named by their file (relative to the config's
+                // folder, so same-named files in two folders differ) and line.
+                file_name: relative_to(path, config.base_dir()),
+                shared: std::sync::Mutex::new((&mut *quarantine, &mut bad_rows)),
+            };
+            // A large uncompressed JSON-lines file is read in parts on every core, each
+            // part into its own staged file; anything else in one pass.
+            let (layout, compression) = files::classify(path).expect("open_file classified it");
+            let parts = match (layout, compression) {
+                (files::Layout::JsonLines, files::Compression::None) => records::json_lines_parts(
+                    path,
+                    std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    split_bytes(),
+                )?,
+                _ => Vec::new(),
+            };
+            let staged_file =
+                |part: usize| staged_dir.join(format!("{file_index:05}-{part:03}.parquet"));
+            let counts: Vec<PartCounts> = if parts.len() > 1 {
+                drop(records);
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = parts
+                        .iter()
+                        .enumerate()
+                        .map(|(i, part)| {
+                            let (reading, bar, target) = (&reading, bar.clone(), staged_file(i));
+                            scope.spawn(move || {
+                                let records = records::open_json_lines_part(path, *part, |f| {
+                                    Box::new(bar.wrap_read(f))
+                                })?;
+                                reading.read(records, &target)
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().expect("a reading thread panicked"))
+                        .collect::<Result<Vec<_>>>()
+                })?
+            } else {
+                vec![reading.read(Box::new(records), &staged_file(0))?]
+            };
+            file_report.parts = counts.len();
+            for part in counts {
+                file_report.rows_read += part.rows_read;
+                file_report.rows_quarantined += part.rows_quarantined;
+                file_report.rows_outside_window += part.rows_outside_window;
+                file_report.rows_staged += part.rows_staged;
+                report.rounded_costs += part.rounded_costs;
             }
-            report.rounded_costs += staged.finish()?;
             bar.finish_and_clear();
             source_report.rows_read += file_report.rows_read;
             source_report.rows_quarantined += file_report.rows_quarantined;
@@ -315,6 +301,125 @@ pub fn ingest(
         report.sources.push(source_report);
     }
     Ok(report)
+}
+
+/// Smallest JSON-lines file read in parallel parts: [`records::MIN_SPLIT_BYTES`], or the
+/// `INFERLEDGER_SPLIT_BYTES` environment variable (the tests split small files with it).
+fn split_bytes() -> u64 {
+    std::env::var("INFERLEDGER_SPLIT_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(records::MIN_SPLIT_BYTES)
+}
+
+/// What one pass over (part of) a file counted.
+#[derive(Debug, Clone, Copy, Default)]
+struct PartCounts {
+    rows_read: u64,
+    rows_quarantined: u64,
+    rows_outside_window: u64,
+    rows_staged: u64,
+    rounded_costs: u64,
+}
+
+/// Everything needed to read one input file's records into staged rows; shared by the
+/// threads reading its parts (quarantine and the bad-row tally behind one lock).
+struct FileReading<'a> {
+    spec: &'a FieldSpec,
+    book: &'a PriceBook,
+    self_hosted: &'a HashMap<&'a str, String>,
+    window: Option<Window>,
+    source: &'a str,
+    display: &'a str,
+    file_name: String,
+    shared: std::sync::Mutex<(&'a mut QuarantineWriter, &'a mut BadRows)>,
+}
+
+impl FileReading<'_> {
+    /// Reads records into one staged file: extracts, windows, prices and stages each, or
+    /// quarantines it with its reason.
+    fn read(&self, records: records::Records, target: &Path) -> Result<PartCounts> {
+        let mut staged = StagedRequestWriter::create(target)?;
+        let mut counts = PartCounts::default();
+        let (mut last_line, mut on_same_line) = (0, 0);
+        for record in records {
+            counts.rows_read += 1;
+            // Two records can share a line (a bare CR ends a CSV record): the second is
+            // `file:line+1`, and so on, so no two records share a fallback id.
+            on_same_line = if record.line == last_line {
+                on_same_line + 1
+            } else {
+                0
+            };
+            last_line = record.line;
+            let fallback_id = match on_same_line {
+                0 => format!("{}:{}", self.file_name, record.line),
+                n => format!("{}:{}+{n}", self.file_name, record.line),
+            };
+            let row = record
+                .value
+                .and_then(|value| extract::extract(&value, self.spec, &fallback_id));
+            let mut row = match row {
+                Ok(row) => row,
+                Err(reason) => {
+                    counts.rows_quarantined += 1;
+                    let mut shared = self.shared.lock().expect("no reader panicked");
+                    shared.1.record(&reason);
+                    shared
+                        .0
+                        .push(self.source, self.display, record.line, &reason, &record.raw)?;
+                    continue;
+                }
+            };
+            if self
+                .window
+                .is_some_and(|w| row.ts_micros < w.from_micros || row.ts_micros >= w.to_micros)
+            {
+                counts.rows_outside_window += 1;
+                continue;
+            }
+            let pool = row
+                .deployment
+                .as_deref()
+                .and_then(|d| self.self_hosted.get(d));
+            let price = match pool {
+                Some(_) => None,
+                None => row
+                    .model
+                    .as_deref()
+                    .and_then(|m| self.book.lookup(m, row.provider.as_deref(), row.ts_micros)),
+            };
+            if pool.is_none() && row.provider.is_none() {
+                row.provider = row
+                    .model
+                    .as_deref()
+                    .and_then(|m| crate::prices::provider_of_model(m, price));
+            }
+            let cost = match pool {
+                Some(_) => None,
+                // A gateway's own cache answered: the provider billed nothing.
+                None if row.proxy_cache_hit => Some(crate::prices::RequestCost {
+                    cost_usd: rust_decimal::Decimal::ZERO,
+                    cache_saved_usd: rust_decimal::Decimal::ZERO,
+                    cache_write_premium_usd: rust_decimal::Decimal::ZERO,
+                    output_cost_usd: rust_decimal::Decimal::ZERO,
+                    price_id: "proxy-cache-hit".to_string(),
+                }),
+                None => price.map(|price| price.cost(&row)),
+            };
+            staged.push(
+                &row,
+                cost.as_ref(),
+                pool.map(String::as_str),
+                self.source,
+                self.display,
+                record.line,
+            )?;
+            counts.rows_staged += 1;
+        }
+        counts.rounded_costs = staged.finish()?;
+        Ok(counts)
+    }
 }
 
 /// `path` relative to `base` when it lies below it, else `path` as it is.
