@@ -94,20 +94,30 @@ pub fn to_money(value: Decimal) -> (i128, bool) {
     (rounded.mantissa() * widen, rounded != value)
 }
 
-fn writer_properties() -> WriterProperties {
+/// How a staged file is compressed: staged rows are read once, by this run, so a fast
+/// codec (LZ4) beats a small file; quarantine is kept, so it is compressed harder (zstd).
+#[derive(Debug, Clone, Copy)]
+enum Kept {
+    ForThisRun,
+    ForLater,
+}
+
+fn writer_properties(kept: Kept) -> WriterProperties {
+    let compression = match kept {
+        Kept::ForThisRun => Compression::LZ4_RAW,
+        Kept::ForLater => Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")),
+    };
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("valid level"),
-        ))
+        .set_compression(compression)
         .build()
 }
 
-fn parquet_writer(path: &Path, schema: SchemaRef) -> Result<ArrowWriter<File>> {
+fn parquet_writer(path: &Path, schema: SchemaRef, kept: Kept) -> Result<ArrowWriter<File>> {
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
     Ok(ArrowWriter::try_new(
         file,
         schema,
-        Some(writer_properties()),
+        Some(writer_properties(kept)),
     )?)
 }
 
@@ -159,7 +169,7 @@ impl StagedRequestWriter {
     pub fn create(path: &Path) -> Result<Self> {
         let schema = staged_requests_schema();
         Ok(StagedRequestWriter {
-            writer: parquet_writer(path, schema.clone())?,
+            writer: parquet_writer(path, schema.clone(), Kept::ForThisRun)?,
             schema,
             rows: 0,
             request_id: StringBuilder::new(),
@@ -329,7 +339,7 @@ impl QuarantineWriter {
     pub fn create(path: &Path) -> Result<Self> {
         let schema = quarantine_schema();
         Ok(QuarantineWriter {
-            writer: parquet_writer(path, schema.clone())?,
+            writer: parquet_writer(path, schema.clone(), Kept::ForLater)?,
             schema,
             rows: 0,
             source: StringBuilder::new(),
