@@ -112,7 +112,7 @@ closing AS (
 )
 SELECT
     interaction_id,
-    to_char(closes_at_local, '%Y-%m-%d') AS date,
+    CAST(CAST(closes_at_local AS DATE) AS VARCHAR) AS date,
     start_ts, end_ts,
     arrow_cast(closes_at_local, 'Timestamp(Microsecond, Some("UTC"))') AS closes_at,
     team, feature, user_id, model, models, requests, failed_requests,

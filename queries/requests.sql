@@ -103,7 +103,7 @@ SELECT
     k.cost_usd, k.cache_saved_usd, k.cache_write_premium_usd, k.output_cost_usd, k.price_id, k.source_cost_usd,
     k.source, k.source_file, k.source_line, k.prefix_blocks, k.prefix_block_tokens,
     pd.pool,
-    to_char(k.ts, '%Y-%m-%d') AS date
+    CAST(CAST(k.ts AS DATE) AS VARCHAR) AS date
 -- The few pools on the build side.
 FROM pool_deployments pd RIGHT JOIN sessionised k ON k.deployment = pd.deployment
 WHERE NOT k.from_history

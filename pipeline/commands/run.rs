@@ -143,6 +143,7 @@ pub async fn run_pipeline(
         millis: clock.elapsed().as_millis(),
     });
 
+    let clock = Instant::now();
     let ctx = analyze::new_context_with_limit(memory_limit, Some(&staging.spill_dir()))?;
     crate::common::arrow_util::register_parquet_dir(
         &ctx,
@@ -185,6 +186,10 @@ pub async fn run_pipeline(
     analyze::register_run_params(&ctx, gap, &run_window)?;
     history::register_requests_context(&ctx, out, &run_window, gap).await?;
     history::register_vllm_context(&ctx, out, &run_window).await?;
+    timings.push(StepTiming {
+        table: "window_and_history".to_string(),
+        millis: clock.elapsed().as_millis(),
+    });
     timings.extend(
         analyze::run_steps(
             &ctx,
@@ -197,6 +202,7 @@ pub async fn run_pipeline(
         .await?,
     );
 
+    let clock = Instant::now();
     let internal_dir = staging.tables_dir().join(analyze::INTERNAL_DIR);
     analyze::write_tables(&ctx, &analyze::INTERNAL_TABLES, &internal_dir).await?;
     // Zero-row tables with each published table's schema, for `sql` over a history in
@@ -211,6 +217,11 @@ pub async fn run_pipeline(
     std::fs::rename(&quarantine_file, &published_quarantine)
         .map_err(|e| Error::io(&published_quarantine, e))?;
 
+    timings.push(StepTiming {
+        table: "internal_tables".to_string(),
+        millis: clock.elapsed().as_millis(),
+    });
+    let clock = Instant::now();
     let sources = summary::source_summaries(&ctx, &ingested.sources).await?;
     let unpriced_models = summary::unpriced_models(&ctx).await?;
     let (cost, unpriced_requests) = summary::cost_totals(&ctx).await?;
@@ -247,6 +258,10 @@ pub async fn run_pipeline(
     run_summary.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let report = summary::report_markdown(&ctx, &run_summary).await?;
     let report_html = crate::publish::html::report_html(&ctx, &run_summary).await?;
+    run_summary.timings_ms.push(StepTiming {
+        table: "summary_and_reports".to_string(),
+        millis: clock.elapsed().as_millis(),
+    });
     run_summary.peak_rss_bytes = summary::peak_rss_bytes();
 
     let files = staging.files_dir();

@@ -26,7 +26,8 @@ pub struct RawRecord {
     /// Line number in the file (1-based; for CSV the data row's physical line; for Parquet
     /// the row number).
     pub line: u64,
-    /// The record's text, cut to [`MAX_RAW_BYTES`].
+    /// The record's text (JSON lines: the whole line; quarantine cuts it to
+    /// [`MAX_RAW_BYTES`]).
     pub raw: String,
     /// The parsed record, or why it could not be parsed.
     pub value: std::result::Result<Value, String>,
@@ -224,7 +225,9 @@ fn peek_first_byte(reader: &mut Box<dyn BufRead + Send>) -> std::io::Result<Opti
     }
 }
 
-fn cut(text: &str) -> String {
+/// A record's text as quarantine keeps it: at most [`MAX_RAW_BYTES`], cut at a character
+/// boundary, with `…` when cut.
+pub fn cut(text: &str) -> String {
     if text.len() <= MAX_RAW_BYTES {
         return text.to_string();
     }
@@ -267,20 +270,30 @@ impl Iterator for JsonLines {
                     if buf.iter().all(u8::is_ascii_whitespace) {
                         continue; // blank lines are not records
                     }
-                    let text = String::from_utf8_lossy(&buf);
-                    let value = match std::str::from_utf8(&buf) {
-                        Err(e) => Err(format!("not valid UTF-8 at byte {}", e.valid_up_to())),
-                        Ok(t) => serde_json::from_str::<Value>(t).map_err(|e| {
-                            format!(
-                                "invalid JSON at column {}: {}",
-                                e.column(),
-                                strip_position(&e)
+                    // The line is moved, not copied, into the record's raw text (only
+                    // quarantine reads it, and cuts it there).
+                    let (raw, value) = match String::from_utf8(std::mem::take(&mut buf)) {
+                        Err(e) => {
+                            let at = e.utf8_error().valid_up_to();
+                            (
+                                cut(&String::from_utf8_lossy(e.as_bytes())),
+                                Err(format!("not valid UTF-8 at byte {at}")),
                             )
-                        }),
+                        }
+                        Ok(text) => {
+                            let value = serde_json::from_str::<Value>(&text).map_err(|e| {
+                                format!(
+                                    "invalid JSON at column {}: {}",
+                                    e.column(),
+                                    strip_position(&e)
+                                )
+                            });
+                            (text, value)
+                        }
                     };
                     return Some(RawRecord {
                         line: self.line,
-                        raw: cut(&text),
+                        raw,
                         value,
                     });
                 }
@@ -606,6 +619,17 @@ mod tests {
 
     fn plain(f: File) -> Box<dyn Read + Send> {
         Box::new(f)
+    }
+
+    #[test]
+    fn quarantine_text_is_cut_at_a_character_boundary() {
+        // 10,000 two-byte characters (20,000 bytes): cut to at most 16 KiB, whole
+        // characters only, marked with an ellipsis.
+        let long = "é".repeat(10_000);
+        let kept = cut(&long);
+        assert!(kept.ends_with('…'));
+        assert_eq!(kept.len(), MAX_RAW_BYTES + '…'.len_utf8());
+        assert_eq!(cut("short"), "short");
     }
 
     #[test]

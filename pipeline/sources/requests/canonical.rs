@@ -363,7 +363,7 @@ impl QuarantineWriter {
         self.source_file.append_value(file);
         self.line.append_value(line as i64);
         self.reason.append_value(reason);
-        self.raw.append_value(raw);
+        self.raw.append_value(crate::read::records::cut(raw));
         self.rows += 1;
         if self.rows >= BATCH_ROWS {
             self.flush()?;
