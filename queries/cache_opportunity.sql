@@ -1,18 +1,21 @@
 -- cache_opportunity: how much more prompt caching could save, by date × model × feature.
 --
--- Input: requests (API only) and cache_ideal (pipeline/cache_sim.rs). Where requests carry
+-- Input: requests (API only) and cache_ideal (pipeline/analyze/cache_sim.rs: the requests
+-- with prompt-prefix identity, replayed; a small build side). Where requests carry
 -- prompt-prefix identity (hash_ids block lists, or a prefix_hash), ideal_hit_ratio is what
 -- a perfect prefix cache would have reached (no TTL, 5-minute and 1-hour TTL) against the
 -- actual cache_read_tokens. Without prefix identity, the gap is estimated to
 -- economics.cache_hit_target instead (method 'target'). The gap is priced per request:
--- missing cached tokens × (input price − cache-read price).
+-- missing cached tokens × cache_read_discount (input price − cache-read price).
 WITH joined AS (
     SELECT r.date, r.model, r.feature, r.input_tokens, r.cache_read_tokens,
-           c.has_prefix, c.ideal_read_tokens, c.ideal_read_tokens_5m, c.ideal_read_tokens_1h,
-           c.discount_per_token,
+           c.request_id IS NOT NULL AS has_prefix,
+           c.ideal_read_tokens, c.ideal_read_tokens_5m, c.ideal_read_tokens_1h,
+           cache_read_discount(r.model, r.provider, r.ts) AS discount_per_token,
            CAST(round((SELECT cache_hit_target FROM economics) * r.input_tokens) AS BIGINT) AS target_read_tokens
-    FROM requests r
-    JOIN cache_ideal c ON r.request_id = c.request_id
+    FROM cache_ideal c
+    RIGHT JOIN requests r ON r.request_id = c.request_id
+    WHERE r.pool IS NULL
 )
 SELECT
     date,

@@ -2,9 +2,8 @@
 //! order and counts, for each, the prompt tokens a perfect prefix cache would have served:
 //! a block hits when it and every block before it were seen earlier (per model), with no
 //! TTL, a 5-minute TTL and a 1-hour TTL (an entry's clock restarts whenever it is used, as
-//! providers' caches do). Each request also gets its cache discount per token (input price
-//! − cache-read price, from the price book) so the gap can be priced. The result is
-//! registered as `cache_ideal` for `queries/cache_opportunity.sql`. The cache starts warm
+//! providers' caches do). The result is registered as `cache_ideal` for
+//! `queries/cache_opportunity.sql` (which prices the gap with `cache_read_discount`). The cache starts warm
 //! with the prefixes of the published history before the run's window
 //! (`requests_context.warms_cache`), as one run over the whole period would have it.
 
@@ -12,18 +11,13 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Int64Array, RecordBatch, StringArray,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
-use rust_decimal::Decimal;
 
 use crate::common::error::Result;
-use crate::prices::PriceBook;
-use crate::sources::requests::canonical::{money_type, to_money};
 
 /// TTLs replayed, in µs (`None` = no expiry).
 pub const TTLS: [Option<i64>; 3] = [None, Some(300_000_000), Some(3_600_000_000)];
@@ -63,136 +57,80 @@ impl IdealCache {
 #[derive(Debug, Default)]
 struct IdealColumns {
     ids: Vec<String>,
-    has: Vec<bool>,
-    ideal: [Vec<Option<i64>>; 3],
-    discount: Vec<Option<i128>>,
+    ideal: [Vec<i64>; 3],
 }
 
 fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("request_id", DataType::Utf8, false),
-        Field::new("has_prefix", DataType::Boolean, false),
-        Field::new("ideal_read_tokens", DataType::Int64, true),
-        Field::new("ideal_read_tokens_5m", DataType::Int64, true),
-        Field::new("ideal_read_tokens_1h", DataType::Int64, true),
-        Field::new("discount_per_token", money_type(), true),
+        Field::new("ideal_read_tokens", DataType::Int64, false),
+        Field::new("ideal_read_tokens_5m", DataType::Int64, false),
+        Field::new("ideal_read_tokens_1h", DataType::Int64, false),
     ]))
 }
 
-/// Replays the run's API requests and registers `cache_ideal`. Only requests with prefix
-/// identity are replayed, in time order; the others just get their discount (no sort).
-pub async fn register_ideal(ctx: &SessionContext, book: &PriceBook) -> Result<()> {
+/// Replays the run's API requests that carry prompt-prefix identity, in time order, and
+/// registers `cache_ideal`: one row per replayed request. Requests without prefix identity
+/// are not in it (cache_opportunity.sql estimates them against the target hit ratio), so
+/// it holds nothing for a log without prefix identity, however long.
+pub async fn register_ideal(ctx: &SessionContext) -> Result<()> {
     let replayed = ctx
         .sql(
-            "SELECT request_id, CAST(ts AS BIGINT) AS ts_micros, provider, model, input_tokens, \
+            "SELECT request_id, CAST(ts AS BIGINT) AS ts_micros, model, input_tokens, \
              prefix_blocks, prefix_block_tokens, false AS warm_only, ts, source_file, source_line \
-             FROM requests WHERE pool IS NULL AND prefix_blocks IS NOT NULL \
+             FROM requests \
+             WHERE pool IS NULL AND prefix_blocks IS NOT NULL AND prefix_block_tokens IS NOT NULL \
              UNION ALL \
-             SELECT request_id, CAST(ts AS BIGINT), provider, model, input_tokens, \
+             SELECT request_id, CAST(ts AS BIGINT), model, input_tokens, \
              prefix_blocks, prefix_block_tokens, true, ts, source_file, source_line \
-             FROM requests_context WHERE warms_cache \
+             FROM requests_context \
+             WHERE warms_cache AND prefix_blocks IS NOT NULL AND prefix_block_tokens IS NOT NULL \
              ORDER BY ts, source_file, source_line",
-        )
-        .await?;
-    let plain = ctx
-        .sql(
-            "SELECT request_id, CAST(ts AS BIGINT) AS ts_micros, provider, model, input_tokens, \
-             prefix_blocks, prefix_block_tokens, false AS warm_only \
-             FROM requests WHERE pool IS NULL AND prefix_blocks IS NULL",
         )
         .await?;
     let mut cache = IdealCache::default();
     let mut out = IdealColumns::default();
-    // The discount of (model, provider, day): prices are effective by day.
-    let mut discounts: HashMap<(String, Option<String>, i64), Option<i128>> = HashMap::new();
-    let mut discount_of = |model: &str, provider: Option<&str>, ts: i64| {
-        *discounts
-            .entry((
-                model.to_string(),
-                provider.map(str::to_string),
-                ts.div_euclid(86_400_000_000),
-            ))
-            .or_insert_with(|| {
-                book.lookup(model, provider, ts).map(|p| {
-                    let read = p.standard.cache_read.unwrap_or(p.standard.input);
-                    to_money((p.standard.input - read).max(Decimal::ZERO)).0
-                })
-            })
-    };
-    for frame in [replayed, plain] {
-        let mut stream = frame.execute_stream().await?;
-        while let Some(batch) = stream.next().await {
-            let batch = batch?;
-            let text =
-                |i: usize| datafusion::arrow::compute::cast(batch.column(i), &DataType::Utf8);
-            let (ids, providers, models, blocks) = (text(0)?, text(2)?, text(3)?, text(5)?);
-            let (ids, providers, models, blocks) = (
-                ids.as_string::<i32>(),
-                providers.as_string::<i32>(),
-                models.as_string::<i32>(),
-                blocks.as_string::<i32>(),
-            );
-            let ts = datafusion::arrow::compute::cast(batch.column(1), &DataType::Int64)?;
-            let ts = ts.as_primitive::<Int64Type>();
-            let input = batch.column(4).as_primitive::<Int64Type>();
-            let block_tokens = batch.column(6).as_primitive::<Int64Type>();
-            let warm_only = batch.column(7).as_boolean();
-            for row in 0..batch.num_rows() {
-                let model = if models.is_null(row) {
-                    ""
-                } else {
-                    models.value(row)
-                };
-                let prefix =
-                    (!blocks.is_null(row) && !block_tokens.is_null(row)).then(|| blocks.value(row));
-                if warm_only.value(row) {
-                    // Earlier nights' requests only warm the cache (history is the system of
-                    // record for the replay's state); they are not rows of this run.
-                    if let Some(prefix) = prefix {
-                        let list: Vec<&str> = prefix.split(' ').collect();
-                        cache.replay(model, &list, ts.value(row));
-                    }
-                    continue;
-                }
-                let provider = (!providers.is_null(row)).then(|| providers.value(row));
-                out.ids.push(ids.value(row).to_string());
-                out.discount
-                    .push(discount_of(model, provider, ts.value(row)));
-                match prefix {
-                    Some(prefix) => {
-                        let list: Vec<&str> = prefix.split(' ').collect();
-                        let hits = cache.replay(model, &list, ts.value(row));
-                        for (i, h) in hits.iter().enumerate() {
-                            out.ideal[i].push(Some(
-                                (*h as i64 * block_tokens.value(row)).min(input.value(row)),
-                            ));
-                        }
-                        out.has.push(true);
-                    }
-                    None => {
-                        for column in out.ideal.iter_mut() {
-                            column.push(None);
-                        }
-                        out.has.push(false);
-                    }
-                }
+    let mut stream = replayed.execute_stream().await?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let text = |i: usize| datafusion::arrow::compute::cast(batch.column(i), &DataType::Utf8);
+        let (ids, models, blocks) = (text(0)?, text(2)?, text(4)?);
+        let (ids, models, blocks) = (
+            ids.as_string::<i32>(),
+            models.as_string::<i32>(),
+            blocks.as_string::<i32>(),
+        );
+        let ts = datafusion::arrow::compute::cast(batch.column(1), &DataType::Int64)?;
+        let ts = ts.as_primitive::<Int64Type>();
+        let input = batch.column(3).as_primitive::<Int64Type>();
+        let block_tokens = batch.column(5).as_primitive::<Int64Type>();
+        let warm_only = batch.column(6).as_boolean();
+        for row in 0..batch.num_rows() {
+            let model = if models.is_null(row) {
+                ""
+            } else {
+                models.value(row)
+            };
+            let list: Vec<&str> = blocks.value(row).split(' ').collect();
+            let hits = cache.replay(model, &list, ts.value(row));
+            // Earlier nights' requests only warm the cache (history is the system of
+            // record for the replay's state); they are not rows of this run.
+            if warm_only.value(row) {
+                continue;
+            }
+            out.ids.push(ids.value(row).to_string());
+            for (i, h) in hits.iter().enumerate() {
+                out.ideal[i].push((*h as i64 * block_tokens.value(row)).min(input.value(row)));
             }
         }
     }
-    let IdealColumns {
-        ids,
-        has,
-        ideal,
-        discount,
-    } = out;
+    let IdealColumns { ids, ideal } = out;
     let [unbounded, five, hour] = ideal;
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from(ids)),
-        Arc::new(BooleanArray::from(has)),
         Arc::new(Int64Array::from(unbounded)),
         Arc::new(Int64Array::from(five)),
         Arc::new(Int64Array::from(hour)),
-        Arc::new(Decimal128Array::from(discount).with_data_type(money_type())),
     ];
     let batch = RecordBatch::try_new(schema(), columns)?;
     ctx.deregister_table("cache_ideal")?;

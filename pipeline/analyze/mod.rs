@@ -708,7 +708,10 @@ pub async fn step_frame(
             match prepare {
                 Prepare::GpuTimeSweep => attribution::register_weights(ctx).await?,
                 Prepare::GpuCostSplit => attribution::register_split(ctx).await?,
-                Prepare::IdealCacheReplay => cache_sim::register_ideal(ctx, book).await?,
+                Prepare::IdealCacheReplay => {
+                    udf::register_cache_read_discount(ctx, Arc::new(book.clone()));
+                    cache_sim::register_ideal(ctx).await?
+                }
             }
             sql
         }

@@ -1,9 +1,13 @@
-//! Functions registered for users' SQL. `cost_of(model, input_tokens, cache_read_tokens,
-//! cache_write_tokens, output_tokens, ts)` prices a hypothetical request with the price
-//! book exactly as `run` prices a logged one (input = all prompt tokens, cache tokens
-//! inside it), returning DECIMAL(38, 12), or NULL when the model has no price then.
+//! Functions registered for the steps' and users' SQL. `cost_of(model, input_tokens,
+//! cache_read_tokens, cache_write_tokens, output_tokens, ts)` prices a hypothetical request
+//! with the price book exactly as `run` prices a logged one (input = all prompt tokens,
+//! cache tokens inside it), returning DECIMAL(38, 12), or NULL when the model has no price
+//! then. `cache_read_discount(model, provider, ts)` is what one cached prompt token saves
+//! against an uncached one (input price − cache-read price, never negative) in the price
+//! in force at `ts`, NULL without a price.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Decimal128Array};
 use datafusion::arrow::compute::cast;
@@ -86,6 +90,69 @@ pub fn register_cost_of(ctx: &SessionContext, book: PriceBook) {
             DataType::Int64,
             timestamp,
         ],
+        money_type(),
+        Volatility::Immutable,
+        fun,
+    ));
+}
+
+/// The arguments of a UDF call as arrays of one length.
+fn arrays_of(args: &[ColumnarValue]) -> datafusion::error::Result<Vec<ArrayRef>> {
+    let rows = args
+        .iter()
+        .find_map(|a| match a {
+            ColumnarValue::Array(array) => Some(array.len()),
+            ColumnarValue::Scalar(_) => None,
+        })
+        .unwrap_or(1);
+    args.iter().map(|a| a.clone().into_array(rows)).collect()
+}
+
+/// Registers `cache_read_discount` with a price book.
+pub fn register_cache_read_discount(ctx: &SessionContext, book: Arc<PriceBook>) {
+    let timestamp = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    // Prices are effective by day: one lookup per (model, provider, day).
+    type Key = (String, Option<String>, i64);
+    let memo: Mutex<HashMap<Key, Option<i128>>> = Mutex::new(HashMap::new());
+    let fun = Arc::new(
+        move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+            let arrays = arrays_of(args)?;
+            let models = cast(&arrays[0], &DataType::Utf8)?;
+            let providers = cast(&arrays[1], &DataType::Utf8)?;
+            let (models, providers) = (models.as_string::<i32>(), providers.as_string::<i32>());
+            let ts = cast(
+                &arrays[2],
+                &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            )?;
+            let ts = ts.as_primitive::<TimestampMicrosecondType>();
+            let mut memo = memo.lock().expect("no pricing call panicked");
+            let out: Vec<Option<i128>> = (0..models.len())
+                .map(|row| {
+                    if models.is_null(row) || ts.is_null(row) {
+                        return None;
+                    }
+                    let (model, at) = (models.value(row), ts.value(row));
+                    let provider = (!providers.is_null(row)).then(|| providers.value(row));
+                    let key = (
+                        model.to_string(),
+                        provider.map(str::to_string),
+                        at.div_euclid(86_400_000_000),
+                    );
+                    *memo.entry(key).or_insert_with(|| {
+                        book.lookup(model, provider, at).map(|p| {
+                            let read = p.standard.cache_read.unwrap_or(p.standard.input);
+                            to_money((p.standard.input - read).max(rust_decimal::Decimal::ZERO)).0
+                        })
+                    })
+                })
+                .collect();
+            let array = Decimal128Array::from(out).with_data_type(money_type());
+            Ok(ColumnarValue::Array(Arc::new(array)))
+        },
+    );
+    ctx.register_udf(create_udf(
+        "cache_read_discount",
+        vec![DataType::Utf8, DataType::Utf8, timestamp],
         money_type(),
         Volatility::Immutable,
         fun,

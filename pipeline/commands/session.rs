@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::ValueEnum;
 use datafusion::arrow::array::RecordBatch;
@@ -128,6 +129,7 @@ impl Session {
             Some(c) => super::load_price_book(c)?.0,
             None => crate::prices::PriceBook::builtin(),
         };
+        crate::analyze::udf::register_cache_read_discount(&ctx, Arc::new(book.clone()));
         crate::analyze::udf::register_cost_of(&ctx, book);
         for (name, sql) in crate::publish::summary::queries::VIEWS {
             // A view over tables this folder lacks (no GPU bills, say) is left out.
