@@ -1,7 +1,7 @@
 -- requests: the canonical request table, one row per distinct request_id.
 --
 -- Input: requests_staged (every row of the run's window read and priced, duplicates
--- included), requests_context (published requests of earlier nights that a session still
+-- included), requests_duplicate_ids (the ids staged more than once), requests_context (published requests of earlier nights that a session still
 -- open at the window's start holds; see pipeline/analyze/history.rs), run_params (one row:
 -- inactivity_gap_seconds) and pool_deployments (which [[pools]] served which deployment:
 -- `pool` is set for self-hosted requests, whose cost is in the GPU bill).
@@ -21,7 +21,10 @@
 -- log's own id, or '<key>@<interaction_start>' for derived ones. The rows go through the
 -- sessionising windows whole, so nothing is joined back afterwards.
 WITH duplicated AS (
-    SELECT request_id FROM requests_staged GROUP BY request_id HAVING COUNT(*) > 1
+    -- The ids staged more than once, as ingest found them (a run) or as a GROUP BY over
+    -- requests_staged finds them (the `sql` prompt, the SQL tests); a few ids staged once
+    -- may be among them (a shared 64-bit hash), which ranking keeps.
+    SELECT DISTINCT request_id FROM requests_duplicate_ids
 ),
 -- The best copy of each duplicated id (duplicated ids on the build side of the join).
 best_copies AS (

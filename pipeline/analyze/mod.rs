@@ -648,6 +648,34 @@ pub fn register_pool_api_prices(
     Ok(())
 }
 
+/// Registers `requests_duplicate_ids` (the request ids staged more than once, which
+/// `queries/requests.sql` ranks) from the list ingest kept.
+pub fn register_duplicate_ids(ctx: &SessionContext, ids: &[String]) -> Result<()> {
+    use datafusion::arrow::array::StringArray;
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "request_id",
+        DataType::Utf8,
+        false,
+    )]));
+    register_memtable(
+        ctx,
+        "requests_duplicate_ids",
+        schema,
+        vec![Arc::new(StringArray::from(ids.to_vec()))],
+    )
+}
+
+/// Registers `requests_duplicate_ids` as a view that finds them in `requests_staged` (for
+/// the `sql` prompt and the SQL tests, which have no ingest).
+pub async fn register_duplicate_ids_view(ctx: &SessionContext) -> Result<()> {
+    let view = ctx
+        .sql("SELECT request_id FROM requests_staged GROUP BY request_id HAVING COUNT(*) > 1")
+        .await?;
+    ctx.deregister_table("requests_duplicate_ids")?;
+    ctx.register_table("requests_duplicate_ids", view.into_view())?;
+    Ok(())
+}
+
 /// Registers the one-row `run_params` table the step queries read their settings from:
 /// inactivity_gap_seconds, the window (window_from, window_to), horizon_micros (midnight
 /// after the window: what closes at or after it is still open) and the decision tables'

@@ -153,6 +153,7 @@ pub async fn run_pipeline(
         Some(canonical::staged_requests_schema()),
     )
     .await?;
+    analyze::register_duplicate_ids(&ctx, &ingested.duplicate_ids)?;
     crate::common::arrow_util::register_parquet_dir(
         &ctx,
         "billing_staged",

@@ -1012,3 +1012,56 @@ fn a_pool_whose_rules_match_no_bill_is_warned_about() {
     assert_ok(&output);
     assert!(!stderr(&output).contains("warning:"), "{}", stderr(&output));
 }
+
+#[test]
+fn duplicates_across_sources_and_file_parts_keep_the_best_copy() {
+    // a.jsonl (source "gateway"): r2 with 1 completion token, r1 with 1, 98 other
+    // requests, and r2 again with 7 at the end, the file read in 2 parts
+    // on 2 threads; b.jsonl (source "proxy"): r1 again with 5 completion tokens. Expected
+    // by hand: 102 rows read (101 + 1), 100 distinct requests kept, 2 duplicates dropped,
+    // r1 kept with 5 tokens and r2 with 7.
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = vec![
+        openai_line("r2", 1_794_787_100, 10, 0, 1),
+        openai_line("r1", 1_794_787_200, 10, 0, 1),
+    ];
+    for i in 0..98 {
+        a.push(openai_line(&format!("x{i}"), 1_794_787_300 + i, 10, 0, 1));
+    }
+    a.push(openai_line("r2", 1_794_787_100, 10, 0, 7));
+    std::fs::write(dir.path().join("a.jsonl"), a.join("\n") + "\n").unwrap();
+    std::fs::write(
+        dir.path().join("b.jsonl"),
+        openai_line("r1", 1_794_787_200, 10, 0, 5) + "\n",
+    )
+    .unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[requests]]\nname = \"gateway\"\npath = \"a.jsonl\"\nformat = \"openai\"\n\n[[requests]]\nname = \"proxy\"\npath = \"b.jsonl\"\nformat = \"openai\"\n",
+    );
+    let out = dir.path().join("out");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_inferledger"))
+        .args([
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env("INFERLEDGER_SPLIT_BYTES", "1")
+        .output()
+        .unwrap();
+    assert_ok(&output);
+    assert_eq!(summary(&out)["sources"][0]["files"][0]["parts"], 2);
+    assert_eq!(totals(&out), (102, 100, 0, 2));
+    assert_eq!(
+        query(
+            &out,
+            "SELECT request_id, output_tokens, source FROM requests WHERE request_id IN ('r1', 'r2') ORDER BY request_id"
+        ),
+        vec![
+            vec!["r1".to_string(), "5".into(), "proxy".into()],
+            vec!["r2".to_string(), "7".into(), "gateway".into()]
+        ]
+    );
+}

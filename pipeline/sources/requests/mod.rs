@@ -87,6 +87,28 @@ pub struct IngestReport {
     pub rounded_costs: u64,
     /// Folder of staged request Parquet files.
     pub staged_dir: PathBuf,
+    /// Every request id staged more than once (sorted; it may hold a few ids staged once,
+    /// whose 64-bit hash another id shares: ranking those alone keeps them, so the list
+    /// only has to miss no duplicate). `queries/requests.sql` ranks only these ids' rows.
+    pub duplicate_ids: Vec<String>,
+}
+
+/// The request ids staged so far, as 64-bit hashes, and the ids seen again.
+#[derive(Debug, Default)]
+struct SeenIds {
+    hashes: std::collections::HashSet<u64>,
+    again: Vec<String>,
+}
+
+impl SeenIds {
+    fn note(&mut self, id: &str) {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        id.hash(&mut hasher);
+        if !self.hashes.insert(hasher.finish()) {
+            self.again.push(id.to_string());
+        }
+    }
 }
 
 /// A source with everything resolved: files, field spec.
@@ -201,6 +223,7 @@ pub fn ingest(
         })
         .collect();
     let mut file_index = 0usize;
+    let seen = std::sync::Mutex::new(SeenIds::default());
     for source in &config.requests {
         let resolved = ResolvedSource::resolve(config, source)?;
         let name = source.display_name();
@@ -236,6 +259,7 @@ pub fn ingest(
                 // folder, so same-named files in two folders differ) and line.
                 file_name: relative_to(path, config.base_dir()),
                 shared: std::sync::Mutex::new((&mut *quarantine, &mut bad_rows)),
+                seen: &seen,
             };
             // A large uncompressed JSON-lines file is read in parts on every core, each
             // part into its own staged file; anything else in one pass.
@@ -300,6 +324,10 @@ pub fn ingest(
         )?;
         report.sources.push(source_report);
     }
+    let mut duplicate_ids = seen.into_inner().expect("no reader panicked").again;
+    duplicate_ids.sort_unstable();
+    duplicate_ids.dedup();
+    report.duplicate_ids = duplicate_ids;
     Ok(report)
 }
 
@@ -333,6 +361,7 @@ struct FileReading<'a> {
     display: &'a str,
     file_name: String,
     shared: std::sync::Mutex<(&'a mut QuarantineWriter, &'a mut BadRows)>,
+    seen: &'a std::sync::Mutex<SeenIds>,
 }
 
 impl FileReading<'_> {
@@ -415,6 +444,10 @@ impl FileReading<'_> {
                 self.display,
                 record.line,
             )?;
+            self.seen
+                .lock()
+                .expect("no reader panicked")
+                .note(&row.request_id);
             counts.rows_staged += 1;
         }
         counts.rounded_costs = staged.finish()?;
