@@ -107,8 +107,11 @@ fn writer_properties(kept: Kept) -> WriterProperties {
         Kept::ForThisRun => Compression::LZ4_RAW,
         Kept::ForLater => Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")),
     };
+    // Staged files skip dictionary encoding: their ids are all distinct, and building
+    // the dictionaries cost more than the file they save is worth for one read.
     WriterProperties::builder()
         .set_compression(compression)
+        .set_dictionary_enabled(matches!(kept, Kept::ForLater))
         .build()
 }
 
