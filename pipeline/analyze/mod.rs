@@ -722,6 +722,23 @@ pub struct StepTiming {
     pub millis: u128,
 }
 
+/// How step tables are written: DataFusion's defaults (zstd), but no dictionary for the
+/// columns whose values are (nearly) all distinct, where building one costs time and
+/// saves nothing.
+fn published_parquet_options() -> datafusion::config::TableParquetOptions {
+    let mut options = datafusion::config::TableParquetOptions::default();
+    for column in ["request_id", "interaction_id", "session_key"] {
+        options.column_specific_options.insert(
+            column.to_string(),
+            datafusion::config::ParquetColumnOptions {
+                dictionary_enabled: Some(false),
+                ..Default::default()
+            },
+        );
+    }
+    options
+}
+
 /// The frame of one step: its SQL, after the Rust work some steps need first (the GPU-time
 /// sweep, the cost split, the ideal-cache replay, the union of the recommendation rules).
 pub async fn step_frame(
@@ -797,7 +814,11 @@ pub async fn run_steps(
             options = options.with_partition_by(vec!["date".to_string()]);
         }
         frame
-            .write_parquet(&format!("{}/", dir.to_string_lossy()), options, None)
+            .write_parquet(
+                &format!("{}/", dir.to_string_lossy()),
+                options,
+                Some(published_parquet_options()),
+            )
             .await
             .map_err(|source| Error::Query {
                 file: format!("queries/{}.sql", step.table),
