@@ -4,3 +4,4 @@
 pub mod arrow_util;
 pub mod error;
 pub mod progress;
+pub mod staged;

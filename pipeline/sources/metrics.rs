@@ -10,14 +10,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    ArrayRef, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::parquet::arrow::ArrowWriter;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::common::error::{Error, Result};
+use crate::common::staged::{Kept, StagedFile, StagedRows};
 use crate::config::{Config, GpuMetricsSource, MetricsFormat};
 use crate::read::time::{TimeOptions, parse_timestamp};
 use crate::read::{files, records};
@@ -288,49 +288,56 @@ pub struct MetricsReport {
     pub quarantine_reasons: Vec<(String, u64)>,
 }
 
+/// Samples (with their pool and line) being buffered for one staged file.
 struct Batch {
     rows: Vec<(Sample, Option<String>, u64)>,
+    format: &'static str,
+    file: String,
 }
 
-fn write_batch(
-    writer: &mut ArrowWriter<File>,
-    batch: &mut Batch,
-    format: &str,
-    file: &str,
-) -> Result<()> {
-    if batch.rows.is_empty() {
-        return Ok(());
+impl StagedRows for Batch {
+    fn schema(&self) -> SchemaRef {
+        staged_schema()
     }
-    let rows = std::mem::take(&mut batch.rows);
-    let n = rows.len();
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(
-            TimestampMicrosecondArray::from(rows.iter().map(|r| r.0.ts_micros).collect::<Vec<_>>())
+
+    fn buffered(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn take_columns(&mut self) -> Result<Vec<ArrayRef>> {
+        let (format, file) = (self.format, self.file.as_str());
+        let rows = std::mem::take(&mut self.rows);
+        let n = rows.len();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(
+                TimestampMicrosecondArray::from(
+                    rows.iter().map(|r| r.0.ts_micros).collect::<Vec<_>>(),
+                )
                 .with_timezone("UTC"),
-        ),
-        Arc::new(StringArray::from(vec![format; n])),
-        Arc::new(StringArray::from(
-            rows.iter().map(|r| r.0.metric.as_str()).collect::<Vec<_>>(),
-        )),
-        Arc::new(StringArray::from(
-            rows.iter().map(|r| r.0.host.as_deref()).collect::<Vec<_>>(),
-        )),
-        Arc::new(StringArray::from(
-            rows.iter().map(|r| r.1.as_deref()).collect::<Vec<_>>(),
-        )),
-        Arc::new(StringArray::from(
-            rows.iter().map(|r| r.0.series.as_str()).collect::<Vec<_>>(),
-        )),
-        Arc::new(Float64Array::from(
-            rows.iter().map(|r| r.0.value).collect::<Vec<_>>(),
-        )),
-        Arc::new(StringArray::from(vec![file; n])),
-        Arc::new(Int64Array::from(
-            rows.iter().map(|r| r.2 as i64).collect::<Vec<_>>(),
-        )),
-    ];
-    writer.write(&RecordBatch::try_new(staged_schema(), columns)?)?;
-    Ok(())
+            ),
+            Arc::new(StringArray::from(vec![format; n])),
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.0.metric.as_str()).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.0.host.as_deref()).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.1.as_deref()).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.0.series.as_str()).collect::<Vec<_>>(),
+            )),
+            Arc::new(Float64Array::from(
+                rows.iter().map(|r| r.0.value).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(vec![file; n])),
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.2 as i64).collect::<Vec<_>>(),
+            )),
+        ];
+        Ok(columns)
+    }
 }
 
 /// Reads every `[[gpu_metrics]]` source into `staging/metrics_staged/`.
@@ -366,10 +373,15 @@ pub fn ingest(
         for path in expand_metrics(config, source)? {
             index += 1;
             let display = path.to_string_lossy().into_owned();
-            let file = File::create(dir.join(format!("{index:05}.parquet")))
-                .map_err(|e| Error::io(&dir, e))?;
-            let mut writer = ArrowWriter::try_new(file, staged_schema(), None)?;
-            let mut batch = Batch { rows: Vec::new() };
+            let mut staged = StagedFile::create(
+                &dir.join(format!("{index:05}.parquet")),
+                Batch {
+                    rows: Vec::new(),
+                    format: format_name,
+                    file: display.clone(),
+                },
+                Kept::ForThisRun,
+            )?;
             let mut handle = |line: u64,
                               raw: &str,
                               parsed: std::result::Result<Vec<Sample>, String>,
@@ -437,10 +449,8 @@ pub fn ingest(
                             }])
                         },
                     );
-                    handle(i as u64 + 1, &line, samples, &mut report, &mut batch)?;
-                    if batch.rows.len() >= 8192 {
-                        write_batch(&mut writer, &mut batch, format_name, &display)?;
-                    }
+                    handle(i as u64 + 1, &line, samples, &mut report, &mut staged.rows)?;
+                    staged.row_added()?;
                 }
             } else {
                 let (layout, compression) =
@@ -449,14 +459,17 @@ pub fn ingest(
                     let samples = record
                         .value
                         .and_then(|v| samples_of(&v, &host_label, source.format));
-                    handle(record.line, &record.raw, samples, &mut report, &mut batch)?;
-                    if batch.rows.len() >= 8192 {
-                        write_batch(&mut writer, &mut batch, format_name, &display)?;
-                    }
+                    handle(
+                        record.line,
+                        &record.raw,
+                        samples,
+                        &mut report,
+                        &mut staged.rows,
+                    )?;
+                    staged.row_added()?;
                 }
             }
-            write_batch(&mut writer, &mut batch, format_name, &display)?;
-            writer.close()?;
+            staged.finish()?;
         }
         let limit = source
             .max_bad_fraction

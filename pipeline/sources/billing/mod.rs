@@ -13,17 +13,16 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, Decimal128Array, Float64Array, Int64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    ArrayRef, Decimal128Array, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::parquet::arrow::ArrowWriter;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::common::error::{Error, Result};
 use crate::common::progress::Progress;
+use crate::common::staged::{Kept, StagedFile, StagedRows};
 use crate::config::{BillingFormat, CostBasis};
 use crate::config::{BillingSource, Config};
 use crate::prices::parse_decimal;
@@ -570,18 +569,23 @@ struct HourRow {
     line: u64,
 }
 
-struct StagedWriter {
-    writer: ArrowWriter<std::fs::File>,
+/// Hour shares of billing rows being buffered for one staged file.
+struct BillingHours {
     rows: Vec<HourRow>,
     source: String,
     file: String,
 }
 
-impl StagedWriter {
-    fn flush(&mut self) -> Result<()> {
-        if self.rows.is_empty() {
-            return Ok(());
-        }
+impl StagedRows for BillingHours {
+    fn schema(&self) -> SchemaRef {
+        staged_schema()
+    }
+
+    fn buffered(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn take_columns(&mut self) -> Result<Vec<ArrayRef>> {
         let rows = std::mem::take(&mut self.rows);
         let opt = |f: fn(&Charge) -> Option<&str>| -> ArrayRef {
             Arc::new(StringArray::from(
@@ -625,10 +629,18 @@ impl StagedWriter {
                 rows.iter().map(|r| r.line as i64).collect::<Vec<_>>(),
             )),
         ];
-        self.writer
-            .write(&RecordBatch::try_new(staged_schema(), columns)?)?;
-        Ok(())
+        Ok(columns)
     }
+}
+
+/// A staged file of billing hours.
+fn staged_hours(path: &Path, source: &str, file: &str) -> Result<StagedFile<BillingHours>> {
+    let hours = BillingHours {
+        rows: Vec::new(),
+        source: source.to_string(),
+        file: file.to_string(),
+    };
+    StagedFile::create(path, hours, Kept::ForThisRun)
 }
 
 /// What happened to one billing source's rows.
@@ -717,14 +729,8 @@ pub fn ingest(
             let rows = records::open(&path, layout, compression, move |f| {
                 Box::new(reader_bar.wrap_read(f))
             })?;
-            let file = std::fs::File::create(dir.join(format!("{index:05}.parquet")))
-                .map_err(|e| Error::io(&dir, e))?;
-            let mut staged = StagedWriter {
-                writer: ArrowWriter::try_new(file, staged_schema(), None)?,
-                rows: Vec::new(),
-                source: name.clone(),
-                file: display.clone(),
-            };
+            let mut staged =
+                staged_hours(&dir.join(format!("{index:05}.parquet")), &name, &display)?;
             for record in rows {
                 report.rows_read += 1;
                 if record.value.is_ok() && !seen_rows.insert(row_identity(&record.raw)) {
@@ -770,27 +776,24 @@ pub fn ingest(
                         gpu_cost += charge.cost;
                         let charge = Arc::new(charge);
                         for share in hours {
-                            staged.rows.push(HourRow {
+                            staged.rows.rows.push(HourRow {
                                 share,
                                 charge: charge.clone(),
                                 line: record.line,
                             });
                         }
-                        if staged.rows.len() >= 8192 {
-                            staged.flush()?;
-                        }
+                        staged.row_added()?;
                     }
                 }
             }
-            staged.flush()?;
-            staged.writer.close()?;
+            staged.finish()?;
             bar.finish_and_clear();
             report.files.push(display);
         }
         // The credits on GPU instances, staged like the rows they credit (no GPU-hours of
         // their own); the rest are non-GPU spend.
         pending_credits.sort_by(|a, b| a.3.cmp(&b.3));
-        let mut staged: Option<StagedWriter> = None;
+        let mut staged: Option<StagedFile<BillingHours>> = None;
         for (mut charge, hours, line, origin) in pending_credits {
             let id = charge.resource_id.as_deref().unwrap_or_default();
             let Some((gpu_model, gpus, instance_type)) = gpu_resources.get(id) else {
@@ -804,39 +807,31 @@ pub fn ingest(
             charge.gpu_hours = 0.0;
             report.rows_gpu += 1;
             gpu_cost += charge.cost;
-            if staged.as_ref().is_some_and(|w| w.file != origin) {
-                let mut done = staged.take().expect("checked");
-                done.flush()?;
-                done.writer.close()?;
+            if staged.as_ref().is_some_and(|w| w.rows.file != origin) {
+                staged.take().expect("checked").finish()?;
             }
             if staged.is_none() {
                 index += 1;
-                let file = std::fs::File::create(dir.join(format!("{index:05}.parquet")))
-                    .map_err(|e| Error::io(&dir, e))?;
-                staged = Some(StagedWriter {
-                    writer: ArrowWriter::try_new(file, staged_schema(), None)?,
-                    rows: Vec::new(),
-                    source: name.clone(),
-                    file: origin.clone(),
-                });
+                staged = Some(staged_hours(
+                    &dir.join(format!("{index:05}.parquet")),
+                    &name,
+                    &origin,
+                )?);
             }
             let writer = staged.as_mut().expect("just set");
             let charge = Arc::new(charge);
             for mut share in hours {
                 share.gpu_hours = 0.0;
-                writer.rows.push(HourRow {
+                writer.rows.rows.push(HourRow {
                     share,
                     charge: charge.clone(),
                     line,
                 });
             }
-            if writer.rows.len() >= 8192 {
-                writer.flush()?;
-            }
+            writer.row_added()?;
         }
-        if let Some(mut done) = staged {
-            done.flush()?;
-            done.writer.close()?;
+        if let Some(done) = staged {
+            done.finish()?;
         }
         report.gpu_cost_usd = gpu_cost.normalize().to_string();
         report.non_gpu_cost_usd = other_cost.normalize().to_string();

@@ -1,23 +1,21 @@
-//! The Arrow shape of canonical request rows and quarantined rows, and builders that
-//! turn them into record batches written to Parquet as they fill (never the whole input
-//! in memory). Money is `Decimal128(38, 12)`: exact to a trillionth of a dollar.
+//! The Arrow shape of canonical request rows and quarantined rows, and their row buffers
+//! for the one staged writer (`common::staged`), which writes them to Parquet as they fill
+//! (never the whole input in memory). Money is `Decimal128(38, 12)`: exact to a
+//! trillionth of a dollar.
 
-use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder,
+    ArrayRef, BooleanBuilder, Decimal128Builder, Int64Builder, StringBuilder,
     TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::basic::{Compression, ZstdLevel};
-use datafusion::parquet::file::properties::WriterProperties;
 use rust_decimal::Decimal;
 
 use super::extract::RequestRow;
-use crate::common::error::{Error, Result};
+use crate::common::error::Result;
+use crate::common::staged::{Kept, StagedFile, StagedRows};
 use crate::prices::RequestCost;
 
 /// Precision of money columns.
@@ -25,7 +23,7 @@ pub const MONEY_PRECISION: u8 = 38;
 /// Scale of money columns (digits after the point).
 pub const MONEY_SCALE: i8 = 12;
 /// Rows per record batch.
-pub const BATCH_ROWS: usize = 8192;
+pub const BATCH_ROWS: usize = crate::common::staged::BATCH_ROWS;
 
 /// The money column type.
 pub fn money_type() -> DataType {
@@ -94,39 +92,8 @@ pub fn to_money(value: Decimal) -> (i128, bool) {
     (rounded.mantissa() * widen, rounded != value)
 }
 
-/// How a staged file is compressed: staged rows are read once, by this run, so a fast
-/// codec (LZ4) beats a small file; quarantine is kept, so it is compressed harder (zstd).
-#[derive(Debug, Clone, Copy)]
-enum Kept {
-    ForThisRun,
-    ForLater,
-}
-
-fn writer_properties(kept: Kept) -> WriterProperties {
-    let compression = match kept {
-        Kept::ForThisRun => Compression::LZ4_RAW,
-        Kept::ForLater => Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")),
-    };
-    // Staged files skip dictionary encoding: their ids are all distinct, and building
-    // the dictionaries cost more than the file they save is worth for one read.
-    WriterProperties::builder()
-        .set_compression(compression)
-        .set_dictionary_enabled(matches!(kept, Kept::ForLater))
-        .build()
-}
-
-fn parquet_writer(path: &Path, schema: SchemaRef, kept: Kept) -> Result<ArrowWriter<File>> {
-    let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    Ok(ArrowWriter::try_new(
-        file,
-        schema,
-        Some(writer_properties(kept)),
-    )?)
-}
-
-/// Builds staged request batches and writes them to one Parquet file.
-pub struct StagedRequestWriter {
-    writer: ArrowWriter<File>,
+/// Staged request rows being buffered, one Arrow builder per column.
+pub struct RequestColumns {
     schema: SchemaRef,
     rows: usize,
     request_id: StringBuilder,
@@ -167,13 +134,10 @@ fn money_builder() -> Decimal128Builder {
     Decimal128Builder::new().with_data_type(money_type())
 }
 
-impl StagedRequestWriter {
-    /// Creates the Parquet file.
-    pub fn create(path: &Path) -> Result<Self> {
-        let schema = staged_requests_schema();
-        Ok(StagedRequestWriter {
-            writer: parquet_writer(path, schema.clone(), Kept::ForThisRun)?,
-            schema,
+impl Default for RequestColumns {
+    fn default() -> Self {
+        RequestColumns {
+            schema: staged_requests_schema(),
             rows: 0,
             request_id: StringBuilder::new(),
             ts: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
@@ -206,9 +170,11 @@ impl StagedRequestWriter {
             prefix_blocks: StringBuilder::new(),
             prefix_block_tokens: Int64Builder::new(),
             rounded_costs: 0,
-        })
+        }
     }
+}
 
+impl RequestColumns {
     fn money(&mut self, value: Option<Decimal>) -> Option<i128> {
         value.map(|v| {
             let (m, rounded) = to_money(v);
@@ -217,7 +183,7 @@ impl StagedRequestWriter {
         })
     }
 
-    /// Appends one row; writes a batch when full. `self_hosted` is the price id of a
+    /// Appends one row. `self_hosted` is the price id of a
     /// request served by a pool (`self-hosted:<pool>`): it has no per-token cost.
     pub fn push(
         &mut self,
@@ -269,17 +235,22 @@ impl StagedRequestWriter {
         let source_cost = self.money(row.source_cost_usd);
         self.source_cost_usd.append_option(source_cost);
         self.rows += 1;
-        if self.rows >= BATCH_ROWS {
-            self.flush()?;
-        }
         Ok(())
     }
+}
 
-    fn flush(&mut self) -> Result<()> {
-        if self.rows == 0 {
-            return Ok(());
-        }
-        let columns: Vec<ArrayRef> = vec![
+impl StagedRows for RequestColumns {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn buffered(&self) -> usize {
+        self.rows
+    }
+
+    fn take_columns(&mut self) -> Result<Vec<ArrayRef>> {
+        self.rows = 0;
+        Ok(vec![
             Arc::new(self.request_id.finish()),
             Arc::new(self.ts.finish()),
             Arc::new(self.duration_ms.finish()),
@@ -310,25 +281,48 @@ impl StagedRequestWriter {
             Arc::new(self.prefix_blocks.finish()),
             Arc::new(self.prefix_block_tokens.finish()),
             Arc::new(self.source_cost_usd.finish()),
-        ];
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
-        self.writer.write(&batch)?;
-        self.rows = 0;
-        Ok(())
-    }
-
-    /// Writes what is left and closes the file.
-    pub fn finish(mut self) -> Result<u64> {
-        self.flush()?;
-        self.writer.close()?;
-        Ok(self.rounded_costs)
+        ])
     }
 }
 
-/// Builds quarantine batches and writes them to one Parquet file.
-pub struct QuarantineWriter {
-    writer: ArrowWriter<File>,
-    schema: SchemaRef,
+/// Staged request rows written to one Parquet file as they come.
+pub struct StagedRequestWriter(StagedFile<RequestColumns>);
+
+impl StagedRequestWriter {
+    /// Creates the Parquet file.
+    pub fn create(path: &Path) -> Result<Self> {
+        Ok(StagedRequestWriter(StagedFile::create(
+            path,
+            RequestColumns::default(),
+            Kept::ForThisRun,
+        )?))
+    }
+
+    /// Appends one row (see [`RequestColumns::push`]); writes a batch when full.
+    pub fn push(
+        &mut self,
+        row: &RequestRow,
+        cost: Option<&RequestCost>,
+        self_hosted: Option<&str>,
+        source: &str,
+        source_file: &str,
+        source_line: u64,
+    ) -> Result<()> {
+        self.0
+            .rows
+            .push(row, cost, self_hosted, source, source_file, source_line)?;
+        self.0.row_added()
+    }
+
+    /// Writes what is left and closes the file; returns the costs that needed rounding.
+    pub fn finish(self) -> Result<u64> {
+        Ok(self.0.finish()?.rounded_costs)
+    }
+}
+
+/// Quarantined rows being buffered.
+#[derive(Default)]
+pub struct QuarantineColumns {
     rows: usize,
     source: StringBuilder,
     source_file: StringBuilder,
@@ -337,23 +331,41 @@ pub struct QuarantineWriter {
     raw: StringBuilder,
 }
 
+impl StagedRows for QuarantineColumns {
+    fn schema(&self) -> SchemaRef {
+        quarantine_schema()
+    }
+
+    fn buffered(&self) -> usize {
+        self.rows
+    }
+
+    fn take_columns(&mut self) -> Result<Vec<ArrayRef>> {
+        self.rows = 0;
+        Ok(vec![
+            Arc::new(self.source.finish()),
+            Arc::new(self.source_file.finish()),
+            Arc::new(self.line.finish()),
+            Arc::new(self.reason.finish()),
+            Arc::new(self.raw.finish()),
+        ])
+    }
+}
+
+/// Quarantined rows written to one Parquet file as they come (it is published: zstd).
+pub struct QuarantineWriter(StagedFile<QuarantineColumns>);
+
 impl QuarantineWriter {
     /// Creates the Parquet file.
     pub fn create(path: &Path) -> Result<Self> {
-        let schema = quarantine_schema();
-        Ok(QuarantineWriter {
-            writer: parquet_writer(path, schema.clone(), Kept::ForLater)?,
-            schema,
-            rows: 0,
-            source: StringBuilder::new(),
-            source_file: StringBuilder::new(),
-            line: Int64Builder::new(),
-            reason: StringBuilder::new(),
-            raw: StringBuilder::new(),
-        })
+        Ok(QuarantineWriter(StagedFile::create(
+            path,
+            QuarantineColumns::default(),
+            Kept::ForLater,
+        )?))
     }
 
-    /// Appends one quarantined row.
+    /// Appends one quarantined row, its raw text cut to what quarantine keeps.
     pub fn push(
         &mut self,
         source: &str,
@@ -362,40 +374,19 @@ impl QuarantineWriter {
         reason: &str,
         raw: &str,
     ) -> Result<()> {
-        self.source.append_value(source);
-        self.source_file.append_value(file);
-        self.line.append_value(line as i64);
-        self.reason.append_value(reason);
-        self.raw.append_value(crate::read::records::cut(raw));
-        self.rows += 1;
-        if self.rows >= BATCH_ROWS {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        if self.rows == 0 {
-            return Ok(());
-        }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.source.finish()),
-            Arc::new(self.source_file.finish()),
-            Arc::new(self.line.finish()),
-            Arc::new(self.reason.finish()),
-            Arc::new(self.raw.finish()),
-        ];
-        self.writer
-            .write(&RecordBatch::try_new(self.schema.clone(), columns)?)?;
-        self.rows = 0;
-        Ok(())
+        let rows = &mut self.0.rows;
+        rows.source.append_value(source);
+        rows.source_file.append_value(file);
+        rows.line.append_value(line as i64);
+        rows.reason.append_value(reason);
+        rows.raw.append_value(crate::read::records::cut(raw));
+        rows.rows += 1;
+        self.0.row_added()
     }
 
     /// Writes what is left and closes the file.
-    pub fn finish(mut self) -> Result<()> {
-        self.flush()?;
-        self.writer.close()?;
-        Ok(())
+    pub fn finish(self) -> Result<()> {
+        self.0.finish().map(|_| ())
     }
 }
 
