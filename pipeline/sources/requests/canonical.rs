@@ -285,39 +285,14 @@ impl StagedRows for RequestColumns {
     }
 }
 
-/// Staged request rows written to one Parquet file as they come.
-pub struct StagedRequestWriter(StagedFile<RequestColumns>);
+/// Staged request rows written to one Parquet file as they come: add a row with
+/// `rows.push(…)` then `row_added()`; `finish()` returns the buffer, whose
+/// `rounded_costs` counts the costs that needed rounding.
+pub type StagedRequestWriter = StagedFile<RequestColumns>;
 
-impl StagedRequestWriter {
-    /// Creates the Parquet file.
-    pub fn create(path: &Path) -> Result<Self> {
-        Ok(StagedRequestWriter(StagedFile::create(
-            path,
-            RequestColumns::default(),
-            Kept::ForThisRun,
-        )?))
-    }
-
-    /// Appends one row (see [`RequestColumns::push`]); writes a batch when full.
-    pub fn push(
-        &mut self,
-        row: &RequestRow,
-        cost: Option<&RequestCost>,
-        self_hosted: Option<&str>,
-        source: &str,
-        source_file: &str,
-        source_line: u64,
-    ) -> Result<()> {
-        self.0
-            .rows
-            .push(row, cost, self_hosted, source, source_file, source_line)?;
-        self.0.row_added()
-    }
-
-    /// Writes what is left and closes the file; returns the costs that needed rounding.
-    pub fn finish(self) -> Result<u64> {
-        Ok(self.0.finish()?.rounded_costs)
-    }
+/// A staged request file.
+pub fn staged_request_file(path: &Path) -> Result<StagedRequestWriter> {
+    StagedFile::create(path, RequestColumns::default(), Kept::ForThisRun)
 }
 
 /// Quarantined rows being buffered.

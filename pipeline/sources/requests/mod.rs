@@ -21,7 +21,7 @@ use crate::prices::PriceBook;
 use crate::read::bad_rows::BadRows;
 use crate::read::time::{EpochUnit, TimeOptions};
 use crate::read::{files, records, time};
-use canonical::{QuarantineWriter, StagedRequestWriter};
+use canonical::QuarantineWriter;
 use extract::FieldSpec;
 use fields::CanonicalField;
 use presets::{Format, Preset};
@@ -368,7 +368,7 @@ impl FileReading<'_> {
     /// Reads records into one staged file: extracts, windows, prices and stages each, or
     /// quarantines it with its reason.
     fn read(&self, records: records::Records, target: &Path) -> Result<PartCounts> {
-        let mut staged = StagedRequestWriter::create(target)?;
+        let mut staged = canonical::staged_request_file(target)?;
         let mut counts = PartCounts::default();
         let (mut last_line, mut on_same_line) = (0, 0);
         for record in records {
@@ -436,7 +436,7 @@ impl FileReading<'_> {
                 }),
                 None => price.map(|price| price.cost(&row)),
             };
-            staged.push(
+            staged.rows.push(
                 &row,
                 cost.as_ref(),
                 pool.map(String::as_str),
@@ -444,13 +444,14 @@ impl FileReading<'_> {
                 self.display,
                 record.line,
             )?;
+            staged.row_added()?;
             self.seen
                 .lock()
                 .expect("no reader panicked")
                 .note(&row.request_id);
             counts.rows_staged += 1;
         }
-        counts.rounded_costs = staged.finish()?;
+        counts.rounded_costs = staged.finish()?.rounded_costs;
         Ok(counts)
     }
 }
