@@ -647,25 +647,11 @@ fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
     let out = dir.path().join("out");
     assert_ok(&run(&root().join(SAMPLE_CONFIG), &out, &[]));
     let file = dir.path().join("focus.csv");
-    let output = inferledger(&[
-        "export",
-        "--focus",
-        "--out",
-        out.to_str().unwrap(),
-        "--output",
-        file.to_str().unwrap(),
-    ]);
+    let output = export_focus(&out, &file);
     assert_ok(&output);
     // The row order is total: a second export is the same file, byte for byte.
     let again = dir.path().join("focus-again.csv");
-    assert_ok(&inferledger(&[
-        "export",
-        "--focus",
-        "--out",
-        out.to_str().unwrap(),
-        "--output",
-        again.to_str().unwrap(),
-    ]));
+    assert_ok(&export_focus(&out, &again));
     assert_eq!(
         std::fs::read(&file).unwrap(),
         std::fs::read(&again).unwrap()
@@ -1209,14 +1195,7 @@ fn focus_export_follows_the_spec_rules_and_credits_unassigned_gpus_apart() {
     let out = dir.path().join("out");
     assert_ok(&run(&config, &out, &[]));
     let file = dir.path().join("focus.csv");
-    assert_ok(&inferledger(&[
-        "export",
-        "--focus",
-        "--out",
-        out.to_str().unwrap(),
-        "--output",
-        file.to_str().unwrap(),
-    ]));
+    assert_ok(&export_focus(&out, &file));
     let mut reader = csv::Reader::from_path(&file).unwrap();
     let headers: Vec<String> = reader
         .headers()
@@ -1339,4 +1318,16 @@ fn logs_read_in_parallel_parts_give_the_same_tables() {
     assert_eq!(split_sources, whole_sources);
     assert_eq!(summary(&split)["totals"], summary(&whole)["totals"]);
     assert_eq!(tables(&split), tables(&whole));
+}
+
+/// Runs `export --focus` of the run in `out` into `file`.
+fn export_focus(out: &std::path::Path, file: &std::path::Path) -> std::process::Output {
+    inferledger(&[
+        "export",
+        "--focus",
+        "--out",
+        out.to_str().unwrap(),
+        "--output",
+        file.to_str().unwrap(),
+    ])
 }
