@@ -26,17 +26,8 @@ pub fn register_cost_of(ctx: &SessionContext, book: PriceBook) {
     let timestamp = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
     let fun = Arc::new(
         move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
-            let rows = args
-                .iter()
-                .find_map(|a| match a {
-                    ColumnarValue::Array(array) => Some(array.len()),
-                    ColumnarValue::Scalar(_) => None,
-                })
-                .unwrap_or(1);
-            let arrays: Vec<ArrayRef> = args
-                .iter()
-                .map(|a| a.clone().into_array(rows))
-                .collect::<datafusion::error::Result<_>>()?;
+            let arrays = arrays_of(args)?;
+            let rows = arrays[0].len();
             let text = cast(&arrays[0], &DataType::Utf8)?;
             let text = text.as_string::<i32>();
             let counts: Vec<ArrayRef> = arrays[1..5]

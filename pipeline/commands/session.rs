@@ -153,7 +153,7 @@ impl Session {
         };
         // Every name `\d` lists (internal tables and views included), for errors and the
         // prompt's banner.
-        session.tables = session.names().await?.tables;
+        session.tables = session.table_names().await?;
         Ok(session)
     }
 
@@ -212,9 +212,27 @@ impl Session {
         }
     }
 
+    /// Every table and view `\d` lists.
+    async fn table_names(&self) -> Result<Vec<String>> {
+        let mut tables = Vec::new();
+        for batch in self.describe(None).await? {
+            for row in 0..batch.num_rows() {
+                if let Some(name) =
+                    crate::common::arrow_util::string_at(batch.column(0).as_ref(), row)
+                {
+                    tables.push(name);
+                }
+            }
+        }
+        Ok(tables)
+    }
+
     /// Every table and view `\d` lists, with its columns, for the banner and Tab.
     pub async fn names(&self) -> Result<Names> {
-        let mut names = Names::default();
+        let mut names = Names {
+            tables: self.tables.clone(),
+            ..Names::default()
+        };
         let columns = self
             .ctx
             .sql("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' ORDER BY table_name, ordinal_position")
@@ -228,15 +246,6 @@ impl Session {
                         .unwrap_or_default()
                 };
                 names.columns.entry(cell(0)).or_default().push(cell(1));
-            }
-        }
-        for batch in self.describe(None).await? {
-            for row in 0..batch.num_rows() {
-                if let Some(name) =
-                    crate::common::arrow_util::string_at(batch.column(0).as_ref(), row)
-                {
-                    names.tables.push(name);
-                }
             }
         }
         Ok(names)

@@ -380,10 +380,7 @@ fn a_litellm_price_file_overrides_the_catalog() {
     // image and realtime entries, dated snapshot, embedding and Bedrock entries among its 17
     // entries).
     let dir = tempfile::tempdir().unwrap();
-    let sample = root().join("sample-data");
-    let text = std::fs::read_to_string(sample.join("inferledger.toml"))
-        .unwrap()
-        .replace("path = \"", &format!("path = \"{}/", sample.display()))
+    let text = sample_config_with_absolute_paths()
         + &format!(
             "\n[prices]\nfile = \"{}\"\n",
             root()
@@ -656,13 +653,7 @@ fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
         std::fs::read(&file).unwrap(),
         std::fs::read(&again).unwrap()
     );
-    let mut reader = csv::Reader::from_path(&file).unwrap();
-    let headers: Vec<String> = reader
-        .headers()
-        .unwrap()
-        .iter()
-        .map(str::to_string)
-        .collect();
+    let (headers, records) = read_csv(&file);
     // FOCUS 1.2's mandatory columns (FinOps Foundation, FOCUS 1.2 specification).
     for column in [
         "BilledCost",
@@ -719,8 +710,7 @@ fn focus_export_has_the_mandatory_columns_and_the_run_totals() {
     let mut credit = rust_decimal::Decimal::ZERO;
     let mut output_meter_rows = 0;
     let mut pool_day_hours = std::collections::BTreeMap::<(String, String), f64>::new();
-    for record in reader.records() {
-        let record = record.unwrap();
+    for record in records {
         if &record[column("x_InferledgerKind")] == "api_unpriced" {
             // No price entry: the cost is unknown, so every cost column is empty (NULL).
             for name in ["BilledCost", "EffectiveCost", "ListCost", "ListUnitPrice"] {
@@ -1184,26 +1174,16 @@ fn focus_export_follows_the_spec_rules_and_credits_unassigned_gpus_apart() {
         ),
     )
     .unwrap();
-    let text = std::fs::read_to_string(sample.join("inferledger.toml"))
-        .unwrap()
-        .replace("path = \"", &format!("path = \"{}/", sample.display()))
-        .replace(
-            &format!("{}/billing/focus_aws_week.csv", sample.display()),
-            "billing/focus_aws_week.csv",
-        );
+    let text = sample_config_with_absolute_paths().replace(
+        &format!("{}/billing/focus_aws_week.csv", sample.display()),
+        "billing/focus_aws_week.csv",
+    );
     let config = write_config(dir.path(), &text);
     let out = dir.path().join("out");
     assert_ok(&run(&config, &out, &[]));
     let file = dir.path().join("focus.csv");
     assert_ok(&export_focus(&out, &file));
-    let mut reader = csv::Reader::from_path(&file).unwrap();
-    let headers: Vec<String> = reader
-        .headers()
-        .unwrap()
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let (headers, records) = read_csv(&file);
     let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
     let mut violations = Vec::new();
     for (i, record) in records.iter().enumerate() {
@@ -1330,4 +1310,26 @@ fn export_focus(out: &std::path::Path, file: &std::path::Path) -> std::process::
         "--output",
         file.to_str().unwrap(),
     ])
+}
+
+/// The sample's config with every input path made absolute, for a config written
+/// elsewhere.
+fn sample_config_with_absolute_paths() -> String {
+    let sample = root().join("sample-data");
+    std::fs::read_to_string(sample.join("inferledger.toml"))
+        .unwrap()
+        .replace("path = \"", &format!("path = \"{}/", sample.display()))
+}
+
+/// A CSV file's header and records.
+fn read_csv(file: &std::path::Path) -> (Vec<String>, Vec<csv::StringRecord>) {
+    let mut reader = csv::Reader::from_path(file).unwrap();
+    let headers = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let records = reader.records().map(Result::unwrap).collect();
+    (headers, records)
 }
