@@ -311,6 +311,10 @@ pub struct RunConfig {
     /// Memory the SQL steps may use (e.g. `4G`); sorts and aggregations spill to disk
     /// beyond it. Unbounded when unset; `--memory-limit` wins.
     pub memory_limit: Option<String>,
+    /// How many session buckets the session steps (`requests`, `interactions`) run in,
+    /// one at a time, so that their memory does not grow with the log. By default one per
+    /// 400 MiB of request logs (compressed files counted at 8× their size).
+    pub session_buckets: Option<u32>,
 }
 
 impl Default for RunConfig {
@@ -319,6 +323,7 @@ impl Default for RunConfig {
             out: None,
             max_bad_fraction: default_bad_fraction(),
             memory_limit: None,
+            session_buckets: None,
         }
     }
 }
@@ -552,6 +557,13 @@ impl Config {
                 "[interactions] inactivity_gap '{}' not understood; expected a number and a unit, e.g. 30m, 90s, 2h",
                 self.interactions.inactivity_gap
             ));
+        }
+        if self
+            .run
+            .session_buckets
+            .is_some_and(|b| !(1..=4096).contains(&b))
+        {
+            problems.push("[run] session_buckets must be between 1 and 4096".to_string());
         }
         if let Some(limit) = &self.run.memory_limit
             && let Err(e) = parse_memory_size(limit)

@@ -1,8 +1,10 @@
 -- interactions: one row per interaction (a conversation, session, agent run or trace),
 -- dated by the day it closes.
 --
--- Input: requests, and requests_context (the requests of earlier nights that belong to an
--- interaction still open when this run's window starts; pipeline/history.rs), run_params,
+-- Input: requests (of one session bucket when a run splits its requests: see
+-- queries/requests.sql and session_pass), and requests_context (the requests of earlier
+-- nights that belong to an interaction still open when this run's window starts;
+-- pipeline/history.rs), run_params,
 -- request_gpu_costs and context_gpu_costs (the GPU cost of its self-hosted requests,
 -- tonight's and earlier nights').
 -- An interaction closes inactivity_gap_seconds after its last activity ends (the latest
@@ -37,6 +39,8 @@ WITH held AS (
            model, status, completed, input_tokens, cache_read_tokens, output_tokens, cost_usd, pool
     FROM requests_context
     WHERE in_open_session
+      AND session_bucket(session_key, (SELECT session_buckets FROM session_pass))
+          = (SELECT session_bucket FROM session_pass)
 ),
 gpu AS (
     SELECT request_id, SUM(gpu_cost_usd) AS gpu_cost_usd

@@ -1,14 +1,23 @@
 -- requests: the canonical request table, one row per distinct request_id.
 --
--- Input: requests_staged (every row of the run's window read and priced, duplicates
--- included), requests_duplicate_ids (the ids staged more than once), requests_context (published requests of earlier nights that a session still
+-- Input: requests_staged (the rows of the run's window read and priced, duplicates
+-- included, of one session bucket: see session_pass), requests_duplicate_ids (the ids
+-- staged more than once), requests_duplicate_copies (every staged copy of those ids, all
+-- buckets), requests_context (published requests of earlier nights that a session still
 -- open at the window's start holds; see pipeline/analyze/history.rs), run_params (one row:
--- inactivity_gap_seconds) and pool_deployments (which [[pools]] served which deployment:
--- `pool` is set for self-hosted requests, whose cost is in the GPU bill).
+-- inactivity_gap_seconds), pool_deployments (which [[pools]] served which deployment:
+-- `pool` is set for self-hosted requests, whose cost is in the GPU bill) and session_pass
+-- (one row: the session bucket this pass reads, of how many; 0 of 1 reads everything).
+--
+-- Session buckets: a large run splits its requests by session key into buckets and runs
+-- this query once per bucket (pipeline/common/session_buckets.rs), so its sorts hold one
+-- bucket's rows; every interaction lies in one bucket. session_bucket(key, buckets) is
+-- the bucket ingest filed a key's requests under.
 --
 -- Duplicates: a request_id seen more than once in a run is kept once, the copy with the
 -- most output tokens (streaming logs repeat a message id with growing usage), then the
--- first in file order. Only the duplicated ids are ranked, so the whole table is never
+-- first in file order, whichever bucket each copy is in; the pass of the kept copy's
+-- bucket outputs it. Only the duplicated ids are ranked, so the whole table is never
 -- sorted by id; every join has the small side (the duplicated ids, the pools) as its
 -- build side, so memory does not grow with the log.
 --
@@ -26,39 +35,49 @@ WITH duplicated AS (
     -- may be among them (a shared 64-bit hash), which ranking keeps.
     SELECT DISTINCT request_id FROM requests_duplicate_ids
 ),
--- The best copy of each duplicated id (duplicated ids on the build side of the join).
+-- The best copy of each duplicated id, of all its copies in every bucket.
 best_copies AS (
     SELECT * EXCLUDE (copy_rank)
     FROM (
-        SELECT s.*,
+        SELECT c.*,
                ROW_NUMBER() OVER (
-                   PARTITION BY s.request_id
-                   ORDER BY s.output_tokens DESC, s.source_file, s.source_line
+                   PARTITION BY c.request_id
+                   ORDER BY c.output_tokens DESC, c.source_file, c.source_line
                ) AS copy_rank
-        FROM duplicated d JOIN requests_staged s ON s.request_id = d.request_id
+        FROM requests_duplicate_copies c
     ) ranked
     WHERE copy_rank = 1
 ),
--- Rows whose id is not duplicated, and the best copies.
+-- This bucket's rows whose id is not duplicated, and the best copies (of every bucket
+-- until keyed keeps this bucket's).
 kept AS (
-    SELECT s.* FROM duplicated d RIGHT ANTI JOIN requests_staged s ON s.request_id = d.request_id
+    SELECT s.*, false AS best_copy
+    FROM duplicated d RIGHT ANTI JOIN requests_staged s ON s.request_id = d.request_id
     UNION ALL
-    SELECT * FROM best_copies
+    SELECT b.*, true AS best_copy FROM best_copies b
 ),
 keyed AS (
-    SELECT k.*,
-           CASE WHEN interaction_id IS NOT NULL THEN 'interaction:' || interaction_id
-                WHEN user_id IS NOT NULL THEN 'user:' || user_id
-                ELSE 'team:' || COALESCE(team, '-') || '/' || COALESCE(feature, '-')
-           END AS session_key,
-           false AS from_history
-    FROM kept k
-    -- Earlier nights' requests of sessions still open: only for the gaps (their other
-    -- columns are NULL here and they are not output).
+    SELECT * EXCLUDE (best_copy)
+    FROM (
+        SELECT k.*,
+               CASE WHEN interaction_id IS NOT NULL THEN 'interaction:' || interaction_id
+                    WHEN user_id IS NOT NULL THEN 'user:' || user_id
+                    ELSE 'team:' || COALESCE(team, '-') || '/' || COALESCE(feature, '-')
+               END AS session_key,
+               false AS from_history
+        FROM kept k
+    ) own
+    WHERE NOT best_copy
+       OR session_bucket(session_key, (SELECT session_buckets FROM session_pass))
+          = (SELECT session_bucket FROM session_pass)
+    -- Earlier nights' requests of this bucket's sessions still open: only for the gaps
+    -- (their other columns are NULL here and they are not output).
     UNION ALL BY NAME
     SELECT request_id, ts, session_key, true AS from_history
     FROM requests_context
     WHERE in_open_session
+      AND session_bucket(session_key, (SELECT session_buckets FROM session_pass))
+          = (SELECT session_bucket FROM session_pass)
 ),
 gaps AS (
     -- Every key's requests in time order, all keys one after another: a request starts an

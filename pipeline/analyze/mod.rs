@@ -56,6 +56,20 @@ pub struct Step {
     pub partitioned: bool,
     /// Whether the table is written to the output folder (internal steps only feed others).
     pub published: bool,
+    /// For the session steps: the table they read one session bucket at a time.
+    pub per_bucket: Option<BucketInput>,
+}
+
+/// What a session step reads one session bucket at a time (see
+/// `common::session_buckets`): every interaction lies in one bucket, so a step that
+/// sessionises or groups by interaction can run bucket by bucket, each pass holding a
+/// share of the rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketInput {
+    /// `requests_staged`: the bucket's staged request files.
+    StagedRequests,
+    /// `requests`: the bucket's part of the `requests` step's output.
+    Requests,
 }
 
 impl Step {
@@ -75,6 +89,7 @@ const fn step(table: &'static str, sql: &'static str, published: bool) -> Step {
         work: Work::Sql(sql),
         partitioned: published,
         published,
+        per_bucket: None,
     }
 }
 
@@ -90,6 +105,7 @@ const fn prepared(
         work: Work::Prepared(prepare, sql),
         partitioned: published,
         published,
+        per_bucket: None,
     }
 }
 
@@ -99,7 +115,13 @@ pub const FIRST_DECISION_STEP: &str = "month_factor";
 
 /// The steps of a run, in order.
 pub const STEPS: [Step; 21] = [
-    step("requests", include_str!("../../queries/requests.sql"), true),
+    Step {
+        table: "requests",
+        work: Work::Sql(include_str!("../../queries/requests.sql")),
+        partitioned: true,
+        published: true,
+        per_bucket: Some(BucketInput::StagedRequests),
+    },
     step(
         "cache_hit_ratio",
         include_str!("../../queries/cache_hit_ratio.sql"),
@@ -142,11 +164,13 @@ pub const STEPS: [Step; 21] = [
         include_str!("../../queries/request_gpu_costs.sql"),
         true,
     ),
-    step(
-        "interactions",
-        include_str!("../../queries/interactions.sql"),
-        true,
-    ),
+    Step {
+        table: "interactions",
+        work: Work::Sql(include_str!("../../queries/interactions.sql")),
+        partitioned: true,
+        published: true,
+        per_bucket: Some(BucketInput::Requests),
+    },
     step(
         "interaction_costs",
         include_str!("../../queries/interaction_costs.sql"),
@@ -178,12 +202,14 @@ pub const STEPS: [Step; 21] = [
         work: Work::Sql(include_str!("../../queries/selfhost_breakeven.sql")),
         partitioned: false,
         published: true,
+        per_bucket: None,
     },
     Step {
         table: "spot_volatility",
         work: Work::Sql(include_str!("../../queries/spot_volatility.sql")),
         partitioned: false,
         published: true,
+        per_bucket: None,
     },
     step(
         "workload_spend",
@@ -195,18 +221,21 @@ pub const STEPS: [Step; 21] = [
         work: Work::Sql(include_str!("../../queries/pool_rightsizing.sql")),
         partitioned: false,
         published: true,
+        per_bucket: None,
     },
     Step {
         table: "recommendations",
         work: Work::Recommendations,
         partitioned: false,
         published: true,
+        per_bucket: None,
     },
     Step {
         table: "savings_by_spend",
         work: Work::Sql(include_str!("../../queries/savings_by_spend.sql")),
         partitioned: false,
         published: true,
+        per_bucket: None,
     },
 ];
 
@@ -370,7 +399,9 @@ pub async fn write_frame(frame: datafusion::dataframe::DataFrame, folder: &Path)
 
 /// A session context set up the way every command uses it.
 pub fn new_context() -> SessionContext {
-    SessionContext::new_with_config(session_config())
+    let ctx = SessionContext::new_with_config(session_config());
+    udf::register_session_bucket(&ctx);
+    ctx
 }
 
 fn session_config() -> SessionConfig {
@@ -395,10 +426,94 @@ pub fn new_context_with_limit(
     }
     // Hash joins are kept even within a memory limit: with DataFusion 55, sort-merge joins
     // over wide rows fail in their merge phase (which cannot spill) sooner than hash joins.
-    Ok(SessionContext::new_with_config_rt(
-        session_config(),
-        runtime.build_arc()?,
-    ))
+    let ctx = SessionContext::new_with_config_rt(session_config(), runtime.build_arc()?);
+    udf::register_session_bucket(&ctx);
+    Ok(ctx)
+}
+
+/// Writes one step's frame (or one session bucket's pass of it) to `dir`, day-partitioned
+/// partitions outside the run's window left out; returns the frame's schema.
+async fn write_step(
+    ctx: &SessionContext,
+    step: &Step,
+    book: &crate::prices::PriceBook,
+    window: &crate::analyze::history::RunWindow,
+    dir: &Path,
+) -> Result<SchemaRef> {
+    use datafusion::prelude::{col, lit};
+    let mut frame = step_frame(ctx, step, book).await?;
+    if step.partitioned {
+        frame = frame.filter(
+            col("date")
+                .gt_eq(lit(window.from.to_string()))
+                .and(col("date").lt_eq(lit(window.to.to_string()))),
+        )?;
+    }
+    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut options = DataFrameWriteOptions::new();
+    if step.partitioned {
+        options = options.with_partition_by(vec!["date".to_string()]);
+    }
+    frame
+        .write_parquet(
+            &format!("{}/", dir.to_string_lossy()),
+            options,
+            Some(published_parquet_options()),
+        )
+        .await
+        .map_err(|source| Error::Query {
+            file: format!("queries/{}.sql", step.table),
+            hint: if source.to_string().contains("Failed to allocate") {
+                " (hint: raise --memory-limit or [run] memory_limit, or leave it unset)"
+            } else {
+                ""
+            },
+            source,
+        })?;
+    Ok(schema)
+}
+
+/// Links (or, where links fail, copies) every file one bucket's pass wrote into the
+/// table's folder, at the same place below it, named apart by the bucket.
+fn gather_pass(pass: &Path, table_dir: &Path, bucket: u32) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(pass) else {
+        return Ok(());
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(pass, e))?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if path.is_dir() {
+            gather_pass(&path, &table_dir.join(&name), bucket)?;
+        } else {
+            std::fs::create_dir_all(table_dir).map_err(|e| Error::io(table_dir, e))?;
+            let target = table_dir.join(format!("b{bucket:03}-{name}"));
+            if std::fs::hard_link(&path, &target).is_err() {
+                std::fs::copy(&path, &target).map_err(|e| Error::io(&target, e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Registers the one-row `session_pass` table: which session bucket (`session_bucket`, from
+/// 0) of how many (`session_buckets`) the session steps are reading now. The `sql` prompt
+/// and a run with one bucket read bucket 0 of 1: everything.
+pub fn register_session_pass(ctx: &SessionContext, bucket: u32, buckets: u32) -> Result<()> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("session_bucket", DataType::Int64, false),
+        Field::new("session_buckets", DataType::Int64, false),
+    ]));
+    register_memtable(
+        ctx,
+        "session_pass",
+        schema,
+        vec![
+            Arc::new(Int64Array::from(vec![i64::from(bucket)])),
+            Arc::new(Int64Array::from(vec![i64::from(buckets)])),
+        ],
+    )
 }
 
 /// A (text key, number) table from a map of the config.
@@ -665,15 +780,42 @@ pub fn register_duplicate_ids(ctx: &SessionContext, ids: &[String]) -> Result<()
     )
 }
 
-/// Registers `requests_duplicate_ids` as a view that finds them in `requests_staged` (for
-/// the `sql` prompt and the SQL tests, which have no ingest).
-pub async fn register_duplicate_ids_view(ctx: &SessionContext) -> Result<()> {
+/// Registers what `queries/requests.sql` reads besides `requests_staged` in a session
+/// without ingest (the `sql` prompt, the SQL tests): `requests_duplicate_ids` and
+/// `requests_duplicate_copies` as views that find them in `requests_staged`, and
+/// `session_pass` as bucket 0 of 1 (everything in one pass).
+pub async fn register_request_step_views(ctx: &SessionContext) -> Result<()> {
     let view = ctx
         .sql("SELECT request_id FROM requests_staged GROUP BY request_id HAVING COUNT(*) > 1")
         .await?;
     ctx.deregister_table("requests_duplicate_ids")?;
     ctx.register_table("requests_duplicate_ids", view.into_view())?;
-    Ok(())
+    let view = ctx.sql(DUPLICATE_COPIES_SQL).await?;
+    ctx.deregister_table("requests_duplicate_copies")?;
+    ctx.register_table("requests_duplicate_copies", view.into_view())?;
+    register_session_pass(ctx, 0, 1)
+}
+
+/// The staged copies of every duplicated request id, whichever session bucket each copy
+/// is in: `queries/requests.sql` picks the copy to keep among them all.
+const DUPLICATE_COPIES_SQL: &str = "SELECT * FROM requests_staged \
+     WHERE request_id IN (SELECT request_id FROM requests_duplicate_ids)";
+
+/// Writes `requests_duplicate_copies` into `folder` (a run: the passes over the buckets
+/// read it once each) and registers it.
+pub async fn register_duplicate_copies(ctx: &SessionContext, folder: &Path) -> Result<()> {
+    let frame = ctx.sql(DUPLICATE_COPIES_SQL).await?;
+    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    write_frame(frame, folder).await?;
+    ctx.deregister_table("requests_duplicate_copies")?;
+    register_parquet_dir(
+        ctx,
+        "requests_duplicate_copies",
+        folder,
+        false,
+        Some(schema),
+    )
+    .await
 }
 
 /// Registers the one-row `run_params` table the step queries read their settings from:
@@ -768,21 +910,41 @@ pub async fn step_frame(
     })
 }
 
+/// Where a run's staged requests are: one folder per session bucket
+/// (`common::session_buckets`), in bucket order.
+#[derive(Debug, Clone)]
+pub struct StagedRequests {
+    /// Each bucket's folder.
+    pub buckets: Vec<std::path::PathBuf>,
+}
+
+/// The folder, inside the tables folder, where the session steps write each bucket's
+/// part before the parts are gathered into the table's folder.
+const BUCKETS_DIR: &str = ".buckets";
+
 /// Runs every step, writing table `T` to `tables_dir/T/` and registering it as `T`. Day
-/// partitions outside the run's window are not written. Before the first decision step,
-/// the day-partitioned tables are re-registered as the lookback history
-/// (published history outside the window + this run's window); after the last, as the
-/// window's again.
+/// partitions outside the run's window are not written. The session steps run once per
+/// session bucket (`staged.buckets`), each pass reading that bucket's rows. Before the
+/// first decision step, the day-partitioned tables are re-registered as the lookback
+/// history (published history outside the window + this run's window); after the last, as
+/// the window's again.
 pub async fn run_steps(
     ctx: &SessionContext,
     book: &crate::prices::PriceBook,
     tables_dir: &Path,
     out: &Path,
     window: &crate::analyze::history::RunWindow,
+    staged: &StagedRequests,
     progress: &Progress,
 ) -> Result<Vec<StepTiming>> {
-    use datafusion::prelude::{col, lit};
     let mut timings = Vec::new();
+    let buckets = u32::try_from(staged.buckets.len()).expect("few buckets");
+    let pass_dir = |bucket: u32, table: &str| {
+        tables_dir
+            .join(BUCKETS_DIR)
+            .join(format!("bucket-{bucket:03}"))
+            .join(table)
+    };
     for step in STEPS {
         let started = Instant::now();
         if step.table == FIRST_DECISION_STEP {
@@ -794,41 +956,80 @@ pub async fn run_steps(
                 .await?;
         }
         let bar = progress.step(step.table);
-        let mut frame = step_frame(ctx, &step, book).await?;
-        if step.partitioned {
-            frame = frame.filter(
-                col("date")
-                    .gt_eq(lit(window.from.to_string()))
-                    .and(col("date").lt_eq(lit(window.to.to_string()))),
-            )?;
-        }
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
         let dir = if step.published {
             tables_dir.join(step.table)
         } else {
             tables_dir.join(".internal").join(step.table)
         };
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let mut options = DataFrameWriteOptions::new();
-        if step.partitioned {
-            options = options.with_partition_by(vec!["date".to_string()]);
-        }
-        frame
-            .write_parquet(
-                &format!("{}/", dir.to_string_lossy()),
-                options,
-                Some(published_parquet_options()),
-            )
-            .await
-            .map_err(|source| Error::Query {
-                file: format!("queries/{}.sql", step.table),
-                hint: if source.to_string().contains("Failed to allocate") {
-                    " (hint: raise --memory-limit or [run] memory_limit, or leave it unset)"
-                } else {
-                    ""
-                },
-                source,
-            })?;
+        let schema = match step.per_bucket {
+            None => write_step(ctx, &step, book, window, &dir).await?,
+            Some(input) => {
+                let requests_schema = match input {
+                    BucketInput::Requests => Some(ctx.table_provider("requests").await?.schema()),
+                    BucketInput::StagedRequests => None,
+                };
+                let mut schema = None;
+                for bucket in 0..buckets {
+                    register_session_pass(ctx, bucket, buckets)?;
+                    match input {
+                        BucketInput::StagedRequests => {
+                            ctx.deregister_table("requests_staged")?;
+                            register_parquet_dir(
+                                ctx,
+                                "requests_staged",
+                                &staged.buckets[bucket as usize],
+                                false,
+                                Some(crate::sources::requests::canonical::staged_requests_schema()),
+                            )
+                            .await?;
+                        }
+                        BucketInput::Requests => {
+                            ctx.deregister_table("requests")?;
+                            register_parquet_dir(
+                                ctx,
+                                "requests",
+                                &pass_dir(bucket, "requests"),
+                                true,
+                                requests_schema.clone(),
+                            )
+                            .await?;
+                        }
+                    }
+                    schema = Some(
+                        write_step(ctx, &step, book, window, &pass_dir(bucket, step.table)).await?,
+                    );
+                }
+                for bucket in 0..buckets {
+                    gather_pass(&pass_dir(bucket, step.table), &dir, bucket)?;
+                }
+                // The tables the passes swapped take their whole selves back.
+                register_session_pass(ctx, 0, 1)?;
+                match input {
+                    BucketInput::StagedRequests => {
+                        ctx.deregister_table("requests_staged")?;
+                        crate::common::arrow_util::register_parquet_dirs(
+                            ctx,
+                            "requests_staged",
+                            &staged.buckets,
+                            crate::sources::requests::canonical::staged_requests_schema(),
+                        )?;
+                    }
+                    BucketInput::Requests => {
+                        ctx.deregister_table("requests")?;
+                        register_parquet_dir(
+                            ctx,
+                            "requests",
+                            &tables_dir.join("requests"),
+                            true,
+                            requests_schema,
+                        )
+                        .await?;
+                    }
+                }
+                schema.expect("at least one bucket")
+            }
+        };
         let table_schema = if step.partitioned {
             // Reading back, `date` comes from the folder names, as the last column.
             let mut fields: Vec<Field> = schema
@@ -849,6 +1050,10 @@ pub async fn run_steps(
             table: step.table.to_string(),
             millis: started.elapsed().as_millis(),
         });
+    }
+    let passes = tables_dir.join(BUCKETS_DIR);
+    if passes.exists() {
+        std::fs::remove_dir_all(&passes).map_err(|e| Error::io(&passes, e))?;
     }
     // The summary and the report describe the window: its tables take their names back.
     for step in published_steps().filter(|s| s.partitioned) {

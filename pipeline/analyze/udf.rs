@@ -149,3 +149,47 @@ pub fn register_cache_read_discount(ctx: &SessionContext, book: Arc<PriceBook>) 
         fun,
     ));
 }
+
+/// Registers `session_bucket(session_key, buckets)`: the session bucket (from 0) a session
+/// key falls in among `buckets` (`common::session_buckets`), the bucket ingest filed the
+/// key's requests under; NULL for a NULL key.
+pub fn register_session_bucket(ctx: &SessionContext) {
+    use datafusion::arrow::array::Int64Array;
+    let fun = Arc::new(
+        move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+            let arrays = arrays_of(args)?;
+            let keys = cast(&arrays[0], &DataType::Utf8)?;
+            let keys = keys.as_string::<i32>();
+            let buckets = cast(&arrays[1], &DataType::Int64)?;
+            let buckets = buckets.as_primitive::<Int64Type>();
+            let out: Int64Array = (0..keys.len())
+                .map(|row| {
+                    if keys.is_null(row) || buckets.is_null(row) {
+                        return Ok(None);
+                    }
+                    let count = u32::try_from(buckets.value(row))
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or_else(|| {
+                            DataFusionError::Execution(format!(
+                                "session_bucket: buckets must be between 1 and {}, found {}",
+                                u32::MAX,
+                                buckets.value(row)
+                            ))
+                        })?;
+                    Ok(Some(i64::from(
+                        crate::common::session_buckets::bucket_of_key(keys.value(row), count),
+                    )))
+                })
+                .collect::<datafusion::error::Result<_>>()?;
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        },
+    );
+    ctx.register_udf(create_udf(
+        "session_bucket",
+        vec![DataType::Utf8, DataType::Int64],
+        DataType::Int64,
+        Volatility::Immutable,
+        fun,
+    ));
+}

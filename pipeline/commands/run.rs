@@ -127,11 +127,16 @@ pub async fn run_pipeline(
     std::fs::create_dir_all(&input_dir).map_err(|e| Error::io(&input_dir, e))?;
     let quarantine_file = input_dir.join("quarantine.parquet");
     let mut quarantine = QuarantineWriter::create(&quarantine_file)?;
+    let buckets = match config.run.session_buckets {
+        Some(buckets) => buckets,
+        None => crate::common::session_buckets::buckets_for_input(requests::input_bytes(config)?),
+    };
     let ingested = requests::ingest(
         config,
         &book,
         ingest_window,
         &input_dir,
+        buckets,
         &mut quarantine,
         progress,
     )?;
@@ -145,15 +150,20 @@ pub async fn run_pipeline(
 
     let clock = Instant::now();
     let ctx = analyze::new_context_with_limit(memory_limit, Some(&staging.spill_dir()))?;
-    crate::common::arrow_util::register_parquet_dir(
+    let staged_requests = analyze::StagedRequests {
+        buckets: (0..ingested.buckets)
+            .map(|b| ingested.bucket_dir(b))
+            .collect(),
+    };
+    crate::common::arrow_util::register_parquet_dirs(
         &ctx,
         "requests_staged",
-        &ingested.staged_dir,
-        false,
-        Some(canonical::staged_requests_schema()),
-    )
-    .await?;
+        &staged_requests.buckets,
+        canonical::staged_requests_schema(),
+    )?;
     analyze::register_duplicate_ids(&ctx, &ingested.duplicate_ids)?;
+    analyze::register_duplicate_copies(&ctx, &input_dir.join("requests_duplicate_copies")).await?;
+    analyze::register_session_pass(&ctx, 0, 1)?;
     crate::common::arrow_util::register_parquet_dir(
         &ctx,
         "billing_staged",
@@ -198,6 +208,7 @@ pub async fn run_pipeline(
             &staging.tables_dir(),
             out,
             &run_window,
+            &staged_requests,
             progress,
         )
         .await?,

@@ -100,6 +100,40 @@ pub async fn register_parquet_dir(
     Ok(())
 }
 
+/// Registers the Parquet files of several folders (not their subfolders) as one table of
+/// `schema`, written by this version (the staged files of every session bucket).
+pub fn register_parquet_dirs(
+    ctx: &SessionContext,
+    name: &str,
+    dirs: &[std::path::PathBuf],
+    schema: SchemaRef,
+) -> Result<()> {
+    let with_files: Vec<&std::path::PathBuf> =
+        dirs.iter().filter(|d| contains_parquet(d)).collect();
+    if with_files.is_empty() {
+        let table = MemTable::try_new(schema, vec![vec![]])?;
+        ctx.register_table(name, Arc::new(table))?;
+        return Ok(());
+    }
+    let urls = with_files
+        .into_iter()
+        .map(|dir| {
+            let absolute = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
+            Ok(ListingTableUrl::parse(format!(
+                "{}/",
+                absolute.to_string_lossy()
+            ))?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .with_schema(schema);
+    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+    Ok(())
+}
+
 /// The schema of a table whose files may come from different versions: every column the
 /// files hold (types as DataFusion reads them), in the order this version writes them
 /// (`expected`, else the newest file's), so `SELECT *` does not change shape with the

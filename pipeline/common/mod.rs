@@ -4,4 +4,5 @@
 pub mod arrow_util;
 pub mod error;
 pub mod progress;
+pub mod session_buckets;
 pub mod staged;

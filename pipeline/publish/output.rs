@@ -394,7 +394,7 @@ pub async fn register_output(ctx: &SessionContext, out: &Path) -> Result<Vec<Str
             .join(", ");
         let view = ctx.sql(&format!("SELECT {columns} FROM requests")).await?;
         ctx.register_table("requests_staged", view.into_view())?;
-        crate::analyze::register_duplicate_ids_view(ctx).await?;
+        crate::analyze::register_request_step_views(ctx).await?;
     }
     for step in published_steps() {
         let dir = internal.join("empty").join(step.table);

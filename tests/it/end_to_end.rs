@@ -1312,15 +1312,6 @@ fn export_focus(out: &std::path::Path, file: &std::path::Path) -> std::process::
     ])
 }
 
-/// The sample's config with every input path made absolute, for a config written
-/// elsewhere.
-fn sample_config_with_absolute_paths() -> String {
-    let sample = root().join("sample-data");
-    std::fs::read_to_string(sample.join("inferledger.toml"))
-        .unwrap()
-        .replace("path = \"", &format!("path = \"{}/", sample.display()))
-}
-
 /// A CSV file's header and records.
 fn read_csv(file: &std::path::Path) -> (Vec<String>, Vec<csv::StringRecord>) {
     let mut reader = csv::Reader::from_path(file).unwrap();

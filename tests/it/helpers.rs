@@ -134,6 +134,15 @@ pub fn write_config(dir: &Path, text: &str) -> PathBuf {
     path
 }
 
+/// The sample's config with every input path made absolute, for a config written
+/// elsewhere.
+pub fn sample_config_with_absolute_paths() -> String {
+    let sample = root().join("sample-data");
+    std::fs::read_to_string(sample.join("inferledger.toml"))
+        .unwrap()
+        .replace("path = \"", &format!("path = \"{}/", sample.display()))
+}
+
 /// One OpenAI chat completion line with the given id, time (epoch s) and token counts.
 pub fn openai_line(id: &str, created: i64, prompt: i64, cached: i64, completion: i64) -> String {
     format!(

@@ -1,6 +1,7 @@
 //! Integration tests: one binary (one link step), a module per area.
 
 mod bad_input;
+mod buckets;
 mod end_to_end;
 mod helpers;
 mod hostile;

@@ -164,6 +164,8 @@ fn a_month_night_by_night_equals_one_run_over_it() {
     assert_ok(&run(&config, &full, &["--from", &day(1), "--to", &day(30)]));
     // Each night reads only that night's log and metrics files, as a cron job over daily
     // drops does: what it needs of earlier nights must come from the published history.
+    // The nights also split their requests into three session buckets (the full run has
+    // one), so sessions open across midnight are found in the right bucket's history.
     let nightly = dir.path().join("nightly");
     let month_config = std::fs::read_to_string(&config).unwrap();
     for n in 1..=DAYS {
@@ -178,7 +180,8 @@ fn a_month_night_by_night_equals_one_run_over_it() {
                 .replace(
                     "path = \"metrics\"",
                     &format!("path = \"metrics/{}.prom\"", day(n)),
-                ),
+                )
+                + "\n[run]\nsession_buckets = 3\n",
         )
         .unwrap();
         assert_ok(&run(

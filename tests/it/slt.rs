@@ -79,7 +79,7 @@ async fn new_db() -> Result<Db, SltError> {
         .map_err(|e| SltError(e.to_string()))?;
     ctx.register_table("requests_staged", Arc::new(table))
         .map_err(|e| SltError(e.to_string()))?;
-    analyze::register_duplicate_ids_view(&ctx)
+    analyze::register_request_step_views(&ctx)
         .await
         .map_err(|e| SltError(e.to_string()))?;
     // A window wide enough for every file's data: nothing is still open at its end.

@@ -85,12 +85,26 @@ pub struct IngestReport {
     pub sources: Vec<SourceReport>,
     /// Costs that needed rounding at 12 decimal places.
     pub rounded_costs: u64,
-    /// Folder of staged request Parquet files.
+    /// Folder of staged request Parquet files: one subfolder per session bucket
+    /// ([`IngestReport::bucket_dir`]).
     pub staged_dir: PathBuf,
+    /// Session buckets the staged rows are split into (see `common::session_buckets`).
+    pub buckets: u32,
     /// Every request id staged more than once (sorted; it may hold a few ids staged once,
     /// whose 64-bit hash another id shares: ranking those alone keeps them, so the list
     /// only has to miss no duplicate). `queries/requests.sql` ranks only these ids' rows.
     pub duplicate_ids: Vec<String>,
+}
+
+impl IngestReport {
+    /// The folder of one session bucket's staged files.
+    pub fn bucket_dir(&self, bucket: u32) -> PathBuf {
+        bucket_dir(&self.staged_dir, bucket)
+    }
+}
+
+fn bucket_dir(staged_dir: &Path, bucket: u32) -> PathBuf {
+    staged_dir.join(format!("bucket-{bucket:03}"))
 }
 
 /// The request ids staged so far, as 64-bit hashes, and the ids seen again.
@@ -197,19 +211,44 @@ pub fn open_file(
     Ok((format, records))
 }
 
-/// Reads every source into `staging` and checks each against its bad-row limit.
+/// How many bytes the request sources will read, compressed files counted at their
+/// estimated expanded size: what decides the run's session buckets.
+pub fn input_bytes(config: &Config) -> Result<u64> {
+    let mut total = 0u64;
+    for source in &config.requests {
+        for path in files::expand(&config.resolve(&source.path))? {
+            let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let compressed = !matches!(files::classify(&path), Some((_, files::Compression::None)));
+            total += if compressed {
+                bytes * crate::common::session_buckets::COMPRESSED_EXPANSION
+            } else {
+                bytes
+            };
+        }
+    }
+    Ok(total)
+}
+
+/// Reads every source into `staging`, each row into the staged files of its session
+/// bucket (of `buckets`), and checks each source against its bad-row limit.
 pub fn ingest(
     config: &Config,
     book: &PriceBook,
     window: Option<Window>,
     staging: &Path,
+    buckets: u32,
     quarantine: &mut QuarantineWriter,
     progress: &Progress,
 ) -> Result<IngestReport> {
+    let buckets = buckets.max(1);
     let staged_dir = staging.join("requests_staged");
-    std::fs::create_dir_all(&staged_dir).map_err(|e| Error::io(&staged_dir, e))?;
+    for bucket in 0..buckets {
+        let dir = bucket_dir(&staged_dir, bucket);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    }
     let mut report = IngestReport {
         staged_dir: staged_dir.clone(),
+        buckets,
         ..IngestReport::default()
     };
     // Requests served by a self-hosted pool are paid through the GPU bill, not per token.
@@ -272,8 +311,14 @@ pub fn ingest(
                 )?,
                 _ => Vec::new(),
             };
-            let staged_file =
-                |part: usize| staged_dir.join(format!("{file_index:05}-{part:03}.parquet"));
+            let staged_file = |part: usize| {
+                (0..buckets)
+                    .map(|bucket| {
+                        bucket_dir(&staged_dir, bucket)
+                            .join(format!("{file_index:05}-{part:03}.parquet"))
+                    })
+                    .collect::<Vec<_>>()
+            };
             let counts: Vec<PartCounts> = if parts.len() > 1 {
                 drop(records);
                 std::thread::scope(|scope| {
@@ -365,10 +410,14 @@ struct FileReading<'a> {
 }
 
 impl FileReading<'_> {
-    /// Reads records into one staged file: extracts, windows, prices and stages each, or
-    /// quarantines it with its reason.
-    fn read(&self, records: records::Records, target: &Path) -> Result<PartCounts> {
-        let mut staged = canonical::staged_request_file(target)?;
+    /// Reads records into staged files, one per session bucket (`targets[b]`): extracts,
+    /// windows, prices and stages each, or quarantines it with its reason.
+    fn read(&self, records: records::Records, targets: &[PathBuf]) -> Result<PartCounts> {
+        let mut staged = targets
+            .iter()
+            .map(|target| canonical::staged_request_file(target))
+            .collect::<Result<Vec<_>>>()?;
+        let buckets = u32::try_from(staged.len()).expect("few buckets");
         let mut counts = PartCounts::default();
         let (mut last_line, mut on_same_line) = (0, 0);
         for record in records {
@@ -436,6 +485,14 @@ impl FileReading<'_> {
                 }),
                 None => price.map(|price| price.cost(&row)),
             };
+            let bucket = crate::common::session_buckets::bucket_of_request(
+                row.interaction_id.as_deref(),
+                row.user_id.as_deref(),
+                row.team.as_deref(),
+                row.feature.as_deref(),
+                buckets,
+            );
+            let staged = &mut staged[bucket as usize];
             staged.rows.push(
                 &row,
                 cost.as_ref(),
@@ -451,7 +508,9 @@ impl FileReading<'_> {
                 .note(&row.request_id);
             counts.rows_staged += 1;
         }
-        counts.rounded_costs = staged.finish()?.rounded_costs;
+        for file in staged {
+            counts.rounded_costs += file.finish()?.rounded_costs;
+        }
         Ok(counts)
     }
 }
