@@ -14,10 +14,10 @@ pub fn lookup<'a>(record: &'a Value, path: &str) -> Option<Cow<'a, Value>> {
     lookup_keys(record, path).filter(|v| !is_absent(v))
 }
 
-/// `path` looked up from `value`: the longest prefix of `path` (ending at a dot) that is a
+/// `path` looked up from `value` (absent values included): the longest prefix of `path` (ending at a dot) that is a
 /// key first, then the rest of the path below it. Slices of `path` are the keys, so a
 /// lookup allocates nothing (except to parse JSON held in text).
-fn lookup_keys<'a>(value: &'a Value, path: &str) -> Option<Cow<'a, Value>> {
+pub fn lookup_keys<'a>(value: &'a Value, path: &str) -> Option<Cow<'a, Value>> {
     let map = match value {
         Value::Object(map) => map,
         Value::String(text) if text.trim_start().starts_with('{') => {

@@ -6,5 +6,6 @@
 pub mod bad_rows;
 pub mod files;
 pub mod json_path;
+pub mod json_slots;
 pub mod records;
 pub mod time;

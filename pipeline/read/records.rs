@@ -36,6 +36,69 @@ pub struct RawRecord {
 /// A stream of records.
 pub type Records = Box<dyn Iterator<Item = RawRecord> + Send>;
 
+/// One line of a JSON-lines file, read but not parsed: the reader of the line parses it,
+/// building only what it needs (`json_slots`).
+#[derive(Debug, Clone)]
+pub struct JsonLine {
+    /// Line number in the file (1-based).
+    pub line: u64,
+    /// The line's text, or its raw text (cut) and why it cannot be read.
+    pub text: std::result::Result<String, (String, String)>,
+}
+
+/// A stream of JSON lines.
+pub type JsonLineTexts = Box<dyn Iterator<Item = JsonLine> + Send>;
+
+/// Why a JSON text did not parse, as quarantine says it.
+pub fn invalid_json(e: &serde_json::Error) -> String {
+    format!(
+        "invalid JSON at column {}: {}",
+        e.column(),
+        strip_position(e)
+    )
+}
+
+impl JsonLine {
+    /// The line parsed whole, as a record.
+    pub fn parsed(self) -> RawRecord {
+        let (raw, value) = match self.text {
+            Err((raw, reason)) => (raw, Err(reason)),
+            Ok(text) => {
+                let value = serde_json::from_str::<Value>(&text).map_err(|e| invalid_json(&e));
+                (text, value)
+            }
+        };
+        RawRecord {
+            line: self.line,
+            raw,
+            value,
+        }
+    }
+}
+
+/// Opens a JSON-lines file as unparsed lines; `None` when it holds one JSON array
+/// instead (read it with [`open`]). `wrap` sees the raw bytes (for progress).
+pub fn open_json_lines(
+    path: &Path,
+    compression: Compression,
+    wrap: impl FnOnce(File) -> Box<dyn Read + Send>,
+) -> Result<Option<JsonLineTexts>> {
+    let mut reader = match open_text(path, compression, wrap) {
+        Ok(reader) => reader,
+        Err(Error::Io { error, .. }) => return Ok(Some(unreadable_lines(error))),
+        Err(e) => return Err(e),
+    };
+    match peek_first_byte(&mut reader) {
+        Ok(Some(b'[')) => Ok(None),
+        Ok(_) => Ok(Some(Box::new(JsonLines {
+            reader,
+            line: 0,
+            done: false,
+        }))),
+        Err(e) => Ok(Some(unreadable_lines(e))),
+    }
+}
+
 /// Opens a file as records. `wrap` sees the raw bytes (for progress).
 pub fn open(
     path: &Path,
@@ -57,11 +120,14 @@ pub fn open(
             if starts_array {
                 json_array(path, reader)
             } else {
-                Ok(Box::new(JsonLines {
-                    reader,
-                    line: 0,
-                    done: false,
-                }))
+                Ok(Box::new(
+                    JsonLines {
+                        reader,
+                        line: 0,
+                        done: false,
+                    }
+                    .map(JsonLine::parsed),
+                ))
             }
         }
         Layout::Csv => match open_text(path, compression, wrap) {
@@ -172,12 +238,13 @@ fn peek_first_byte_of(reader: &mut impl BufRead) -> std::io::Result<Option<u8>> 
 }
 
 /// Opens one part of an uncompressed JSON-lines file (see [`json_lines_parts`]) as
-/// records numbered from the part's first line. `wrap` sees the raw bytes (for progress).
+/// unparsed lines numbered from the part's first line. `wrap` sees the raw bytes (for
+/// progress).
 pub fn open_json_lines_part(
     path: &Path,
     part: Part,
     wrap: impl FnOnce(File) -> Box<dyn Read + Send>,
-) -> Result<Records> {
+) -> Result<JsonLineTexts> {
     use std::io::{Seek, SeekFrom};
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     file.seek(SeekFrom::Start(part.start))
@@ -199,6 +266,17 @@ fn unreadable(error: std::io::Error) -> Records {
         raw: String::new(),
         value: Err(format!(
             "file unreadable from its start (empty, truncated or corrupt?): {error}"
+        )),
+    }))
+}
+
+/// [`unreadable`] as unparsed lines.
+fn unreadable_lines(error: std::io::Error) -> JsonLineTexts {
+    Box::new(std::iter::once(JsonLine {
+        line: 1,
+        text: Err((
+            String::new(),
+            format!("file unreadable from its start (empty, truncated or corrupt?): {error}"),
         )),
     }))
 }
@@ -245,9 +323,9 @@ struct JsonLines {
 }
 
 impl Iterator for JsonLines {
-    type Item = RawRecord;
+    type Item = JsonLine;
 
-    fn next(&mut self) -> Option<RawRecord> {
+    fn next(&mut self) -> Option<JsonLine> {
         let mut buf = Vec::new();
         loop {
             if self.done {
@@ -270,41 +348,28 @@ impl Iterator for JsonLines {
                     if buf.iter().all(u8::is_ascii_whitespace) {
                         continue; // blank lines are not records
                     }
-                    // The line is moved, not copied, into the record's raw text (only
-                    // quarantine reads it, and cuts it there).
-                    let (raw, value) = match String::from_utf8(std::mem::take(&mut buf)) {
-                        Err(e) => {
-                            let at = e.utf8_error().valid_up_to();
-                            (
-                                cut(&String::from_utf8_lossy(e.as_bytes())),
-                                Err(format!("not valid UTF-8 at byte {at}")),
-                            )
-                        }
-                        Ok(text) => {
-                            let value = serde_json::from_str::<Value>(&text).map_err(|e| {
-                                format!(
-                                    "invalid JSON at column {}: {}",
-                                    e.column(),
-                                    strip_position(&e)
-                                )
-                            });
-                            (text, value)
-                        }
-                    };
-                    return Some(RawRecord {
+                    // The line is moved, not copied, into the record's text (quarantine
+                    // cuts it when it keeps it).
+                    let text = String::from_utf8(std::mem::take(&mut buf)).map_err(|e| {
+                        let at = e.utf8_error().valid_up_to();
+                        (
+                            cut(&String::from_utf8_lossy(e.as_bytes())),
+                            format!("not valid UTF-8 at byte {at}"),
+                        )
+                    });
+                    return Some(JsonLine {
                         line: self.line,
-                        raw,
-                        value,
+                        text,
                     });
                 }
                 Err(e) => {
                     self.done = true;
                     self.line += 1;
-                    return Some(RawRecord {
+                    return Some(JsonLine {
                         line: self.line,
-                        raw: String::new(),
-                        value: Err(format!(
-                            "file unreadable from here on (truncated or corrupt?): {e}"
+                        text: Err((
+                            String::new(),
+                            format!("file unreadable from here on (truncated or corrupt?): {e}"),
                         )),
                     });
                 }
@@ -662,7 +727,11 @@ mod tests {
             assert_eq!(parts.last().unwrap().end, text.len() as u64);
             let mut joined = Vec::new();
             for part in parts {
-                joined.extend(summary(open_json_lines_part(&path, part, plain).unwrap()));
+                joined.extend(summary(Box::new(
+                    open_json_lines_part(&path, part, plain)
+                        .unwrap()
+                        .map(JsonLine::parsed),
+                )));
             }
             assert_eq!(joined, whole, "{n} parts");
         }

@@ -110,20 +110,23 @@ fn bucket_dir(staged_dir: &Path, bucket: u32) -> PathBuf {
 /// The request ids staged so far, as 64-bit hashes, and the ids seen again.
 #[derive(Debug, Default)]
 struct SeenIds {
-    hashes: std::collections::HashSet<u64>,
+    hashes: std::collections::HashSet<u64, foldhash::fast::FixedState>,
     again: Vec<String>,
 }
 
 impl SeenIds {
     fn note(&mut self, id: &str) {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::hash::DefaultHasher::new();
-        id.hash(&mut hasher);
-        if !self.hashes.insert(hasher.finish()) {
+        use std::hash::BuildHasher;
+        if !self.hashes.insert(ID_HASHER.hash_one(id)) {
             self.again.push(id.to_string());
         }
     }
 }
+
+/// The request ids' 64-bit hash (foldhash with a fixed seed: the same ids give the same
+/// hashes in every run).
+const ID_HASHER: foldhash::quality::FixedState =
+    foldhash::quality::FixedState::with_seed(0x1f2e_3d4c);
 
 /// A source with everything resolved: files, field spec.
 pub struct ResolvedSource {
@@ -321,6 +324,7 @@ pub fn ingest(
             };
             let counts: Vec<PartCounts> = if parts.len() > 1 {
                 drop(records);
+                bar.set_position(0);
                 std::thread::scope(|scope| {
                     let handles: Vec<_> = parts
                         .iter()
@@ -331,7 +335,7 @@ pub fn ingest(
                                 let records = records::open_json_lines_part(path, *part, |f| {
                                     Box::new(bar.wrap_read(f))
                                 })?;
-                                reading.read(records, &target)
+                                reading.read(Input::JsonLines(records), &target)
                             })
                         })
                         .collect();
@@ -340,8 +344,27 @@ pub fn ingest(
                         .map(|h| h.join().expect("a reading thread panicked"))
                         .collect::<Result<Vec<_>>>()
                 })?
+            } else if layout == files::Layout::JsonLines {
+                // Read again as lines, each parsed for the fields the spec reads (the first
+                // record was parsed whole to tell the format); a file holding one JSON
+                // array stays records.
+                drop(records);
+                bar.set_position(0);
+                let reader_bar = bar.clone();
+                let input = match records::open_json_lines(path, compression, move |f| {
+                    Box::new(reader_bar.wrap_read(f))
+                })? {
+                    Some(lines) => Input::JsonLines(lines),
+                    None => {
+                        let reader_bar = bar.clone();
+                        let (_, records) =
+                            open_file(&resolved, path, move |f| Box::new(reader_bar.wrap_read(f)))?;
+                        Input::Records(Box::new(records))
+                    }
+                };
+                vec![reading.read(input, &staged_file(0))?]
             } else {
-                vec![reading.read(Box::new(records), &staged_file(0))?]
+                vec![reading.read(Input::Records(Box::new(records)), &staged_file(0))?]
             };
             file_report.parts = counts.len();
             for part in counts {
@@ -385,6 +408,29 @@ fn split_bytes() -> u64 {
         .unwrap_or(records::MIN_SPLIT_BYTES)
 }
 
+/// What a file (or a part of one) is read from.
+enum Input {
+    /// Records parsed whole (CSV, Parquet, a JSON array).
+    Records(records::Records),
+    /// JSON lines, each parsed for the fields the spec reads only.
+    JsonLines(records::JsonLineTexts),
+}
+
+/// One item of an [`Input`].
+enum Item {
+    Record(records::RawRecord),
+    Line(records::JsonLine),
+}
+
+impl Item {
+    fn line(&self) -> u64 {
+        match self {
+            Item::Record(record) => record.line,
+            Item::Line(line) => line.line,
+        }
+    }
+}
+
 /// What one pass over (part of) a file counted.
 #[derive(Debug, Clone, Copy, Default)]
 struct PartCounts {
@@ -412,7 +458,7 @@ struct FileReading<'a> {
 impl FileReading<'_> {
     /// Reads records into staged files, one per session bucket (`targets[b]`): extracts,
     /// windows, prices and stages each, or quarantines it with its reason.
-    fn read(&self, records: records::Records, targets: &[PathBuf]) -> Result<PartCounts> {
+    fn read(&self, input: Input, targets: &[PathBuf]) -> Result<PartCounts> {
         let mut staged = targets
             .iter()
             .map(|target| canonical::staged_request_file(target))
@@ -420,23 +466,40 @@ impl FileReading<'_> {
         let buckets = u32::try_from(staged.len()).expect("few buckets");
         let mut counts = PartCounts::default();
         let (mut last_line, mut on_same_line) = (0, 0);
-        for record in records {
+        let items: Box<dyn Iterator<Item = Item>> = match input {
+            Input::Records(records) => Box::new(records.map(Item::Record)),
+            Input::JsonLines(lines) => Box::new(lines.map(Item::Line)),
+        };
+        for item in items {
             counts.rows_read += 1;
+            let line = item.line();
             // Two records can share a line (a bare CR ends a CSV record): the second is
             // `file:line+1`, and so on, so no two records share a fallback id.
-            on_same_line = if record.line == last_line {
+            on_same_line = if line == last_line {
                 on_same_line + 1
             } else {
                 0
             };
-            last_line = record.line;
+            last_line = line;
             let fallback_id = match on_same_line {
-                0 => format!("{}:{}", self.file_name, record.line),
-                n => format!("{}:{}+{n}", self.file_name, record.line),
+                0 => format!("{}:{}", self.file_name, line),
+                n => format!("{}:{}+{n}", self.file_name, line),
             };
-            let row = record
-                .value
-                .and_then(|value| extract::extract(&value, self.spec, &fallback_id));
+            let (raw, row) = match item {
+                Item::Record(record) => (
+                    record.raw,
+                    record
+                        .value
+                        .and_then(|value| extract::extract(&value, self.spec, &fallback_id)),
+                ),
+                Item::Line(json_line) => match json_line.text {
+                    Ok(text) => {
+                        let row = extract::extract_line(&text, self.spec, &fallback_id);
+                        (text, row)
+                    }
+                    Err((raw, reason)) => (raw, Err(reason)),
+                },
+            };
             let mut row = match row {
                 Ok(row) => row,
                 Err(reason) => {
@@ -445,7 +508,7 @@ impl FileReading<'_> {
                     shared.1.record(&reason);
                     shared
                         .0
-                        .push(self.source, self.display, record.line, &reason, &record.raw)?;
+                        .push(self.source, self.display, line, &reason, &raw)?;
                     continue;
                 }
             };
@@ -499,7 +562,7 @@ impl FileReading<'_> {
                 pool.map(String::as_str),
                 self.source,
                 self.display,
-                record.line,
+                line,
             )?;
             staged.row_added()?;
             self.seen
