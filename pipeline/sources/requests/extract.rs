@@ -796,17 +796,42 @@ mod robustness {
         r#"{"request_id":"r","startTime":"2026-11-02 09:15:00","endTime":"2026-11-02 09:15:01","model":"m","prompt_tokens":"10","completion_tokens":"2","status":"success","metadata":"{\"feature\": \"x\"}"}"#,
     ];
 
+    const FORMATS: [Format; 6] = [
+        Format::Openai,
+        Format::Anthropic,
+        Format::Gemini,
+        Format::Otel,
+        Format::Litellm,
+        Format::Trace,
+    ];
+
+    /// 20,000 copies of the seeds, each with one to three random bytes changed, added or
+    /// removed (from JSON's own characters, letters of its literals and a two-byte
+    /// character), from a seeded generator.
+    fn corruptions(seed: u64) -> Vec<Vec<u8>> {
+        let alphabet = b"{}[]\":,-.0123456789eE+ abcnultrfsNUL\\\xc3\xa9";
+        let mut rng = fastrand::Rng::with_seed(seed);
+        (0..20_000)
+            .map(|round| {
+                let mut bytes = SEEDS[round % SEEDS.len()].as_bytes().to_vec();
+                for _ in 0..rng.usize(1..4) {
+                    let at = rng.usize(0..bytes.len());
+                    match rng.u8(0..3) {
+                        0 => bytes[at] = alphabet[rng.usize(0..alphabet.len())],
+                        1 => bytes.insert(at, alphabet[rng.usize(0..alphabet.len())]),
+                        _ => {
+                            bytes.remove(at);
+                        }
+                    }
+                }
+                bytes
+            })
+            .collect()
+    }
+
     #[test]
     fn random_corruptions_never_panic() {
-        let formats = [
-            Format::Openai,
-            Format::Anthropic,
-            Format::Gemini,
-            Format::Otel,
-            Format::Litellm,
-            Format::Trace,
-        ];
-        let specs: Vec<FieldSpec> = formats
+        let specs: Vec<FieldSpec> = FORMATS
             .iter()
             .map(|f| {
                 FieldSpec::new(
@@ -817,21 +842,8 @@ mod robustness {
                 )
             })
             .collect();
-        let alphabet = b"{}[]\":,-.0123456789eE+ abcnultrfsNUL\\\xc3\xa9";
-        let mut rng = fastrand::Rng::with_seed(7);
         let (mut parsed, mut rows) = (0, 0);
-        for round in 0..20_000 {
-            let mut bytes = SEEDS[round % SEEDS.len()].as_bytes().to_vec();
-            for _ in 0..rng.usize(1..4) {
-                let at = rng.usize(0..bytes.len());
-                match rng.u8(0..3) {
-                    0 => bytes[at] = alphabet[rng.usize(0..alphabet.len())],
-                    1 => bytes.insert(at, alphabet[rng.usize(0..alphabet.len())]),
-                    _ => {
-                        bytes.remove(at);
-                    }
-                }
-            }
+        for bytes in corruptions(7) {
             let Ok(value) = serde_json::from_slice::<Value>(&bytes) else {
                 continue;
             };
@@ -893,34 +905,13 @@ mod robustness {
             ]
             .map(str::to_string),
         );
-        let alphabet = b"{}[]\":,-.0123456789eE+ abcnultrfsNUL\\\xc3\xa9";
-        let mut rng = fastrand::Rng::with_seed(11);
-        for round in 0..20_000 {
-            let mut bytes = SEEDS[round % SEEDS.len()].as_bytes().to_vec();
-            for _ in 0..rng.usize(1..4) {
-                let at = rng.usize(0..bytes.len());
-                match rng.u8(0..3) {
-                    0 => bytes[at] = alphabet[rng.usize(0..alphabet.len())],
-                    1 => bytes.insert(at, alphabet[rng.usize(0..alphabet.len())]),
-                    _ => {
-                        bytes.remove(at);
-                    }
-                }
-            }
+        for bytes in corruptions(11) {
             if let Ok(text) = String::from_utf8(bytes) {
                 lines.push(text);
             }
         }
-        let formats = [
-            Format::Openai,
-            Format::Anthropic,
-            Format::Gemini,
-            Format::Otel,
-            Format::Litellm,
-            Format::Trace,
-        ];
         let mut rows = 0;
-        for format in formats {
+        for format in FORMATS {
             let spec = FieldSpec::new(
                 Preset::of(format).unwrap(),
                 &BTreeMap::new(),
