@@ -311,9 +311,9 @@ pub struct RunConfig {
     /// Memory the SQL steps may use (e.g. `4G`); sorts and aggregations spill to disk
     /// beyond it. Unbounded when unset; `--memory-limit` wins.
     pub memory_limit: Option<String>,
-    /// How many session buckets the session steps (`requests`, `interactions`) run in,
-    /// one at a time, so that their memory does not grow with the log. By default one per
-    /// 400 MiB of request logs (compressed files counted at 8× their size).
+    /// How many session buckets the session steps (`requests`, `interactions`) run in, one
+    /// at a time, so that their memory does not grow with the log. By default one per 200
+    /// MiB of request logs (compressed files counted at 8× their size).
     pub session_buckets: Option<u32>,
 }
 

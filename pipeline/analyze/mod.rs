@@ -431,6 +431,63 @@ pub fn new_context_with_limit(
     Ok(ctx)
 }
 
+/// One session bucket's pass of a session step: the step's query over the bucket's rows,
+/// in a session of its own (the run's tables and functions, with the bucket's in place of
+/// the whole), so the run's session is never left half swapped.
+struct SessionPass {
+    bucket: u32,
+    buckets: u32,
+    /// The folder of the bucket's rows of the table the step reads per bucket.
+    input: std::path::PathBuf,
+    /// Where the pass writes its part of the table.
+    output: std::path::PathBuf,
+}
+
+impl SessionPass {
+    async fn run(
+        &self,
+        run: &SessionContext,
+        step: &Step,
+        book: &crate::prices::PriceBook,
+        window: &crate::analyze::history::RunWindow,
+    ) -> Result<SchemaRef> {
+        let ctx = SessionContext::new_with_config_rt(run.copied_config(), run.runtime_env());
+        for function in run.state().scalar_functions().values() {
+            ctx.register_udf(function.as_ref().clone());
+        }
+        let defaults = run.copied_config().options().catalog.clone();
+        let tables = run
+            .catalog(&defaults.default_catalog)
+            .and_then(|catalog| catalog.schema(&defaults.default_schema))
+            .expect("the run's default schema exists");
+        for name in tables.table_names() {
+            if let Some(table) = tables.table(&name).await? {
+                ctx.register_table(name.as_str(), table)?;
+            }
+        }
+        register_session_pass(&ctx, self.bucket, self.buckets)?;
+        match step.per_bucket.expect("a session step") {
+            BucketInput::StagedRequests => {
+                ctx.deregister_table("requests_staged")?;
+                register_parquet_dir(
+                    &ctx,
+                    "requests_staged",
+                    &self.input,
+                    false,
+                    Some(crate::sources::requests::canonical::staged_requests_schema()),
+                )
+                .await?;
+            }
+            BucketInput::Requests => {
+                let schema = run.table_provider("requests").await?.schema();
+                ctx.deregister_table("requests")?;
+                register_parquet_dir(&ctx, "requests", &self.input, true, Some(schema)).await?;
+            }
+        }
+        write_step(&ctx, step, book, window, &self.output).await
+    }
+}
+
 /// Writes one step's frame (or one session bucket's pass of it) to `dir`, day-partitioned
 /// partitions outside the run's window left out; returns the frame's schema.
 async fn write_step(
@@ -965,69 +1022,26 @@ pub async fn run_steps(
         let schema = match step.per_bucket {
             None => write_step(ctx, &step, book, window, &dir).await?,
             Some(input) => {
-                let requests_schema = match input {
-                    BucketInput::Requests => Some(ctx.table_provider("requests").await?.schema()),
-                    BucketInput::StagedRequests => None,
-                };
-                let mut schema = None;
+                // One pass at a time: a pass already keeps every core busy (its sorts and
+                // its Parquet writer are parallel), so passes at once would only add their
+                // memory.
+                let mut schemas = Vec::new();
                 for bucket in 0..buckets {
-                    register_session_pass(ctx, bucket, buckets)?;
-                    match input {
-                        BucketInput::StagedRequests => {
-                            ctx.deregister_table("requests_staged")?;
-                            register_parquet_dir(
-                                ctx,
-                                "requests_staged",
-                                &staged.buckets[bucket as usize],
-                                false,
-                                Some(crate::sources::requests::canonical::staged_requests_schema()),
-                            )
-                            .await?;
-                        }
-                        BucketInput::Requests => {
-                            ctx.deregister_table("requests")?;
-                            register_parquet_dir(
-                                ctx,
-                                "requests",
-                                &pass_dir(bucket, "requests"),
-                                true,
-                                requests_schema.clone(),
-                            )
-                            .await?;
-                        }
-                    }
-                    schema = Some(
-                        write_step(ctx, &step, book, window, &pass_dir(bucket, step.table)).await?,
-                    );
+                    let pass = SessionPass {
+                        bucket,
+                        buckets,
+                        input: match input {
+                            BucketInput::StagedRequests => staged.buckets[bucket as usize].clone(),
+                            BucketInput::Requests => pass_dir(bucket, "requests"),
+                        },
+                        output: pass_dir(bucket, step.table),
+                    };
+                    schemas.push(pass.run(ctx, &step, book, window).await?);
                 }
                 for bucket in 0..buckets {
                     gather_pass(&pass_dir(bucket, step.table), &dir, bucket)?;
                 }
-                // The tables the passes swapped take their whole selves back.
-                register_session_pass(ctx, 0, 1)?;
-                match input {
-                    BucketInput::StagedRequests => {
-                        ctx.deregister_table("requests_staged")?;
-                        crate::common::arrow_util::register_parquet_dirs(
-                            ctx,
-                            "requests_staged",
-                            &staged.buckets,
-                            crate::sources::requests::canonical::staged_requests_schema(),
-                        )?;
-                    }
-                    BucketInput::Requests => {
-                        ctx.deregister_table("requests")?;
-                        register_parquet_dir(
-                            ctx,
-                            "requests",
-                            &tables_dir.join("requests"),
-                            true,
-                            requests_schema,
-                        )
-                        .await?;
-                    }
-                }
-                schema.expect("at least one bucket")
+                schemas.into_iter().next().expect("at least one bucket")
             }
         };
         let table_schema = if step.partitioned {

@@ -33,9 +33,13 @@ impl Kept {
             Kept::ForThisRun => Compression::LZ4_RAW,
             Kept::ForLater => Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")),
         };
+        // Row groups of 16 batches: a writer holds at most one group's encoded pages, not
+        // the whole file's (the default group is a million rows, and a run writes a file per
+        // session bucket and input part at once).
         WriterProperties::builder()
             .set_compression(compression)
             .set_dictionary_enabled(self == Kept::ForLater)
+            .set_max_row_group_row_count(Some(16 * BATCH_ROWS))
             .build()
     }
 }
