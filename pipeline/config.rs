@@ -45,6 +45,12 @@ pub struct Config {
     /// Assumptions for break-even, volatility, cache opportunity and recommendations.
     #[serde(default)]
     pub economics: Economics,
+    /// The providers' own usage and cost exports, one `[[provider_usage]]` block each.
+    #[serde(default)]
+    pub provider_usage: Vec<ProviderUsageSource>,
+    /// How reconciliation judges a difference between the logs and the providers.
+    #[serde(default)]
+    pub reconcile: ReconcileConfig,
     /// The folder the config was read from; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -167,6 +173,75 @@ pub struct GpuMetricsSource {
     pub host_label: Option<String>,
     /// Overrides `[run] max_bad_fraction` for this source.
     pub max_bad_fraction: Option<f64>,
+}
+
+/// One `[[provider_usage]]` block: a file, folder or glob of a provider's organisation usage
+/// or cost export (API pages as saved: one JSON page per file, pages one per line, or a
+/// JSON array of pages).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderUsageSource {
+    /// A name for messages and the run summary; defaults to `path`.
+    pub name: Option<String>,
+    /// A file, folder or glob.
+    pub path: String,
+    /// `auto` (the default: each result says what it is), `openai_usage`, `openai_costs`,
+    /// `anthropic_usage` or `anthropic_costs`.
+    #[serde(default)]
+    pub format: ProviderUsageFormat,
+    /// Overrides `[run] max_bad_fraction` for this source.
+    pub max_bad_fraction: Option<f64>,
+}
+
+/// The `format` of a `[[provider_usage]]` block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderUsageFormat {
+    /// Each result's own shape decides.
+    #[default]
+    Auto,
+    /// OpenAI `GET /v1/organization/usage/completions` pages
+    /// (`organization.usage.completions.result`).
+    OpenaiUsage,
+    /// OpenAI `GET /v1/organization/costs` pages (`organization.costs.result`).
+    OpenaiCosts,
+    /// Anthropic `GET /v1/organizations/usage_report/messages` pages.
+    AnthropicUsage,
+    /// Anthropic `GET /v1/organizations/cost_report` pages.
+    AnthropicCosts,
+}
+
+impl ProviderUsageFormat {
+    /// The config name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProviderUsageFormat::Auto => "auto",
+            ProviderUsageFormat::OpenaiUsage => "openai_usage",
+            ProviderUsageFormat::OpenaiCosts => "openai_costs",
+            ProviderUsageFormat::AnthropicUsage => "anthropic_usage",
+            ProviderUsageFormat::AnthropicCosts => "anthropic_costs",
+        }
+    }
+}
+
+/// `[reconcile]`: when a difference between the logs and a provider's export is within
+/// noise.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReconcileConfig {
+    /// Largest share of the larger side that counts as agreement (0.01 = 1%).
+    pub tolerance: f64,
+    /// Largest cost difference that counts as agreement whatever its share, USD.
+    pub tolerance_usd: Decimal,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        ReconcileConfig {
+            tolerance: 0.01,
+            tolerance_usd: Decimal::new(1, 2),
+        }
+    }
 }
 
 /// `[economics]`: the assumptions behind every decision figure, each with a default and a
@@ -362,6 +437,12 @@ impl Config {
         }
     }
 
+    /// The largest share of a source's rows that may be quarantined: the source's own
+    /// `max_bad_fraction`, else `[run] max_bad_fraction`.
+    pub fn bad_row_limit(&self, source_limit: Option<f64>) -> f64 {
+        source_limit.unwrap_or(self.run.max_bad_fraction)
+    }
+
     /// Every semantic problem of the config (those TOML parsing cannot see).
     fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
@@ -446,6 +527,30 @@ impl Config {
                     "{at}: timezone '{tz}' not understood; expected 'UTC' or '+02:00'"
                 ));
             }
+        }
+        for (index, source) in self.provider_usage.iter().enumerate() {
+            let at = format!(
+                "[[provider_usage]] #{} ({})",
+                index + 1,
+                source.name.as_deref().unwrap_or(&source.path)
+            );
+            if let Err(e) = crate::read::files::expand(&self.resolve(&source.path)) {
+                problems.push(format!("{at}: {e}"));
+            }
+            if let Some(f) = source.max_bad_fraction
+                && !(0.0..=1.0).contains(&f)
+            {
+                problems.push(format!("{at}: max_bad_fraction {f} is not between 0 and 1"));
+            }
+        }
+        if !(0.0..1.0).contains(&self.reconcile.tolerance) {
+            problems.push(format!(
+                "[reconcile] tolerance {} is not a share between 0 and 1 (0.01 = 1%)",
+                self.reconcile.tolerance
+            ));
+        }
+        if self.reconcile.tolerance_usd.is_sign_negative() {
+            problems.push("[reconcile] tolerance_usd must not be negative".to_string());
         }
         for t in &self.instance_types {
             if t.gpus <= 0 {

@@ -114,7 +114,7 @@ const fn prepared(
 pub const FIRST_DECISION_STEP: &str = "month_factor";
 
 /// The steps of a run, in order.
-pub const STEPS: [Step; 21] = [
+pub const STEPS: [Step; 22] = [
     Step {
         table: "requests",
         work: Work::Sql(include_str!("../../queries/requests.sql")),
@@ -197,6 +197,11 @@ pub const STEPS: [Step; 21] = [
         include_str!("../../queries/month_factor.sql"),
         false,
     ),
+    step(
+        "reconciliation",
+        include_str!("../../queries/reconciliation.sql"),
+        true,
+    ),
     Step {
         table: "selfhost_breakeven",
         work: Work::Sql(include_str!("../../queries/selfhost_breakeven.sql")),
@@ -244,7 +249,7 @@ pub const STEPS: [Step; 21] = [
 /// acts_on, combines` (the spend it acts on, and whether it `stacks` with other rules on
 /// that spend or is an `alternative` to them); the `recommendations` table is all of
 /// them, sorted by savings, with `monthly_spend_usd` of the spend each acts on.
-pub const RECOMMENDATION_RULES: [(&str, &str); 11] = [
+pub const RECOMMENDATION_RULES: [(&str, &str); 12] = [
     (
         "cache_hit_low",
         include_str!("../../queries/recommendations/cache_hit_low.sql"),
@@ -288,6 +293,10 @@ pub const RECOMMENDATION_RULES: [(&str, &str); 11] = [
     (
         "unassigned_gpu_spend",
         include_str!("../../queries/recommendations/unassigned_gpu_spend.sql"),
+    ),
+    (
+        "billing_variance_unexplained",
+        include_str!("../../queries/recommendations/billing_variance_unexplained.sql"),
     ),
 ];
 
@@ -344,9 +353,11 @@ pub const INTERNAL_DIR: &str = "internal";
 /// run), and `sql` registers them, so that every file in `queries/` pasted into `sql` runs.
 /// The staged requests are not copied: `sql` reads them from the published `requests`
 /// (every staged column is there), see [`register_output`].
-pub const INTERNAL_TABLES: [&str; 24] = [
+pub const INTERNAL_TABLES: [&str; 26] = [
     "billing_staged",
     "metrics_staged",
+    "provider_usage_staged",
+    "reconcile_settings",
     "requests_context",
     "open_sessions",
     "vllm_context",
@@ -873,6 +884,32 @@ pub async fn register_duplicate_copies(ctx: &SessionContext, folder: &Path) -> R
         Some(schema),
     )
     .await
+}
+
+/// Registers the one-row `reconcile_settings` table `queries/reconciliation.sql` reads:
+/// tolerance (a share) and tolerance_usd.
+pub fn register_reconcile_settings(
+    ctx: &SessionContext,
+    settings: &crate::config::ReconcileConfig,
+) -> Result<()> {
+    use crate::sources::requests::canonical::{money_type, to_money};
+    use datafusion::arrow::array::{Decimal128Array, Float64Array};
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("tolerance", DataType::Float64, false),
+        Field::new("tolerance_usd", money_type(), false),
+    ]));
+    register_memtable(
+        ctx,
+        "reconcile_settings",
+        schema,
+        vec![
+            Arc::new(Float64Array::from(vec![settings.tolerance])),
+            Arc::new(
+                Decimal128Array::from(vec![to_money(settings.tolerance_usd).0])
+                    .with_data_type(money_type()),
+            ),
+        ],
+    )
 }
 
 /// Registers the one-row `run_params` table the step queries read their settings from:

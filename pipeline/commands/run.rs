@@ -142,6 +142,13 @@ pub async fn run_pipeline(
     )?;
     let billing = billing::ingest(config, ingest_window, &input_dir, &mut quarantine, progress)?;
     let metrics = metrics::ingest(config, &input_dir, &mut quarantine)?;
+    let provider_usage = crate::sources::provider_usage::ingest(
+        config,
+        ingest_window,
+        &input_dir,
+        &mut quarantine,
+        progress,
+    )?;
     quarantine.finish()?;
     timings.push(StepTiming {
         table: "ingest".to_string(),
@@ -180,6 +187,15 @@ pub async fn run_pipeline(
         Some(metrics::staged_schema()),
     )
     .await?;
+    crate::common::arrow_util::register_parquet_dir(
+        &ctx,
+        "provider_usage_staged",
+        &input_dir.join("provider_usage_staged"),
+        false,
+        Some(crate::sources::provider_usage::staged_schema()),
+    )
+    .await?;
+    analyze::register_reconcile_settings(&ctx, &config.reconcile)?;
     // Without --from/--to the run covers the days its data covers.
     let (from, to) = match window {
         Some(days) => days,
@@ -260,6 +276,8 @@ pub async fn run_pipeline(
         billing,
         gpu_metrics: metrics,
         gpu_spend: summary::gpu_spend(&ctx).await?,
+        reconciliation: summary::reconciliation_headline(&ctx).await?,
+        provider_usage,
         totals,
         unpriced_models,
         price_file,

@@ -674,6 +674,44 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
         ],
     );
 
+    // Logged vs billed, when the run read the providers' own exports.
+    let reconciliation = if summary.provider_usage.is_empty() {
+        String::new()
+    } else {
+        let headline = Rows::of(ctx, crate::publish::summary::queries::RECONCILIATION).await?;
+        let findings = Rows::of(
+            ctx,
+            crate::publish::summary::queries::RECONCILIATION_FINDINGS,
+        )
+        .await?;
+        format!(
+            "<h2>Logged vs billed</h2><p>The logs' requests priced at the catalog against the providers' own cost exports (difference = billed − logged); the explained share is the part of the gross difference a reason explains.</p>{}{}",
+            html_table(
+                &headline,
+                &[
+                    ("provider", "Provider"),
+                    ("month", "Month"),
+                    ("logged_cost_usd", "Logged"),
+                    ("billed_cost_usd", "Billed"),
+                    ("difference_usd", "Difference"),
+                    ("explained_share", "Explained"),
+                    ("reasons", "Reasons"),
+                ],
+            ),
+            html_table(
+                &findings,
+                &[
+                    ("date", "Day"),
+                    ("provider", "Provider"),
+                    ("model", "Model"),
+                    ("reason", "Reason"),
+                    ("difference_usd", "Difference"),
+                    ("explanation", "Why"),
+                ],
+            )
+        )
+    };
+
     let mut html = String::new();
     let _ = write!(
         html,
@@ -698,6 +736,7 @@ th {{ text-align: left; }} td.num {{ text-align: right; white-space: nowrap; fon
 <h2>Self-hosted GPU utilisation</h2>{chart_heat}
 <h2>Prompt caching</h2>{chart_cache}
 <h2>Interactions</h2>{chart_per}{chart_tokens}
+{reconciliation}
 <h2>Recommendations</h2>{recs}
 </body></html>
 "#,

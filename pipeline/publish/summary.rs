@@ -47,8 +47,14 @@ pub mod queries {
     /// The cost computed here next to the logs' own stated cost, by model.
     pub const LOGGED_COST_BY_MODEL: &str =
         include_str!("../../queries/report/logged_cost_by_model.sql");
+    /// Logged vs billed per provider and month, from `reconciliation`.
+    pub const RECONCILIATION: &str =
+        include_str!("../../queries/report/reconciliation_headline.sql");
+    /// The reconciliation's differences, largest first.
+    pub const RECONCILIATION_FINDINGS: &str =
+        include_str!("../../queries/report/reconciliation_findings.sql");
     /// The report queries users get as views in `sql` (`report_<name>`).
-    pub const VIEWS: [(&str, &str); 11] = [
+    pub const VIEWS: [(&str, &str); 13] = [
         ("headline", HEADLINE),
         ("cache_by_model", CACHE_BY_MODEL),
         ("interactions_headline", INTERACTIONS),
@@ -60,6 +66,8 @@ pub mod queries {
         ("savings_total", SAVINGS_TOTAL),
         ("rightsizing", RIGHTSIZING),
         ("logged_cost_by_model", LOGGED_COST_BY_MODEL),
+        ("reconciliation_headline", RECONCILIATION),
+        ("reconciliation_findings", RECONCILIATION_FINDINGS),
     ];
 }
 
@@ -75,6 +83,53 @@ pub struct SourceSummary {
     pub duplicates: u64,
     /// rows_read = rows_kept + rows_quarantined + duplicates + rows_outside_window.
     pub reconciles: bool,
+}
+
+/// Logged vs billed for one provider and month (`queries/report/reconciliation_headline.sql`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReconciliationHeadline {
+    /// Provider.
+    pub provider: String,
+    /// `YYYY-MM`.
+    pub month: String,
+    /// The logs' requests priced at the catalog, where the provider's cost export covers.
+    pub logged_cost_usd: Option<String>,
+    /// What the provider's cost export billed.
+    pub billed_cost_usd: Option<String>,
+    /// Billed − logged.
+    pub difference_usd: Option<String>,
+    /// Share of the gross difference a reason explains (0–1; none without a difference).
+    pub explained_share: Option<String>,
+    /// The reasons found (besides `ok`).
+    pub reasons: Option<String>,
+}
+
+/// The reconciliation headline rows.
+pub async fn reconciliation_headline(ctx: &SessionContext) -> Result<Vec<ReconciliationHeadline>> {
+    let batches = sql_batches(ctx, queries::RECONCILIATION).await?;
+    let mut rows = Vec::new();
+    for batch in &batches {
+        let text = |column: usize, row: usize| {
+            let array = datafusion::arrow::compute::cast(
+                batch.column(column),
+                &datafusion::arrow::datatypes::DataType::Utf8,
+            )
+            .ok()?;
+            string_at(array.as_ref(), row)
+        };
+        for row in 0..batch.num_rows() {
+            rows.push(ReconciliationHeadline {
+                provider: text(0, row).unwrap_or_default(),
+                month: text(1, row).unwrap_or_default(),
+                logged_cost_usd: text(2, row),
+                billed_cost_usd: text(3, row),
+                difference_usd: text(4, row),
+                explained_share: text(5, row),
+                reasons: text(6, row),
+            });
+        }
+    }
+    Ok(rows)
 }
 
 /// A model without a price.
@@ -118,6 +173,10 @@ pub struct RunSummary {
     pub gpu_metrics: Vec<crate::sources::metrics::MetricsReport>,
     /// GPU spend reconciled: billed = attributed + idle + unassigned.
     pub gpu_spend: GpuSpend,
+    /// The providers' usage and cost exports read.
+    pub provider_usage: Vec<crate::sources::provider_usage::ProviderUsageReport>,
+    /// Logged vs billed per provider and month (empty without provider exports).
+    pub reconciliation: Vec<ReconciliationHeadline>,
     /// Whole-run totals.
     pub totals: Totals,
     /// Models without a price.
@@ -680,6 +739,22 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
             "Some logs state what each request cost (LiteLLM's `spend`, kept as `requests.source_cost_usd`). Where the two differ, the price catalog or the log is out of date, or the log prices cache tokens differently; `difference_usd` is computed − logged over the requests both sides price.\n"
         );
         md.push_str(&markdown_table(&logged, 30));
+    }
+    if !summary.provider_usage.is_empty() {
+        let _ = writeln!(md, "\n## Logged vs billed\n");
+        let _ = writeln!(
+            md,
+            "The logs' requests priced at the catalog against the providers' own cost exports, over the days and providers an export covers (`difference_usd` = billed − logged). `explained_share` is the share of the gross difference a reason explains; the `reconciliation` table has each day × provider × model with its reason.\n"
+        );
+        md.push_str(&markdown_table(
+            &sql_batches(ctx, queries::RECONCILIATION).await?,
+            30,
+        ));
+        let findings = sql_batches(ctx, queries::RECONCILIATION_FINDINGS).await?;
+        if findings.iter().any(|b| b.num_rows() > 0) {
+            let _ = writeln!(md, "\nThe differences, largest first:\n");
+            md.push_str(&markdown_table(&findings, 20));
+        }
     }
     if !summary.billing.is_empty() {
         let _ = writeln!(md, "\n## Self-hosted pools\n");

@@ -471,9 +471,7 @@ pub fn ingest(
             }
             staged.finish()?;
         }
-        let limit = source
-            .max_bad_fraction
-            .unwrap_or(config.run.max_bad_fraction);
+        let limit = config.bad_row_limit(source.max_bad_fraction);
         report.quarantine_reasons =
             bad_rows.finish(&name, report.rows_read, report.rows_quarantined, limit)?;
         reports.push(report);

@@ -24,16 +24,23 @@ fn write_month(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(&logs).unwrap();
     let mut rng = fastrand::Rng::with_seed(8);
     let mut id = 0;
+    // What OpenAI counts per UTC day: requests, prompt, cached and completion tokens.
+    let mut usage: std::collections::BTreeMap<i64, [i64; 4]> = Default::default();
     for day in 0..DAYS {
         let midnight = NOV_1 + i64::from(day) * 86_400;
         let mut lines = Vec::new();
-        let api = |lines: &mut Vec<String>, ts: i64, user: &str, id: &mut i32| {
+        let mut api = |lines: &mut Vec<String>, ts: i64, user: &str, id: &mut i32| {
             *id += 1;
-            let prompt = 500 + (*id % 7) * 300;
+            let prompt = 500 + i64::from(*id % 7) * 300;
             let cached = if *id % 3 == 0 { prompt / 2 } else { 0 };
+            let completion = 40 + i64::from(*id % 50);
+            let counts = usage.entry((ts - NOV_1).div_euclid(86_400)).or_default();
+            for (total, n) in counts.iter_mut().zip([1, prompt, cached, completion]) {
+                *total += n;
+            }
             lines.push(format!(
                 r#"{{"id":"r{id}","created":{ts},"model":"gpt-4o-mini","usage":{{"prompt_tokens":{prompt},"completion_tokens":{},"prompt_tokens_details":{{"cached_tokens":{cached}}}}},"metadata":{{"team":"team-{}","feature":"chat","user_id":"{user}"}}}}"#,
-                40 + *id % 50,
+                completion,
                 &user[..1]
             ));
         };
@@ -113,6 +120,31 @@ fn write_month(dir: &Path) -> PathBuf {
         }
     }
     std::fs::write(dir.join("focus.csv"), bill.join("\n") + "\n").unwrap();
+    // OpenAI's usage and costs exports for the month, one page per line: the usage as
+    // logged; the cost at a negotiated 80% of the catalog's gpt-4o-mini price ($0.15 input,
+    // $0.075 cached, $0.60 output per million), worked in picodollars, exactly.
+    let provider = dir.join("provider");
+    std::fs::create_dir_all(&provider).unwrap();
+    let (mut usage_pages, mut cost_pages) = (String::new(), String::new());
+    for (day, [requests, prompt, cached, completion]) in &usage {
+        let start = NOV_1 + day * 86_400;
+        let end = start + 86_400;
+        usage_pages.push_str(&format!(
+            r#"{{"object":"page","data":[{{"object":"bucket","start_time":{start},"end_time":{end},"results":[{{"object":"organization.usage.completions.result","input_tokens":{prompt},"input_cached_tokens":{cached},"output_tokens":{completion},"num_model_requests":{requests},"model":"gpt-4o-mini-2024-07-18","batch":false}}]}}],"has_more":false,"next_page":null}}"#
+        ));
+        usage_pages.push('\n');
+        let picodollars =
+            i128::from((prompt - cached) * 150_000 + cached * 75_000 + completion * 600_000);
+        let billed = picodollars * 4 / 5;
+        cost_pages.push_str(&format!(
+            r#"{{"object":"page","data":[{{"object":"bucket","start_time":{start},"end_time":{end},"results":[{{"object":"organization.costs.result","amount":{{"value":{}.{:012},"currency":"usd"}},"line_item":"gpt-4o-mini-2024-07-18, input"}}]}}]}}"#,
+            billed / 1_000_000_000_000,
+            billed % 1_000_000_000_000
+        ));
+        cost_pages.push('\n');
+    }
+    std::fs::write(provider.join("openai_usage.jsonl"), usage_pages).unwrap();
+    std::fs::write(provider.join("openai_costs.jsonl"), cost_pages).unwrap();
     write_config(
         dir,
         r#"[[requests]]
@@ -132,6 +164,13 @@ cost_basis = "effective"
 name = "vllm"
 path = "metrics"
 format = "vllm"
+
+[[provider_usage]]
+name = "openai"
+path = "provider"
+
+[reconcile]
+tolerance_usd = 0.0
 
 [[pools]]
 name = "chat"
@@ -233,6 +272,17 @@ fn a_month_night_by_night_equals_one_run_over_it() {
             "SELECT CAST(SUM(generation_tokens) AS BIGINT) FROM vllm_hourly"
         ),
         vec![vec![counter_value(i64::from(DAYS) * 96 - 1).to_string()]]
+    );
+    // Every day of the month reconciled, each night from the month's exports: the tokens
+    // agree, and the provider billed exactly 4/5 of the catalog price (reason `price`: the
+    // config sets no dollar tolerance, for these cents a day).
+    assert_eq!(
+        query(
+            &full,
+            "SELECT COUNT(*), SUM(CASE WHEN reason = 'price' AND logged_requests = billed_requests \
+             AND billed_cost_usd * 5 = logged_cost_usd * 4 THEN 1 ELSE 0 END) FROM reconciliation"
+        ),
+        vec![vec!["30".to_string(), "30".to_string()]]
     );
     // Alice's session at 23:50 and 23:58 continues at 00:05 and 00:20 the next night: one
     // interaction of four requests, closing at 00:50 and so dated the next day. The last

@@ -105,6 +105,8 @@ async fn new_db() -> Result<Db, SltError> {
     .await
     .map_err(|e| SltError(e.to_string()))?;
     analyze::register_pools(&ctx, &[]).map_err(|e| SltError(e.to_string()))?;
+    analyze::register_reconcile_settings(&ctx, &Default::default())
+        .map_err(|e| SltError(e.to_string()))?;
     analyze::register_economics(&ctx, &Default::default()).map_err(|e| SltError(e.to_string()))?;
     analyze::register_pool_api_prices(
         &ctx,
@@ -136,6 +138,10 @@ async fn new_db() -> Result<Db, SltError> {
             inferledger::sources::metrics::staged_schema(),
         ),
         ("request_gpu_costs", request_gpu_costs),
+        (
+            "provider_usage_staged",
+            inferledger::sources::provider_usage::staged_schema(),
+        ),
     ] {
         let table = MemTable::try_new(schema, vec![vec![]]).map_err(|e| SltError(e.to_string()))?;
         ctx.register_table(name, Arc::new(table))

@@ -841,9 +841,7 @@ pub fn ingest(
                 + report.rows_quarantined
                 + report.rows_outside_window
                 + report.rows_duplicate;
-        let limit = source
-            .max_bad_fraction
-            .unwrap_or(config.run.max_bad_fraction);
+        let limit = config.bad_row_limit(source.max_bad_fraction);
         report.quarantine_reasons =
             bad_rows.finish(&name, report.rows_read, report.rows_quarantined, limit)?;
         reports.push(report);

@@ -381,9 +381,7 @@ pub fn ingest(
             source_report.rows_staged += file_report.rows_staged;
             source_report.files.push(file_report);
         }
-        let limit = source
-            .max_bad_fraction
-            .unwrap_or(config.run.max_bad_fraction);
+        let limit = config.bad_row_limit(source.max_bad_fraction);
         source_report.quarantine_reasons = bad_rows.finish(
             &name,
             source_report.rows_read,

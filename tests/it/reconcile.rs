@@ -1,0 +1,223 @@
+//! Reconciliation against the providers' own exports: the sample's planted discrepancies
+//! found with their reasons and amounts, and hostile export files (bad results, a page saved
+//! twice, a file that is not JSON).
+
+use crate::helpers::*;
+
+/// Rows of `reconciliation` as (date, model, reason, logged cost, billed cost) text.
+fn rows(out: &std::path::Path, filter: &str) -> Vec<Vec<String>> {
+    query(
+        out,
+        &format!(
+            "SELECT date, model, reason, CAST(logged_requests AS VARCHAR), CAST(billed_requests AS VARCHAR), \
+             CAST(logged_cost_usd AS VARCHAR), CAST(billed_cost_usd AS VARCHAR) \
+             FROM reconciliation WHERE {filter} ORDER BY date, model"
+        ),
+    )
+}
+
+fn decimal(text: &str) -> rust_decimal::Decimal {
+    text.parse().unwrap()
+}
+
+#[test]
+fn the_samples_planted_discrepancies_are_found_with_their_reasons_and_amounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    assert_ok(&run(
+        &root().join("sample-data/inferledger.toml"),
+        &out,
+        &["--quiet"],
+    ));
+    // The planted figures are those provider_exports.py wrote (its docstring): each is
+    // checked against the logged side by its own relation, not against a printed figure.
+    // 1. Missing logs: on 2026-11-18 OpenAI counted 1.5x the logged gpt-4o traffic.
+    let missing = rows(&out, "reason = 'missing_logs'");
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    let [
+        date,
+        model,
+        _,
+        logged_requests,
+        billed_requests,
+        logged,
+        billed,
+    ] = <[String; 7]>::try_from(missing[0].clone()).unwrap();
+    assert_eq!((date.as_str(), model.as_str()), ("2026-11-18", "gpt-4o"));
+    let logged_requests: i64 = logged_requests.parse().unwrap();
+    assert_eq!(billed_requests, (logged_requests * 3 / 2).to_string());
+    let planted = decimal(&logged) * rust_decimal::Decimal::new(15, 1) - decimal(&billed);
+    assert!(
+        planted.abs() < rust_decimal::Decimal::new(1, 9),
+        "{logged} {billed}"
+    );
+    // 2. An unlogged model: gpt-4.1-nano every day, 40 requests of 1,000 + 200 tokens at
+    // $0.10 / $0.40 per million = $0.0040 + $0.0032 = $0.0072 a day.
+    let nano = rows(&out, "reason = 'unlogged_model'");
+    assert_eq!(nano.len(), 7);
+    for row in &nano {
+        assert_eq!(row[1], "gpt-4.1-nano");
+        assert_eq!(row[5], "NULL");
+        assert_eq!(
+            decimal(&row[6]),
+            rust_decimal::Decimal::new(72, 4),
+            "{row:?}"
+        );
+    }
+    // 3. A negotiated discount: claude-opus-4-1 billed at 90% of the catalog every day.
+    let discounted = rows(&out, "reason = 'price'");
+    assert_eq!(discounted.len(), 7);
+    for row in &discounted {
+        assert_eq!(row[1], "claude-opus-4-1");
+        let off = decimal(&row[5]) * rust_decimal::Decimal::new(9, 1) - decimal(&row[6]);
+        assert!(off.abs() < rust_decimal::Decimal::new(1, 9), "{row:?}");
+    }
+    assert!(
+        scalar(
+            &out,
+            "SELECT MIN(explanation) FROM reconciliation WHERE reason = 'price'"
+        )
+        .contains("billed -10.0% against the catalog price")
+    );
+    // Everything else agrees: 7 days × (4 OpenAI + 2 other Anthropic models) − the
+    // missing-logs row = 41 rows within tolerance, and no other reason.
+    assert_eq!(
+        query(
+            &out,
+            "SELECT reason, COUNT(*) FROM reconciliation GROUP BY reason ORDER BY reason"
+        ),
+        [
+            ("missing_logs", "1"),
+            ("ok", "41"),
+            ("price", "7"),
+            ("unlogged_model", "7")
+        ]
+        .map(|(r, n)| vec![r.to_string(), n.to_string()])
+    );
+    // The headline in the run summary: all of each provider's difference is explained;
+    // Anthropic's is −10% of its opus spend.
+    let s = summary(&out);
+    let headline = s["reconciliation"].as_array().unwrap();
+    assert_eq!(headline.len(), 2);
+    let anthropic = &headline[0];
+    assert_eq!(anthropic["provider"], "anthropic");
+    assert_eq!(anthropic["explained_share"], "1.0");
+    let opus = decimal(&scalar(
+        &out,
+        "SELECT CAST(SUM(logged_cost_usd) AS VARCHAR) FROM reconciliation WHERE model = 'claude-opus-4-1'",
+    ));
+    let difference = decimal(anthropic["difference_usd"].as_str().unwrap());
+    assert!(
+        (difference + opus / rust_decimal::Decimal::TEN).abs() <= rust_decimal::Decimal::new(1, 2),
+        "{difference} vs 10% of {opus}"
+    );
+    // Every result read is accounted for.
+    for source in s["provider_usage"].as_array().unwrap() {
+        let n = |k: &str| source[k].as_u64().unwrap();
+        assert_eq!(
+            n("rows_read"),
+            n("rows_kept") + n("rows_quarantined") + n("rows_duplicate") + n("rows_outside_window"),
+            "{source}"
+        );
+    }
+    // Both reports show it; nothing is unexplained, so no rule fires.
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("## Logged vs billed"), "{report}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<h2>Logged vs billed</h2>"));
+    assert_eq!(
+        scalar(
+            &out,
+            "SELECT COUNT(*) FROM recommendations WHERE rule = 'billing_variance_unexplained'"
+        ),
+        "0"
+    );
+}
+
+#[test]
+fn hostile_exports_are_quarantined_counted_once_or_refused_with_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+    std::fs::create_dir_all(dir.path().join("exports")).unwrap();
+    // 2026-11-02T10:00:00Z: two logged requests of gpt-4o-mini.
+    let log = [
+        openai_line("a", 1_793_613_600, 1000, 0, 100),
+        openai_line("b", 1_793_613_660, 1000, 0, 100),
+    ]
+    .join("\n");
+    std::fs::write(dir.path().join("logs/requests.jsonl"), log + "\n").unwrap();
+    // One good page saved twice (an overlapping export), and a page whose second result
+    // has more cached than prompt tokens, on line 3.
+    let result = |cached: i64| {
+        format!(
+            r#"{{"object":"organization.usage.completions.result","input_tokens":2000,"input_cached_tokens":{cached},"output_tokens":200,"num_model_requests":2,"model":"gpt-4o-mini-2024-07-18"}}"#
+        )
+    };
+    let page = |results: &str| {
+        format!(
+            r#"{{"object":"page","data":[{{"start_time":1793577600,"end_time":1793664000,"results":[{results}]}}]}}"#
+        )
+    };
+    let text = [
+        page(&result(0)),
+        page(&result(0)),
+        page(&format!(
+            "{},{}",
+            result(0).replace("gpt-4o-mini", "gpt-4o"),
+            result(2500)
+        )),
+    ]
+    .join("\n");
+    std::fs::write(dir.path().join("exports/usage.jsonl"), text + "\n").unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[requests]]\npath = \"logs\"\nformat = \"openai\"\n\n[[provider_usage]]\nname = \"usage\"\npath = \"exports\"\nmax_bad_fraction = 0.5\n",
+    );
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &["--quiet"]));
+    let source = &summary(&out)["provider_usage"][0];
+    // 4 results read: 2 kept (gpt-4o-mini once, gpt-4o), 1 a repeat, 1 quarantined.
+    assert_eq!(
+        [
+            &source["rows_read"],
+            &source["rows_kept"],
+            &source["rows_duplicate"],
+            &source["rows_quarantined"]
+        ],
+        [4, 2, 1, 1]
+    );
+    assert_eq!(
+        query(
+            &out,
+            "SELECT line, reason FROM quarantine WHERE source = 'usage'"
+        ),
+        vec![vec![
+            "3".to_string(),
+            "bucket 1 result 2: input_cached_tokens (2500) exceed input_tokens (2000), which counts cached tokens inside".to_string()
+        ]]
+    );
+    // The logs agree with the export for gpt-4o-mini; gpt-4o only the provider saw.
+    assert_eq!(
+        query(
+            &out,
+            "SELECT model, reason FROM reconciliation ORDER BY model"
+        ),
+        vec![
+            vec!["gpt-4o".to_string(), "unlogged_model".to_string()],
+            vec!["gpt-4o-mini".to_string(), "ok".to_string()],
+        ]
+    );
+    // A file that is not JSON stops the run, naming the file, line and column.
+    std::fs::write(
+        dir.path().join("exports/broken.json"),
+        "{\"data\": [\n  {\"start_time\": 1,}\n]}\n",
+    )
+    .unwrap();
+    let failed = run(&config, &dir.path().join("out2"), &["--quiet"]);
+    assert!(!failed.status.success());
+    let message = stderr(&failed);
+    assert!(
+        message.contains("broken.json") && message.contains("line 2, column"),
+        "{message}"
+    );
+}
