@@ -301,6 +301,36 @@ pub async fn register_lookback(
         let frame = ctx.sql(&view).await?;
         ctx.deregister_table(table)?;
         ctx.register_table(table, frame.into_view())?;
+        if table == "requests" {
+            // What spend_anomalies and spend_forecast read: the window's requests and the
+            // published ones from the trailing baseline's first day (or the month's, if
+            // earlier) up to the window, whatever the decision lookback.
+            let trailing_from = trailing_from(window);
+            let view = format!(
+                "SELECT {columns} FROM \"{published}\" \
+                 WHERE date >= '{trailing_from}' AND date < '{from}' \
+                 UNION ALL \
+                 SELECT {columns} FROM \"{window_part}\""
+            );
+            let frame = ctx.sql(&view).await?;
+            ctx.deregister_table(REQUESTS_TRAILING)?;
+            ctx.register_table(REQUESTS_TRAILING, frame.into_view())?;
+        }
     }
     Ok(())
+}
+
+/// The table of requests the trailing views read (see [`register_lookback`]).
+pub const REQUESTS_TRAILING: &str = "requests_trailing";
+
+/// Days of spend before a day that its anomaly baseline reads.
+pub const BASELINE_DAYS: i64 = 28;
+
+/// The first day `requests_trailing` holds: [`BASELINE_DAYS`] before the window, or the
+/// first of the window's last month if that is earlier (month-to-date spend).
+pub fn trailing_from(window: &RunWindow) -> NaiveDate {
+    use chrono::Datelike;
+    let baseline = window.from - Duration::days(BASELINE_DAYS);
+    let month_start = window.to.with_day(1).expect("day 1 exists");
+    baseline.min(month_start)
 }

@@ -114,7 +114,7 @@ const fn prepared(
 pub const FIRST_DECISION_STEP: &str = "month_factor";
 
 /// The steps of a run, in order.
-pub const STEPS: [Step; 22] = [
+pub const STEPS: [Step; 24] = [
     Step {
         table: "requests",
         work: Work::Sql(include_str!("../../queries/requests.sql")),
@@ -202,6 +202,18 @@ pub const STEPS: [Step; 22] = [
         include_str!("../../queries/reconciliation.sql"),
         true,
     ),
+    step(
+        "spend_anomalies",
+        include_str!("../../queries/spend_anomalies.sql"),
+        true,
+    ),
+    Step {
+        table: "spend_forecast",
+        work: Work::Sql(include_str!("../../queries/spend_forecast.sql")),
+        partitioned: false,
+        published: true,
+        per_bucket: None,
+    },
     Step {
         table: "selfhost_breakeven",
         work: Work::Sql(include_str!("../../queries/selfhost_breakeven.sql")),

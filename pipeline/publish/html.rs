@@ -712,6 +712,29 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
         )
     };
 
+    let forecast = html_table(
+        &Rows::of(ctx, crate::publish::summary::queries::SPEND_FORECAST).await?,
+        &[
+            ("scope", "Scope"),
+            ("month_to_date_usd", "Month to date"),
+            ("projected_usd", "Projected"),
+            ("low_usd", "Low (95%)"),
+            ("high_usd", "High (95%)"),
+        ],
+    );
+    let anomalies = html_table(
+        &Rows::of(ctx, crate::publish::summary::queries::SPEND_ANOMALIES).await?,
+        &[
+            ("date", "Day"),
+            ("team", "Team"),
+            ("feature", "Feature"),
+            ("model", "Model"),
+            ("severity", "Severity"),
+            ("impact_usd", "Above normal"),
+            ("explanation", "What grew"),
+        ],
+    );
+
     let mut html = String::new();
     let _ = write!(
         html,
@@ -736,6 +759,8 @@ th {{ text-align: left; }} td.num {{ text-align: right; white-space: nowrap; fon
 <h2>Self-hosted GPU utilisation</h2>{chart_heat}
 <h2>Prompt caching</h2>{chart_cache}
 <h2>Interactions</h2>{chart_per}{chart_tokens}
+<h2>Month-end forecast (API spend)</h2>{forecast}
+<h2>Spend anomalies</h2>{anomalies}
 {reconciliation}
 <h2>Recommendations</h2>{recs}
 </body></html>

@@ -394,6 +394,9 @@ pub async fn register_output(ctx: &SessionContext, out: &Path) -> Result<Vec<Str
             .join(", ");
         let view = ctx.sql(&format!("SELECT {columns} FROM requests")).await?;
         ctx.register_table("requests_staged", view.into_view())?;
+        // The trailing requests of spend_anomalies and spend_forecast: all of them here.
+        let view = ctx.sql("SELECT * FROM requests").await?;
+        ctx.register_table(crate::analyze::history::REQUESTS_TRAILING, view.into_view())?;
         crate::analyze::register_request_step_views(ctx).await?;
     }
     for step in published_steps() {

@@ -53,8 +53,12 @@ pub mod queries {
     /// The reconciliation's differences, largest first.
     pub const RECONCILIATION_FINDINGS: &str =
         include_str!("../../queries/report/reconciliation_findings.sql");
+    /// The window's spend anomalies, largest impact first.
+    pub const SPEND_ANOMALIES: &str = include_str!("../../queries/report/spend_anomalies.sql");
+    /// The month-end forecast of API spend.
+    pub const SPEND_FORECAST: &str = include_str!("../../queries/report/spend_forecast.sql");
     /// The report queries users get as views in `sql` (`report_<name>`).
-    pub const VIEWS: [(&str, &str); 13] = [
+    pub const VIEWS: [(&str, &str); 15] = [
         ("headline", HEADLINE),
         ("cache_by_model", CACHE_BY_MODEL),
         ("interactions_headline", INTERACTIONS),
@@ -68,6 +72,8 @@ pub mod queries {
         ("logged_cost_by_model", LOGGED_COST_BY_MODEL),
         ("reconciliation_headline", RECONCILIATION),
         ("reconciliation_findings", RECONCILIATION_FINDINGS),
+        ("spend_anomalies", SPEND_ANOMALIES),
+        ("spend_forecast", SPEND_FORECAST),
     ];
 }
 
@@ -739,6 +745,29 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
             "Some logs state what each request cost (LiteLLM's `spend`, kept as `requests.source_cost_usd`). Where the two differ, the price catalog or the log is out of date, or the log prices cache tokens differently; `difference_usd` is computed − logged over the requests both sides price.\n"
         );
         md.push_str(&markdown_table(&logged, 30));
+    }
+    let _ = writeln!(md, "\n## Month-end forecast (API spend)\n");
+    let _ = writeln!(
+        md,
+        "Month to date, and projected to the month's end at the observed daily mean with a 95% interval (days treated as independent; GPU bills are left out: they hold the month's commitments already).\n"
+    );
+    md.push_str(&markdown_table(
+        &sql_batches(ctx, queries::SPEND_FORECAST).await?,
+        12,
+    ));
+    let anomalies = sql_batches(ctx, queries::SPEND_ANOMALIES).await?;
+    let _ = writeln!(md, "\n## Spend anomalies\n");
+    if anomalies.iter().any(|b| b.num_rows() > 0) {
+        let _ = writeln!(
+            md,
+            "Days whose API spend on a team × feature × model rose more than 3 robust deviations (and $1) above the larger of its 28-day and same-weekday medians; `impact_usd` is the spend above that level.\n"
+        );
+        md.push_str(&markdown_table(&anomalies, 15));
+    } else {
+        let _ = writeln!(
+            md,
+            "None: no team × feature × model with 14 days of baseline rose more than 3 robust deviations and $1 above its 28-day and same-weekday medians."
+        );
     }
     if !summary.provider_usage.is_empty() {
         let _ = writeln!(md, "\n## Logged vs billed\n");

@@ -240,7 +240,14 @@ fn reruns_replace_partitions_and_a_window_replaces_only_its_days() {
     assert_eq!(files_outside(&out, "2026-11-18"), other_days);
     let rerun = tables(&out);
     for step in inferledger::analyze::published_steps().filter(|s| s.partitioned) {
-        assert!(!every_table[step.table].is_empty(), "{}", step.table);
+        // The sample's week is too short for an anomaly baseline (14 days); the month in
+        // tests/it/nightly.rs checks spend_anomalies night by night.
+        let may_be_empty = step.table == "spend_anomalies";
+        assert!(
+            may_be_empty || !every_table[step.table].is_empty(),
+            "{}",
+            step.table
+        );
         assert_eq!(rerun[step.table], every_table[step.table], "{}", step.table);
     }
 }

@@ -33,7 +33,12 @@ fn write_month(dir: &Path) -> PathBuf {
             *id += 1;
             let prompt = 500 + i64::from(*id % 7) * 300;
             let cached = if *id % 3 == 0 { prompt / 2 } else { 0 };
-            let completion = 40 + i64::from(*id % 50);
+            // A runaway agent: on the 20th, dave's requests write 100,000 tokens each.
+            let completion = if day == 19 && user == "dave" {
+                100_000
+            } else {
+                40 + i64::from(*id % 50)
+            };
             let counts = usage.entry((ts - NOV_1).div_euclid(86_400)).or_default();
             for (total, n) in counts.iter_mut().zip([1, prompt, cached, completion]) {
                 *total += n;
@@ -65,6 +70,12 @@ fn write_month(dir: &Path) -> PathBuf {
                 user,
                 &mut id,
             );
+        }
+        // The runaway agent's own 20 requests on the 20th, from 21:00 a minute apart.
+        if day == 19 {
+            for k in 0..20 {
+                api(&mut lines, midnight + 21 * 3600 + k * 60, "dave", &mut id);
+            }
         }
         // Self-hosted: overlapping requests in the day, one across midnight (23:55 + 10 min).
         for k in 0..6 {
@@ -283,6 +294,21 @@ fn a_month_night_by_night_equals_one_run_over_it() {
              AND billed_cost_usd * 5 = logged_cost_usd * 4 THEN 1 ELSE 0 END) FROM reconciliation"
         ),
         vec![vec!["30".to_string(), "30".to_string()]]
+    );
+    // The runaway agent is the month's one anomaly: dave's chat spend on gpt-4o-mini on the
+    // 20th (20 and more requests of 100,000 output tokens, each 6 cents at $0.60 per
+    // million: over $1 above a median of cents, so `low`), found the same night by night.
+    let anomalies = query(
+        &nightly,
+        "SELECT date, team, feature, model, severity, starts_with(explanation, 'output tokens grew most') FROM spend_anomalies",
+    );
+    assert_eq!(
+        anomalies,
+        vec![
+            ["2026-11-20", "team-d", "chat", "gpt-4o-mini", "low", "true"]
+                .map(String::from)
+                .to_vec()
+        ]
     );
     // Alice's session at 23:50 and 23:58 continues at 00:05 and 00:20 the next night: one
     // interaction of four requests, closing at 00:50 and so dated the next day. The last
