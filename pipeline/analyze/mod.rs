@@ -1127,3 +1127,49 @@ pub async fn run_steps(
     }
     Ok(timings)
 }
+
+/// Registers `whatif_map(model, substitute)`, what `queries/whatif/reprice.sql` reads.
+pub fn register_whatif_map(ctx: &SessionContext, map: &[(String, String)]) -> Result<()> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("model", DataType::Utf8, false),
+        Field::new("substitute", DataType::Utf8, false),
+    ]));
+    register_memtable(
+        ctx,
+        "whatif_map",
+        schema,
+        vec![
+            Arc::new(datafusion::arrow::array::StringArray::from_iter_values(
+                map.iter().map(|(m, _)| m),
+            )),
+            Arc::new(datafusion::arrow::array::StringArray::from_iter_values(
+                map.iter().map(|(_, s)| s),
+            )),
+        ],
+    )
+}
+
+/// Registers `whatif_window(date_from, date_to)`: the days to reprice (all by default).
+pub fn register_whatif_window(
+    ctx: &SessionContext,
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<()> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("date_from", DataType::Utf8, false),
+        Field::new("date_to", DataType::Utf8, false),
+    ]));
+    register_memtable(
+        ctx,
+        "whatif_window",
+        schema,
+        vec![
+            Arc::new(datafusion::arrow::array::StringArray::from(vec![
+                from.unwrap_or_else(|| "0000-01-01".into()),
+            ])),
+            Arc::new(datafusion::arrow::array::StringArray::from(vec![
+                to.unwrap_or_else(|| "9999-12-31".into()),
+            ])),
+        ],
+    )
+}

@@ -10,6 +10,7 @@ pub mod session;
 pub mod sql;
 pub mod synth;
 pub mod validate;
+pub mod whatif;
 
 use std::path::{Path, PathBuf};
 
@@ -51,6 +52,8 @@ pub enum Command {
     Review(review::ReviewArgs),
     /// Write a synthetic request log (OpenAI JSONL) for benchmarks and demos.
     Synth(synth::SynthArgs),
+    /// Reprice a run folder's API requests with substitute models or another price file.
+    Whatif(whatif::WhatifArgs),
 }
 
 impl Cli {
@@ -65,6 +68,7 @@ impl Cli {
             Command::Review(args) => args.run().await,
             Command::Export(args) => args.run().await,
             Command::Synth(args) => args.run(&progress),
+            Command::Whatif(args) => args.run().await,
         }
     }
 }

@@ -131,6 +131,9 @@ impl Session {
         };
         crate::analyze::udf::register_cache_read_discount(&ctx, Arc::new(book.clone()));
         crate::analyze::udf::register_cost_of(&ctx, book);
+        // What `queries/whatif/reprice.sql` reads: no substitutes, every day.
+        analyze::register_whatif_map(&ctx, &[])?;
+        analyze::register_whatif_window(&ctx, None, None)?;
         for (name, sql) in crate::publish::summary::queries::VIEWS {
             // A view over tables this folder lacks (no GPU bills, say) is left out.
             let _ = ctx
@@ -155,6 +158,12 @@ impl Session {
         // prompt's banner.
         session.tables = session.table_names().await?;
         Ok(session)
+    }
+
+    /// The session's DataFusion context (commands built on the session register their own
+    /// tables and functions in it).
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
     }
 
     /// The names of the registered tables and views.

@@ -1,6 +1,6 @@
 //! Reconciliation against the providers' own exports: the sample's planted discrepancies
 //! found with their reasons and amounts, and hostile export files (bad results, a page saved
-//! twice, a file that is not JSON).
+//! twice, a file that is not JSON). And `whatif`, which reprices the same history.
 
 use crate::helpers::*;
 
@@ -219,5 +219,88 @@ fn hostile_exports_are_quarantined_counted_once_or_refused_with_their_place() {
     assert!(
         message.contains("broken.json") && message.contains("line 2, column"),
         "{message}"
+    );
+}
+
+#[test]
+fn whatif_reprices_with_substitutes_and_states_the_cache_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let config = root().join("sample-data/inferledger.toml");
+    assert_ok(&run(&config, &out, &["--quiet"]));
+    let whatif = |map: &[&str]| {
+        let mut args = vec![
+            "whatif",
+            "--out",
+            out.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+            "--format",
+            "csv",
+        ];
+        for m in map {
+            args.extend(["--map", m]);
+        }
+        let output = inferledger(&args);
+        assert_ok(&output);
+        let text = stdout(&output);
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let headers = reader.headers().unwrap().clone();
+        reader
+            .records()
+            .map(|r| {
+                let r = r.unwrap();
+                headers
+                    .iter()
+                    .zip(r.iter())
+                    .map(|(h, v)| (h.to_string(), v.to_string()))
+                    .collect::<std::collections::BTreeMap<_, _>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    // claude-opus-4-1 → claude-sonnet-4-5: every catalog price of sonnet is a fifth of
+    // opus's ($3/$15/$0.30/$3.75 against $15/$75/$1.50/$18.75 per million) and no sample
+    // prompt reaches the 200k long-context tier, so the what-if is exactly a fifth.
+    let opus = whatif(&["claude-opus-4-1-20250805=claude-sonnet-4-5-20250929"]);
+    assert_eq!(opus.len(), 1, "{opus:?}");
+    let current = decimal(&opus[0]["current_cost_usd"]);
+    assert_eq!(
+        decimal(&opus[0]["whatif_cost_usd"]) * rust_decimal::Decimal::from(5),
+        current
+    );
+    assert_eq!(opus[0]["requests"], "805");
+    // gpt-4o → gpt-4o-mini ($0.15 input, $0.075 cached, $0.60 output per million): from the
+    // token sums of the requests table, cache kept = (uncached × 0.15 + cached × 0.075 +
+    // output × 0.60) / 10^6; cache lost = (every prompt token × 0.15 + output × 0.60) / 10^6.
+    let mini = whatif(&["gpt-4o-2024-08-06=gpt-4o-mini"]);
+    let sums = query(
+        &out,
+        "SELECT CAST(SUM(input_tokens - cache_read_tokens) AS VARCHAR), CAST(SUM(cache_read_tokens) AS VARCHAR), \
+         CAST(SUM(input_tokens) AS VARCHAR), CAST(SUM(output_tokens) AS VARCHAR) \
+         FROM requests WHERE model = 'gpt-4o-2024-08-06' AND pool IS NULL",
+    );
+    let n = |i: usize| decimal(&sums[0][i]);
+    let per_million = |price: &str| decimal(price) / rust_decimal::Decimal::from(1_000_000);
+    let kept =
+        n(0) * per_million("0.15") + n(1) * per_million("0.075") + n(3) * per_million("0.60");
+    let lost = n(2) * per_million("0.15") + n(3) * per_million("0.60");
+    let total = |key: &str| {
+        mini.iter()
+            .map(|r| decimal(&r[key]))
+            .sum::<rust_decimal::Decimal>()
+    };
+    assert_eq!(total("whatif_cost_usd"), kept);
+    assert_eq!(total("whatif_cold_cache_usd"), lost);
+    assert!(lost > kept, "losing the cache must cost more");
+    assert_eq!(
+        total("difference_high_usd") - total("difference_low_usd"),
+        lost - kept
+    );
+    // A mapping to an unknown model says so rather than pricing it at zero.
+    let unknown = whatif(&["gpt-4o-mini=no-such-model"]);
+    assert!(
+        unknown
+            .iter()
+            .all(|r| r["unpriced_requests"] == r["requests"])
     );
 }
