@@ -28,6 +28,125 @@ pub struct PricesArgs {
     /// Output folder of the runs (default: `[run] out` of the config, else `out`).
     #[arg(long, short)]
     pub out: Option<PathBuf>,
+    /// Propose price entries from what the providers billed: for each model whose
+    /// reconciliation says `price` (tokens agree, cost differs), the catalog's prices scaled
+    /// by billed / logged, effective from its first such day, as a LiteLLM-format price file
+    /// for `[prices] file`.
+    #[arg(long, conflicts_with = "model")]
+    pub propose: bool,
+}
+
+/// The negotiated rates the reconciliation saw: per provider and model, billed / logged
+/// over the days whose reason is `price`, and the first of them.
+const PROPOSE_SQL: &str = "SELECT provider, model, MIN(date) AS first_day, \
+     CAST(SUM(billed_cost_usd) AS VARCHAR) AS billed, CAST(SUM(logged_cost_usd) AS VARCHAR) AS logged, \
+     COUNT(*) AS days \
+     FROM reconciliation WHERE reason = 'price' AND logged_cost_usd > 0 \
+     GROUP BY provider, model ORDER BY provider, model";
+
+/// A LiteLLM-format price file proposing, for each negotiated rate in `out`'s
+/// reconciliation, the catalog entry in force on its first day scaled by billed / logged.
+pub async fn proposed_prices(out: &std::path::Path, book: &PriceBook) -> Result<serde_json::Value> {
+    use rust_decimal::Decimal;
+    let batches = query(out, PROPOSE_SQL).await?.pop().unwrap_or_default();
+    let mut file = serde_json::Map::new();
+    for batch in &batches {
+        let text = |column: usize, row: usize| {
+            let array = datafusion::arrow::compute::cast(
+                batch.column(column),
+                &datafusion::arrow::datatypes::DataType::Utf8,
+            )
+            .ok()?;
+            crate::common::arrow_util::string_at(array.as_ref(), row)
+        };
+        for row in 0..batch.num_rows() {
+            let (
+                Some(provider),
+                Some(model),
+                Some(first_day),
+                Some(billed),
+                Some(logged),
+                Some(days),
+            ) = (
+                text(0, row),
+                text(1, row),
+                text(2, row),
+                text(3, row),
+                text(4, row),
+                text(5, row),
+            )
+            else {
+                continue;
+            };
+            let (Ok(billed), Ok(logged)) = (billed.parse::<Decimal>(), logged.parse::<Decimal>())
+            else {
+                continue;
+            };
+            let Some(day) = NaiveDate::parse_from_str(&first_day, "%Y-%m-%d").ok() else {
+                continue;
+            };
+            let noon = day
+                .and_hms_opt(12, 0, 0)
+                .expect("noon")
+                .and_utc()
+                .timestamp_micros();
+            let Some(price) = book.lookup(&model, Some(&provider), noon) else {
+                continue;
+            };
+            let ratio = billed / logged;
+            // Per-token prices to 15 decimal places (a millionth of a cent per million).
+            let scaled = |p: Decimal| (p * ratio).round_dp(15).normalize();
+            let number = |p: Decimal| {
+                serde_json::Number::from_f64(p.to_string().parse::<f64>().unwrap_or_default())
+                    .map(serde_json::Value::Number)
+                    .unwrap_or(serde_json::Value::Null)
+            };
+            let mut entry = serde_json::Map::new();
+            let tier = &price.standard;
+            entry.insert("input_cost_per_token".into(), number(scaled(tier.input)));
+            entry.insert("output_cost_per_token".into(), number(scaled(tier.output)));
+            if let Some(read) = tier.cache_read {
+                entry.insert("cache_read_input_token_cost".into(), number(scaled(read)));
+            }
+            if let Some(write) = tier.cache_write_5m {
+                entry.insert(
+                    "cache_creation_input_token_cost".into(),
+                    number(scaled(write)),
+                );
+            }
+            if let Some(write) = tier.cache_write_1h {
+                entry.insert(
+                    "cache_creation_input_token_cost_above_1hr".into(),
+                    number(scaled(write)),
+                );
+            }
+            if let Some(long) = &price.long_context {
+                entry.insert(
+                    "input_cost_per_token_above_200k_tokens".into(),
+                    number(scaled(long.input)),
+                );
+                entry.insert(
+                    "output_cost_per_token_above_200k_tokens".into(),
+                    number(scaled(long.output)),
+                );
+            }
+            entry.insert("litellm_provider".into(), provider.clone().into());
+            entry.insert("mode".into(), "chat".into());
+            entry.insert("effective_from".into(), first_day.clone().into());
+            entry.insert(
+                "x_inferledger_note".into(),
+                format!(
+                    "{} billed {}% of what {} prices over {days} days from {first_day} (reconciliation reason 'price')",
+                    provider,
+                    (ratio * Decimal::ONE_HUNDRED).round_dp(2).normalize(),
+                    price.id
+                )
+                .into(),
+            );
+            file.insert(price.model.clone(), serde_json::Value::Object(entry));
+        }
+    }
+    Ok(serde_json::Value::Object(file))
 }
 
 fn row(price: &Price) -> String {
@@ -100,6 +219,17 @@ impl PricesArgs {
             None => PriceBook::builtin(),
         };
         let out = super::output_dir(self.out.clone(), config.as_ref());
+        if self.propose {
+            let proposal = proposed_prices(&out, &book).await?;
+            if proposal.as_object().is_none_or(|o| o.is_empty()) {
+                eprintln!(
+                    "no negotiated rate to propose: no reconciliation row of {} says `price`",
+                    out.display()
+                );
+            }
+            println!("{}", serde_json::to_string_pretty(&proposal)?);
+            return Ok(());
+        }
         let day = self.at.unwrap_or_else(|| chrono::Utc::now().date_naive());
         let micros = day
             .and_hms_opt(12, 0, 0)

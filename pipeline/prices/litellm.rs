@@ -97,14 +97,23 @@ fn entry_price(name: &str, entry: &Value) -> Option<Price> {
         .filter(|_| input > Decimal::ZERO)
         .map(|batch| (Decimal::ONE - batch / input).normalize())
         .filter(|d| *d > Decimal::ZERO && *d < Decimal::ONE);
+    // `effective_from` (YYYY-MM-DD) is inferledger's own key: the entry prices requests from
+    // that day on, the catalog before it (a negotiated rate, `prices --propose`).
+    let effective_from = entry
+        .get("effective_from")
+        .and_then(Value::as_str)
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok());
     Some(Price {
-        id: format!("litellm:{name}"),
+        id: match effective_from {
+            Some(day) => format!("litellm:{name}@{day}"),
+            None => format!("litellm:{name}"),
+        },
         model: name.to_string(),
         provider: entry
             .get("litellm_provider")
             .and_then(Value::as_str)
             .map(str::to_string),
-        effective_from: None,
+        effective_from,
         standard: TierPrices {
             input,
             output,
@@ -121,6 +130,38 @@ fn entry_price(name: &str, entry: &Value) -> Option<Price> {
 mod tests {
     use super::*;
     use std::str::FromStr;
+
+    #[test]
+    fn an_effective_dated_entry_prices_from_its_day_and_the_catalog_before() {
+        // A negotiated 90% of claude-opus-4-1's $15 input from 2026-11-16: $13.50 per
+        // million that day; the catalog's $15 the day before.
+        let text = r#"{"claude-opus-4-1": {"input_cost_per_token": 1.35e-05,
+            "output_cost_per_token": 6.75e-05, "litellm_provider": "anthropic",
+            "effective_from": "2026-11-16"}}"#;
+        let mut book = crate::prices::PriceBook::builtin();
+        book.add_overrides(parse(text).unwrap().prices);
+        let noon = |d: &str| {
+            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .unwrap()
+                .and_hms_opt(12, 0, 0)
+                .unwrap()
+                .and_utc()
+                .timestamp_micros()
+        };
+        let on = book
+            .lookup("claude-opus-4-1-20250805", None, noon("2026-11-16"))
+            .unwrap();
+        assert_eq!(on.id, "litellm:claude-opus-4-1@2026-11-16");
+        assert_eq!(on.standard.input, Decimal::from_str("0.0000135").unwrap());
+        let before = book
+            .lookup("claude-opus-4-1-20250805", None, noon("2026-11-15"))
+            .unwrap();
+        assert_eq!(
+            before.standard.input,
+            Decimal::from_str("0.000015").unwrap()
+        );
+        assert!(before.id.starts_with("catalog:"), "{}", before.id);
+    }
 
     #[test]
     fn tolerates_sample_spec_integers_and_non_token_entries() {

@@ -45,7 +45,7 @@ pub struct Price {
     pub model: String,
     /// Provider, where known.
     pub provider: Option<String>,
-    /// First day (UTC) the entry is in force; `None` for overrides (always in force).
+    /// First day (UTC) the entry is in force; `None` for an override always in force.
     pub effective_from: Option<NaiveDate>,
     /// Standard prices.
     pub standard: TierPrices,
@@ -165,14 +165,19 @@ impl PriceBook {
     /// catalog for every name they hold.
     pub fn lookup(&self, model: &str, provider: Option<&str>, ts_micros: i64) -> Option<&Price> {
         let day = chrono::DateTime::from_timestamp_micros(ts_micros)?.date_naive();
+        // An override dated after the day (a rate negotiated later) leaves it to the catalog.
+        let in_force = |p: &&Price| p.effective_from.is_none_or(|from| from <= day);
         for name in name_candidates(model) {
-            if let Some(price) = provider.and_then(|p| {
-                self.overrides
-                    .get(&format!("{}/{name}", p.to_ascii_lowercase()))
-            }) {
+            if let Some(price) = provider
+                .and_then(|p| {
+                    self.overrides
+                        .get(&format!("{}/{name}", p.to_ascii_lowercase()))
+                })
+                .filter(in_force)
+            {
                 return Some(price);
             }
-            if let Some(price) = self.overrides.get(&name) {
+            if let Some(price) = self.overrides.get(&name).filter(in_force) {
                 return Some(price);
             }
             if let Some(entries) = self.catalog.get(&name) {

@@ -304,3 +304,50 @@ fn whatif_reprices_with_substitutes_and_states_the_cache_range() {
             .all(|r| r["unpriced_requests"] == r["requests"])
     );
 }
+
+#[test]
+fn a_proposed_negotiated_rate_closes_the_price_difference() {
+    // The sample's planted 10% discount on claude-opus-4-1: `prices --propose` turns it into
+    // a price file entry (90% of each catalog price, from the first day it was seen); run
+    // again with that file, the opus rows agree with the bill.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let config = root().join("sample-data/inferledger.toml");
+    assert_ok(&run(&config, &out, &["--quiet"]));
+    let proposed = inferledger(&[
+        "prices",
+        "--propose",
+        "--out",
+        out.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_ok(&proposed);
+    let file: serde_json::Value = serde_json::from_str(&stdout(&proposed)).unwrap();
+    let entry = &file["claude-opus-4-1"];
+    // 90% of $15 / $75 / $1.50 / $18.75 / $30 per million.
+    assert_eq!(entry["input_cost_per_token"], serde_json::json!(0.0000135));
+    assert_eq!(entry["output_cost_per_token"], serde_json::json!(0.0000675));
+    assert_eq!(
+        entry["cache_read_input_token_cost"],
+        serde_json::json!(0.00000135)
+    );
+    assert_eq!(entry["effective_from"], "2026-11-16");
+    assert_eq!(file.as_object().unwrap().len(), 1, "{file}");
+    let prices = dir.path().join("negotiated.json");
+    std::fs::write(&prices, stdout(&proposed)).unwrap();
+    let text = sample_config_with_absolute_paths()
+        + &format!("\n[prices]\nfile = \"{}\"\n", prices.display());
+    let again = dir.path().join("again");
+    std::fs::create_dir_all(&again).unwrap();
+    let config = write_config(&again, &text);
+    let out = again.join("out");
+    assert_ok(&run(&config, &out, &["--quiet"]));
+    assert_eq!(
+        query(
+            &out,
+            "SELECT reason, COUNT(*) FROM reconciliation WHERE model = 'claude-opus-4-1' GROUP BY reason"
+        ),
+        vec![vec!["ok".to_string(), "7".to_string()]]
+    );
+}
