@@ -51,14 +51,8 @@ pub async fn proposed_prices(out: &std::path::Path, book: &PriceBook) -> Result<
     let batches = query(out, PROPOSE_SQL).await?.pop().unwrap_or_default();
     let mut file = serde_json::Map::new();
     for batch in &batches {
-        let text = |column: usize, row: usize| {
-            let array = datafusion::arrow::compute::cast(
-                batch.column(column),
-                &datafusion::arrow::datatypes::DataType::Utf8,
-            )
-            .ok()?;
-            crate::common::arrow_util::string_at(array.as_ref(), row)
-        };
+        let text =
+            |column: usize, row: usize| crate::common::arrow_util::text_at(batch, column, row);
         for row in 0..batch.num_rows() {
             let (
                 Some(provider),

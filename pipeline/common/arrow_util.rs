@@ -54,6 +54,11 @@ pub fn decimal_at(array: &dyn Array, row: usize) -> Option<Decimal> {
     }
 }
 
+/// A cell of any type as text (cast to Utf8), or `None` when null or not castable.
+pub fn text_at(batch: &RecordBatch, column: usize, row: usize) -> Option<String> {
+    let array = datafusion::arrow::compute::cast(batch.column(column), &DataType::Utf8).ok()?;
+    string_at(array.as_ref(), row)
+}
 /// The text of a string cell, whatever the string type (Parquet reads back as Utf8View).
 pub fn string_at(array: &dyn Array, row: usize) -> Option<String> {
     if array.is_null(row) {

@@ -115,14 +115,8 @@ pub async fn reconciliation_headline(ctx: &SessionContext) -> Result<Vec<Reconci
     let batches = sql_batches(ctx, queries::RECONCILIATION).await?;
     let mut rows = Vec::new();
     for batch in &batches {
-        let text = |column: usize, row: usize| {
-            let array = datafusion::arrow::compute::cast(
-                batch.column(column),
-                &datafusion::arrow::datatypes::DataType::Utf8,
-            )
-            .ok()?;
-            string_at(array.as_ref(), row)
-        };
+        let text =
+            |column: usize, row: usize| crate::common::arrow_util::text_at(batch, column, row);
         for row in 0..batch.num_rows() {
             rows.push(ReconciliationHeadline {
                 provider: text(0, row).unwrap_or_default(),
