@@ -190,6 +190,56 @@ pub fn validate(config_path: &std::path::Path) -> Result<ValidationReport> {
             .text
             .push_str(&format!("warning: {warning} (in the rows checked)\n"));
     }
+    for source in &config.provider_usage {
+        let name = source.name.clone().unwrap_or_else(|| source.path.clone());
+        let files = match crate::read::files::expand(&config.resolve(&source.path)) {
+            Ok(files) => files,
+            Err(e) => {
+                report.problems.push(format!("provider_usage {name}: {e}"));
+                continue;
+            }
+        };
+        report.text.push_str(&format!(
+            "provider_usage {name} ({}): {} file(s)\n",
+            source.format.name(),
+            files.len()
+        ));
+        for path in &files {
+            let results = match crate::sources::provider_usage::read_file(path, source.format) {
+                Ok(results) => results,
+                Err(e) => {
+                    report.problems.push(e.to_string());
+                    continue;
+                }
+            };
+            let bad: Vec<String> = results
+                .iter()
+                .filter_map(|(line, row)| {
+                    row.as_ref()
+                        .err()
+                        .map(|reason| format!("{}:{line}: {reason}", path.display()))
+                })
+                .collect();
+            report.text.push_str(&format!(
+                "  {}: {} result(s), {} unreadable\n",
+                path.display(),
+                results.len(),
+                bad.len()
+            ));
+            if !results.is_empty() && bad.len() == results.len() {
+                report.problems.push(format!(
+                    "{}: none of its {} results could be read as {}; first: {}",
+                    path.display(),
+                    results.len(),
+                    source.format.name(),
+                    bad[0]
+                ));
+            }
+            for line in bad.iter().take(3) {
+                report.text.push_str(&format!("    {line}\n"));
+            }
+        }
+    }
     for source in &config.gpu_metrics {
         let path = config.resolve(&source.path);
         if !path.exists() {

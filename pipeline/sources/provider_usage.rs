@@ -330,6 +330,23 @@ pub fn ingest(
     Ok(reports)
 }
 
+/// Every result of one export file, each with its page's line and its reading (for
+/// `validate`); a file that is not JSON is an error with its line and column.
+pub fn read_file(
+    path: &Path,
+    format: ProviderUsageFormat,
+) -> Result<Vec<(u64, std::result::Result<UsageRow, String>)>> {
+    let text = read_text(path)?;
+    Ok(pages(path, &text)?
+        .iter()
+        .flat_map(|page| {
+            results(&page.value, format)
+                .into_iter()
+                .map(move |(_, row)| (page.line, row))
+        })
+        .collect())
+}
+
 /// A file's text (gzip and zstd undone).
 fn read_text(path: &Path) -> Result<String> {
     use std::io::Read;

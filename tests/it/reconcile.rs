@@ -207,6 +207,24 @@ fn hostile_exports_are_quarantined_counted_once_or_refused_with_their_place() {
             vec!["gpt-4o-mini".to_string(), "ok".to_string()],
         ]
     );
+    // `validate` reads the exports too: configured as Anthropic's usage report, OpenAI's
+    // pages cannot be read, and it says so before any run.
+    let mislabelled = write_config(
+        &dir.path().join("exports"),
+        &format!(
+            "[[requests]]\npath = \"{}\"\nformat = \"openai\"\n\n[[provider_usage]]\npath = \"{}\"\nformat = \"anthropic_usage\"\n",
+            dir.path().join("logs").display(),
+            dir.path().join("exports/usage.jsonl").display()
+        ),
+    );
+    let checked = inferledger(&["validate", "--config", mislabelled.to_str().unwrap()]);
+    assert!(!checked.status.success());
+    let said = stdout(&checked) + &stderr(&checked);
+    assert!(
+        said.contains("none of its 4 results could be read as anthropic_usage")
+            && said.contains("configured as anthropic_usage"),
+        "{said}"
+    );
     // A file that is not JSON stops the run, naming the file, line and column.
     std::fs::write(
         dir.path().join("exports/broken.json"),
