@@ -1,8 +1,8 @@
 -- spend_anomalies: days whose API spend on a team × feature × model jumped above its normal
 -- level, each with the tokens that grew and the dollars at stake.
 --
--- Input: requests_trailing (the window's requests and the published ones of the 28 days
--- before it; in `sql`, every request) and run_params (the window).
+-- Input: api_daily_spend (API spend per day × team × feature × model of the window and the
+-- 28 days before it) and run_params (the window).
 --
 -- For each day of the window with spend on a key (team × feature × model of API requests),
 -- the baseline is the key's trailing 28 days, zero-filled from the key's first day of
@@ -16,13 +16,9 @@
 -- names what grew most against its own median.
 WITH daily AS (
     SELECT CAST(to_unixtime(CAST(date AS TIMESTAMP)) / 86400 AS BIGINT) AS day_number,
-           COALESCE(team, '-') AS team, COALESCE(feature, '-') AS feature, model,
-           SUM(cost_usd) AS cost_usd, COUNT(*) AS requests,
-           SUM(input_tokens - cache_read_tokens) AS uncached_tokens,
-           SUM(cache_read_tokens) AS cache_read_tokens, SUM(output_tokens) AS output_tokens
-    FROM requests_trailing
-    WHERE pool IS NULL AND cost_usd IS NOT NULL AND model IS NOT NULL
-    GROUP BY 1, 2, 3, 4
+           team, feature, model, cost_usd, requests, uncached_tokens, cache_read_tokens,
+           output_tokens
+    FROM api_daily_spend
 ),
 first_days AS (
     SELECT team, feature, model, MIN(day_number) AS first_day FROM daily GROUP BY 1, 2, 3

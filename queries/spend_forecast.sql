@@ -1,11 +1,11 @@
 -- spend_forecast: the month-to-date API spend of the month the run's window ends in, and a
 -- projection to the month's end with a 95% interval, for all teams and for each.
 --
--- Input: requests_trailing (the window's requests and the published ones from the
--- month's first day; in `sql`, every request) and run_params (the window).
+-- Input: api_daily_spend (API spend per day × team × feature × model, from the month's
+-- first day) and run_params (the window).
 --
--- Observed days run from the month's first day (or the first day any request was logged,
--- if later) to the window's last day; a day without spend counts as zero. The projection
+-- Observed days run from the month's first day (or the first day of API spend, if later)
+-- to the window's last day; a day without spend counts as zero. The projection
 -- adds the observed daily mean for each remaining day of the month; the interval treats
 -- the days as independent draws around that mean: ±1.96 × the daily standard deviation ×
 -- √(remaining + remaining² / observed) (the spread of the remaining days and the
@@ -19,19 +19,16 @@ WITH params AS (
                 / 86400 AS BIGINT) AS next_month
     FROM run_params
 ),
--- Day numbers (days since 1970-01-01) of the requests.
+-- Day numbers (days since 1970-01-01) of the spend.
 spend AS (
     SELECT CAST(to_unixtime(CAST(date AS TIMESTAMP)) / 86400 AS BIGINT) AS day,
-           COALESCE(team, '-') AS team, SUM(cost_usd) AS cost_usd
-    FROM requests_trailing
-    WHERE pool IS NULL AND cost_usd IS NOT NULL
+           team, SUM(cost_usd) AS cost_usd
+    FROM api_daily_spend
     GROUP BY 1, 2
 ),
 bounds AS (
     SELECT p.as_of, p.month_start, p.next_month,
-           greatest(p.month_start,
-                    (SELECT MIN(CAST(to_unixtime(CAST(date AS TIMESTAMP)) / 86400 AS BIGINT))
-                     FROM requests_trailing)) AS first_day
+           greatest(p.month_start, (SELECT MIN(day) FROM spend)) AS first_day
     FROM params p
 ),
 days AS (

@@ -114,7 +114,7 @@ const fn prepared(
 pub const FIRST_DECISION_STEP: &str = "month_factor";
 
 /// The steps of a run, in order.
-pub const STEPS: [Step; 24] = [
+pub const STEPS: [Step; 25] = [
     Step {
         table: "requests",
         work: Work::Sql(include_str!("../../queries/requests.sql")),
@@ -201,6 +201,11 @@ pub const STEPS: [Step; 24] = [
         "reconciliation",
         include_str!("../../queries/reconciliation.sql"),
         true,
+    ),
+    step(
+        "api_daily_spend",
+        include_str!("../../queries/api_daily_spend.sql"),
+        false,
     ),
     step(
         "spend_anomalies",
@@ -365,7 +370,7 @@ pub const INTERNAL_DIR: &str = "internal";
 /// run), and `sql` registers them, so that every file in `queries/` pasted into `sql` runs.
 /// The staged requests are not copied: `sql` reads them from the published `requests`
 /// (every staged column is there), see [`register_output`].
-pub const INTERNAL_TABLES: [&str; 26] = [
+pub const INTERNAL_TABLES: [&str; 27] = [
     "billing_staged",
     "metrics_staged",
     "provider_usage_staged",
@@ -392,6 +397,7 @@ pub const INTERNAL_TABLES: [&str; 26] = [
     "cache_ideal",
     "month_factor",
     "workload_spend",
+    "api_daily_spend",
 ];
 
 /// Writes each of `tables` to `dir/<table>/part-0.parquet`, streamed, with its schema even
