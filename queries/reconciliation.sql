@@ -9,8 +9,10 @@
 -- (tolerance: share of the larger side; tolerance_usd).
 --
 -- Only the days and providers an export covers are reconciled (a provider with no export
--- has nothing to be set against). Models are matched without a `provider/` prefix and
--- without a trailing date (`gpt-4o-2024-08-06` and `gpt-4o` are one model). Self-hosted
+-- has nothing to be set against); the AI API lines of the cloud bills (Bedrock, Vertex AI,
+-- Azure OpenAI, staged by the billing sources) are cost exports of those providers. Models
+-- are matched as their price entry names them, without a `provider/` prefix and without a
+-- trailing date (`gpt-4o-2024-08-06` and `gpt-4o` are one model). Self-hosted
 -- requests (pool set) are paid through the GPU bill and left out. Cost exports are daily;
 -- usage exports of 1m or 1h buckets are summed to the day, the width both sides allow.
 --
@@ -61,8 +63,14 @@ billed AS (
     GROUP BY date, provider, model
 ),
 logged_all AS (
+    -- A priced request's model as its price entry names it (a Bedrock id such as
+    -- us.anthropic.claude-3-5-sonnet-20240620-v1:0 is the catalog's claude-3-5-sonnet),
+    -- else as logged.
     SELECT date, provider,
-           regexp_replace(regexp_replace(lower(model), '^[^/]*/', ''),
+           regexp_replace(regexp_replace(lower(
+               CASE WHEN price_id LIKE 'catalog:%' OR price_id LIKE 'litellm:%'
+                    THEN split_part(substr(price_id, strpos(price_id, ':') + 1), '@', 1)
+                    ELSE model END), '^[^/]*/', ''),
                           '-20[0-9]{2}-?[0-9]{2}-?[0-9]{2}$', '') AS model,
            COUNT(*) AS requests, SUM(input_tokens) AS input_tokens,
            SUM(cache_read_tokens) AS cache_read_tokens, SUM(output_tokens) AS output_tokens,

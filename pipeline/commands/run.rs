@@ -140,7 +140,14 @@ pub async fn run_pipeline(
         &mut quarantine,
         progress,
     )?;
-    let billing = billing::ingest(config, ingest_window, &input_dir, &mut quarantine, progress)?;
+    let billing = billing::ingest(
+        config,
+        &book,
+        ingest_window,
+        &input_dir,
+        &mut quarantine,
+        progress,
+    )?;
     let metrics = metrics::ingest(config, &input_dir, &mut quarantine)?;
     let provider_usage = crate::sources::provider_usage::ingest(
         config,

@@ -190,6 +190,25 @@ impl PriceBook {
         None
     }
 
+    /// The entry whose model a bill line names (`Claude 3.5 Sonnet input tokens`,
+    /// `USE1-Claude3.5Sonnet-input-tokens`): names are compared by their letters and digits
+    /// only, the longest found wins, and names under 5 of them are not looked for.
+    pub fn model_named_in(&self, text: &str) -> Option<&Price> {
+        fn squeeze(text: &str) -> String {
+            text.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .map(|c| c.to_ascii_lowercase())
+                .collect()
+        }
+        let line = squeeze(text);
+        self.entries()
+            .into_iter()
+            .map(|price| (squeeze(&price.model), price))
+            .filter(|(name, _)| name.len() >= 5 && line.contains(name.as_str()))
+            .max_by_key(|(name, _)| name.len())
+            .map(|(_, price)| price)
+    }
+
     /// Every entry, catalog first (by model, then date), then overrides by name.
     pub fn entries(&self) -> Vec<&Price> {
         let mut catalog: Vec<&Price> = self.catalog.values().flatten().collect();
@@ -425,6 +444,27 @@ pub fn per_million(price: Decimal) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bill_lines_name_their_model_in_each_clouds_words() {
+        // As AWS CUR (usage type), AWS FOCUS (charge description), GCP (SKU description)
+        // and Azure (meter name) write them; the longest catalog name found wins.
+        let book = super::PriceBook::builtin();
+        for (line, model) in [
+            ("USE1-Claude3.5Sonnet-input-tokens", "claude-3-5-sonnet"),
+            ("Claude 3.5 Sonnet output tokens", "claude-3-5-sonnet"),
+            ("Gemini 2.5 Flash Input token count", "gemini-2.5-flash"),
+            ("gpt-4o-mini-0718 Input global Tokens", "gpt-4o-mini"),
+        ] {
+            assert_eq!(
+                book.model_named_in(line).map(|p| p.model.as_str()),
+                Some(model),
+                "{line}"
+            );
+        }
+        assert_eq!(book.model_named_in("Titan Text Embeddings V2"), None);
+        assert_eq!(book.model_named_in("Data transfer out"), None);
+    }
+
     use super::*;
 
     fn row(model: &str, ts: &str) -> RequestRow {

@@ -130,7 +130,7 @@ pub fn staged_schema() -> SchemaRef {
 }
 
 /// Staged usage rows being buffered.
-struct UsageColumns {
+pub struct UsageColumns {
     rows: usize,
     source: String,
     source_file: String,
@@ -155,7 +155,8 @@ struct UsageColumns {
 }
 
 impl UsageColumns {
-    fn new(source: &str, source_file: &str) -> Self {
+    /// An empty buffer for the rows of one file of one source.
+    pub fn new(source: &str, source_file: &str) -> Self {
         UsageColumns {
             rows: 0,
             source: source.to_string(),
@@ -181,7 +182,8 @@ impl UsageColumns {
         }
     }
 
-    fn push(&mut self, line: u64, row: &UsageRow) {
+    /// Adds a row read at `line`.
+    pub fn push(&mut self, line: u64, row: &UsageRow) {
         self.rows += 1;
         self.line.append_value(line as i64);
         self.provider.append_value(row.provider);
@@ -251,6 +253,45 @@ impl StagedRows for UsageColumns {
     }
 }
 
+/// The folder, inside the run's staging input folder, of the staged usage and cost rows
+/// (the exports', and the AI API lines of the cloud bills).
+pub const STAGED_DIR: &str = "provider_usage_staged";
+
+/// A cloud bill's AI API line (Amazon Bedrock, Vertex AI, Azure OpenAI) as provider-side
+/// cost, when the line names a model the price book knows and covers a day at most.
+pub fn bill_line_cost(
+    provider: &'static str,
+    line_text: &str,
+    bucket_start: i64,
+    bucket_end: i64,
+    cost_usd: Decimal,
+    book: &crate::prices::PriceBook,
+) -> Option<UsageRow> {
+    if bucket_end <= bucket_start || bucket_end - bucket_start > 86_400_000_000 {
+        return None;
+    }
+    let price = book.model_named_in(line_text)?;
+    Some(UsageRow {
+        provider,
+        kind: "cost",
+        bucket_start,
+        bucket_end,
+        model: Some(price.model.clone()),
+        project_id: None,
+        api_key_id: None,
+        service_tier: None,
+        batch: None,
+        token_type: None,
+        requests: None,
+        input_tokens: None,
+        cache_read_tokens: None,
+        cache_write_tokens: None,
+        output_tokens: None,
+        cost_usd: Some(cost_usd),
+        description: Some(line_text.to_string()),
+    })
+}
+
 /// Reads every `[[provider_usage]]` source into `staging/provider_usage_staged/`.
 pub fn ingest(
     config: &Config,
@@ -259,7 +300,7 @@ pub fn ingest(
     quarantine: &mut QuarantineWriter,
     progress: &Progress,
 ) -> Result<Vec<ProviderUsageReport>> {
-    let dir = staging.join("provider_usage_staged");
+    let dir = staging.join(STAGED_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let mut reports = Vec::new();
     let mut index = 0;

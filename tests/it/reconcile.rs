@@ -369,3 +369,107 @@ fn a_proposed_negotiated_rate_closes_the_price_difference() {
         vec![vec!["ok".to_string(), "7".to_string()]]
     );
 }
+
+#[test]
+fn bedrock_lines_of_a_focus_bill_are_the_providers_cost() {
+    // Ten Bedrock requests a day (Claude 3.5 Sonnet, 100,000 prompt and 1,000 output tokens:
+    // $0.30 + $0.015 at the catalog's $3 / $15 per million) on 2026-11-02 and -03; the AWS
+    // FOCUS bill's Bedrock lines: $3.00 + $0.15 the first day (as logged), 90% of that the
+    // second; a Titan line no catalog entry names, and an EC2 line, are not AI API cost.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+    let mut lines = Vec::new();
+    for (day, midnight) in [(2, 1_793_577_600i64), (3, 1_793_664_000)] {
+        for k in 0..10 {
+            lines.push(format!(
+                r#"{{"id":"d{day}-{k}","created":{},"model":"us.anthropic.claude-3-5-sonnet-20240620-v1:0","usage":{{"prompt_tokens":100000,"completion_tokens":1000}},"metadata":{{"team":"t","feature":"f","user_id":"u{k}"}}}}"#,
+                midnight + 36_000 + k * 60
+            ));
+        }
+    }
+    std::fs::write(
+        dir.path().join("logs/bedrock.jsonl"),
+        lines.join("\n") + "\n",
+    )
+    .unwrap();
+    let header = "BilledCost,BillingCurrency,ChargeCategory,ChargeDescription,ChargeFrequency,ChargePeriodEnd,ChargePeriodStart,EffectiveCost,ListCost,PricingCategory,ProviderName,RegionId,ResourceId,ResourceName,ServiceCategory,ServiceName,SkuId";
+    let line = |cost: &str, description: &str, day: u32, service: &str| {
+        format!(
+            "{cost},USD,Usage,{description},Usage-Based,2026-11-{:02} 00:00:00,2026-11-{day:02} 00:00:00,{cost},{cost},Standard,AWS,us-east-1,,,AI and Machine Learning,{service},SKU-{day}",
+            day + 1
+        )
+    };
+    let bill = [
+        header.to_string(),
+        line(
+            "3.00",
+            "Claude 3.5 Sonnet input tokens",
+            2,
+            "Amazon Bedrock",
+        ),
+        line(
+            "0.15",
+            "Claude 3.5 Sonnet output tokens",
+            2,
+            "Amazon Bedrock",
+        ),
+        line(
+            "2.70",
+            "Claude 3.5 Sonnet input tokens",
+            3,
+            "Amazon Bedrock",
+        ),
+        line(
+            "0.135",
+            "Claude 3.5 Sonnet output tokens",
+            3,
+            "Amazon Bedrock",
+        ),
+        line(
+            "0.50",
+            "Titan Text Embeddings V2 input tokens",
+            3,
+            "Amazon Bedrock",
+        ),
+        line(
+            "1.00",
+            "Data transfer out",
+            3,
+            "Amazon Elastic Compute Cloud",
+        ),
+    ]
+    .join("\n");
+    std::fs::write(dir.path().join("focus.csv"), bill + "\n").unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[requests]]\npath = \"logs\"\nformat = \"openai\"\n[requests.defaults]\nprovider = \"bedrock\"\n\n[[billing]]\nname = \"aws\"\npath = \"focus.csv\"\nformat = \"focus\"\n",
+    );
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &["--quiet"]));
+    assert_eq!(summary(&out)["billing"][0]["rows_ai_api"], 4);
+    assert_eq!(
+        query(
+            &out,
+            "SELECT date, provider, model, reason, CAST(logged_cost_usd AS VARCHAR), CAST(billed_cost_usd AS VARCHAR) FROM reconciliation ORDER BY date"
+        ),
+        [
+            [
+                "2026-11-02",
+                "bedrock",
+                "claude-3-5-sonnet",
+                "ok",
+                "3.150000000000",
+                "3.150000000000"
+            ],
+            [
+                "2026-11-03",
+                "bedrock",
+                "claude-3-5-sonnet",
+                "price",
+                "3.150000000000",
+                "2.835000000000"
+            ],
+        ]
+        .map(|r| r.map(String::from).to_vec())
+    );
+}

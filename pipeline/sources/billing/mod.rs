@@ -70,6 +70,9 @@ fn preset(format: BillingFormat, basis: CostBasis) -> BTreeMap<&'static str, Vec
             ("tags", vec!["Tags"]),
             ("charge_category", vec!["ChargeCategory"]),
             ("commitment", vec!["CommitmentDiscountId"]),
+            ("service", vec!["ServiceName"]),
+            ("line_sku", vec!["SkuId"]),
+            ("line_description", vec!["ChargeDescription"]),
         ],
         BillingFormat::AwsCur => vec![
             ("currency", vec!["line_item_currency_code"]),
@@ -107,6 +110,16 @@ fn preset(format: BillingFormat, basis: CostBasis) -> BTreeMap<&'static str, Vec
                 vec!["savings_plan_savings_plan_effective_cost"],
             ),
             ("ri_effective", vec!["reservation_effective_cost"]),
+            (
+                "service",
+                vec![
+                    "line_item_product_code",
+                    "product_servicecode",
+                    "product_product_name",
+                ],
+            ),
+            ("line_sku", vec!["line_item_usage_type"]),
+            ("line_description", vec!["line_item_line_item_description"]),
         ],
         BillingFormat::Gcp => vec![
             ("currency", vec!["currency"]),
@@ -126,6 +139,9 @@ fn preset(format: BillingFormat, basis: CostBasis) -> BTreeMap<&'static str, Vec
             ("charge_category", vec!["cost_type"]),
             ("credits", vec!["credits"]),
             ("sku", vec!["sku.description"]),
+            ("service", vec!["service.description"]),
+            ("line_sku", vec!["sku.id"]),
+            ("line_description", vec!["sku.description"]),
         ],
         BillingFormat::Generic => vec![
             ("currency", vec!["currency"]),
@@ -142,6 +158,8 @@ fn preset(format: BillingFormat, basis: CostBasis) -> BTreeMap<&'static str, Vec
             ("provider", vec!["provider"]),
             ("region", vec!["region"]),
             ("tags", vec!["tags"]),
+            ("service", vec!["service"]),
+            ("line_description", vec!["description", "sku"]),
         ],
     };
     list.into_iter().collect()
@@ -188,6 +206,26 @@ pub struct Charge {
     pub charge_category: Option<String>,
     /// The pool the row belongs to.
     pub pool: Option<String>,
+    /// The cloud service the row bills (`Amazon Bedrock`, `Vertex AI`, `AmazonEC2`, …).
+    pub service: Option<String>,
+    /// The row's SKU and description, for what an AI API line bills (model, tokens).
+    pub line_text: Option<String>,
+}
+
+/// The provider, as request logs name it, of an AI API service on a cloud bill: Amazon
+/// Bedrock, Google Vertex AI (and the Gemini API), Azure OpenAI.
+pub fn ai_api_provider(service: &str) -> Option<&'static str> {
+    let s = service.to_ascii_lowercase();
+    if s.contains("bedrock") {
+        Some("bedrock")
+    } else if s.contains("vertex") || s.contains("gemini api") || s.contains("generative language")
+    {
+        Some("vertex_ai")
+    } else if s.contains("openai") {
+        Some("azure")
+    } else {
+        None
+    }
 }
 
 /// Maps a bill's pricing words onto `on_demand | spot | committed | other`.
@@ -410,6 +448,14 @@ impl BillingReader {
             pricing_category: category,
             charge_category,
             pool,
+            service: self.text(record, "service"),
+            line_text: {
+                let parts: Vec<String> = ["line_sku", "line_description"]
+                    .iter()
+                    .filter_map(|key| self.text(record, key))
+                    .collect();
+                (!parts.is_empty()).then(|| parts.join(" "))
+            },
         })
     }
 
@@ -660,6 +706,9 @@ pub struct BillingReport {
     pub rows_gpu: u64,
     /// Rows that are not GPU spend (counted, kept out of GPU figures).
     pub rows_non_gpu: u64,
+    /// Of the non-GPU rows, those billing an AI API (Bedrock, Vertex AI, Azure OpenAI) by a
+    /// model the price catalog names: staged for reconciliation as provider-side cost.
+    pub rows_ai_api: u64,
     /// Rows quarantined.
     pub rows_quarantined: u64,
     /// Rows outside `--from/--to`.
@@ -689,6 +738,7 @@ fn row_identity(raw: &str) -> u64 {
 /// Reads every `[[billing]]` source into `staging/billing_staged/`.
 pub fn ingest(
     config: &Config,
+    book: &crate::prices::PriceBook,
     window: Option<crate::sources::requests::Window>,
     staging: &Path,
     quarantine: &mut QuarantineWriter,
@@ -696,6 +746,9 @@ pub fn ingest(
 ) -> Result<Vec<BillingReport>> {
     let dir = staging.join("billing_staged");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    // AI API lines go where the providers' exports go, as provider-side cost.
+    let ai_dir = staging.join(crate::sources::provider_usage::STAGED_DIR);
+    std::fs::create_dir_all(&ai_dir).map_err(|e| Error::io(&ai_dir, e))?;
     let mut reports = Vec::new();
     let mut index = 0;
     for source in &config.billing {
@@ -731,6 +784,11 @@ pub fn ingest(
             })?;
             let mut staged =
                 staged_hours(&dir.join(format!("{index:05}.parquet")), &name, &display)?;
+            let mut ai_lines = StagedFile::create(
+                &ai_dir.join(format!("bill-{index:05}.parquet")),
+                crate::sources::provider_usage::UsageColumns::new(&name, &display),
+                crate::common::staged::Kept::ForThisRun,
+            )?;
             for record in rows {
                 report.rows_read += 1;
                 if record.value.is_ok() && !seen_rows.insert(row_identity(&record.raw)) {
@@ -761,6 +819,26 @@ pub fn ingest(
                             }
                             report.rows_non_gpu += 1;
                             other_cost += charge.cost;
+                            let ai_line = charge
+                                .service
+                                .as_deref()
+                                .and_then(ai_api_provider)
+                                .zip(charge.line_text.as_deref())
+                                .and_then(|(provider, text)| {
+                                    crate::sources::provider_usage::bill_line_cost(
+                                        provider,
+                                        text,
+                                        charge.start_micros,
+                                        charge.end_micros,
+                                        charge.cost,
+                                        book,
+                                    )
+                                });
+                            if let Some(row) = ai_line {
+                                report.rows_ai_api += 1;
+                                ai_lines.rows.push(record.line, &row);
+                                ai_lines.row_added()?;
+                            }
                             continue;
                         }
                         if let Some(id) = &charge.resource_id {
@@ -787,6 +865,7 @@ pub fn ingest(
                 }
             }
             staged.finish()?;
+            ai_lines.finish()?;
             bar.finish_and_clear();
             report.files.push(display);
         }
