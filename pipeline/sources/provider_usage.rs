@@ -94,6 +94,31 @@ pub struct UsageRow {
     pub description: Option<String>,
 }
 
+impl UsageRow {
+    /// A row of a bucket with nothing filled in yet.
+    fn bucket(provider: &'static str, kind: &'static str, start: i64, end: i64) -> UsageRow {
+        UsageRow {
+            provider,
+            kind,
+            bucket_start: start,
+            bucket_end: end,
+            model: None,
+            project_id: None,
+            api_key_id: None,
+            service_tier: None,
+            batch: None,
+            token_type: None,
+            requests: None,
+            input_tokens: None,
+            cache_read_tokens: None,
+            cache_write_tokens: None,
+            output_tokens: None,
+            cost_usd: None,
+            description: None,
+        }
+    }
+}
+
 /// The schema of `provider_usage_staged`.
 pub fn staged_schema() -> SchemaRef {
     let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
@@ -272,23 +297,10 @@ pub fn bill_line_cost(
     }
     let price = book.model_named_in(line_text)?;
     Some(UsageRow {
-        provider,
-        kind: "cost",
-        bucket_start,
-        bucket_end,
         model: Some(price.model.clone()),
-        project_id: None,
-        api_key_id: None,
-        service_tier: None,
-        batch: None,
-        token_type: None,
-        requests: None,
-        input_tokens: None,
-        cache_read_tokens: None,
-        cache_write_tokens: None,
-        output_tokens: None,
         cost_usd: Some(cost_usd),
         description: Some(line_text.to_string()),
+        ..UsageRow::bucket(provider, "cost", bucket_start, bucket_end)
     })
 }
 
@@ -585,23 +597,12 @@ fn read_result(
         (configured, _) => configured,
     };
     let empty = UsageRow {
-        provider: "openai",
-        kind: "usage",
-        bucket_start,
-        bucket_end,
         model: text(result, "model"),
         project_id: text(result, "project_id").or_else(|| text(result, "workspace_id")),
         api_key_id: text(result, "api_key_id"),
         service_tier: text(result, "service_tier"),
         batch: result.get("batch").and_then(Value::as_bool),
-        token_type: None,
-        requests: None,
-        input_tokens: None,
-        cache_read_tokens: None,
-        cache_write_tokens: None,
-        output_tokens: None,
-        cost_usd: None,
-        description: None,
+        ..UsageRow::bucket("openai", "usage", bucket_start, bucket_end)
     };
     let row = match format {
         ProviderUsageFormat::OpenaiUsage => {
