@@ -182,7 +182,7 @@ SELECT
         WHEN 'unexplained' THEN 'tokens differ without a known pattern: check the log sources and the export''s filters'
         WHEN 'batch_or_tier' THEN 'tokens agree, cost differs, and part of the traffic went through batch or another service tier'
         WHEN 'price' THEN 'tokens agree but the provider billed ' || CAST(round(100.0 * CAST(billed_cost_usd - logged_cost_usd AS DOUBLE) / CAST(logged_cost_usd AS DOUBLE), 1) AS VARCHAR)
-                          || '% against the catalog price: a negotiated rate or a price change the catalog lacks'
+                          || '% against the catalog price: a negotiated rate or a price change the catalog lacks (inferledger prices --propose writes the entry)'
         ELSE 'within tolerance'
     END AS explanation
 FROM reasoned
