@@ -9,7 +9,8 @@ discrepancies for reconciliation to find:
    no log source records;
 3. a negotiated discount: Anthropic billed claude-opus-4-1 at 90% of the catalog price.
 
-Everything else equals what the logs say (tokens as logged; cost as priced from the logs).
+Everything else equals what the logs say (tokens as logged; cost as priced from the logs,
+split by token type as each provider's export breaks it out).
 
 It reads the `requests` table of a run of the sample (`make run` writes out/), with DuckDB
 (the benchmark's venv has it):  bench-data/venv/bin/python sample-data/provider_exports.py out
@@ -34,9 +35,21 @@ rows = duckdb.connect().sql(
            SUM(cache_write_tokens) AS cache_write_tokens,
            SUM(cache_write_1h_tokens) AS cache_write_1h_tokens,
            SUM(output_tokens) AS output_tokens,
-           CAST(SUM(cost_usd - output_cost_usd) AS VARCHAR) AS input_cost,
+           CAST(SUM(cost_usd - output_cost_usd - read_cost - write_cost) AS VARCHAR) AS input_cost,
+           CAST(SUM(read_cost) AS VARCHAR) AS read_cost,
+           CAST(SUM(write_cost) AS VARCHAR) AS write_cost,
            CAST(SUM(output_cost_usd) AS VARCHAR) AS output_cost
-    FROM read_parquet('{out}/requests/*/*.parquet', hive_partitioning = true)
+    FROM (
+        -- Each request's cost split by token type as the providers bill it: with X the
+        -- prompt at the input price (cost - output + cache saving - write premium), cache
+        -- reads X * reads / prompt - saving, writes X * writes / prompt + premium.
+        SELECT *,
+               CASE WHEN input_tokens > 0 THEN CAST((cost_usd - output_cost_usd + cache_saved_usd - cache_write_premium_usd)
+                    * cache_read_tokens / input_tokens AS DECIMAL(38, 12)) - cache_saved_usd ELSE 0 END AS read_cost,
+               CASE WHEN input_tokens > 0 THEN CAST((cost_usd - output_cost_usd + cache_saved_usd - cache_write_premium_usd)
+                    * cache_write_tokens / input_tokens AS DECIMAL(38, 12)) + cache_write_premium_usd ELSE 0 END AS write_cost
+        FROM read_parquet('{out}/requests/*/*.parquet', hive_partitioning = true)
+    )
     WHERE pool IS NULL AND provider IN ('openai', 'anthropic') AND cost_usd IS NOT NULL
     GROUP BY ALL ORDER BY ALL
     """
@@ -73,10 +86,10 @@ days = sorted({r[0] for r in rows})
 openai_usage, openai_costs, anthropic_usage, anthropic_costs = [], [], [], []
 for date in days:
     usage_results, cost_results, a_usage, a_costs = [], [], [], []
-    for (d, provider, model, requests, inp, read, write, write_1h, out_tokens, in_cost, out_cost) in rows:
+    for (d, provider, model, requests, inp, read, write, write_1h, out_tokens, in_cost, read_cost, write_cost, out_cost) in rows:
         if d != date:
             continue
-        in_cost, out_cost = Decimal(in_cost), Decimal(out_cost)
+        in_cost, read_cost, write_cost, out_cost = (Decimal(c) for c in (in_cost, read_cost, write_cost, out_cost))
         if provider == "openai":
             factor = MISSING_FACTOR if (date, model) == (MISSING_DAY, MISSING_MODEL) else Decimal(1)
             name = SNAPSHOTS.get(model, model)
@@ -88,7 +101,9 @@ for date in days:
                 "project_id": None, "user_id": None, "api_key_id": None, "model": name,
                 "batch": False, "service_tier": "default",
             })
-            for kind, cost in (("input", in_cost), ("output", out_cost)):
+            for kind, cost in (("input", in_cost), ("cached input", read_cost), ("output", out_cost)):
+                if kind == "cached input" and cost == 0:
+                    continue
                 cost_results.append({
                     "object": "organization.costs.result",
                     "amount": {"value": amount(cost * factor), "currency": "usd"},
@@ -105,7 +120,10 @@ for date in days:
                 "workspace_id": None, "model": model, "service_tier": "standard",
                 "context_window": "0-200k",
             })
-            for token_type, cost in (("uncached_input_tokens", in_cost), ("output_tokens", out_cost)):
+            for token_type, cost in (("uncached_input_tokens", in_cost), ("cache_read_input_tokens", read_cost),
+                                     ("cache_creation.ephemeral_5m_input_tokens", write_cost), ("output_tokens", out_cost)):
+                if cost == 0 and token_type.startswith("cache"):
+                    continue
                 cents = round(cost * factor * 100, 10)
                 a_costs.append({
                     "currency": "USD", "amount": format(cents, "f"), "workspace_id": None,

@@ -114,7 +114,7 @@ const fn prepared(
 pub const FIRST_DECISION_STEP: &str = "month_factor";
 
 /// The steps of a run, in order.
-pub const STEPS: [Step; 25] = [
+pub const STEPS: [Step; 26] = [
     Step {
         table: "requests",
         work: Work::Sql(include_str!("../../queries/requests.sql")),
@@ -200,6 +200,11 @@ pub const STEPS: [Step; 25] = [
     step(
         "reconciliation",
         include_str!("../../queries/reconciliation.sql"),
+        true,
+    ),
+    step(
+        "reconciliation_token_types",
+        include_str!("../../queries/reconciliation_token_types.sql"),
         true,
     ),
     step(

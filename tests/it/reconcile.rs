@@ -94,6 +94,26 @@ fn the_samples_planted_discrepancies_are_found_with_their_reasons_and_amounts() 
         ]
         .map(|(r, n)| vec![r.to_string(), n.to_string()])
     );
+    // By token type (the exports break each model's cost into input, cached input, cache
+    // writes and output): every part agrees but the planted ones, and each opus part is
+    // billed at 90% of the logs' part.
+    assert_eq!(
+        scalar(
+            &out,
+            "SELECT COUNT(*) FROM reconciliation_token_types WHERE abs(cost_difference_usd) > 0.000000001 \
+             AND model NOT IN ('claude-opus-4-1', 'gpt-4.1-nano') AND NOT (model = 'gpt-4o' AND date = '2026-11-18')"
+        ),
+        "0"
+    );
+    let parts = query(
+        &out,
+        "SELECT CAST(logged_cost_usd AS VARCHAR), CAST(billed_cost_usd AS VARCHAR) FROM reconciliation_token_types WHERE model = 'claude-opus-4-1'",
+    );
+    assert_eq!(parts.len(), 14, "input and output, 7 days");
+    for part in &parts {
+        let off = decimal(&part[0]) * rust_decimal::Decimal::new(9, 1) - decimal(&part[1]);
+        assert!(off.abs() < rust_decimal::Decimal::new(1, 9), "{part:?}");
+    }
     // The headline in the run summary: all of each provider's difference is explained;
     // Anthropic's is −10% of its opus spend.
     let s = summary(&out);
