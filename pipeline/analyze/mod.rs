@@ -1160,15 +1160,18 @@ pub fn register_whatif_map(ctx: &SessionContext, map: &[(String, String)]) -> Re
     )
 }
 
-/// Registers `whatif_window(date_from, date_to)`: the days to reprice (all by default).
+/// Registers `whatif_window(date_from, date_to, token_change)`: the days to reprice (all by
+/// default) and the share by which a substitute may count tokens differently (0 default).
 pub fn register_whatif_window(
     ctx: &SessionContext,
     from: Option<String>,
     to: Option<String>,
+    token_change: f64,
 ) -> Result<()> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("date_from", DataType::Utf8, false),
         Field::new("date_to", DataType::Utf8, false),
+        Field::new("token_change", DataType::Float64, false),
     ]));
     register_memtable(
         ctx,
@@ -1180,6 +1183,9 @@ pub fn register_whatif_window(
             ])),
             Arc::new(datafusion::arrow::array::StringArray::from(vec![
                 to.unwrap_or_else(|| "9999-12-31".into()),
+            ])),
+            Arc::new(datafusion::arrow::array::Float64Array::from(vec![
+                token_change,
             ])),
         ],
     )

@@ -133,7 +133,7 @@ impl Session {
         crate::analyze::udf::register_cost_of(&ctx, book);
         // What `queries/whatif/reprice.sql` reads: no substitutes, every day.
         analyze::register_whatif_map(&ctx, &[])?;
-        analyze::register_whatif_window(&ctx, None, None)?;
+        analyze::register_whatif_window(&ctx, None, None, 0.0)?;
         for (name, sql) in crate::publish::summary::queries::VIEWS {
             // A view over tables this folder lacks (no GPU bills, say) is left out.
             let _ = ctx

@@ -28,6 +28,10 @@ pub struct WhatifArgs {
     /// Last day to reprice (default: the history's last).
     #[arg(long, value_parser = super::parse_date)]
     pub to: Option<NaiveDate>,
+    /// How much the substitute's tokenizer may count more or fewer tokens for the same
+    /// text, as a share (0.1 = ±10%, e.g. moving between providers); widens the range.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    pub token_change: f64,
     /// Output folder of the runs (default: `[run] out` of the config, else `out`).
     #[arg(long, short)]
     pub out: Option<PathBuf>,
@@ -49,6 +53,14 @@ fn parse_mapping(text: &str) -> std::result::Result<(String, String), String> {
             "'{text}' is not a substitution; expected MODEL=SUBSTITUTE, e.g. gpt-4o=gpt-4.1-mini"
         )),
     }
+}
+
+/// A share between 0 and 1.
+fn parse_share(text: &str) -> std::result::Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|v| (0.0..1.0).contains(v))
+        .ok_or_else(|| format!("'{text}' is not a share between 0 and 1 (0.1 = 10%)"))
 }
 
 /// The repricing query.
@@ -88,6 +100,7 @@ impl WhatifArgs {
             ctx,
             self.from.map(|d| d.to_string()),
             self.to.map(|d| d.to_string()),
+            self.token_change,
         )?;
         let batches = session.run(REPRICE_SQL).await?.pop().unwrap_or_default();
         let mut stdout = std::io::stdout().lock();

@@ -3,13 +3,16 @@
 -- feature × model.
 --
 -- Input: requests, whatif_map (model → substitute; empty in `sql`) and whatif_window (the
--- days to reprice). current_cost_usd is cost_of at today's prices for the logged model, so
+-- days to reprice, and token_change: the share by which the substitute's tokenizer may
+-- count more or fewer tokens for the same text; 0 in `sql`). current_cost_usd is cost_of at today's prices for the logged model, so
 -- both sides are priced alike (logged_cost_usd is what the run computed, batch discounts
 -- and 1-hour cache writes included). The what-if is a range: whatif_cost_usd keeps the
 -- logged cache reads and writes (the new model caches as the old did); whatif_cold_cache_usd
 -- bills every prompt token as uncached input (its cache starts cold, or the substitute's
--- provider caches differently). difference_low_usd / difference_high_usd are the range of
--- what-if − current; a substitute without a price counts in unpriced_requests.
+-- provider caches differently). With a token_change t, the low end also counts every
+-- token × (1 − t) and the high end × (1 + t) (cost is linear in tokens). difference_low_usd
+-- / difference_high_usd are the range of what-if − current; a substitute without a price
+-- counts in unpriced_requests.
 WITH period AS (
     SELECT r.team, r.feature, r.model, r.ts, r.input_tokens, r.cache_read_tokens,
            r.cache_write_tokens, r.output_tokens, r.cost_usd,
@@ -42,9 +45,13 @@ grouped AS (
 )
 SELECT team, feature, model, substitute, requests, logged_cost_usd, current_cost_usd,
        whatif_cost_usd, whatif_cold_cache_usd,
-       least(whatif_cost_usd, whatif_cold_cache_usd) - current_cost_usd AS difference_low_usd,
-       greatest(whatif_cost_usd, whatif_cold_cache_usd) - current_cost_usd AS difference_high_usd,
+       CAST(least(whatif_cost_usd, whatif_cold_cache_usd)
+                * (1 - CAST(w.token_change AS DECIMAL(10, 6))) AS DECIMAL(38, 12))
+           - current_cost_usd AS difference_low_usd,
+       CAST(greatest(whatif_cost_usd, whatif_cold_cache_usd)
+                * (1 + CAST(w.token_change AS DECIMAL(10, 6))) AS DECIMAL(38, 12))
+           - current_cost_usd AS difference_high_usd,
        unpriced_requests
-FROM grouped
+FROM grouped CROSS JOIN whatif_window w
 WHERE substitute <> model OR whatif_cost_usd IS DISTINCT FROM current_cost_usd
 ORDER BY difference_low_usd, team, feature, model

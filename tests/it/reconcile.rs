@@ -276,6 +276,14 @@ fn whatif_reprices_with_substitutes_and_states_the_cache_range() {
             "--format",
             "csv",
         ];
+        if map.first() == Some(&"--token-change") {
+            args.extend(&map[..2]);
+        }
+        let map = if map.first() == Some(&"--token-change") {
+            &map[2..]
+        } else {
+            map
+        };
         for m in map {
             args.extend(["--map", m]);
         }
@@ -334,6 +342,23 @@ fn whatif_reprices_with_substitutes_and_states_the_cache_range() {
         total("difference_high_usd") - total("difference_low_usd"),
         lost - kept
     );
+    // A tokenizer that may count 10% more or fewer tokens widens the range: the low end is
+    // the cheaper what-if at 90% of the tokens, the high end the dearer at 110%.
+    let widened = whatif(&["--token-change", "0.1", "gpt-4o-2024-08-06=gpt-4o-mini"]);
+    let total_of = |rows: &[std::collections::BTreeMap<String, String>], key: &str| {
+        rows.iter()
+            .map(|r| decimal(&r[key]))
+            .sum::<rust_decimal::Decimal>()
+    };
+    let current = total_of(&widened, "current_cost_usd");
+    assert_eq!(
+        total_of(&widened, "difference_low_usd"),
+        kept * decimal("0.9") - current
+    );
+    assert_eq!(
+        total_of(&widened, "difference_high_usd"),
+        lost * decimal("1.1") - current
+    );
     // A mapping to an unknown model says so rather than pricing it at zero.
     let unknown = whatif(&["gpt-4o-mini=no-such-model"]);
     assert!(
@@ -391,7 +416,7 @@ fn a_proposed_negotiated_rate_closes_the_price_difference() {
 }
 
 #[test]
-fn bedrock_lines_of_a_focus_bill_are_the_providers_cost() {
+fn bedrock_lines_of_focus_and_cur_bills_are_the_providers_cost() {
     // Ten Bedrock requests a day (Claude 3.5 Sonnet, 100,000 prompt and 1,000 output tokens:
     // $0.30 + $0.015 at the catalog's $3 / $15 per million) on 2026-11-02 and -03; the AWS
     // FOCUS bill's Bedrock lines: $3.00 + $0.15 the first day (as logged), 90% of that the
@@ -399,7 +424,11 @@ fn bedrock_lines_of_a_focus_bill_are_the_providers_cost() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("logs")).unwrap();
     let mut lines = Vec::new();
-    for (day, midnight) in [(2, 1_793_577_600i64), (3, 1_793_664_000)] {
+    for (day, midnight) in [
+        (2, 1_793_577_600i64),
+        (3, 1_793_664_000),
+        (4, 1_793_750_400),
+    ] {
         for k in 0..10 {
             lines.push(format!(
                 r#"{{"id":"d{day}-{k}","created":{},"model":"us.anthropic.claude-3-5-sonnet-20240620-v1:0","usage":{{"prompt_tokens":100000,"completion_tokens":1000}},"metadata":{{"team":"t","feature":"f","user_id":"u{k}"}}}}"#,
@@ -460,13 +489,22 @@ fn bedrock_lines_of_a_focus_bill_are_the_providers_cost() {
     ]
     .join("\n");
     std::fs::write(dir.path().join("focus.csv"), bill + "\n").unwrap();
+    // The 4th as AWS CUR 2.0 writes Bedrock: product code and usage type, as logged.
+    let cur = [
+        "line_item_usage_start_date,line_item_usage_end_date,line_item_resource_id,line_item_usage_type,line_item_line_item_type,line_item_unblended_cost,line_item_net_unblended_cost,line_item_usage_amount,line_item_product_code,product_region_code,bill_billing_entity",
+        "2026-11-04T00:00:00.000Z,2026-11-05T00:00:00.000Z,,USE1-Claude3.5Sonnet-input-tokens,Usage,3.00,3.00,1000,AmazonBedrock,us-east-1,AWS",
+        "2026-11-04T00:00:00.000Z,2026-11-05T00:00:00.000Z,,USE1-Claude3.5Sonnet-output-tokens,Usage,0.15,0.15,10,AmazonBedrock,us-east-1,AWS",
+    ]
+    .join("\n");
+    std::fs::write(dir.path().join("cur.csv"), cur + "\n").unwrap();
     let config = write_config(
         dir.path(),
-        "[[requests]]\npath = \"logs\"\nformat = \"openai\"\n[requests.defaults]\nprovider = \"bedrock\"\n\n[[billing]]\nname = \"aws\"\npath = \"focus.csv\"\nformat = \"focus\"\n",
+        "[[requests]]\npath = \"logs\"\nformat = \"openai\"\n[requests.defaults]\nprovider = \"bedrock\"\n\n[[billing]]\nname = \"aws\"\npath = \"focus.csv\"\nformat = \"focus\"\n\n[[billing]]\nname = \"cur\"\npath = \"cur.csv\"\nformat = \"aws_cur\"\n",
     );
     let out = dir.path().join("out");
     assert_ok(&run(&config, &out, &["--quiet"]));
     assert_eq!(summary(&out)["billing"][0]["rows_ai_api"], 4);
+    assert_eq!(summary(&out)["billing"][1]["rows_ai_api"], 2);
     assert_eq!(
         query(
             &out,
@@ -489,7 +527,59 @@ fn bedrock_lines_of_a_focus_bill_are_the_providers_cost() {
                 "3.150000000000",
                 "2.835000000000"
             ],
+            [
+                "2026-11-04",
+                "bedrock",
+                "claude-3-5-sonnet",
+                "ok",
+                "3.150000000000",
+                "3.150000000000"
+            ],
         ]
         .map(|r| r.map(String::from).to_vec())
+    );
+}
+
+#[test]
+fn hourly_usage_buckets_are_summed_to_the_day() {
+    // Two gpt-4o-mini requests on 2026-11-02 (10:00 and 11:00 UTC), and OpenAI's usage
+    // export in 1-hour buckets: one request of 1,000 + 100 tokens in each hour.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+    std::fs::create_dir_all(dir.path().join("exports")).unwrap();
+    let log = [
+        openai_line("a", 1_793_613_600, 1000, 0, 100),
+        openai_line("b", 1_793_617_200, 1000, 0, 100),
+    ]
+    .join("\n");
+    std::fs::write(dir.path().join("logs/requests.jsonl"), log + "\n").unwrap();
+    let bucket = |start: i64| {
+        format!(
+            r#"{{"start_time":{start},"end_time":{},"results":[{{"object":"organization.usage.completions.result","input_tokens":1000,"output_tokens":100,"num_model_requests":1,"model":"gpt-4o-mini-2024-07-18"}}]}}"#,
+            start + 3600
+        )
+    };
+    let page = format!(
+        r#"{{"object":"page","data":[{},{}]}}"#,
+        bucket(1_793_613_600),
+        bucket(1_793_617_200)
+    );
+    std::fs::write(dir.path().join("exports/usage.json"), page + "\n").unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[requests]]\npath = \"logs\"\nformat = \"openai\"\n\n[[provider_usage]]\npath = \"exports\"\n",
+    );
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &["--quiet"]));
+    assert_eq!(
+        query(
+            &out,
+            "SELECT date, model, reason, logged_requests, billed_requests, billed_input_tokens, billed_output_tokens FROM reconciliation"
+        ),
+        vec![
+            ["2026-11-02", "gpt-4o-mini", "ok", "2", "2", "2000", "200"]
+                .map(String::from)
+                .to_vec()
+        ]
     );
 }
