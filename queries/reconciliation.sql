@@ -165,6 +165,10 @@ SELECT
     logged_cache_read_tokens, billed_cache_read_tokens,
     logged_output_tokens, billed_output_tokens,
     logged_cost_usd, billed_cost_usd,
+    billed_requests - COALESCE(logged_requests, 0) AS requests_difference,
+    billed_input_tokens - COALESCE(logged_input_tokens, 0) AS input_tokens_difference,
+    billed_cache_read_tokens - COALESCE(logged_cache_read_tokens, 0) AS cache_read_tokens_difference,
+    billed_output_tokens - COALESCE(logged_output_tokens, 0) AS output_tokens_difference,
     CASE WHEN billed_cost_usd IS NOT NULL
          THEN billed_cost_usd - COALESCE(logged_cost_usd, CAST(0 AS DECIMAL(38, 12))) END
         AS cost_difference_usd,
