@@ -127,15 +127,18 @@ impl PathSet {
             in_text: Vec::new(),
             twice: false,
         };
-        let mut deserializer = serde_json::Deserializer::from_str(text);
-        let is_object = (&mut deserializer).deserialize_any(Top {
-            walk: &mut walk,
-            node: &self.root,
-        })?;
-        deserializer.end()?;
-        if !is_object {
+        // Only an object is walked; anything else is read whole (and told apart by the
+        // caller).
+        if !text.trim_start().starts_with('{') {
             return Ok(Found::Whole(serde_json::from_str(text)?));
         }
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        Below {
+            walk: &mut walk,
+            node: &self.root,
+        }
+        .deserialize(&mut deserializer)?;
+        deserializer.end()?;
         for (json, below) in std::mem::take(&mut walk.in_text) {
             let Ok(value) = serde_json::from_str::<Value>(&json) else {
                 continue;
@@ -172,49 +175,6 @@ impl Walk<'_> {
         } else {
             self.found[id] = Some(value);
         }
-    }
-}
-
-/// The top-level value: an object is walked; anything else is read whole by the caller.
-struct Top<'w, 's> {
-    walk: &'w mut Walk<'s>,
-    node: &'s Node,
-}
-
-impl<'de> Visitor<'de> for Top<'_, '_> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<bool, A::Error> {
-        walk_object(self.walk, self.node, map)?;
-        Ok(true)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        while seq.next_element::<Skip>()?.is_some() {}
-        Ok(false)
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_unit<E>(self) -> Result<bool, E> {
-        Ok(false)
     }
 }
 
@@ -263,8 +223,9 @@ fn set_all(walk: &mut Walk<'_>, ids: &[usize], value: &Value) {
     }
 }
 
-/// A value some paths go on below: an object is walked, text holding a JSON object is
-/// kept to look into after the walk, anything else holds none of them.
+/// A value some paths go on below (the line itself, at the root): an object is walked,
+/// text holding a JSON object is kept to look into after the walk, anything else holds
+/// none of them.
 struct Below<'w, 's> {
     walk: &'w mut Walk<'s>,
     node: &'s Node,
