@@ -64,16 +64,18 @@ numbered AS (
     RIGHT JOIN held h ON g.request_id = h.request_id
     WINDOW w AS (ORDER BY h.interaction_id, h.interaction_start, h.ts, h.request_id)
 ),
-grouped AS (
+-- Summed per interaction and model first, then per interaction: the second level counts
+-- an interaction's models as its rows (a distinct count per group, or a second pass over
+-- the requests for the interactions with several models, costs far more).
+per_model AS (
     SELECT
         interaction_id,
-        interaction_start AS start_ts,
+        interaction_start,
+        model,
         MAX(ts) AS end_ts,
         MAX(CASE WHEN is_first THEN team END) AS team,
         MAX(CASE WHEN is_first THEN feature END) AS feature,
         MAX(CASE WHEN is_first THEN user_id END) AS user_id,
-        CASE WHEN MIN(model) = MAX(model) THEN MIN(model) END AS model,
-        CASE WHEN COUNT(model) = 0 THEN 0 WHEN MIN(model) = MAX(model) THEN 1 END AS models,
         COUNT(*) AS requests,
         SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS failed_requests,
         SUM(input_tokens) AS input_tokens,
@@ -85,34 +87,46 @@ grouped AS (
         MAX(end_micros) AS last_activity_micros,
         SUM(CASE WHEN cost_usd IS NULL AND pool IS NULL THEN 1 ELSE 0 END) AS unpriced_requests,
         SUM(CASE WHEN pool IS NOT NULL THEN 1 ELSE 0 END) AS self_hosted_requests,
-        COALESCE(
-            MAX(CASE WHEN completed IS NOT NULL
-                     THEN position * 2 + CASE WHEN completed THEN 1 ELSE 0 END END) % 2 = 1,
-            MAX(position * 2 + CASE WHEN status = 'ok' THEN 1 ELSE 0 END) % 2 = 1
-        ) AS completed
+        MAX(CASE WHEN completed IS NOT NULL
+                 THEN position * 2 + CASE WHEN completed THEN 1 ELSE 0 END END) AS last_explicit_completed,
+        MAX(position * 2 + CASE WHEN status = 'ok' THEN 1 ELSE 0 END) AS last_status_ok
     FROM numbered
+    GROUP BY interaction_id, interaction_start, model
+),
+grouped AS (
+    SELECT
+        interaction_id,
+        interaction_start AS start_ts,
+        MAX(end_ts) AS end_ts,
+        MAX(team) AS team,
+        MAX(feature) AS feature,
+        MAX(user_id) AS user_id,
+        CASE WHEN COUNT(model) = 1 THEN MAX(model) END AS model,
+        COUNT(model) AS models,
+        SUM(requests) AS requests,
+        SUM(failed_requests) AS failed_requests,
+        SUM(input_tokens) AS input_tokens,
+        SUM(cache_read_tokens) AS cache_read_tokens,
+        SUM(output_tokens) AS output_tokens,
+        SUM(total_tokens) AS total_tokens,
+        SUM(cost_usd) AS cost_usd,
+        SUM(gpu_cost_usd) AS gpu_cost_usd,
+        MAX(last_activity_micros) AS last_activity_micros,
+        SUM(unpriced_requests) AS unpriced_requests,
+        SUM(self_hosted_requests) AS self_hosted_requests,
+        COALESCE(MAX(last_explicit_completed) % 2 = 1, MAX(last_status_ok) % 2 = 1) AS completed
+    FROM per_model
     GROUP BY interaction_id, interaction_start
 ),
--- The few interactions with more than one model: their distinct models counted apart
--- (a distinct count per group for every interaction costs far more).
-mixed AS (
-    SELECT interaction_id, start_ts FROM grouped WHERE models IS NULL
-),
-mixed_models AS (
-    SELECT h.interaction_id, h.interaction_start, COUNT(DISTINCT h.model) AS models
-    FROM mixed m JOIN held h
-      ON h.interaction_id = m.interaction_id AND h.interaction_start = m.start_ts
-    GROUP BY h.interaction_id, h.interaction_start
-),
+-- The run's gap and horizon as scalar subqueries: each is read once, where a join with
+-- run_params would test every interaction against it row by row.
 closing AS (
-    SELECT g.* EXCLUDE (models), COALESCE(g.models, mm.models) AS models,
-           to_timestamp_micros(g.last_activity_micros + p.inactivity_gap_seconds * 1000000) AS closes_at_local,
-           g.last_activity_micros + p.inactivity_gap_seconds * 1000000 AS closes_at_micros,
-           p.horizon_micros
-    FROM mixed_models mm
-    RIGHT JOIN grouped g
-      ON g.interaction_id = mm.interaction_id AND g.start_ts = mm.interaction_start
-    CROSS JOIN run_params p
+    SELECT g.*,
+           to_timestamp_micros(g.last_activity_micros
+                               + (SELECT inactivity_gap_seconds FROM run_params) * 1000000) AS closes_at_local,
+           g.last_activity_micros
+               + (SELECT inactivity_gap_seconds FROM run_params) * 1000000 AS closes_at_micros
+    FROM grouped g
 )
 SELECT
     interaction_id,
@@ -124,5 +138,5 @@ SELECT
     COALESCE(cost_usd, CAST(0 AS DECIMAL(38, 12))) + COALESCE(gpu_cost_usd, CAST(0 AS DECIMAL(38, 12))) AS total_cost_usd,
     unpriced_requests, self_hosted_requests, completed
 FROM closing
-WHERE closes_at_micros < horizon_micros
+WHERE closes_at_micros < (SELECT horizon_micros FROM run_params)
 ORDER BY start_ts, interaction_id

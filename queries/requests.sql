@@ -79,40 +79,16 @@ keyed AS (
       AND session_bucket(session_key, (SELECT session_buckets FROM session_pass))
           = (SELECT session_bucket FROM session_pass)
 ),
-gaps AS (
-    -- Every key's requests in time order, all keys one after another: a request starts an
-    -- interaction when it is its key's first or comes more than the gap after the one
-    -- before. (One global order, not a window partition per key: DataFusion runs a
-    -- partition per key far slower.)
-    SELECT k.*,
-           CASE WHEN (LAG(session_key) OVER w IS DISTINCT FROM session_key)
-                  OR CAST(ts AS BIGINT) - CAST(LAG(ts) OVER w AS BIGINT)
-                     > p.inactivity_gap_seconds * 1000000
-                THEN 1 ELSE 0 END AS starts_session
-    FROM keyed k CROSS JOIN run_params p
-    WINDOW w AS (ORDER BY session_key, ts, request_id)
-),
-numbered AS (
-    -- Interactions numbered in that order: a request's number is its interaction's.
-    SELECT g.*,
-           SUM(starts_session) OVER (ORDER BY session_key, ts, request_id
-                                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS interaction_number
-    FROM gaps g
-),
 sessionised AS (
-    -- The interaction's start: its first request's time, found as the running maximum of
-    -- number × 10^16 + start time in µs over the starting requests (numbers only grow, so
-    -- the latest start wins), less the request's own number × 10^16.
-    SELECT n.*,
-           arrow_cast(CAST(
-               MAX(CASE WHEN starts_session = 1
-                        THEN CAST(interaction_number AS DECIMAL(38, 0)) * 10000000000000000
-                             + CAST(CAST(ts AS BIGINT) AS DECIMAL(38, 0)) END)
-                   OVER (ORDER BY session_key, ts, request_id
-                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-               - CAST(interaction_number AS DECIMAL(38, 0)) * 10000000000000000 AS BIGINT),
-               'Timestamp(µs, "UTC")') AS interaction_start
-    FROM numbered n
+    -- Every key's requests in time order, all keys one after another (one global order,
+    -- not a window partition per key: DataFusion runs a partition per key far slower): a
+    -- request starts an interaction when it is its key's first or comes more than the gap
+    -- after the one before, and interaction_start (pipeline/analyze/interaction_start.rs)
+    -- is the time of the request that started the interaction a request belongs to.
+    SELECT k.*,
+           interaction_start(session_key, ts, p.inactivity_gap_seconds * 1000000)
+               OVER (ORDER BY session_key, ts, request_id) AS interaction_start
+    FROM keyed k CROSS JOIN run_params p
 )
 SELECT
     k.request_id, k.ts, k.duration_ms, k.provider, k.model, k.deployment, k.team, k.feature,

@@ -5,6 +5,7 @@
 pub mod attribution;
 pub mod cache_sim;
 pub mod history;
+pub mod interaction_start;
 pub mod udf;
 
 use std::path::Path;
@@ -434,8 +435,14 @@ pub async fn write_frame(frame: datafusion::dataframe::DataFrame, folder: &Path)
 /// A session context set up the way every command uses it.
 pub fn new_context() -> SessionContext {
     let ctx = SessionContext::new_with_config(session_config());
-    udf::register_session_bucket(&ctx);
+    register_functions(&ctx);
     ctx
+}
+
+/// The functions every context has: `session_bucket` and `interaction_start`.
+fn register_functions(ctx: &SessionContext) {
+    udf::register_session_bucket(ctx);
+    ctx.register_udwf(interaction_start::interaction_start());
 }
 
 fn session_config() -> SessionConfig {
@@ -461,7 +468,7 @@ pub fn new_context_with_limit(
     // Hash joins are kept even within a memory limit: with DataFusion 55, sort-merge joins
     // over wide rows fail in their merge phase (which cannot spill) sooner than hash joins.
     let ctx = SessionContext::new_with_config_rt(session_config(), runtime.build_arc()?);
-    udf::register_session_bucket(&ctx);
+    register_functions(&ctx);
     Ok(ctx)
 }
 
@@ -488,6 +495,9 @@ impl SessionPass {
         let ctx = SessionContext::new_with_config_rt(run.copied_config(), run.runtime_env());
         for function in run.state().scalar_functions().values() {
             ctx.register_udf(function.as_ref().clone());
+        }
+        for function in run.state().window_functions().values() {
+            ctx.register_udwf(function.as_ref().clone());
         }
         let defaults = run.copied_config().options().catalog.clone();
         let tables = run
@@ -981,11 +991,14 @@ pub struct StepTiming {
     pub millis: u128,
 }
 
-/// How step tables are written: DataFusion's defaults (zstd), but no dictionary for the
+/// How step tables are written: zstd at level 1, and no dictionary for the
 /// columns whose values are (nearly) all distinct, where building one costs time and
 /// saves nothing.
 fn published_parquet_options() -> datafusion::config::TableParquetOptions {
     let mut options = datafusion::config::TableParquetOptions::default();
+    // zstd at level 1: measured on the 1M-request bench's `requests`, 11% less CPU to
+    // write than DataFusion's default level 3 for files 7% larger.
+    options.global.compression = Some("zstd(1)".to_string());
     for column in ["request_id", "interaction_id", "session_key"] {
         options.column_specific_options.insert(
             column.to_string(),
