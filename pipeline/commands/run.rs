@@ -14,7 +14,8 @@ use crate::common::progress::Progress;
 use crate::config::Config;
 use crate::publish::output::{OutputLock, Staging};
 use crate::publish::summary::{self, RunSummary, Totals};
-use crate::sources::requests::canonical::{self, QuarantineWriter};
+use crate::read::source_reading::QuarantineWriter;
+use crate::sources::requests::canonical;
 use crate::sources::requests::{self, Window};
 use crate::sources::{billing, metrics};
 

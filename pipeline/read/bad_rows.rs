@@ -1,5 +1,5 @@
 //! Bad rows of a source: their reasons counted by kind (numbers masked), and the source's
-//! limit (`max_bad_fraction`) enforced. Requests, bills and metrics all use it.
+//! limit (`max_bad_fraction`) enforced, for the one read loop (`read::source_reading`).
 
 use std::collections::HashMap;
 

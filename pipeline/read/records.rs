@@ -14,24 +14,16 @@ use serde_json::{Map, Value};
 use super::files::{Compression, Layout, open_text};
 use crate::common::error::{Error, Result};
 
-/// Longest raw text kept in quarantine for one record.
-pub const MAX_RAW_BYTES: usize = 16 * 1024;
-
 /// The UTF-8 byte-order mark some editors put at the start of a file.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// One record as read.
-#[derive(Debug, Clone)]
-pub struct RawRecord {
-    /// Line number in the file (1-based; for CSV the data row's physical line; for Parquet
-    /// the row number).
-    pub line: u64,
-    /// The record's text (JSON lines: the whole line; quarantine cuts it to
-    /// [`MAX_RAW_BYTES`]).
-    pub raw: String,
-    /// The parsed record, or why it could not be parsed.
-    pub value: std::result::Result<Value, String>,
-}
+/// One record of a file: its line (1-based; for CSV the data row's physical line; for
+/// Parquet the row number), its text (JSON lines: the whole line; quarantine cuts it to
+/// [`MAX_RAW_BYTES`]), and the parsed record or why it could not be parsed: an item of the
+/// one read loop.
+pub type RawRecord = crate::read::source_reading::Item<Value>;
+
+pub use crate::read::source_reading::{MAX_RAW_BYTES, cut};
 
 /// A stream of records.
 pub type Records = Box<dyn Iterator<Item = RawRecord> + Send>;
@@ -301,19 +293,6 @@ fn peek_first_byte(reader: &mut Box<dyn BufRead + Send>) -> std::io::Result<Opti
             }
         }
     }
-}
-
-/// A record's text as quarantine keeps it: at most [`MAX_RAW_BYTES`], cut at a character
-/// boundary, with `…` when cut.
-pub fn cut(text: &str) -> String {
-    if text.len() <= MAX_RAW_BYTES {
-        return text.to_string();
-    }
-    let mut end = MAX_RAW_BYTES;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
 
 struct JsonLines {

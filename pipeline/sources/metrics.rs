@@ -19,10 +19,10 @@ use serde_json::{Map, Value};
 use crate::common::error::{Error, Result};
 use crate::common::staged::{Kept, StagedFile, StagedRows};
 use crate::config::{Config, GpuMetricsSource, MetricsFormat};
+use crate::read::source_reading::{Counts, Item, Outcome, QuarantineWriter, SourceReading};
 use crate::read::time::{TimeOptions, parse_timestamp};
 use crate::read::{files, records};
 use crate::sources::billing::pools::PoolMatcher;
-use crate::sources::requests::canonical::QuarantineWriter;
 
 /// One sample.
 #[derive(Debug, Clone, PartialEq)]
@@ -369,7 +369,8 @@ pub fn ingest(
             format: format_name.to_string(),
             ..MetricsReport::default()
         };
-        let mut bad_rows = crate::read::bad_rows::BadRows::default();
+        let reading = SourceReading::new(&name, &mut *quarantine);
+        let mut counts = Counts::default();
         for path in expand_metrics(config, source)? {
             index += 1;
             let display = path.to_string_lossy().into_owned();
@@ -382,98 +383,102 @@ pub fn ingest(
                 },
                 Kept::ForThisRun,
             )?;
-            let mut handle = |line: u64,
-                              raw: &str,
-                              parsed: std::result::Result<Vec<Sample>, String>,
-                              report: &mut MetricsReport,
-                              batch: &mut Batch|
-             -> Result<()> {
-                report.rows_read += 1;
-                match parsed.and_then(|samples| in_range(samples, source.format)) {
-                    Err(reason) => {
-                        report.rows_quarantined += 1;
-                        bad_rows.record(&reason);
-                        quarantine.push(&name, &display, line, &reason, raw)?;
-                    }
-                    Ok(samples) => {
-                        for sample in samples {
-                            let pool = sample
-                                .host
-                                .as_deref()
-                                .and_then(|h| pools.pool_for_host(h))
-                                .map(str::to_string);
-                            report.samples += 1;
-                            report.samples_without_pool += pool.is_none() as u64;
-                            batch.rows.push((sample, pool, line));
-                        }
-                    }
+            let batch = &mut staged;
+            let mut keep = |samples: Vec<Sample>, _raw: &str, line: u64| -> Result<Outcome> {
+                let samples = match in_range(samples, source.format) {
+                    Ok(samples) => samples,
+                    Err(reason) => return Ok(Outcome::Bad(reason)),
+                };
+                for sample in samples {
+                    let pool = sample
+                        .host
+                        .as_deref()
+                        .and_then(|h| pools.pool_for_host(h))
+                        .map(str::to_string);
+                    report.samples += 1;
+                    report.samples_without_pool += pool.is_none() as u64;
+                    batch.rows.rows.push((sample, pool, line));
                 }
-                Ok(())
+                batch.row_added()?;
+                Ok(Outcome::Kept)
             };
             let is_text = path.extension().is_some_and(|e| e == "prom" || e == "txt");
             if is_text {
                 let reader = BufReader::new(File::open(&path).map_err(|e| Error::io(&path, e))?);
-                for (i, line) in reader.lines().enumerate() {
-                    let line = line.map_err(|e| Error::io(&path, e))?;
-                    let Some(parsed) = parse_exposition_line(&line) else {
-                        continue;
-                    };
-                    let samples = parsed.and_then(
-                        |ExpositionLine {
-                             name: metric,
-                             labels,
-                             value,
-                             ts_ms: ts,
-                         }| {
-                            let labels = Value::Object(labels);
-                            let ts = ts.ok_or(
-                                "sample has no timestamp (snapshots need `value timestamp_ms`)",
-                            )?;
-                            let ts_micros = ts
-                                .checked_mul(1000)
-                                .filter(|t| (0..crate::read::time::LATEST_MICROS).contains(t))
-                                .ok_or_else(|| format!("timestamp {ts} ms is outside 1970–2095"))?;
-                            Ok(vec![Sample {
-                                ts_micros,
-                                host: label_text(&labels, &host_label),
-                                series: match source.format {
-                                    MetricsFormat::Dcgm => label_text(&labels, "UUID")
-                                        .or_else(|| label_text(&labels, "gpu"))
-                                        .unwrap_or_default(),
-                                    MetricsFormat::Vllm => {
-                                        label_text(&labels, "model_name").unwrap_or_default()
-                                    }
-                                },
-                                metric,
-                                value,
-                            }])
-                        },
-                    );
-                    handle(i as u64 + 1, &line, samples, &mut report, &mut staged.rows)?;
-                    staged.row_added()?;
+                let mut io_error = None;
+                let items = reader
+                    .lines()
+                    .enumerate()
+                    .map_while(|(i, line)| {
+                        line.map_err(|e| io_error = Some(e)).ok().map(|l| (i, l))
+                    })
+                    .filter_map(|(i, line)| {
+                        // Comments and blank lines are not samples: not read as rows.
+                        let parsed = parse_exposition_line(&line)?;
+                        let value = parsed.and_then(
+                            |ExpositionLine {
+                                 name: metric,
+                                 labels,
+                                 value,
+                                 ts_ms: ts,
+                             }| {
+                                let labels = Value::Object(labels);
+                                let ts = ts.ok_or(
+                                    "sample has no timestamp (snapshots need `value timestamp_ms`)",
+                                )?;
+                                let ts_micros = ts
+                                    .checked_mul(1000)
+                                    .filter(|t| (0..crate::read::time::LATEST_MICROS).contains(t))
+                                    .ok_or_else(|| {
+                                        format!("timestamp {ts} ms is outside 1970–2095")
+                                    })?;
+                                Ok(vec![Sample {
+                                    ts_micros,
+                                    host: label_text(&labels, &host_label),
+                                    series: match source.format {
+                                        MetricsFormat::Dcgm => label_text(&labels, "UUID")
+                                            .or_else(|| label_text(&labels, "gpu"))
+                                            .unwrap_or_default(),
+                                        MetricsFormat::Vllm => {
+                                            label_text(&labels, "model_name").unwrap_or_default()
+                                        }
+                                    },
+                                    metric,
+                                    value,
+                                }])
+                            },
+                        );
+                        Some(Item {
+                            line: i as u64 + 1,
+                            raw: line,
+                            value,
+                        })
+                    });
+                counts += reading.read_items(&display, items, &mut keep)?;
+                if let Some(e) = io_error {
+                    return Err(Error::io(&path, e));
                 }
             } else {
                 let (layout, compression) =
                     files::classify(&path).expect("expand keeps known files");
-                for record in records::open(&path, layout, compression, |f| Box::new(f))? {
-                    let samples = record
-                        .value
-                        .and_then(|v| samples_of(&v, &host_label, source.format));
-                    handle(
-                        record.line,
-                        &record.raw,
-                        samples,
-                        &mut report,
-                        &mut staged.rows,
-                    )?;
-                    staged.row_added()?;
-                }
+                let items =
+                    records::open(&path, layout, compression, |f| Box::new(f))?.map(|record| {
+                        Item {
+                            line: record.line,
+                            value: record
+                                .value
+                                .and_then(|v| samples_of(&v, &host_label, source.format)),
+                            raw: record.raw,
+                        }
+                    });
+                counts += reading.read_items(&display, items, &mut keep)?;
             }
             staged.finish()?;
         }
+        report.rows_read = counts.read;
+        report.rows_quarantined = counts.quarantined;
         let limit = config.bad_row_limit(source.max_bad_fraction);
-        report.quarantine_reasons =
-            bad_rows.finish(&name, report.rows_read, report.rows_quarantined, limit)?;
+        report.quarantine_reasons = reading.finish(&counts, limit)?;
         reports.push(report);
     }
     Ok(reports)

@@ -25,10 +25,10 @@ use crate::common::error::{Error, Result};
 use crate::common::progress::Progress;
 use crate::common::staged::{Kept, StagedFile, StagedRows};
 use crate::config::{Config, ProviderUsageFormat};
-use crate::read::bad_rows::BadRows;
 use crate::read::files;
+use crate::read::source_reading::{Counts, Item, Outcome, QuarantineWriter, SourceReading};
 use crate::sources::requests::Window;
-use crate::sources::requests::canonical::{QuarantineWriter, money_type, to_money};
+use crate::sources::requests::canonical::{money_type, to_money};
 
 /// What happened to one `[[provider_usage]]` source's results.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -323,7 +323,8 @@ pub fn ingest(
             format: source.format.name().to_string(),
             ..ProviderUsageReport::default()
         };
-        let mut bad_rows = BadRows::default();
+        let reading = SourceReading::new(&name, &mut *quarantine);
+        let mut counts = Counts::default();
         let mut seen: HashSet<String> = HashSet::new();
         for path in files::expand(&config.resolve(&source.path))? {
             index += 1;
@@ -335,49 +336,41 @@ pub fn ingest(
                 UsageColumns::new(&name, &display),
                 Kept::ForThisRun,
             )?;
-            for page in pages(&path, &text)? {
-                for (result, outcome) in results(&page.value, source.format) {
-                    report.rows_read += 1;
-                    let row = match outcome {
-                        Ok(row) => row,
-                        Err(reason) => {
-                            report.rows_quarantined += 1;
-                            bad_rows.record(&reason);
-                            quarantine.push(
-                                &name,
-                                &display,
-                                page.line,
-                                &reason,
-                                &result.to_string(),
-                            )?;
-                            continue;
-                        }
-                    };
-                    if window.is_some_and(|w| {
-                        row.bucket_start < w.from_micros || row.bucket_start >= w.to_micros
-                    }) {
-                        report.rows_outside_window += 1;
-                        continue;
-                    }
-                    if !seen.insert(format!(
-                        "{}|{}|{}",
-                        row.bucket_start, row.bucket_end, result
-                    )) {
-                        report.rows_duplicate += 1;
-                        continue;
-                    }
-                    report.rows_kept += 1;
-                    staged.rows.push(page.line, &row);
-                    staged.row_added()?;
+            let pages = pages(&path, &text)?;
+            // Each result of each page is an item, at its page's line.
+            let items = pages.iter().flat_map(|page| {
+                results(&page.value, source.format)
+                    .into_iter()
+                    .map(|(result, row)| Item {
+                        line: page.line,
+                        raw: result.to_string(),
+                        value: row,
+                    })
+            });
+            counts += reading.read_items(&display, items, |row, raw, line| {
+                if window.is_some_and(|w| {
+                    row.bucket_start < w.from_micros || row.bucket_start >= w.to_micros
+                }) {
+                    return Ok(Outcome::OutsideWindow);
                 }
-            }
+                if !seen.insert(format!("{}|{}|{}", row.bucket_start, row.bucket_end, raw)) {
+                    return Ok(Outcome::Duplicate);
+                }
+                staged.rows.push(line, &row);
+                staged.row_added()?;
+                Ok(Outcome::Kept)
+            })?;
             staged.finish()?;
             bar.finish_and_clear();
             report.files.push(display);
         }
+        report.rows_read = counts.read;
+        report.rows_quarantined = counts.quarantined;
+        report.rows_outside_window = counts.outside_window;
+        report.rows_duplicate = counts.duplicate;
+        report.rows_kept = counts.kept;
         let limit = config.bad_row_limit(source.max_bad_fraction);
-        report.quarantine_reasons =
-            bad_rows.finish(&name, report.rows_read, report.rows_quarantined, limit)?;
+        report.quarantine_reasons = reading.finish(&counts, limit)?;
         reports.push(report);
     }
     Ok(reports)

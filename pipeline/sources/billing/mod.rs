@@ -27,9 +27,10 @@ use crate::config::{BillingFormat, CostBasis};
 use crate::config::{BillingSource, Config};
 use crate::prices::parse_decimal;
 use crate::read::json_path::{describe, lookup};
+use crate::read::source_reading::{Counts, Outcome, QuarantineWriter, SourceReading};
 use crate::read::time::{TimeOptions, parse_offset, parse_timestamp};
 use crate::read::{files, records};
-use crate::sources::requests::canonical::{QuarantineWriter, money_type, to_money};
+use crate::sources::requests::canonical::{money_type, to_money};
 use instances::InstanceTable;
 use pools::PoolMatcher;
 
@@ -761,7 +762,8 @@ pub fn ingest(
             ..BillingReport::default()
         };
         let (mut gpu_cost, mut other_cost) = (Decimal::ZERO, Decimal::ZERO);
-        let mut bad_rows = crate::read::bad_rows::BadRows::default();
+        let reading = SourceReading::new(&name, &mut *quarantine);
+        let mut counts = Counts::default();
         let mut seen_rows: std::collections::HashSet<u64> = std::collections::HashSet::new();
         // Resources the bill shows as GPU instances (GPU model, GPUs, instance type), and
         // credits or refunds on a resource whose own row names no instance type ("credit
@@ -789,81 +791,73 @@ pub fn ingest(
                 crate::sources::provider_usage::UsageColumns::new(&name, &display),
                 crate::common::staged::Kept::ForThisRun,
             )?;
-            for record in rows {
-                report.rows_read += 1;
-                if record.value.is_ok() && !seen_rows.insert(row_identity(&record.raw)) {
-                    report.rows_duplicate += 1;
-                    continue;
+            counts += reading.read_items(&display, rows, |value, raw, line| {
+                if !seen_rows.insert(row_identity(raw)) {
+                    return Ok(Outcome::Duplicate);
                 }
-                let result = record
-                    .value
-                    .and_then(|v| reader.read(&v))
-                    .and_then(|charge| spread(&charge).map(|hours| (charge, hours)));
-                match result {
-                    Err(reason) => {
-                        report.rows_quarantined += 1;
-                        bad_rows.record(&reason);
-                        quarantine.push(&name, &display, record.line, &reason, &record.raw)?;
-                    }
-                    Ok((charge, hours)) => {
-                        if window.is_some_and(|w| {
-                            charge.end_micros <= w.from_micros || charge.start_micros >= w.to_micros
-                        }) {
-                            report.rows_outside_window += 1;
-                            continue;
-                        }
-                        if charge.gpu_model.is_none() {
-                            if charge.cost.is_sign_negative() && charge.resource_id.is_some() {
-                                pending_credits.push((charge, hours, record.line, display.clone()));
-                                continue;
-                            }
-                            report.rows_non_gpu += 1;
-                            other_cost += charge.cost;
-                            let ai_line = charge
-                                .service
-                                .as_deref()
-                                .and_then(ai_api_provider)
-                                .zip(charge.line_text.as_deref())
-                                .and_then(|(provider, text)| {
-                                    crate::sources::provider_usage::bill_line_cost(
-                                        provider,
-                                        text,
-                                        charge.start_micros,
-                                        charge.end_micros,
-                                        charge.cost,
-                                        book,
-                                    )
-                                });
-                            if let Some(row) = ai_line {
-                                report.rows_ai_api += 1;
-                                ai_lines.rows.push(record.line, &row);
-                                ai_lines.row_added()?;
-                            }
-                            continue;
-                        }
-                        if let Some(id) = &charge.resource_id {
-                            gpu_resources.entry(id.clone()).or_insert_with(|| {
-                                (
-                                    charge.gpu_model.clone(),
-                                    charge.gpus,
-                                    charge.instance_type.clone(),
-                                )
-                            });
-                        }
-                        report.rows_gpu += 1;
-                        gpu_cost += charge.cost;
-                        let charge = Arc::new(charge);
-                        for share in hours {
-                            staged.rows.rows.push(HourRow {
-                                share,
-                                charge: charge.clone(),
-                                line: record.line,
-                            });
-                        }
-                        staged.row_added()?;
-                    }
+                let (charge, hours) = match reader
+                    .read(&value)
+                    .and_then(|charge| spread(&charge).map(|hours| (charge, hours)))
+                {
+                    Ok(read) => read,
+                    Err(reason) => return Ok(Outcome::Bad(reason)),
+                };
+                if window.is_some_and(|w| {
+                    charge.end_micros <= w.from_micros || charge.start_micros >= w.to_micros
+                }) {
+                    return Ok(Outcome::OutsideWindow);
                 }
-            }
+                if charge.gpu_model.is_none() {
+                    if charge.cost.is_sign_negative() && charge.resource_id.is_some() {
+                        pending_credits.push((charge, hours, line, display.clone()));
+                        return Ok(Outcome::Kept);
+                    }
+                    report.rows_non_gpu += 1;
+                    other_cost += charge.cost;
+                    let ai_line = charge
+                        .service
+                        .as_deref()
+                        .and_then(ai_api_provider)
+                        .zip(charge.line_text.as_deref())
+                        .and_then(|(provider, text)| {
+                            crate::sources::provider_usage::bill_line_cost(
+                                provider,
+                                text,
+                                charge.start_micros,
+                                charge.end_micros,
+                                charge.cost,
+                                book,
+                            )
+                        });
+                    if let Some(row) = ai_line {
+                        report.rows_ai_api += 1;
+                        ai_lines.rows.push(line, &row);
+                        ai_lines.row_added()?;
+                    }
+                    return Ok(Outcome::Kept);
+                }
+                if let Some(id) = &charge.resource_id {
+                    gpu_resources.entry(id.clone()).or_insert_with(|| {
+                        (
+                            charge.gpu_model.clone(),
+                            charge.gpus,
+                            charge.instance_type.clone(),
+                        )
+                    });
+                }
+                report.rows_gpu += 1;
+                gpu_cost += charge.cost;
+                let charge = Arc::new(charge);
+                for share in hours {
+                    staged.rows.rows.push(HourRow {
+                        share,
+                        charge: charge.clone(),
+                        line,
+                    });
+                }
+                staged.row_added()?;
+                Ok(Outcome::Kept)
+            })?;
             staged.finish()?;
             ai_lines.finish()?;
             bar.finish_and_clear();
@@ -914,15 +908,15 @@ pub fn ingest(
         }
         report.gpu_cost_usd = gpu_cost.normalize().to_string();
         report.non_gpu_cost_usd = other_cost.normalize().to_string();
-        report.reconciles = report.rows_read
-            == report.rows_gpu
-                + report.rows_non_gpu
-                + report.rows_quarantined
-                + report.rows_outside_window
-                + report.rows_duplicate;
+        report.rows_read = counts.read;
+        report.rows_quarantined = counts.quarantined;
+        report.rows_outside_window = counts.outside_window;
+        report.rows_duplicate = counts.duplicate;
+        // Every kept row is GPU or other spend (a credit once its resource is known).
+        report.reconciles =
+            counts.reconciles() && counts.kept == report.rows_gpu + report.rows_non_gpu;
         let limit = config.bad_row_limit(source.max_bad_fraction);
-        report.quarantine_reasons =
-            bad_rows.finish(&name, report.rows_read, report.rows_quarantined, limit)?;
+        report.quarantine_reasons = reading.finish(&counts, limit)?;
         reports.push(report);
     }
     Ok(reports)

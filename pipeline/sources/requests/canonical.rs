@@ -1,4 +1,4 @@
-//! The Arrow shape of canonical request rows and quarantined rows, and their row buffers
+//! The Arrow shape of canonical request rows, and their row buffer
 //! for the one staged writer (`common::staged`), which writes them to Parquet as they fill
 //! (never the whole input in memory). Money is `Decimal128(38, 12)`: exact to a
 //! trillionth of a dollar.
@@ -69,17 +69,6 @@ pub fn staged_requests_schema() -> SchemaRef {
         text("prefix_blocks", true),
         Field::new("prefix_block_tokens", DataType::Int64, true),
         Field::new("source_cost_usd", money_type(), true),
-    ]))
-}
-
-/// Schema of quarantined rows.
-pub fn quarantine_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("source", DataType::Utf8, false),
-        Field::new("source_file", DataType::Utf8, false),
-        Field::new("line", DataType::Int64, false),
-        Field::new("reason", DataType::Utf8, false),
-        Field::new("raw", DataType::Utf8, false),
     ]))
 }
 
@@ -293,76 +282,6 @@ pub type StagedRequestWriter = StagedFile<RequestColumns>;
 /// A staged request file.
 pub fn staged_request_file(path: &Path) -> Result<StagedRequestWriter> {
     StagedFile::create(path, RequestColumns::default(), Kept::ForThisRun)
-}
-
-/// Quarantined rows being buffered.
-#[derive(Default)]
-pub struct QuarantineColumns {
-    rows: usize,
-    source: StringBuilder,
-    source_file: StringBuilder,
-    line: Int64Builder,
-    reason: StringBuilder,
-    raw: StringBuilder,
-}
-
-impl StagedRows for QuarantineColumns {
-    fn schema(&self) -> SchemaRef {
-        quarantine_schema()
-    }
-
-    fn buffered(&self) -> usize {
-        self.rows
-    }
-
-    fn take_columns(&mut self) -> Result<Vec<ArrayRef>> {
-        self.rows = 0;
-        Ok(vec![
-            Arc::new(self.source.finish()),
-            Arc::new(self.source_file.finish()),
-            Arc::new(self.line.finish()),
-            Arc::new(self.reason.finish()),
-            Arc::new(self.raw.finish()),
-        ])
-    }
-}
-
-/// Quarantined rows written to one Parquet file as they come (it is published: zstd).
-pub struct QuarantineWriter(StagedFile<QuarantineColumns>);
-
-impl QuarantineWriter {
-    /// Creates the Parquet file.
-    pub fn create(path: &Path) -> Result<Self> {
-        Ok(QuarantineWriter(StagedFile::create(
-            path,
-            QuarantineColumns::default(),
-            Kept::ForLater,
-        )?))
-    }
-
-    /// Appends one quarantined row, its raw text cut to what quarantine keeps.
-    pub fn push(
-        &mut self,
-        source: &str,
-        file: &str,
-        line: u64,
-        reason: &str,
-        raw: &str,
-    ) -> Result<()> {
-        let rows = &mut self.0.rows;
-        rows.source.append_value(source);
-        rows.source_file.append_value(file);
-        rows.line.append_value(line as i64);
-        rows.reason.append_value(reason);
-        rows.raw.append_value(crate::read::records::cut(raw));
-        rows.rows += 1;
-        self.0.row_added()
-    }
-
-    /// Writes what is left and closes the file.
-    pub fn finish(self) -> Result<()> {
-        self.0.finish().map(|_| ())
-    }
 }
 
 #[cfg(test)]

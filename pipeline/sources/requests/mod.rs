@@ -18,10 +18,9 @@ use crate::common::error::{Error, Result};
 use crate::common::progress::Progress;
 use crate::config::{Config, RequestSource};
 use crate::prices::PriceBook;
-use crate::read::bad_rows::BadRows;
+use crate::read::source_reading::{Counts, Item, Outcome, QuarantineWriter, SourceReading};
 use crate::read::time::{EpochUnit, TimeOptions};
 use crate::read::{files, records, time};
-use canonical::QuarantineWriter;
 use extract::FieldSpec;
 use fields::CanonicalField;
 use presets::{Format, Preset};
@@ -274,7 +273,8 @@ pub fn ingest(
             format: source.format.name().to_string(),
             ..SourceReport::default()
         };
-        let mut bad_rows = BadRows::default();
+        let reading = SourceReading::new(&name, &mut *quarantine);
+        let mut counts = Counts::default();
         for path in &resolved.files {
             file_index += 1;
             let display = path.to_string_lossy().into_owned();
@@ -295,12 +295,11 @@ pub fn ingest(
                 book,
                 self_hosted: &self_hosted,
                 window,
-                source: &name,
                 display: &display,
                 // Records without an id are named by their file (relative to the config's
                 // folder, so same-named files in two folders differ) and line.
                 file_name: relative_to(path, config.base_dir()),
-                shared: std::sync::Mutex::new((&mut *quarantine, &mut bad_rows)),
+                reading: &reading,
                 seen: &seen,
             };
             // A large uncompressed JSON-lines file is read in parts on every core, each
@@ -322,7 +321,7 @@ pub fn ingest(
                     })
                     .collect::<Vec<_>>()
             };
-            let counts: Vec<PartCounts> = if parts.len() > 1 {
+            let parts_counts: Vec<PartCounts> = if parts.len() > 1 {
                 drop(records);
                 bar.set_position(0);
                 std::thread::scope(|scope| {
@@ -366,28 +365,26 @@ pub fn ingest(
             } else {
                 vec![reading.read(Input::Records(Box::new(records)), &staged_file(0))?]
             };
-            file_report.parts = counts.len();
-            for part in counts {
-                file_report.rows_read += part.rows_read;
-                file_report.rows_quarantined += part.rows_quarantined;
-                file_report.rows_outside_window += part.rows_outside_window;
-                file_report.rows_staged += part.rows_staged;
+            file_report.parts = parts_counts.len();
+            let mut file_counts = Counts::default();
+            for part in parts_counts {
+                file_counts += part.counts;
                 report.rounded_costs += part.rounded_costs;
             }
             bar.finish_and_clear();
-            source_report.rows_read += file_report.rows_read;
-            source_report.rows_quarantined += file_report.rows_quarantined;
-            source_report.rows_outside_window += file_report.rows_outside_window;
-            source_report.rows_staged += file_report.rows_staged;
+            file_report.rows_read = file_counts.read;
+            file_report.rows_quarantined = file_counts.quarantined;
+            file_report.rows_outside_window = file_counts.outside_window;
+            file_report.rows_staged = file_counts.kept;
+            counts += file_counts;
             source_report.files.push(file_report);
         }
+        source_report.rows_read = counts.read;
+        source_report.rows_quarantined = counts.quarantined;
+        source_report.rows_outside_window = counts.outside_window;
+        source_report.rows_staged = counts.kept;
         let limit = config.bad_row_limit(source.max_bad_fraction);
-        source_report.quarantine_reasons = bad_rows.finish(
-            &name,
-            source_report.rows_read,
-            source_report.rows_quarantined,
-            limit,
-        )?;
+        source_report.quarantine_reasons = reading.finish(&counts, limit)?;
         report.sources.push(source_report);
     }
     let mut duplicate_ids = seen.into_inner().expect("no reader panicked").again;
@@ -414,46 +411,32 @@ enum Input {
     JsonLines(records::JsonLineTexts),
 }
 
-/// One item of an [`Input`].
-enum Item {
-    Record(records::RawRecord),
-    Line(records::JsonLine),
-}
-
-impl Item {
-    fn line(&self) -> u64 {
-        match self {
-            Item::Record(record) => record.line,
-            Item::Line(line) => line.line,
-        }
-    }
-}
-
 /// What one pass over (part of) a file counted.
 #[derive(Debug, Clone, Copy, Default)]
 struct PartCounts {
-    rows_read: u64,
-    rows_quarantined: u64,
-    rows_outside_window: u64,
-    rows_staged: u64,
+    counts: Counts,
     rounded_costs: u64,
 }
 
+/// A request item as the loop hands it over: the record parsed whole (CSV, Parquet, a JSON
+/// array), or `None` for a JSON line (read from its text for the spec's fields only); and
+/// how many records before it started on the same line.
+type RequestItem = (Option<serde_json::Value>, u32);
+
 /// Everything needed to read one input file's records into staged rows; shared by the
-/// threads reading its parts (quarantine and the bad-row tally behind one lock).
-struct FileReading<'a> {
+/// threads reading its parts (the source's reading keeps quarantine behind one lock).
+struct FileReading<'a, 'q> {
     spec: &'a FieldSpec,
     book: &'a PriceBook,
     self_hosted: &'a HashMap<&'a str, String>,
     window: Option<Window>,
-    source: &'a str,
     display: &'a str,
     file_name: String,
-    shared: std::sync::Mutex<(&'a mut QuarantineWriter, &'a mut BadRows)>,
+    reading: &'a SourceReading<'q>,
     seen: &'a std::sync::Mutex<SeenIds>,
 }
 
-impl FileReading<'_> {
+impl FileReading<'_, '_> {
     /// Reads records into staged files, one per session bucket (`targets[b]`): extracts,
     /// windows, prices and stages each, or quarantines it with its reason.
     fn read(&self, input: Input, targets: &[PathBuf]) -> Result<PartCounts> {
@@ -462,117 +445,123 @@ impl FileReading<'_> {
             .map(|target| canonical::staged_request_file(target))
             .collect::<Result<Vec<_>>>()?;
         let buckets = u32::try_from(staged.len()).expect("few buckets");
-        let mut counts = PartCounts::default();
-        let (mut last_line, mut on_same_line) = (0, 0);
-        let items: Box<dyn Iterator<Item = Item>> = match input {
-            Input::Records(records) => Box::new(records.map(Item::Record)),
-            Input::JsonLines(lines) => Box::new(lines.map(Item::Line)),
-        };
-        for item in items {
-            counts.rows_read += 1;
-            let line = item.line();
-            // Two records can share a line (a bare CR ends a CSV record): the second is
-            // `file:line+1`, and so on, so no two records share a fallback id.
+        // Two records can share a line (a bare CR ends a CSV record): the second is
+        // `file:line+1`, and so on, so no two records share a fallback id.
+        let mut last_line = 0;
+        let mut on_same_line = 0u32;
+        let mut same_line = move |line: u64| {
             on_same_line = if line == last_line {
                 on_same_line + 1
             } else {
                 0
             };
             last_line = line;
-            let fallback_id = match on_same_line {
-                0 => format!("{}:{}", self.file_name, line),
-                n => format!("{}:{}+{n}", self.file_name, line),
-            };
-            let (raw, row) = match item {
-                Item::Record(record) => (
-                    record.raw,
-                    record
-                        .value
-                        .and_then(|value| extract::extract(&value, self.spec, &fallback_id)),
-                ),
-                Item::Line(json_line) => match json_line.text {
-                    Ok(text) => {
-                        let row = extract::extract_line(&text, self.spec, &fallback_id);
-                        (text, row)
-                    }
-                    Err((raw, reason)) => (raw, Err(reason)),
-                },
-            };
-            let mut row = match row {
-                Ok(row) => row,
-                Err(reason) => {
-                    counts.rows_quarantined += 1;
-                    let mut shared = self.shared.lock().expect("no reader panicked");
-                    shared.1.record(&reason);
-                    shared
-                        .0
-                        .push(self.source, self.display, line, &reason, &raw)?;
-                    continue;
+            on_same_line
+        };
+        let items: Box<dyn Iterator<Item = Item<RequestItem>>> = match input {
+            Input::Records(records) => Box::new(records.map(move |record| {
+                let nth = same_line(record.line);
+                Item {
+                    line: record.line,
+                    raw: record.raw,
+                    value: record.value.map(|value| (Some(value), nth)),
                 }
-            };
-            if self
-                .window
-                .is_some_and(|w| row.ts_micros < w.from_micros || row.ts_micros >= w.to_micros)
-            {
-                counts.rows_outside_window += 1;
-                continue;
-            }
-            let pool = row
-                .deployment
-                .as_deref()
-                .and_then(|d| self.self_hosted.get(d));
-            let price = match pool {
-                Some(_) => None,
-                None => row
-                    .model
-                    .as_deref()
-                    .and_then(|m| self.book.lookup(m, row.provider.as_deref(), row.ts_micros)),
-            };
-            if pool.is_none() && row.provider.is_none() {
-                row.provider = row
-                    .model
-                    .as_deref()
-                    .and_then(|m| crate::prices::provider_of_model(m, price));
-            }
-            let cost = match pool {
-                Some(_) => None,
-                // A gateway's own cache answered: the provider billed nothing.
-                None if row.proxy_cache_hit => Some(crate::prices::RequestCost {
-                    cost_usd: rust_decimal::Decimal::ZERO,
-                    cache_saved_usd: rust_decimal::Decimal::ZERO,
-                    cache_write_premium_usd: rust_decimal::Decimal::ZERO,
-                    output_cost_usd: rust_decimal::Decimal::ZERO,
-                    price_id: "proxy-cache-hit".to_string(),
-                }),
-                None => price.map(|price| price.cost(&row)),
-            };
-            let bucket = crate::common::session_buckets::bucket_of_request(
-                row.interaction_id.as_deref(),
-                row.user_id.as_deref(),
-                row.team.as_deref(),
-                row.feature.as_deref(),
-                buckets,
-            );
-            let staged = &mut staged[bucket as usize];
-            staged.rows.push(
-                &row,
-                cost.as_ref(),
-                pool.map(String::as_str),
-                self.source,
-                self.display,
-                line,
-            )?;
-            staged.row_added()?;
-            self.seen
-                .lock()
-                .expect("no reader panicked")
-                .note(&row.request_id);
-            counts.rows_staged += 1;
-        }
+            })),
+            Input::JsonLines(lines) => Box::new(lines.map(move |json_line| {
+                let nth = same_line(json_line.line);
+                match json_line.text {
+                    Ok(text) => Item {
+                        line: json_line.line,
+                        raw: text,
+                        value: Ok((None, nth)),
+                    },
+                    Err((raw, reason)) => Item {
+                        line: json_line.line,
+                        raw,
+                        value: Err(reason),
+                    },
+                }
+            })),
+        };
+        let counts =
+            self.reading
+                .read_items(self.display, items, |(parsed, nth), raw, line| {
+                    let fallback_id = match nth {
+                        0 => format!("{}:{}", self.file_name, line),
+                        n => format!("{}:{}+{n}", self.file_name, line),
+                    };
+                    let row = match parsed {
+                        Some(value) => extract::extract(&value, self.spec, &fallback_id),
+                        None => extract::extract_line(raw, self.spec, &fallback_id),
+                    };
+                    let mut row = match row {
+                        Ok(row) => row,
+                        Err(reason) => return Ok(Outcome::Bad(reason)),
+                    };
+                    if self.window.is_some_and(|w| {
+                        row.ts_micros < w.from_micros || row.ts_micros >= w.to_micros
+                    }) {
+                        return Ok(Outcome::OutsideWindow);
+                    }
+                    let pool = row
+                        .deployment
+                        .as_deref()
+                        .and_then(|d| self.self_hosted.get(d));
+                    let price = match pool {
+                        Some(_) => None,
+                        None => row.model.as_deref().and_then(|m| {
+                            self.book.lookup(m, row.provider.as_deref(), row.ts_micros)
+                        }),
+                    };
+                    if pool.is_none() && row.provider.is_none() {
+                        row.provider = row
+                            .model
+                            .as_deref()
+                            .and_then(|m| crate::prices::provider_of_model(m, price));
+                    }
+                    let cost = match pool {
+                        Some(_) => None,
+                        // A gateway's own cache answered: the provider billed nothing.
+                        None if row.proxy_cache_hit => Some(crate::prices::RequestCost {
+                            cost_usd: rust_decimal::Decimal::ZERO,
+                            cache_saved_usd: rust_decimal::Decimal::ZERO,
+                            cache_write_premium_usd: rust_decimal::Decimal::ZERO,
+                            output_cost_usd: rust_decimal::Decimal::ZERO,
+                            price_id: "proxy-cache-hit".to_string(),
+                        }),
+                        None => price.map(|price| price.cost(&row)),
+                    };
+                    let bucket = crate::common::session_buckets::bucket_of_request(
+                        row.interaction_id.as_deref(),
+                        row.user_id.as_deref(),
+                        row.team.as_deref(),
+                        row.feature.as_deref(),
+                        buckets,
+                    );
+                    let staged = &mut staged[bucket as usize];
+                    staged.rows.push(
+                        &row,
+                        cost.as_ref(),
+                        pool.map(String::as_str),
+                        self.reading.name(),
+                        self.display,
+                        line,
+                    )?;
+                    staged.row_added()?;
+                    self.seen
+                        .lock()
+                        .expect("no reader panicked")
+                        .note(&row.request_id);
+                    Ok(Outcome::Kept)
+                })?;
+        let mut rounded_costs = 0;
         for file in staged {
-            counts.rounded_costs += file.finish()?.rounded_costs;
+            rounded_costs += file.finish()?.rounded_costs;
         }
-        Ok(counts)
+        Ok(PartCounts {
+            counts,
+            rounded_costs,
+        })
     }
 }
 
