@@ -146,6 +146,14 @@ impl PriceBook {
         book
     }
 
+    /// A memo of [`PriceBook::lookup`] for one reader of many requests.
+    pub fn memo(&self) -> PriceMemo<'_> {
+        PriceMemo {
+            book: self,
+            found: HashMap::default(),
+        }
+    }
+
     /// Adds override entries (replacing earlier ones of the same name).
     pub fn add_overrides(&mut self, prices: Vec<Price>) {
         for price in prices {
@@ -442,6 +450,55 @@ pub fn per_million(price: Decimal) -> String {
     (price * Decimal::from(1_000_000)).normalize().to_string()
 }
 
+/// [`PriceBook::lookup`] remembered by model, provider and UTC day (what a lookup depends
+/// on: an entry's `effective_from` is a day), so a log's few models are resolved once per
+/// day rather than once per request.
+pub struct PriceMemo<'a> {
+    book: &'a PriceBook,
+    /// By the hash of (model, provider, day): each key with what it found.
+    found: HashMap<u64, Vec<(MemoKey, Option<&'a Price>)>>,
+}
+
+/// A remembered lookup's arguments.
+#[derive(PartialEq, Eq)]
+struct MemoKey {
+    model: Box<str>,
+    provider: Option<Box<str>>,
+    day: i64,
+}
+
+impl<'a> PriceMemo<'a> {
+    /// What `book.lookup(model, provider, ts_micros)` gives.
+    pub fn lookup(
+        &mut self,
+        model: &str,
+        provider: Option<&str>,
+        ts_micros: i64,
+    ) -> Option<&'a Price> {
+        use std::hash::BuildHasher;
+        const MICROS_PER_DAY: i64 = 86_400_000_000;
+        let day = ts_micros.div_euclid(MICROS_PER_DAY);
+        let hash = foldhash::fast::FixedState::default().hash_one((model, provider, day));
+        let slot = self.found.entry(hash).or_default();
+        let same = |key: &MemoKey| {
+            key.day == day && &*key.model == model && key.provider.as_deref() == provider
+        };
+        if let Some((_, price)) = slot.iter().find(|(key, _)| same(key)) {
+            return *price;
+        }
+        let price = self.book.lookup(model, provider, ts_micros);
+        slot.push((
+            MemoKey {
+                model: model.into(),
+                provider: provider.map(Into::into),
+                day,
+            },
+            price,
+        ));
+        price
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -510,6 +567,46 @@ mod tests {
                 row("gpt-5", "2025-01-01T00:00:00Z").ts_micros
             )
             .is_none()
+        );
+    }
+
+    #[test]
+    fn the_memo_finds_what_the_book_finds_each_day() {
+        // The reference is the book's own lookup. o3's price changed on 2025-06-10: the
+        // memo asked on the 9th (just before midnight) and the 10th gives both entries.
+        let book = PriceBook::builtin();
+        let mut memo = book.memo();
+        let at = |ts: &str| row("o3", ts).ts_micros;
+        for (model, provider, ts) in [
+            ("o3", None, at("2025-06-09T23:59:59Z")),
+            ("o3", None, at("2025-06-10T00:00:00Z")),
+            ("o3", None, at("2025-06-09T12:00:00Z")),
+            ("openai/o3", Some("openai"), at("2025-06-10T08:00:00Z")),
+            ("gpt-5", None, at("2025-01-01T00:00:00Z")),
+            ("no-such-model", Some("x"), at("2025-06-10T00:00:00Z")),
+        ] {
+            let expected = book.lookup(model, provider, ts).map(|p| p.id.clone());
+            assert_eq!(
+                memo.lookup(model, provider, ts).map(|p| p.id.clone()),
+                expected
+            );
+            // Asked again: remembered, the same.
+            assert_eq!(
+                memo.lookup(model, provider, ts).map(|p| p.id.clone()),
+                expected
+            );
+        }
+        assert_eq!(
+            memo.lookup("o3", None, at("2025-06-09T23:59:59Z"))
+                .unwrap()
+                .id,
+            "catalog:o3@2025-04-16"
+        );
+        assert_eq!(
+            memo.lookup("o3", None, at("2025-06-10T00:00:00Z"))
+                .unwrap()
+                .id,
+            "catalog:o3@2025-06-10"
         );
     }
 

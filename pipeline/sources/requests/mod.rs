@@ -114,9 +114,15 @@ struct SeenIds {
 }
 
 impl SeenIds {
-    fn note(&mut self, id: &str) {
+    /// The hash an id is noted by: computed before taking the lock the readers share.
+    fn hash(id: &str) -> u64 {
         use std::hash::BuildHasher;
-        if !self.hashes.insert(ID_HASHER.hash_one(id)) {
+        ID_HASHER.hash_one(id)
+    }
+
+    /// Notes `id`, whose [`SeenIds::hash`] is `hash`.
+    fn note(&mut self, hash: u64, id: &str) {
+        if !self.hashes.insert(hash) {
             self.again.push(id.to_string());
         }
     }
@@ -483,6 +489,7 @@ impl FileReading<'_, '_> {
                 }
             })),
         };
+        let mut prices = self.book.memo();
         let counts =
             self.reading
                 .read_items(self.display, items, |(parsed, nth), raw, line| {
@@ -509,9 +516,10 @@ impl FileReading<'_, '_> {
                         .and_then(|d| self.self_hosted.get(d));
                     let price = match pool {
                         Some(_) => None,
-                        None => row.model.as_deref().and_then(|m| {
-                            self.book.lookup(m, row.provider.as_deref(), row.ts_micros)
-                        }),
+                        None => row
+                            .model
+                            .as_deref()
+                            .and_then(|m| prices.lookup(m, row.provider.as_deref(), row.ts_micros)),
                     };
                     if pool.is_none() && row.provider.is_none() {
                         row.provider = row
@@ -548,10 +556,11 @@ impl FileReading<'_, '_> {
                         line,
                     )?;
                     staged.row_added()?;
+                    let hash = SeenIds::hash(&row.request_id);
                     self.seen
                         .lock()
                         .expect("no reader panicked")
-                        .note(&row.request_id);
+                        .note(hash, &row.request_id);
                     Ok(Outcome::Kept)
                 })?;
         let mut rounded_costs = 0;
