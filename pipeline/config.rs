@@ -51,6 +51,9 @@ pub struct Config {
     /// How reconciliation judges a difference between the logs and the providers.
     #[serde(default)]
     pub reconcile: ReconcileConfig,
+    /// Object storage settings for inputs given as URLs (`s3://…`).
+    #[serde(default)]
+    pub storage: StorageConfig,
     /// The folder the config was read from; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -233,6 +236,20 @@ pub struct ReconcileConfig {
     pub tolerance: f64,
     /// Largest cost difference that counts as agreement whatever its share, USD.
     pub tolerance_usd: Decimal,
+}
+
+/// `[storage]`: how inputs given as URLs (`s3://bucket/prefix/`, `gs://…`, `az://…`) are
+/// reached, beside the store's own environment variables (`AWS_ACCESS_KEY_ID`,
+/// `AWS_REGION`, `GOOGLE_APPLICATION_CREDENTIALS`, `AZURE_STORAGE_ACCOUNT_NAME`, …).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Endpoint of an S3-compatible server (MinIO, Ceph, R2, a local test server).
+    pub endpoint: Option<String>,
+    /// The bucket's region (else `AWS_REGION` / `AWS_DEFAULT_REGION`).
+    pub region: Option<String>,
+    /// Allow plain HTTP to the endpoint (a server on localhost).
+    pub allow_http: bool,
 }
 
 impl Default for ReconcileConfig {
@@ -421,6 +438,12 @@ impl Config {
             problems: vec![e.to_string().trim_end().replace('\n', "\n    ")],
         })?;
         config.file = path.to_path_buf();
+        // Inputs given as URLs are read with these settings, on the command's runtime.
+        crate::read::remote::configure(&crate::read::remote::StorageSettings {
+            endpoint: config.storage.endpoint.clone(),
+            region: config.storage.region.clone(),
+            allow_http: config.storage.allow_http,
+        });
         config.base_dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -687,7 +710,7 @@ impl Config {
     /// Resolves a path written in the config against the config's folder.
     pub fn resolve(&self, path: &str) -> PathBuf {
         let p = Path::new(path);
-        if p.is_absolute() {
+        if p.is_absolute() || crate::read::remote::is_url(p) {
             p.to_path_buf()
         } else {
             self.base_dir.join(p)

@@ -360,6 +360,9 @@ fn refuse_output_inside_inputs(config: &Config, out: &Path) -> Result<()> {
         );
     for (block, path) in inputs {
         let resolved = config.resolve(path);
+        if crate::read::remote::is_url(&resolved) {
+            continue; // on object storage: never inside a local --out
+        }
         // A glob's folder is the part before its first wildcard.
         let text = resolved.to_string_lossy();
         let folder = if resolved.exists() {

@@ -22,7 +22,9 @@ pub struct LoadedPrices {
 
 /// Reads a LiteLLM price file.
 pub fn load(path: &Path) -> Result<LoadedPrices> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut crate::read::files::open_raw(path)?, &mut text)
+        .map_err(|e| Error::io(path, e))?;
     parse(&text).map_err(|message| Error::Prices {
         path: path.to_path_buf(),
         message,

@@ -58,6 +58,20 @@ pub fn classify(path: &Path) -> Option<(Layout, Compression)> {
 /// paths is read once.
 pub fn expand(path: &Path) -> Result<Vec<PathBuf>> {
     let text = path.to_string_lossy();
+    if super::remote::is_url(path) {
+        let mut files: Vec<PathBuf> = super::remote::list(&text)?
+            .into_iter()
+            .map(|(url, _)| PathBuf::from(url))
+            .collect();
+        files.retain(|f| classify(f).is_some());
+        if files.is_empty() {
+            return Err(Error::Input {
+                path: path.to_path_buf(),
+                message: "no input objects found (expected .jsonl, .ndjson, .json, .csv or .parquet, optionally .gz or .zst)".to_string(),
+            });
+        }
+        return Ok(files);
+    }
     let mut files = if text.contains(['*', '?', '[']) && !path.exists() {
         let entries = glob::glob(&text).map_err(|e| Error::Input {
             path: path.to_path_buf(),
@@ -125,15 +139,30 @@ fn walk(
     Ok(())
 }
 
+/// A file's bytes as stored (a local file, or an object streamed from object storage).
+pub fn open_raw(path: &Path) -> Result<Box<dyn Read + Send>> {
+    if super::remote::is_url(path) {
+        return super::remote::open(&path.to_string_lossy());
+    }
+    Ok(Box::new(File::open(path).map_err(|e| Error::io(path, e))?))
+}
+
+/// A file's size in bytes as stored (0 when it cannot be known).
+pub fn size(path: &Path) -> u64 {
+    if super::remote::is_url(path) {
+        return super::remote::size(&path.to_string_lossy()).unwrap_or(0);
+    }
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
 /// Opens a file for line-wise reading, decompressing as its name says. `wrap` sees the raw
 /// (compressed) bytes, for progress.
 pub fn open_text(
     path: &Path,
     compression: Compression,
-    wrap: impl FnOnce(File) -> Box<dyn Read + Send>,
+    wrap: impl FnOnce(Box<dyn Read + Send>) -> Box<dyn Read + Send>,
 ) -> Result<Box<dyn BufRead + Send>> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let raw = wrap(file);
+    let raw = wrap(open_raw(path)?);
     Ok(match compression {
         Compression::None => Box::new(BufReader::with_capacity(1 << 16, raw)),
         Compression::Gzip => Box::new(BufReader::with_capacity(

@@ -8,5 +8,6 @@ pub mod files;
 pub mod json_path;
 pub mod json_slots;
 pub mod records;
+pub mod remote;
 pub mod source_reading;
 pub mod time;

@@ -73,7 +73,7 @@ impl JsonLine {
 pub fn open_json_lines(
     path: &Path,
     compression: Compression,
-    wrap: impl FnOnce(File) -> Box<dyn Read + Send>,
+    wrap: impl FnOnce(Box<dyn Read + Send>) -> Box<dyn Read + Send>,
 ) -> Result<Option<JsonLineTexts>> {
     let mut reader = match open_text(path, compression, wrap) {
         Ok(reader) => reader,
@@ -96,7 +96,7 @@ pub fn open(
     path: &Path,
     layout: Layout,
     compression: Compression,
-    wrap: impl FnOnce(File) -> Box<dyn Read + Send>,
+    wrap: impl FnOnce(Box<dyn Read + Send>) -> Box<dyn Read + Send>,
 ) -> Result<Records> {
     match layout {
         Layout::JsonLines => {
@@ -154,6 +154,14 @@ pub const MIN_SPLIT_BYTES: u64 = 32 << 20;
 /// whole file.
 pub fn json_lines_parts(path: &Path, parts: usize, min_bytes: u64) -> Result<Vec<Part>> {
     let io = |e| Error::io(path, e);
+    if super::remote::is_url(path) {
+        // An object is streamed from its start: one part.
+        return Ok(vec![Part {
+            start: 0,
+            end: super::files::size(path),
+            first_line: 1,
+        }]);
+    }
     let size = std::fs::metadata(path).map_err(io)?.len();
     let whole = vec![Part {
         start: 0,
@@ -235,13 +243,13 @@ fn peek_first_byte_of(reader: &mut impl BufRead) -> std::io::Result<Option<u8>> 
 pub fn open_json_lines_part(
     path: &Path,
     part: Part,
-    wrap: impl FnOnce(File) -> Box<dyn Read + Send>,
+    wrap: impl FnOnce(Box<dyn Read + Send>) -> Box<dyn Read + Send>,
 ) -> Result<JsonLineTexts> {
     use std::io::{Seek, SeekFrom};
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     file.seek(SeekFrom::Start(part.start))
         .map_err(|e| Error::io(path, e))?;
-    let limited = wrap(file).take(part.end - part.start);
+    let limited = wrap(Box::new(file)).take(part.end - part.start);
     Ok(Box::new(JsonLines {
         reader: Box::new(std::io::BufReader::with_capacity(1 << 16, limited)),
         line: part.first_line - 1,
@@ -587,18 +595,27 @@ fn binary_as_text(
 
 fn parquet_records(path: &Path) -> Result<Records> {
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| Error::Input {
-            path: path.to_path_buf(),
-            message: format!("not a readable Parquet file: {e}"),
-        })?
-        .with_batch_size(4096)
-        .build()
-        .map_err(|e| Error::Input {
-            path: path.to_path_buf(),
-            message: format!("not a readable Parquet file: {e}"),
-        })?;
+    let not_parquet = |e: datafusion::parquet::errors::ParquetError| Error::Input {
+        path: path.to_path_buf(),
+        message: format!("not a readable Parquet file: {e}"),
+    };
+    // An object is fetched whole (Parquet is read from its footer), a local file by seeking.
+    let builder = if super::remote::is_url(path) {
+        ParquetRecordBatchReaderBuilder::try_new(super::remote::read_all(&path.to_string_lossy())?)
+            .map_err(not_parquet)?
+            .with_batch_size(4096)
+            .build()
+    } else {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(not_parquet)?
+            .with_batch_size(4096)
+            .build()
+    };
+    let reader = builder.map_err(|e| Error::Input {
+        path: path.to_path_buf(),
+        message: format!("not a readable Parquet file: {e}"),
+    })?;
     let mut row = 0u64;
     let mut pending: std::vec::IntoIter<RawRecord> = Vec::new().into_iter();
     let mut batches = reader;
@@ -661,7 +678,7 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn plain(f: File) -> Box<dyn Read + Send> {
+    fn plain(f: Box<dyn Read + Send>) -> Box<dyn Read + Send> {
         Box::new(f)
     }
 

@@ -4,7 +4,6 @@
 //! `{"metric": {...}, "values": [[ts, "v"], ...]}`). Every sample becomes one staged row
 //! with its pool (from the host label); the SQL turns them into hourly figures.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::sync::Arc;
@@ -404,7 +403,7 @@ pub fn ingest(
             };
             let is_text = path.extension().is_some_and(|e| e == "prom" || e == "txt");
             if is_text {
-                let reader = BufReader::new(File::open(&path).map_err(|e| Error::io(&path, e))?);
+                let reader = BufReader::new(files::open_raw(&path)?);
                 let mut io_error = None;
                 let items = reader
                     .lines()
@@ -486,7 +485,21 @@ pub fn ingest(
 
 fn expand_metrics(config: &Config, source: &GpuMetricsSource) -> Result<Vec<std::path::PathBuf>> {
     let path = config.resolve(&source.path);
-    if path.is_file() && path.extension().is_some_and(|e| e == "prom" || e == "txt") {
+    let exposition = |p: &std::path::Path| p.extension().is_some_and(|e| e == "prom" || e == "txt");
+    if crate::read::remote::is_url(&path) {
+        // On object storage: the exposition snapshots first, then the record files.
+        let objects: Vec<std::path::PathBuf> = crate::read::remote::list(&path.to_string_lossy())?
+            .into_iter()
+            .map(|(url, _)| std::path::PathBuf::from(url))
+            .collect();
+        let mut found: Vec<_> = objects.iter().filter(|p| exposition(p)).cloned().collect();
+        found.extend(objects.into_iter().filter(|p| files::classify(p).is_some()));
+        if found.is_empty() {
+            return files::expand(&path);
+        }
+        return Ok(found);
+    }
+    if path.is_file() && exposition(&path) {
         return Ok(vec![path]);
     }
     if path.is_dir() {

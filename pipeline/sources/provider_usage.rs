@@ -329,7 +329,7 @@ pub fn ingest(
         for path in files::expand(&config.resolve(&source.path))? {
             index += 1;
             let display = path.to_string_lossy().into_owned();
-            let bar = progress.file(&display, std::fs::metadata(&path).map_or(0, |m| m.len()));
+            let bar = progress.file(&display, files::size(&path));
             let text = read_text(&path)?;
             let mut staged = StagedFile::create(
                 &dir.join(format!("{index:05}.parquet")),

@@ -7,6 +7,7 @@ mod helpers;
 mod hostile;
 mod layout;
 mod nightly;
+mod object_storage;
 mod reconcile;
 mod slt;
 mod sql;

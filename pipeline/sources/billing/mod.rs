@@ -776,10 +776,7 @@ pub fn ingest(
             index += 1;
             let display = path.to_string_lossy().into_owned();
             let (layout, compression) = files::classify(&path).expect("expand keeps known files");
-            let bar = progress.file(
-                &display,
-                std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
-            );
+            let bar = progress.file(&display, files::size(&path));
             let reader_bar = bar.clone();
             let rows = records::open(&path, layout, compression, move |f| {
                 Box::new(reader_bar.wrap_read(f))

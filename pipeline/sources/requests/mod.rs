@@ -194,7 +194,7 @@ impl ResolvedSource {
 pub fn open_file(
     resolved: &ResolvedSource,
     path: &Path,
-    wrap: impl FnOnce(std::fs::File) -> Box<dyn Read + Send>,
+    wrap: impl FnOnce(Box<dyn Read + Send>) -> Box<dyn Read + Send>,
 ) -> Result<(Format, std::iter::Peekable<records::Records>)> {
     let (layout, compression) = files::classify(path).ok_or_else(|| Error::Input {
         path: path.to_path_buf(),
@@ -225,7 +225,7 @@ pub fn input_bytes(config: &Config) -> Result<u64> {
     let mut total = 0u64;
     for source in &config.requests {
         for path in files::expand(&config.resolve(&source.path))? {
-            let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let bytes = files::size(&path);
             let compressed = !matches!(files::classify(&path), Some((_, files::Compression::None)));
             total += if compressed {
                 bytes * crate::common::session_buckets::COMPRESSED_EXPANSION
@@ -284,7 +284,7 @@ pub fn ingest(
         for path in &resolved.files {
             file_index += 1;
             let display = path.to_string_lossy().into_owned();
-            let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            let bytes = files::size(path);
             let bar = progress.file(&display, bytes);
             let reader_bar = bar.clone();
             let (format, records) =
@@ -576,6 +576,14 @@ impl FileReading<'_, '_> {
 
 /// `path` relative to `base` when it lies below it, else `path` as it is.
 fn relative_to(path: &Path, base: &Path) -> String {
+    // An object is named by its key in the bucket (a bucket laid out like the local
+    // folders gives the same names).
+    if crate::read::remote::is_url(path) {
+        let text = path.to_string_lossy();
+        return url::Url::parse(&text)
+            .map(|url| url.path().trim_start_matches('/').to_string())
+            .unwrap_or_else(|_| text.into_owned());
+    }
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let (path_abs, base_abs) = (absolute(path), absolute(base));
     path_abs

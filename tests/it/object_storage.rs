@@ -1,0 +1,274 @@
+//! Inputs on object storage, against a real S3-compatible server: moto's standalone server
+//! (from PyPI, installed into `.venv-test/` on first use) started on a free port of
+//! 127.0.0.1 for the test. The sample's inputs are uploaded to a bucket laid out like
+//! `sample-data/`, and the sample run reading them from `s3://` must give the tables the
+//! run reading them from disk gives (the source file columns aside, which name where each
+//! row came from), for a whole run and for a windowed rerun of one day.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use object_store::ObjectStoreExt;
+
+use crate::helpers::*;
+
+const BUCKET: &str = "inferledger-sample";
+
+/// moto's server, installed into `.venv-test/` if it is not there yet.
+fn moto_server() -> PathBuf {
+    // One install at a time: the tests of this module start servers in parallel.
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _installing = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let venv = root().join(".venv-test");
+    let server = venv.join("bin/moto_server");
+    if !server.exists() {
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 runs");
+        assert!(made.success(), "python3 -m venv {} failed", venv.display());
+        let installed = Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", "moto[server]==5.2.5"])
+            .status()
+            .expect("pip runs");
+        assert!(
+            installed.success(),
+            "pip install moto[server] failed (PyPI reachable?)"
+        );
+    }
+    server
+}
+
+/// A moto server on 127.0.0.1, stopped when dropped.
+struct S3Server {
+    child: Child,
+    port: u16,
+}
+
+impl S3Server {
+    fn start() -> S3Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(moto_server())
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server starts");
+        let server = S3Server { child, port };
+        let started = Instant::now();
+        while server.request("GET", "/").is_none() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "moto_server did not answer on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        server
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// One plain HTTP request (moto takes unsigned ones); the status line, if any.
+    fn request(&self, method: &str, path: &str) -> Option<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .ok()?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).ok()?;
+        answer.lines().next().map(str::to_string)
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every file under `dir`, relative to it.
+fn files_under(dir: &Path, below: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(below).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files_under(dir, &path, found);
+        } else {
+            found.push(path.strip_prefix(dir).unwrap().to_path_buf());
+        }
+    }
+}
+
+/// Uploads `sample-data/` to the bucket, each file at its path below `sample-data/`.
+fn upload_sample(server: &S3Server) {
+    let status = server.request("PUT", &format!("/{BUCKET}")).unwrap();
+    assert!(status.contains("200"), "create bucket: {status}");
+    let store = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name(BUCKET)
+        .with_endpoint(server.endpoint())
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_access_key_id("test")
+        .with_secret_access_key("test")
+        .build()
+        .unwrap();
+    let sample = root().join("sample-data");
+    let mut files = Vec::new();
+    files_under(&sample, &sample, &mut files);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        for file in files {
+            let bytes = std::fs::read(sample.join(&file)).unwrap();
+            let key = object_store::path::Path::from(file.to_string_lossy().as_ref());
+            store.put(&key, bytes.into()).await.unwrap();
+        }
+    });
+}
+
+/// Runs `inferledger run` with the moto credentials in the environment.
+fn run_with_credentials(config: &Path, out: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_inferledger"))
+        .args(["run", "--quiet", "--config"])
+        .arg(config)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("the binary runs")
+}
+
+/// The tables with every mention of where the inputs lie taken out of their cells.
+fn tables_without_locations(out: &Path, locations: &[&str]) -> BTreeMap<String, Vec<Vec<String>>> {
+    tables(out)
+        .into_iter()
+        .map(|(table, rows)| {
+            let mut rows: Vec<Vec<String>> = rows
+                .into_iter()
+                .map(|row| {
+                    row.into_iter()
+                        .map(|cell| {
+                            locations
+                                .iter()
+                                .fold(cell, |cell, location| cell.replace(location, ""))
+                        })
+                        .collect()
+                })
+                .collect();
+            rows.sort();
+            (table, rows)
+        })
+        .collect()
+}
+
+#[test]
+fn the_sample_read_from_an_s3_bucket_gives_the_tables_read_from_disk() {
+    let server = S3Server::start();
+    upload_sample(&server);
+    let dir = tempfile::tempdir().unwrap();
+    // The same config, its inputs in the bucket (folders, a glob, single objects) and the
+    // server as the endpoint.
+    let sample = root().join("sample-data");
+    let text = std::fs::read_to_string(sample.join("inferledger.toml")).unwrap();
+    let remote = text.replace("path = \"", &format!("path = \"s3://{BUCKET}/"))
+        + &format!(
+            "\n[storage]\nendpoint = \"{}\"\nregion = \"us-east-1\"\nallow_http = true\n",
+            server.endpoint()
+        );
+    let remote_config = dir.path().join("remote.toml");
+    std::fs::write(&remote_config, remote).unwrap();
+    let local_config = write_config(dir.path(), &sample_config_with_absolute_paths());
+    let (from_disk, from_bucket) = (dir.path().join("disk"), dir.path().join("bucket"));
+    assert_ok(&run(&local_config, &from_disk, &["--quiet"]));
+    assert_ok(&run_with_credentials(&remote_config, &from_bucket, &[]));
+    let local_prefix = format!("{}/", sample.display());
+    let bucket_prefix = format!("s3://{BUCKET}/");
+    let locations = [local_prefix.as_str(), bucket_prefix.as_str()];
+    let (disk_tables, bucket_tables) = (
+        tables_without_locations(&from_disk, &locations),
+        tables_without_locations(&from_bucket, &locations),
+    );
+    assert!(!disk_tables["requests"].is_empty());
+    for (table, rows) in &disk_tables {
+        assert_eq!(
+            rows, &bucket_tables[table],
+            "{table}: the bucket's run differs from the disk's"
+        );
+    }
+    // Every row read, from the bucket as from disk: the summaries' counts agree; and the
+    // bucket's run did read objects.
+    let (disk, bucket) = (summary(&from_disk), summary(&from_bucket));
+    assert_eq!(disk["totals"], bucket["totals"]);
+    let read_files: Vec<String> = bucket["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|source| source["files"].as_array().unwrap().clone())
+        .map(|file| file["path"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(read_files.len(), 6, "{read_files:?}");
+    assert!(
+        read_files.iter().all(|f| f.starts_with(&bucket_prefix)),
+        "{read_files:?}"
+    );
+    assert_eq!(
+        bucket["billing"][0]["files"][0],
+        format!("{bucket_prefix}billing/focus_aws_week.csv")
+    );
+    // A windowed rerun of one day reads the bucket again and gives the disk's rerun.
+    let day = ["--from", "2026-11-18", "--to", "2026-11-18", "--quiet"];
+    assert_ok(&run(&local_config, &from_disk, &day));
+    assert_ok(&run_with_credentials(
+        &remote_config,
+        &from_bucket,
+        &day[..4],
+    ));
+    let (disk_tables, bucket_tables) = (
+        tables_without_locations(&from_disk, &locations),
+        tables_without_locations(&from_bucket, &locations),
+    );
+    for (table, rows) in &disk_tables {
+        assert_eq!(
+            rows, &bucket_tables[table],
+            "{table}: the bucket's rerun differs"
+        );
+    }
+}
+
+#[test]
+fn a_missing_bucket_prefix_is_an_error_naming_the_url() {
+    let server = S3Server::start();
+    upload_sample(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[[requests]]\npath = \"s3://{BUCKET}/no/such/prefix/\"\nformat = \"openai\"\n\n[storage]\nendpoint = \"{}\"\nallow_http = true\nregion = \"us-east-1\"\n",
+            server.endpoint()
+        ),
+    );
+    let output = run_with_credentials(&config, &dir.path().join("out"), &[]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!("s3://{BUCKET}/no/such/prefix/"))
+            && message.contains("no input objects found"),
+        "{message}"
+    );
+}
