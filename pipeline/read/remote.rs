@@ -79,10 +79,9 @@ fn input_error(url: &str, message: impl Into<String>) -> Error {
     }
 }
 
-/// Runs `work` on the command's runtime from a thread of its own, so it may be called from
-/// anywhere (inside async code or a reading thread) and block until done.
-fn blocking<T: Send>(url: &str, work: impl std::future::Future<Output = T> + Send) -> Result<T> {
-    let runtime = SETUP
+/// The runtime [`configure`] recorded, for requests about `url`.
+fn runtime(url: &str) -> Result<tokio::runtime::Handle> {
+    SETUP
         .get()
         .and_then(|s| {
             s.lock()
@@ -90,7 +89,13 @@ fn blocking<T: Send>(url: &str, work: impl std::future::Future<Output = T> + Sen
                 .as_ref()
                 .map(|s| s.runtime.clone())
         })
-        .ok_or_else(|| input_error(url, "object storage is not set up for this command"))?;
+        .ok_or_else(|| input_error(url, "object storage is not set up for this command"))
+}
+
+/// Runs `work` on the command's runtime from a thread of its own, so it may be called from
+/// anywhere (inside async code or a reading thread) and block until done.
+fn blocking<T: Send>(url: &str, work: impl std::future::Future<Output = T> + Send) -> Result<T> {
+    let runtime = runtime(url)?;
     std::thread::scope(|scope| {
         scope
             .spawn(move || runtime.block_on(work))
@@ -270,15 +275,7 @@ pub fn read_all(url: &str) -> Result<bytes::Bytes> {
 /// arrives (at most a few chunks ahead of the reader).
 pub fn open(url: &str) -> Result<Box<dyn Read + Send>> {
     let (store, path) = store_of(url)?;
-    let runtime = SETUP
-        .get()
-        .and_then(|s| {
-            s.lock()
-                .expect("never poisoned")
-                .as_ref()
-                .map(|s| s.runtime.clone())
-        })
-        .ok_or_else(|| input_error(url, "object storage is not set up for this command"))?;
+    let runtime = runtime(url)?;
     // The object's existence is checked here, so a missing one fails with its name.
     size(url)?;
     let (sender, chunks) = std::sync::mpsc::sync_channel::<std::io::Result<bytes::Bytes>>(4);
