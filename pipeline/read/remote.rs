@@ -73,9 +73,24 @@ pub fn configure(settings: &StorageSettings) {
 }
 
 fn input_error(url: &str, message: impl Into<String>) -> Error {
+    let mut message: String = message.into();
+    // The store's own words for missing or refused credentials, with what to do about it.
+    let refused = [
+        "169.254.169.254",
+        "403 Forbidden",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "AccessDenied",
+    ];
+    if refused.iter().any(|word| message.contains(word)) {
+        message.push_str(
+            " (hint: no usable credentials; set the store's variables, e.g. AWS_ACCESS_KEY_ID and \
+             AWS_SECRET_ACCESS_KEY, or run where an instance role grants access)",
+        );
+    }
     Error::Input {
         path: url.into(),
-        message: message.into(),
+        message,
     }
 }
 

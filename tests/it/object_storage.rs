@@ -194,6 +194,16 @@ fn the_sample_read_from_an_s3_bucket_gives_the_tables_read_from_disk() {
     let remote_config = dir.path().join("remote.toml");
     std::fs::write(&remote_config, remote).unwrap();
     let local_config = write_config(dir.path(), &sample_config_with_absolute_paths());
+    // `validate` reads every input from the bucket, the GPU metrics included.
+    let validated = Command::new(env!("CARGO_BIN_EXE_inferledger"))
+        .args(["validate", "--config"])
+        .arg(&remote_config)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .unwrap();
+    assert_ok(&validated);
+    assert!(stdout(&validated).contains(&format!("s3://{BUCKET}/billing/cur_week.csv")));
     let (from_disk, from_bucket) = (dir.path().join("disk"), dir.path().join("bucket"));
     assert_ok(&run(&local_config, &from_disk, &["--quiet"]));
     assert_ok(&run_with_credentials(&remote_config, &from_bucket, &[]));
