@@ -402,5 +402,24 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(text, "x\n1\n");
+        // A gzip object goes through the same decoders as a local .gz file.
+        let gz = dir.path().join("logs/d.jsonl.gz");
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut encoder, b"{\"a\":1}\n{\"a\":2}\n").unwrap();
+        std::fs::write(&gz, encoder.finish().unwrap()).unwrap();
+        let url = format!("file://{}", gz.canonicalize().unwrap().display());
+        let lines = tokio::task::spawn_blocking(move || {
+            use std::io::BufRead;
+            let reader = crate::read::files::open_text(
+                Path::new(&url),
+                crate::read::files::Compression::Gzip,
+                |raw| raw,
+            )
+            .unwrap();
+            reader.lines().map(|l| l.unwrap()).collect::<Vec<_>>()
+        })
+        .await
+        .unwrap();
+        assert_eq!(lines, vec!["{\"a\":1}", "{\"a\":2}"]);
     }
 }
