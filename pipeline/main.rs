@@ -8,7 +8,9 @@ use clap::Parser;
 use inferledger::commands::Cli;
 
 /// mimalloc, as datafusion-cli uses: the pipeline allocates many small strings and
-/// batches from several threads, where it is markedly faster than the system allocator.
+/// batches from several threads. On the 1M-request bench (one noisy comparison) runs took
+/// 4.7–5.4 s against 5.6 s with the system allocator, where malloc and free were 11% of
+/// the samples.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
