@@ -105,6 +105,29 @@ pub async fn register_parquet_dir(
     Ok(())
 }
 
+/// Registers the Parquet objects under `url` (a folder on object storage whose store is
+/// registered with `ctx`) as table `name`, partitioned by `date=` folders if `partitioned`
+/// (queries on some days list and read only those days' objects).
+pub async fn register_parquet_url(
+    ctx: &SessionContext,
+    name: &str,
+    url: &str,
+    partitioned: bool,
+) -> Result<()> {
+    let table_url = ListingTableUrl::parse(url)?;
+    let mut options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    if partitioned {
+        options = options.with_table_partition_cols(vec![("date".to_string(), DataType::Utf8)]);
+    }
+    let schema = options.infer_schema(&ctx.state(), &table_url).await?;
+    let config = ListingTableConfig::new(table_url)
+        .with_listing_options(options)
+        .with_schema(schema);
+    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+    Ok(())
+}
+
 /// Registers the Parquet files of several folders (not their subfolders) as one table of
 /// `schema`, written by this version (the staged files of every session bucket).
 pub fn register_parquet_dirs(

@@ -358,29 +358,33 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
 /// Registers every table of a finished run's output folder by name, after finishing a
 /// publication a killed run left (or waiting for one under way).
 pub async fn register_output(ctx: &SessionContext, out: &Path) -> Result<Vec<String>> {
-    settle_for_reading(out)?;
+    let tables = if crate::read::remote::is_url(out) {
+        Tables::in_bucket(ctx, out)?
+    } else {
+        settle_for_reading(out)?;
+        Tables::Local(out.to_path_buf())
+    };
     let mut names = Vec::new();
     for step in published_steps() {
-        let dir = out.join(step.table);
-        if dir.is_dir() && contains_parquet(&dir) {
-            register_parquet_dir(ctx, step.table, &dir, step.partitioned, None).await?;
+        if tables.has(step.table) {
+            tables
+                .register(ctx, step.table, step.table, step.partitioned)
+                .await?;
             names.push(step.table.to_string());
         }
     }
     for table in RUN_TABLES {
-        let dir = out.join(table);
-        if dir.is_dir() && contains_parquet(&dir) {
-            register_parquet_dir(ctx, table, &dir, false, None).await?;
+        if tables.has(table) {
+            tables.register(ctx, table, table, false).await?;
             names.push(table.to_string());
         }
     }
     // The latest run's internal tables, and an empty table of the right schema for each
     // published table with no rows anywhere in the history.
-    let internal = out.join(INTERNAL_DIR);
     for table in INTERNAL_TABLES {
-        let dir = internal.join(table);
-        if dir.is_dir() && contains_parquet(&dir) {
-            register_parquet_dir(ctx, table, &dir, false, None).await?;
+        let folder = format!("{INTERNAL_DIR}/{table}");
+        if tables.has(&folder) {
+            tables.register(ctx, table, &folder, false).await?;
         }
     }
     // The staged requests, for queries/requests.sql: the published requests hold every
@@ -400,9 +404,9 @@ pub async fn register_output(ctx: &SessionContext, out: &Path) -> Result<Vec<Str
         crate::analyze::register_request_step_views(ctx).await?;
     }
     for step in published_steps() {
-        let dir = internal.join("empty").join(step.table);
-        if !names.iter().any(|n| n == step.table) && dir.is_dir() && contains_parquet(&dir) {
-            register_parquet_dir(ctx, step.table, &dir, false, None).await?;
+        let folder = format!("{INTERNAL_DIR}/empty/{}", step.table);
+        if !names.iter().any(|n| n == step.table) && tables.has(&folder) {
+            tables.register(ctx, step.table, &folder, false).await?;
         }
     }
     if names.is_empty() {
@@ -413,4 +417,79 @@ pub async fn register_output(ctx: &SessionContext, out: &Path) -> Result<Vec<Str
         )));
     }
     Ok(names)
+}
+
+/// Where an output folder's tables are read from: a local folder, or a copy of one on object
+/// storage (`aws s3 sync out/ s3://bucket/out/`), read in place.
+enum Tables {
+    Local(PathBuf),
+    /// The folder's URL (ending in `/`) and the folders below it that hold Parquet objects.
+    Bucket {
+        url: String,
+        folders: std::collections::BTreeSet<String>,
+    },
+}
+
+impl Tables {
+    /// The output folder at `out` on object storage: its store registered with `ctx`, its
+    /// objects listed once.
+    fn in_bucket(ctx: &SessionContext, out: &Path) -> Result<Tables> {
+        let mut url = out.to_string_lossy().into_owned();
+        if !url.ends_with('/') {
+            url.push('/');
+        }
+        crate::read::remote::configure_unless_set();
+        let (store, base) = crate::read::remote::store_and_base(&url)?;
+        ctx.register_object_store(&base, store);
+        let mut folders = std::collections::BTreeSet::new();
+        for (object, _) in crate::read::remote::list(&url)? {
+            let Some(below) = object.strip_prefix(&url) else {
+                continue;
+            };
+            if !below.ends_with(".parquet") {
+                continue;
+            }
+            // Every folder on the object's way down: `requests`, `internal/economics`, …
+            let parts: Vec<&str> = below.split('/').collect();
+            for depth in 1..parts.len() {
+                folders.insert(parts[..depth].join("/"));
+            }
+        }
+        Ok(Tables::Bucket { url, folders })
+    }
+
+    /// Whether the folder `relative` (e.g. `requests`, `internal/economics`) holds Parquet.
+    fn has(&self, relative: &str) -> bool {
+        match self {
+            Tables::Local(out) => {
+                let dir = out.join(relative);
+                dir.is_dir() && contains_parquet(&dir)
+            }
+            Tables::Bucket { folders, .. } => folders.contains(relative),
+        }
+    }
+
+    /// Registers the folder `relative` as table `name`.
+    async fn register(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        relative: &str,
+        partitioned: bool,
+    ) -> Result<()> {
+        match self {
+            Tables::Local(out) => {
+                register_parquet_dir(ctx, name, &out.join(relative), partitioned, None).await
+            }
+            Tables::Bucket { url, .. } => {
+                crate::common::arrow_util::register_parquet_url(
+                    ctx,
+                    name,
+                    &format!("{url}{relative}/"),
+                    partitioned,
+                )
+                .await
+            }
+        }
+    }
 }

@@ -72,6 +72,17 @@ pub fn configure(settings: &StorageSettings) {
     }
 }
 
+/// [`configure`] with the environment's settings alone, unless a config set them already
+/// (`sql --out s3://…` without `--config`).
+pub fn configure_unless_set() {
+    let set = SETUP
+        .get()
+        .is_some_and(|s| s.lock().expect("never poisoned").is_some());
+    if !set {
+        configure(&StorageSettings::default());
+    }
+}
+
 fn input_error(url: &str, message: impl Into<String>) -> Error {
     let mut message: String = message.into();
     // The store's own words for missing or refused credentials, with what to do about it.
@@ -181,6 +192,19 @@ fn store_of(url: &str) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
     };
     stores.insert(key, Arc::clone(&store));
     Ok((store, path))
+}
+
+/// The store serving `url` and its base URL (`s3://bucket`), for DataFusion to register.
+pub fn store_and_base(url: &str) -> Result<(Arc<dyn ObjectStore>, url::Url)> {
+    let (store, _) = store_of(url)?;
+    let parsed = url::Url::parse(url).map_err(|e| input_error(url, format!("not a URL: {e}")))?;
+    let base = format!(
+        "{}://{}",
+        parsed.scheme(),
+        parsed.host_str().unwrap_or_default()
+    );
+    let base = url::Url::parse(&base).map_err(|e| input_error(url, format!("not a URL: {e}")))?;
+    Ok((store, base))
 }
 
 /// The URL of object `path` in the store of `url` (same scheme and bucket).

@@ -117,6 +117,11 @@ fn files_under(dir: &Path, below: &Path, found: &mut Vec<PathBuf>) {
 fn upload_sample(server: &S3Server) {
     let status = server.request("PUT", &format!("/{BUCKET}")).unwrap();
     assert!(status.contains("200"), "create bucket: {status}");
+    upload_folder(server, &root().join("sample-data"), "");
+}
+
+/// Uploads every file under `folder` to the bucket, at `prefix` + its path below `folder`.
+fn upload_folder(server: &S3Server, folder: &Path, prefix: &str) {
     let store = object_store::aws::AmazonS3Builder::new()
         .with_bucket_name(BUCKET)
         .with_endpoint(server.endpoint())
@@ -126,14 +131,13 @@ fn upload_sample(server: &S3Server) {
         .with_secret_access_key("test")
         .build()
         .unwrap();
-    let sample = root().join("sample-data");
     let mut files = Vec::new();
-    files_under(&sample, &sample, &mut files);
+    files_under(folder, folder, &mut files);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         for file in files {
-            let bytes = std::fs::read(sample.join(&file)).unwrap();
-            let key = object_store::path::Path::from(file.to_string_lossy().as_ref());
+            let bytes = std::fs::read(folder.join(&file)).unwrap();
+            let key = object_store::path::Path::from(format!("{prefix}{}", file.to_string_lossy()));
             store.put(&key, bytes.into()).await.unwrap();
         }
     });
@@ -281,4 +285,62 @@ fn a_missing_bucket_prefix_is_an_error_naming_the_url() {
             && message.contains("no input objects found"),
         "{message}"
     );
+}
+
+/// `inferledger sql` with the moto server in the environment (no config: the store's
+/// variables alone).
+fn sql_with_credentials(server: &S3Server, out: &str, query: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_inferledger"))
+        .args(["sql", "--format", "csv", "--out", out, query])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", server.endpoint())
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn sql_queries_an_output_folder_synced_to_a_bucket_in_place() {
+    let server = S3Server::start();
+    upload_sample(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sample_config_with_absolute_paths());
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &["--quiet"]));
+    // What `aws s3 sync out/ s3://bucket/history/` would leave (hidden files aside).
+    upload_folder(&server, &out, "history/");
+    let remote = format!("s3://{BUCKET}/history/");
+    let queries = [
+        "SELECT date, COUNT(*) AS n, SUM(cost_usd) AS cost FROM requests GROUP BY date ORDER BY date",
+        "SELECT team, SUM(cost_usd) AS cost FROM cost_attribution GROUP BY team ORDER BY team",
+        "SELECT COUNT(*) FROM interactions",
+        "SELECT rule, scope, est_monthly_savings_usd FROM recommendations ORDER BY rule, scope",
+    ];
+    for query in queries {
+        let local = inferledger(&[
+            "sql",
+            "--format",
+            "csv",
+            "--out",
+            out.to_str().unwrap(),
+            query,
+        ]);
+        assert_ok(&local);
+        let in_bucket = sql_with_credentials(&server, &remote, query);
+        assert_ok(&in_bucket);
+        assert_eq!(stdout(&in_bucket), stdout(&local), "{query}");
+    }
+    // One day's query lists and reads that day's partition only.
+    let plan = sql_with_credentials(
+        &server,
+        &remote,
+        "EXPLAIN SELECT SUM(cost_usd) FROM requests WHERE date = '2026-11-18'",
+    );
+    assert_ok(&plan);
+    let plan = stdout(&plan);
+    assert!(plan.contains("date=2026-11-18"), "{plan}");
+    assert!(!plan.contains("date=2026-11-17"), "{plan}");
 }
