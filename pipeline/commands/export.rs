@@ -38,6 +38,10 @@ impl ExportArgs {
             None
         };
         let out = super::output_dir(self.out.clone(), config.as_ref());
+        if self.output.is_none() {
+            // The export's default place is inside --out.
+            super::local_output_dir(&out, "export")?;
+        }
         let path = self
             .output
             .clone()

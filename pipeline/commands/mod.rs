@@ -111,6 +111,20 @@ pub fn load_price_book(config: &Config) -> Result<(PriceBook, Option<PriceFileSu
     ))
 }
 
+/// Refuses an output folder on object storage for a command that writes into it (`run`,
+/// `review`, `export` without `--output`); `sql` and the other readers take one, read-only.
+pub fn local_output_dir(out: &std::path::Path, command: &str) -> crate::common::error::Result<()> {
+    if crate::read::remote::is_url(out) {
+        return Err(crate::common::error::Error::Arguments(format!(
+            "--out {}: `{command}` writes into its output folder, which must be local for now \
+             (inputs may be on object storage, and `sql --out` reads a copy of an output folder \
+             there)",
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
 /// The output folder: the flag, else `[run] out` (relative to the config), else `out`.
 pub fn output_dir(flag: Option<PathBuf>, config: Option<&Config>) -> PathBuf {
     flag.or_else(|| config.and_then(|c| c.run.out.as_deref().map(|o| c.resolve(o))))

@@ -137,6 +137,7 @@ impl ReviewArgs {
             None
         };
         let out = super::output_dir(self.out.clone(), config.as_ref());
+        super::local_output_dir(&out, "review")?;
         let quarter = match self.quarter {
             Some(quarter) => quarter,
             None => latest_quarter_with_data(&out).await?,

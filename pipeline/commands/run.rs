@@ -44,6 +44,7 @@ impl RunArgs {
     pub async fn run(self, progress: &Progress) -> Result<()> {
         let config = super::load_config(&self.config)?;
         let out = super::output_dir(self.out.clone(), Some(&config));
+        super::local_output_dir(&out, "run")?;
         let window = match (self.from, self.to) {
             (Some(from), Some(to)) if from > to => {
                 return Err(Error::Arguments(format!(

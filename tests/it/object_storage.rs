@@ -333,6 +333,58 @@ fn sql_queries_an_output_folder_synced_to_a_bucket_in_place() {
         assert_ok(&in_bucket);
         assert_eq!(stdout(&in_bucket), stdout(&local), "{query}");
     }
+    // The FOCUS export reads the bucket as it reads the folder.
+    let (local_csv, bucket_csv) = (dir.path().join("local.csv"), dir.path().join("bucket.csv"));
+    let exported = inferledger(&[
+        "export",
+        "--focus",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+        "--output",
+        local_csv.to_str().unwrap(),
+    ]);
+    assert_ok(&exported);
+    let exported = Command::new(env!("CARGO_BIN_EXE_inferledger"))
+        .args(["export", "--focus", "--quiet", "--out", &remote, "--output"])
+        .arg(&bucket_csv)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", server.endpoint())
+        .env("AWS_ALLOW_HTTP", "true")
+        .output()
+        .unwrap();
+    assert_ok(&exported);
+    assert_eq!(
+        std::fs::read(&local_csv).unwrap(),
+        std::fs::read(&bucket_csv).unwrap()
+    );
+    // The commands that write into --out refuse a bucket (and leave no `s3:` folder behind).
+    for args in [
+        vec!["review", "--out", remote.as_str()],
+        vec!["run", "--out", remote.as_str()],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_inferledger"))
+            .args(&args)
+            .args(["--config"])
+            .arg(&config)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(64),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains("must be local"),
+            "{}",
+            stderr(&output)
+        );
+    }
+    assert!(!dir.path().join("s3:").exists());
     // One day's query lists and reads that day's partition only.
     let plan = sql_with_credentials(
         &server,
