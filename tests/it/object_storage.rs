@@ -287,11 +287,11 @@ fn a_missing_bucket_prefix_is_an_error_naming_the_url() {
     );
 }
 
-/// `inferledger sql` with the moto server in the environment (no config: the store's
+/// `inferledger ARGS` with the moto server in the environment (no config: the store's
 /// variables alone).
-fn sql_with_credentials(server: &S3Server, out: &str, query: &str) -> Output {
+fn with_server_env(server: &S3Server, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_inferledger"))
-        .args(["sql", "--format", "csv", "--out", out, query])
+        .args(args)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "us-east-1")
@@ -300,6 +300,11 @@ fn sql_with_credentials(server: &S3Server, out: &str, query: &str) -> Output {
         .env("RUST_BACKTRACE", "0")
         .output()
         .expect("the binary runs")
+}
+
+/// `inferledger sql` over `out` with the moto server in the environment.
+fn sql_with_credentials(server: &S3Server, out: &str, query: &str) -> Output {
+    with_server_env(server, &["sql", "--format", "csv", "--out", out, query])
 }
 
 #[test]
@@ -345,16 +350,18 @@ fn sql_queries_an_output_folder_synced_to_a_bucket_in_place() {
         local_csv.to_str().unwrap(),
     ]);
     assert_ok(&exported);
-    let exported = Command::new(env!("CARGO_BIN_EXE_inferledger"))
-        .args(["export", "--focus", "--quiet", "--out", &remote, "--output"])
-        .arg(&bucket_csv)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL", server.endpoint())
-        .env("AWS_ALLOW_HTTP", "true")
-        .output()
-        .unwrap();
+    let exported = with_server_env(
+        &server,
+        &[
+            "export",
+            "--focus",
+            "--quiet",
+            "--out",
+            &remote,
+            "--output",
+            bucket_csv.to_str().unwrap(),
+        ],
+    );
     assert_ok(&exported);
     assert_eq!(
         std::fs::read(&local_csv).unwrap(),
