@@ -243,17 +243,13 @@ pub fn validate(config_path: &std::path::Path) -> Result<ValidationReport> {
     for source in &config.gpu_metrics {
         let path = config.resolve(&source.path);
         if crate::read::remote::is_url(&path) {
-            if let Err(e) = crate::read::remote::list(&path.to_string_lossy()).and_then(|found| {
-                if found.is_empty() {
-                    Err(crate::common::error::Error::Input {
-                        path: path.clone(),
-                        message: "no such object or prefix".to_string(),
-                    })
-                } else {
-                    Ok(found)
-                }
-            }) {
-                report.problems.push(format!("gpu_metrics {e}"));
+            match crate::read::remote::list(&path.to_string_lossy()) {
+                Ok(found) if !found.is_empty() => {}
+                Ok(_) => report.problems.push(format!(
+                    "gpu_metrics {}: no such object or prefix",
+                    path.display()
+                )),
+                Err(e) => report.problems.push(format!("gpu_metrics {e}")),
             }
         } else if !path.exists() {
             report.problems.push(format!(

@@ -310,30 +310,26 @@ pub fn read_all(url: &str) -> Result<bytes::Bytes> {
     .map_err(|e| input_error(url, format!("cannot read: {e}")))
 }
 
-/// One object's bytes as a stream: a thread downloads it and hands over each chunk as it
+/// One object's bytes as a stream: the request is made here (so a missing object fails
+/// with its name at once), then a thread reads the body and hands over each chunk as it
 /// arrives (at most a few chunks ahead of the reader).
 pub fn open(url: &str) -> Result<Box<dyn Read + Send>> {
     let (store, path) = store_of(url)?;
     let runtime = runtime(url)?;
-    // The object's existence is checked here, so a missing one fails with its name.
-    size(url)?;
+    let body = blocking(url, async move { store.get(&path).await })?
+        .map_err(|e| input_error(url, format!("cannot read: {e}")))?
+        .into_stream();
     let (sender, chunks) = std::sync::mpsc::sync_channel::<std::io::Result<bytes::Bytes>>(4);
     let name = url.to_string();
     std::thread::Builder::new()
         .name("object-download".to_string())
         .spawn(move || {
             runtime.block_on(async move {
-                let to_io = |e: object_store::Error| std::io::Error::other(format!("{name}: {e}"));
-                let mut stream = match store.get(&path).await {
-                    Ok(result) => result.into_stream(),
-                    Err(e) => {
-                        let _ = sender.send(Err(to_io(e)));
-                        return;
-                    }
-                };
-                while let Some(chunk) = stream.next().await {
+                let mut body = body;
+                while let Some(chunk) = body.next().await {
                     let failed = chunk.is_err();
-                    if sender.send(chunk.map_err(to_io)).is_err() || failed {
+                    let chunk = chunk.map_err(|e| std::io::Error::other(format!("{name}: {e}")));
+                    if sender.send(chunk).is_err() || failed {
                         return;
                     }
                 }
