@@ -10,7 +10,7 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
-use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use crate::common::error::{Error, Result};
 
@@ -36,9 +36,15 @@ impl Kept {
         // Row groups of 16 batches: a writer holds at most one group's encoded pages, not
         // the whole file's (the default group is a million rows, and a run writes a file per
         // session bucket and input part at once).
+        // Statistics only for a file kept: this run reads its staged files whole, once.
+        let statistics = match self {
+            Kept::ForThisRun => EnabledStatistics::None,
+            Kept::ForLater => EnabledStatistics::Page,
+        };
         WriterProperties::builder()
             .set_compression(compression)
             .set_dictionary_enabled(self == Kept::ForLater)
+            .set_statistics_enabled(statistics)
             .set_max_row_group_row_count(Some(16 * BATCH_ROWS))
             .build()
     }
