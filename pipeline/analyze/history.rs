@@ -90,6 +90,55 @@ fn empty_history_schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// Registers a folder of published history (local, or on object storage) as table `name`,
+/// as [`arrow_util::register_parquet_dir`] does for a local one.
+async fn register_published(
+    ctx: &SessionContext,
+    name: &str,
+    dir: &Path,
+    partitioned: bool,
+    expected_schema: Option<SchemaRef>,
+) -> Result<()> {
+    if crate::read::remote::is_url(dir) {
+        register_url(ctx, name, dir, partitioned, expected_schema).await
+    } else {
+        arrow_util::register_parquet_dir(ctx, name, dir, partitioned, expected_schema).await
+    }
+}
+
+/// [`arrow_util::register_parquet_dir`] for a folder on object storage (the history of an
+/// output folder there): its store registered with `ctx`, an empty table of the expected
+/// schema when it holds no Parquet object.
+async fn register_url(
+    ctx: &SessionContext,
+    name: &str,
+    dir: &Path,
+    partitioned: bool,
+    expected_schema: Option<SchemaRef>,
+) -> Result<()> {
+    let mut url = dir.to_string_lossy().into_owned();
+    if !url.ends_with('/') {
+        url.push('/');
+    }
+    let listed = url.clone();
+    let objects = tokio::task::spawn_blocking(move || crate::read::remote::list(&listed))
+        .await
+        .map_err(|e| crate::common::error::Error::Usage(format!("listing {url} failed: {e}")))??;
+    if !objects
+        .iter()
+        .any(|(object, _)| object.ends_with(".parquet"))
+    {
+        let schema = expected_schema.ok_or_else(|| {
+            crate::common::error::Error::Usage(format!("table {name}: no data in {url}"))
+        })?;
+        ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
+        return Ok(());
+    }
+    let (store, base) = crate::read::remote::store_and_base(&url)?;
+    ctx.register_object_store(&base, store);
+    arrow_util::register_parquet_url(ctx, name, &url, partitioned, expected_schema.as_ref()).await
+}
+
 /// Registers `requests_context` from `out/requests` (empty when there is no history).
 pub async fn register_requests_context(
     ctx: &SessionContext,
@@ -97,7 +146,7 @@ pub async fn register_requests_context(
     window: &RunWindow,
     inactivity_gap_seconds: i64,
 ) -> Result<()> {
-    arrow_util::register_parquet_dir(
+    register_published(
         ctx,
         "requests_published",
         &out.join("requests"),
@@ -186,7 +235,7 @@ async fn register_context_gpu_costs(
         ),
         Field::new("date", DataType::Utf8, true),
     ]));
-    arrow_util::register_parquet_dir(
+    register_published(
         ctx,
         "request_gpu_costs_published",
         &out.join("request_gpu_costs"),
@@ -234,7 +283,7 @@ pub async fn register_vllm_context(
         Field::new("last_value", DataType::Float64, true),
         text("date"),
     ]));
-    arrow_util::register_parquet_dir(
+    register_published(
         ctx,
         "vllm_counters_published",
         &out.join("vllm_counters"),
@@ -277,14 +326,7 @@ pub async fn register_lookback(
         let published = format!("{table}__published");
         let window_part = format!("{table}__window");
         for (name, root) in [(&published, out), (&window_part, tables_dir)] {
-            arrow_util::register_parquet_dir(
-                ctx,
-                name,
-                &root.join(table),
-                true,
-                Some(schema.clone()),
-            )
-            .await?;
+            register_published(ctx, name, &root.join(table), true, Some(schema.clone())).await?;
         }
         let columns = schema
             .fields()

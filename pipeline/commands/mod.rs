@@ -116,9 +116,9 @@ pub fn load_price_book(config: &Config) -> Result<(PriceBook, Option<PriceFileSu
 pub fn local_output_dir(out: &std::path::Path, command: &str) -> crate::common::error::Result<()> {
     if crate::read::remote::is_url(out) {
         return Err(crate::common::error::Error::Arguments(format!(
-            "--out {}: `{command}` writes into its output folder, which must be local for now \
-             (inputs may be on object storage, and `sql --out` reads a copy of an output folder \
-             there)",
+            "--out {}: `{command}` writes files into its output folder, which must be local \
+             (`run` publishes into a folder on object storage, and `sql`, `whatif`, `prices \
+             --propose` and `export --output FILE` read one there)",
             out.display()
         )));
     }

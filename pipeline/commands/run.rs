@@ -44,7 +44,6 @@ impl RunArgs {
     pub async fn run(self, progress: &Progress) -> Result<()> {
         let config = super::load_config(&self.config)?;
         let out = super::output_dir(self.out.clone(), Some(&config));
-        super::local_output_dir(&out, "run")?;
         let window = match (self.from, self.to) {
             (Some(from), Some(to)) if from > to => {
                 return Err(Error::Arguments(format!(
@@ -109,8 +108,29 @@ pub async fn run_pipeline(
     let started_at = chrono::Utc::now();
     let (book, price_file) = super::load_price_book(config)?;
     refuse_output_inside_inputs(config, out)?;
-    let lock = OutputLock::acquire(out)?;
-    let staging = Staging::create(out, &lock)?;
+    // A local folder: locked, staged inside, published by renames. A folder on object
+    // storage: staged in the temporary folder, its history read where it is, published as
+    // a new version (`publish::bucket`).
+    let (lock, staging, bucket) = if crate::read::remote::is_url(out) {
+        let current = crate::publish::bucket::Current::read(out)?;
+        (
+            None,
+            Staging::create_in(&std::env::temp_dir())?,
+            Some(current),
+        )
+    } else {
+        let lock = OutputLock::acquire(out)?;
+        let staging = Staging::create(out, &lock)?;
+        (Some(lock), staging, None)
+    };
+    // Where earlier runs' tables are read from (an empty folder where there are none yet).
+    let history: PathBuf = match &bucket {
+        None => out.to_path_buf(),
+        Some(current) => current
+            .root()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| staging.tables_dir().join(".no-history")),
+    };
     let mut timings = Vec::new();
 
     let clock = Instant::now();
@@ -220,8 +240,8 @@ pub async fn run_pipeline(
     analyze::register_economics(&ctx, &config.economics)?;
     analyze::register_pool_api_prices(&ctx, &config.pools, &book, run_window.horizon_micros())?;
     analyze::register_run_params(&ctx, gap, &run_window)?;
-    history::register_requests_context(&ctx, out, &run_window, gap).await?;
-    history::register_vllm_context(&ctx, out, &run_window).await?;
+    history::register_requests_context(&ctx, &history, &run_window, gap).await?;
+    history::register_vllm_context(&ctx, &history, &run_window).await?;
     timings.push(StepTiming {
         table: "window_and_history".to_string(),
         millis: clock.elapsed().as_millis(),
@@ -231,7 +251,7 @@ pub async fn run_pipeline(
             &ctx,
             &book,
             &staging.tables_dir(),
-            out,
+            &history,
             &run_window,
             &staged_requests,
             progress,
@@ -315,7 +335,17 @@ pub async fn run_pipeline(
     ] {
         std::fs::write(files.join(name), contents).map_err(|e| Error::io(files.join(name), e))?;
     }
-    staging.publish(out, (from.to_string(), to.to_string()))?;
+    match &bucket {
+        None => staging.publish(out, (from.to_string(), to.to_string()))?,
+        Some(current) => {
+            current.publish(
+                &staging.tables_dir(),
+                &staging.files_dir(),
+                &from.to_string(),
+                &to.to_string(),
+            )?;
+        }
+    }
     drop(lock);
     Ok(run_summary)
 }
@@ -362,7 +392,21 @@ fn refuse_output_inside_inputs(config: &Config, out: &Path) -> Result<()> {
     for (block, path) in inputs {
         let resolved = config.resolve(path);
         if crate::read::remote::is_url(&resolved) {
-            continue; // on object storage: never inside a local --out
+            // On object storage: never inside a local --out; inside a bucket's --out if the
+            // input's prefix (up to a wildcard) holds it.
+            let (input, out_text) = (resolved.to_string_lossy(), out.to_string_lossy());
+            let prefix = &input[..input.find(['*', '?', '[']).unwrap_or(input.len())];
+            let prefix = prefix.trim_end_matches('/');
+            if crate::read::remote::is_url(out)
+                && (out_text.trim_end_matches('/') == prefix
+                    || out_text.starts_with(&format!("{prefix}/")))
+            {
+                return Err(Error::Arguments(format!(
+                    "--out {} is inside the input {block} path = \"{path}\": the next run would read its own tables as input; choose an output folder outside the inputs",
+                    out.display()
+                )));
+            }
+            continue;
         }
         // A glob's folder is the part before its first wildcard.
         let text = resolved.to_string_lossy();

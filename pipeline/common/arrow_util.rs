@@ -107,12 +107,14 @@ pub async fn register_parquet_dir(
 
 /// Registers the Parquet objects under `url` (a folder on object storage whose store is
 /// registered with `ctx`) as table `name`, partitioned by `date=` folders if `partitioned`
-/// (queries on some days list and read only those days' objects).
+/// (queries on some days list and read only those days' objects); with `expected`, its
+/// columns in that schema's order (as [`column_order_of_today`]).
 pub async fn register_parquet_url(
     ctx: &SessionContext,
     name: &str,
     url: &str,
     partitioned: bool,
+    expected: Option<&SchemaRef>,
 ) -> Result<()> {
     let table_url = ListingTableUrl::parse(url)?;
     let mut options =
@@ -120,7 +122,11 @@ pub async fn register_parquet_url(
     if partitioned {
         options = options.with_table_partition_cols(vec![("date".to_string(), DataType::Utf8)]);
     }
-    let schema = options.infer_schema(&ctx.state(), &table_url).await?;
+    let inferred = options.infer_schema(&ctx.state(), &table_url).await?;
+    let schema = match expected {
+        Some(_) => column_order_of_today(&inferred, Path::new(url), partitioned, expected),
+        None => inferred,
+    };
     let config = ListingTableConfig::new(table_url)
         .with_listing_options(options)
         .with_schema(schema);

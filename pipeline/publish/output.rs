@@ -29,11 +29,7 @@ use crate::common::error::{Error, Result};
 pub const LOCK_FILE: &str = ".inferledger.lock";
 /// The publication journal inside the output folder.
 pub const JOURNAL_FILE: &str = ".publish-journal.json";
-/// Test hook: abort the process (as kill -9 would) after this many publication steps
-/// (0: right after the journal is written).
-pub const CRASH_ENV: &str = "INFERLEDGER_CRASH_AFTER_PUBLISH_STEPS";
-/// Files of a run published beside the tables.
-pub const RUN_FILES: [&str; 3] = ["report.md", "report.html", "run_summary.json"];
+pub use super::{CRASH_ENV, RUN_FILES};
 
 /// Exclusive right to write an output folder, held until dropped.
 #[derive(Debug)]
@@ -194,6 +190,12 @@ pub struct Staging {
 impl Staging {
     /// Creates `out/.staging-<pid>-<nanos>/`. The caller holds the [`OutputLock`].
     pub fn create(out: &Path, _lock: &OutputLock) -> Result<Staging> {
+        Staging::create_in(out)
+    }
+
+    /// Creates `parent/.staging-<pid>-<nanos>/`: for a run whose output folder is on object
+    /// storage, in the machine's temporary folder (`TMPDIR`), published from there.
+    pub fn create_in(out: &Path) -> Result<Staging> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -419,8 +421,9 @@ pub async fn register_output(ctx: &SessionContext, out: &Path) -> Result<Vec<Str
     Ok(names)
 }
 
-/// Where an output folder's tables are read from: a local folder, or a copy of one on object
-/// storage (`aws s3 sync out/ s3://bucket/out/`), read in place.
+/// Where an output folder's tables are read from: a local folder, or one on object storage
+/// (the current version of a folder runs publish into, or a copy of a local folder made with
+/// `aws s3 sync out/ s3://bucket/out/`), read in place.
 enum Tables {
     Local(PathBuf),
     /// The folder's URL (ending in `/`) and the folders below it that hold Parquet objects.
@@ -439,6 +442,10 @@ impl Tables {
             url.push('/');
         }
         crate::read::remote::configure_unless_set();
+        // A folder runs publish into: its current version only (`publish::bucket`).
+        if let Some(root) = crate::publish::bucket::Current::read(out)?.root() {
+            url = root;
+        }
         let (store, base) = crate::read::remote::store_and_base(&url)?;
         ctx.register_object_store(&base, store);
         let mut folders = std::collections::BTreeSet::new();
@@ -487,6 +494,7 @@ impl Tables {
                     name,
                     &format!("{url}{relative}/"),
                     partitioned,
+                    None,
                 )
                 .await
             }

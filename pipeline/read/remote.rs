@@ -83,7 +83,8 @@ pub fn configure_unless_set() {
     }
 }
 
-fn input_error(url: &str, message: impl Into<String>) -> Error {
+/// An error about the object or store at `url`, with a hint when credentials look missing.
+pub fn input_error(url: &str, message: impl Into<String>) -> Error {
     let mut message: String = message.into();
     // The store's own words for missing or refused credentials, with what to do about it.
     let refused = [
@@ -120,7 +121,10 @@ fn runtime(url: &str) -> Result<tokio::runtime::Handle> {
 
 /// Runs `work` on the command's runtime from a thread of its own, so it may be called from
 /// anywhere (inside async code or a reading thread) and block until done.
-fn blocking<T: Send>(url: &str, work: impl std::future::Future<Output = T> + Send) -> Result<T> {
+pub fn blocking<T: Send>(
+    url: &str,
+    work: impl std::future::Future<Output = T> + Send,
+) -> Result<T> {
     let runtime = runtime(url)?;
     std::thread::scope(|scope| {
         scope
@@ -131,7 +135,7 @@ fn blocking<T: Send>(url: &str, work: impl std::future::Future<Output = T> + Sen
 }
 
 /// The store serving `url` (one per bucket, built once) and the object path within it.
-fn store_of(url: &str) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
+pub fn store_of(url: &str) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
     let parsed = url::Url::parse(url).map_err(|e| input_error(url, format!("not a URL: {e}")))?;
     let (scheme, path) = ObjectStoreScheme::parse(&parsed)
         .map_err(|e| input_error(url, format!("not an object-store URL: {e}")))?;

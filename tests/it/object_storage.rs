@@ -122,15 +122,7 @@ fn upload_sample(server: &S3Server) {
 
 /// Uploads every file under `folder` to the bucket, at `prefix` + its path below `folder`.
 fn upload_folder(server: &S3Server, folder: &Path, prefix: &str) {
-    let store = object_store::aws::AmazonS3Builder::new()
-        .with_bucket_name(BUCKET)
-        .with_endpoint(server.endpoint())
-        .with_allow_http(true)
-        .with_region("us-east-1")
-        .with_access_key_id("test")
-        .with_secret_access_key("test")
-        .build()
-        .unwrap();
+    let store = bucket_store(server);
     let mut files = Vec::new();
     files_under(folder, folder, &mut files);
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -290,6 +282,11 @@ fn a_missing_bucket_prefix_is_an_error_naming_the_url() {
 /// `inferledger ARGS` with the moto server in the environment (no config: the store's
 /// variables alone).
 fn with_server_env(server: &S3Server, args: &[&str]) -> Output {
+    with_server_env_and(server, args, &[])
+}
+
+/// [`with_server_env`] with more environment variables.
+fn with_server_env_and(server: &S3Server, args: &[&str], more: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_inferledger"))
         .args(args)
         .env("AWS_ACCESS_KEY_ID", "test")
@@ -298,6 +295,7 @@ fn with_server_env(server: &S3Server, args: &[&str]) -> Output {
         .env("AWS_ENDPOINT_URL", server.endpoint())
         .env("AWS_ALLOW_HTTP", "true")
         .env("RUST_BACKTRACE", "0")
+        .envs(more.iter().copied())
         .output()
         .expect("the binary runs")
 }
@@ -367,10 +365,11 @@ fn sql_queries_an_output_folder_synced_to_a_bucket_in_place() {
         std::fs::read(&local_csv).unwrap(),
         std::fs::read(&bucket_csv).unwrap()
     );
-    // The commands that write into --out refuse a bucket (and leave no `s3:` folder behind).
+    // `review` and `export` without --output, which write files into --out, refuse a bucket
+    // (and leave no `s3:` folder behind).
     for args in [
         vec!["review", "--out", remote.as_str()],
-        vec!["run", "--out", remote.as_str()],
+        vec!["export", "--focus", "--out", remote.as_str()],
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_inferledger"))
             .args(&args)
@@ -402,4 +401,182 @@ fn sql_queries_an_output_folder_synced_to_a_bucket_in_place() {
     let plan = stdout(&plan);
     assert!(plan.contains("date=2026-11-18"), "{plan}");
     assert!(!plan.contains("date=2026-11-17"), "{plan}");
+}
+
+/// A store client for the test's bucket.
+fn bucket_store(server: &S3Server) -> object_store::aws::AmazonS3 {
+    object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name(BUCKET)
+        .with_endpoint(server.endpoint())
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_access_key_id("test")
+        .with_secret_access_key("test")
+        .build()
+        .unwrap()
+}
+
+/// Every object key under `prefix`, sorted.
+fn keys_under(server: &S3Server, prefix: &str) -> Vec<String> {
+    use futures::TryStreamExt;
+    use object_store::ObjectStore;
+    let store = bucket_store(server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut keys: Vec<String> = runtime.block_on(async {
+        let prefix = object_store::path::Path::from(prefix);
+        store
+            .list(Some(&prefix))
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .unwrap()
+    });
+    keys.sort();
+    keys
+}
+
+/// The version `_current.json` under `history/` names.
+fn current_version(server: &S3Server) -> String {
+    let store = bucket_store(server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let bytes = runtime.block_on(async {
+        let key = object_store::path::Path::from("history/_current.json");
+        store.get(&key).await.unwrap().bytes().await.unwrap()
+    });
+    let pointer: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    pointer["version"].as_str().unwrap().to_string()
+}
+
+/// Downloads the objects under `prefix` into `folder`, at their paths below `prefix`.
+fn download(server: &S3Server, prefix: &str, folder: &Path) {
+    let store = bucket_store(server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for key in keys_under(server, prefix) {
+        let bytes = runtime.block_on(async {
+            let path = object_store::path::Path::from(key.as_str());
+            store.get(&path).await.unwrap().bytes().await.unwrap()
+        });
+        let target = folder.join(key.strip_prefix(prefix).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(target, bytes).unwrap();
+    }
+}
+
+/// A run with `--out` on the bucket: the whole sample, then the nightly rerun of one day,
+/// publish exactly the tables the same runs publish into a local folder (compared row for
+/// row after downloading the version `_current.json` names); a run killed halfway through
+/// its publication changes nothing a reader sees; the next run publishes and removes what
+/// the killed one left.
+#[test]
+fn runs_publish_into_a_bucket_what_they_publish_into_a_folder_and_atomically() {
+    let server = S3Server::start();
+    let status = server.request("PUT", &format!("/{BUCKET}")).unwrap();
+    assert!(status.contains("200"), "create bucket: {status}");
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sample_config_with_absolute_paths());
+    let config_text = config.to_str().unwrap();
+    let local = dir.path().join("out");
+    let remote = format!("s3://{BUCKET}/history/");
+    let night = ["--from", "2026-11-18", "--to", "2026-11-18"];
+    for extra in [&[][..], &night[..]] {
+        assert_ok(&run(&config, &local, &[&["--quiet"][..], extra].concat()));
+        let args = [
+            &["run", "--quiet", "--config", config_text, "--out", &remote][..],
+            extra,
+        ]
+        .concat();
+        assert_ok(&with_server_env(&server, &args));
+    }
+    let published = dir.path().join("published");
+    let version = current_version(&server);
+    download(&server, &format!("history/versions/{version}/"), &published);
+    let expected = tables(&local);
+    assert!(expected["requests"].len() > 4000, "the sample's requests");
+    assert_eq!(tables(&published), expected);
+    // Readers of the bucket see the same.
+    let query = "SELECT date, COUNT(*) AS n, SUM(cost_usd) AS cost FROM requests GROUP BY date ORDER BY date";
+    let before = sql_with_credentials(&server, &remote, query);
+    assert_ok(&before);
+    let from_local = inferledger(&[
+        "sql",
+        "--format",
+        "csv",
+        "--out",
+        local.to_str().unwrap(),
+        query,
+    ]);
+    assert_eq!(stdout(&before), stdout(&from_local));
+
+    // Killed after writing two objects of its new version: the pointer and what readers
+    // see are unchanged.
+    let args = [
+        "run",
+        "--quiet",
+        "--config",
+        config_text,
+        "--out",
+        &remote,
+        "--from",
+        "2026-11-17",
+        "--to",
+        "2026-11-17",
+    ];
+    let killed = with_server_env_and(
+        &server,
+        &args,
+        &[(inferledger::publish::output::CRASH_ENV, "2")],
+    );
+    assert!(!killed.status.success(), "the run was to be killed");
+    assert_eq!(current_version(&server), version);
+    let versions = |server: &S3Server| {
+        keys_under(server, "history/versions/")
+            .into_iter()
+            .map(|k| k.split('/').nth(2).unwrap().to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(
+        versions(&server).len(),
+        3,
+        "two published versions and the killed run's"
+    );
+    let after_kill = sql_with_credentials(&server, &remote, query);
+    assert_eq!(stdout(&after_kill), stdout(&before));
+
+    // The same night run again: published; the killed run's objects are gone, the version
+    // before stays for readers that resolved it.
+    assert_ok(&with_server_env(&server, &args));
+    let newest = current_version(&server);
+    assert_ne!(newest, version);
+    assert_eq!(
+        versions(&server),
+        [version.clone(), newest.clone()].into_iter().collect()
+    );
+    // Rerunning a day that the history already holds changes nothing.
+    let after_rerun = sql_with_credentials(&server, &remote, query);
+    assert_eq!(stdout(&after_rerun), stdout(&before));
+
+    // An output folder inside an input prefix is refused: the next run would read it.
+    std::fs::create_dir_all(dir.path().join("inside")).unwrap();
+    let inside = write_config(
+        &dir.path().join("inside"),
+        &format!("[[requests]]\npath = \"s3://{BUCKET}/\"\nformat = \"openai\"\n"),
+    );
+    let refused = with_server_env(
+        &server,
+        &[
+            "run",
+            "--quiet",
+            "--config",
+            inside.to_str().unwrap(),
+            "--out",
+            &remote,
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("is inside the input [[requests]]"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(current_version(&server), newest);
 }
