@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analyze::{INTERNAL_DIR, RUN_TABLES, published_steps};
 use crate::common::error::{Error, Result};
-use crate::publish::{CRASH_ENV, RUN_FILES};
+use crate::publish::{CRASH_ENV, HOLD_ENV, RUN_FILES};
 use crate::read::remote;
 
 /// The object naming the current version, inside the output folder.
@@ -245,6 +245,13 @@ impl Publication {
         let written = written.load(std::sync::atomic::Ordering::SeqCst);
         if self.crash_after == Some(written) {
             std::process::abort();
+        }
+        if let Ok(hold) = std::env::var(HOLD_ENV) {
+            let waiting = format!("{hold}.waiting");
+            std::fs::write(&waiting, b"").map_err(|e| Error::io(&waiting, e))?;
+            while !Path::new(&hold).exists() {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
         }
         // The switch: readers see the new version from here on.
         let mode = match &self.etag {

@@ -12,3 +12,7 @@ pub mod summary;
 pub const CRASH_ENV: &str = "INFERLEDGER_CRASH_AFTER_PUBLISH_STEPS";
 /// Files of a run published beside the tables.
 pub const RUN_FILES: [&str; 3] = ["report.md", "report.html", "run_summary.json"];
+/// Test hook: a file path; a run publishing into a bucket creates `<path>.waiting` just
+/// before it replaces `_current.json` and waits until `<path>` exists (so a test can publish
+/// another run in between).
+pub const HOLD_ENV: &str = "INFERLEDGER_HOLD_BEFORE_POINTER";

@@ -580,3 +580,79 @@ fn runs_publish_into_a_bucket_what_they_publish_into_a_folder_and_atomically() {
     );
     assert_eq!(current_version(&server), newest);
 }
+
+/// Two runs publishing into one bucket folder at once: the one that replaces `_current.json`
+/// second fails, saying so, and leaves nothing behind; the first one's version stays current.
+#[test]
+fn of_two_runs_publishing_at_once_the_later_fails_and_changes_nothing() {
+    let server = S3Server::start();
+    let status = server.request("PUT", &format!("/{BUCKET}")).unwrap();
+    assert!(status.contains("200"), "create bucket: {status}");
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sample_config_with_absolute_paths());
+    let remote = format!("s3://{BUCKET}/history/");
+    let args = |day: &str| {
+        [
+            "run",
+            "--quiet",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            &remote,
+            "--from",
+            day,
+            "--to",
+            day,
+        ]
+        .map(str::to_string)
+    };
+    assert_ok(&with_server_env(
+        &server,
+        &args("2026-11-16").each_ref().map(String::as_str),
+    ));
+    let first = current_version(&server);
+    // Run A reads the pointer, writes its version, and waits before replacing the pointer.
+    let hold = dir.path().join("go");
+    let waiting = dir.path().join("go.waiting");
+    let slow = Command::new(env!("CARGO_BIN_EXE_inferledger"))
+        .args(args("2026-11-17"))
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", server.endpoint())
+        .env("AWS_ALLOW_HTTP", "true")
+        .env(inferledger::publish::HOLD_ENV, &hold)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !waiting.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "run A never got to its pointer"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Run B publishes meanwhile.
+    assert_ok(&with_server_env(
+        &server,
+        &args("2026-11-18").each_ref().map(String::as_str),
+    ));
+    let second = current_version(&server);
+    assert_ne!(second, first);
+    std::fs::write(&hold, b"").unwrap();
+    let slow = slow.wait_with_output().unwrap();
+    assert!(!slow.status.success(), "run A must fail");
+    assert!(
+        stderr(&slow).contains("another run published"),
+        "{}",
+        stderr(&slow)
+    );
+    assert_eq!(current_version(&server), second);
+    // Run A's version is gone: only B's and the one before it remain.
+    let versions: std::collections::BTreeSet<String> = keys_under(&server, "history/versions/")
+        .into_iter()
+        .map(|k| k.split('/').nth(2).unwrap().to_string())
+        .collect();
+    assert_eq!(versions, [first, second].into_iter().collect());
+}
