@@ -6,7 +6,7 @@ BENCH_SIZES ?= 1000000 3000000
 BENCH_DIR ?= bench-data
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: help run test check fmt clippy bench build clean sample-data report-shot
+.PHONY: help run test check fmt clippy bench bench-cluster build clean sample-data report-shot
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ bench: build ## inferledger vs DuckDB on the same work, 1M and 3M synthetic requ
 	test -x $(BENCH_DIR)/venv/bin/python || python3 -m venv $(BENCH_DIR)/venv
 	$(BENCH_DIR)/venv/bin/python -c 'import duckdb' 2>/dev/null || $(BENCH_DIR)/venv/bin/pip install -q 'duckdb==2.0.1'
 	$(BENCH_DIR)/venv/bin/python bench/compare.py $(TARGET_DIR)/release/inferledger $(BENCH_DIR) $(BENCH_SIZES)
+
+bench-cluster: build ## sql in-process vs on a local Ballista cluster of 1 and 2 executors, over the 1M bench run (make bench first)
+	$(BENCH_DIR)/venv/bin/python bench/cluster.py $(TARGET_DIR)/release/inferledger $(BENCH_DIR)/1000000/out
 
 report-shot: run ## Render out/report.html to out/report.png in headless Chromium (installs Debian's chromium if missing)
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)

@@ -23,10 +23,18 @@ const EXIT_USAGE: u8 = 64;
 fn main() -> ExitCode {
     // Output piped into `head` and the like: end quietly when the reader goes away, as
     // Unix tools do, instead of printing "Broken pipe" (Rust ignores SIGPIPE by default).
+    // Not for the processes of a cluster, which write to sockets their peers may close.
     #[cfg(unix)]
-    // SAFETY: restoring the default action of one signal, before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    if std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .as_deref()
+        != Some("cluster")
+    {
+        // SAFETY: restoring the default action of one signal, before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
     }
     // No transparent huge pages: mimalloc asks for them, and every 2 MiB page the kernel
     // then zeroes on first touch (the Parquet writers' short-lived compression buffers

@@ -150,10 +150,15 @@ pub fn register_cache_read_discount(ctx: &SessionContext, book: Arc<PriceBook>) 
     ));
 }
 
-/// Registers `session_bucket(session_key, buckets)`: the session bucket (from 0) a session
-/// key falls in among `buckets` (`common::session_buckets`), the bucket ingest filed the
-/// key's requests under; NULL for a NULL key.
+/// Registers [`session_bucket`].
 pub fn register_session_bucket(ctx: &SessionContext) {
+    ctx.register_udf(session_bucket());
+}
+
+/// `session_bucket(session_key, buckets)`: the session bucket (from 0) a session key falls
+/// in among `buckets` (`common::session_buckets`), the bucket ingest filed the key's
+/// requests under; NULL for a NULL key.
+pub fn session_bucket() -> datafusion::logical_expr::ScalarUDF {
     use datafusion::arrow::array::Int64Array;
     let fun = Arc::new(
         move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
@@ -185,11 +190,11 @@ pub fn register_session_bucket(ctx: &SessionContext) {
             Ok(ColumnarValue::Array(Arc::new(out)))
         },
     );
-    ctx.register_udf(create_udf(
+    create_udf(
         "session_bucket",
         vec![DataType::Utf8, DataType::Int64],
         DataType::Int64,
         Volatility::Immutable,
         fun,
-    ));
+    )
 }

@@ -1,6 +1,8 @@
 //! The command line: one subcommand, one module, each with its own options struct and an
 //! async `run`. `main.rs` only parses and maps errors to exit codes.
 
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod export;
 pub mod prices;
 pub mod prompt;
@@ -54,6 +56,10 @@ pub enum Command {
     Synth(synth::SynthArgs),
     /// Reprice a run folder's API requests with substitute models or another price file.
     Whatif(whatif::WhatifArgs),
+    /// Run a process of an Apache Ballista cluster (scheduler or executor) that `sql
+    /// --cluster` queries run on.
+    #[cfg(feature = "cluster")]
+    Cluster(cluster::ClusterArgs),
 }
 
 impl Cli {
@@ -69,6 +75,8 @@ impl Cli {
             Command::Export(args) => args.run().await,
             Command::Synth(args) => args.run(&progress),
             Command::Whatif(args) => args.run().await,
+            #[cfg(feature = "cluster")]
+            Command::Cluster(args) => args.run().await,
         }
     }
 }

@@ -105,6 +105,54 @@ impl Session {
         allow_write: bool,
     ) -> Result<Session> {
         let ctx = analyze::new_context_with_limit(memory_limit, None)?;
+        Session::open_in(ctx, out, config, allow_write).await
+    }
+
+    /// [`Session::open`] with queries run on an Apache Ballista cluster: `scheduler` is its
+    /// `df://HOST:PORT`. The tables are read by the cluster's executors, where the folder
+    /// names them (a folder every machine sees, or object storage).
+    #[cfg(feature = "cluster")]
+    pub async fn open_on_cluster(
+        scheduler: &str,
+        out: &Path,
+        config: Option<&crate::config::Config>,
+        allow_write: bool,
+    ) -> Result<Session> {
+        use ballista::prelude::SessionContextExt;
+        // Reachable? (Otherwise the first query would fail with the transport's words.)
+        let address = url::Url::parse(scheduler)
+            .ok()
+            .filter(|u| u.scheme() == "df")
+            .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port().unwrap_or(50050))))
+            .ok_or_else(|| {
+                Error::Arguments(format!(
+                    "--cluster {scheduler}: expected df://HOST:PORT, e.g. df://127.0.0.1:50050"
+                ))
+            })?;
+        if let Err(e) = std::net::TcpStream::connect(&address) {
+            return Err(Error::Usage(format!(
+                "cannot reach the cluster's scheduler at {scheduler}: {e} (is `inferledger cluster \
+                 scheduler` running there?)"
+            )));
+        }
+        let local = analyze::new_context();
+        let ctx = SessionContext::remote_with_state(scheduler, local.state())
+            .await
+            .map_err(|e| Error::Usage(format!("cannot reach the cluster at {scheduler}: {e}")))?;
+        // The pipeline's functions the cluster's processes know too (`cluster.rs`).
+        ctx.register_udf(crate::analyze::udf::session_bucket());
+        ctx.register_udwf(crate::analyze::interaction_start::interaction_start());
+        // Absolute paths: the executors do not share this process's working folder.
+        let out = std::path::absolute(out).map_err(|e| Error::io(out, e))?;
+        Session::open_in(ctx, &out, config, allow_write).await
+    }
+
+    async fn open_in(
+        ctx: SessionContext,
+        out: &Path,
+        config: Option<&crate::config::Config>,
+        allow_write: bool,
+    ) -> Result<Session> {
         crate::publish::output::register_output(&ctx, out).await?;
         // The config's [economics] when one is given (to try other assumptions), else the
         // latest run's, else the defaults.

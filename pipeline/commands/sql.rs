@@ -38,6 +38,11 @@ pub struct SqlArgs {
     /// Config for the price file `cost_of` uses, [economics] and [run] memory_limit (used when it exists).
     #[arg(long, short, default_value = "inferledger.toml")]
     pub config: PathBuf,
+    /// Run the queries on an Apache Ballista cluster (`inferledger cluster`), given as
+    /// df://SCHEDULER_HOST:PORT; its executors read the tables where --out names them.
+    #[cfg(feature = "cluster")]
+    #[arg(long, value_name = "URL")]
+    pub cluster: Option<String>,
 }
 
 impl SqlArgs {
@@ -66,6 +71,14 @@ impl SqlArgs {
         if let Some(path) = &self.output {
             check_output_file(path, &out, self.allow_write)?;
         }
+        #[cfg(feature = "cluster")]
+        let session = match &self.cluster {
+            Some(scheduler) => {
+                Session::open_on_cluster(scheduler, &out, config.as_ref(), self.allow_write).await?
+            }
+            None => Session::open(&out, config.as_ref(), memory_limit, self.allow_write).await?,
+        };
+        #[cfg(not(feature = "cluster"))]
         let session = Session::open(&out, config.as_ref(), memory_limit, self.allow_write).await?;
         let sql = match (&self.query, &self.file) {
             (Some(q), _) => q.clone(),

@@ -191,3 +191,15 @@ pub fn files_outside(out: &Path, date: &str) -> BTreeMap<PathBuf, Vec<u8>> {
     }
     found
 }
+
+/// `inferledger sql --format csv --out OUT [EXTRA…] QUERY`, in-process.
+pub fn sql_csv(out: &Path, query: &str, extra: &[&str]) -> Output {
+    let out = out.to_str().unwrap();
+    let args = [
+        &["sql", "--format", "csv", "--out", out][..],
+        extra,
+        &[query],
+    ]
+    .concat();
+    inferledger(&args)
+}

@@ -2,6 +2,8 @@
 
 mod bad_input;
 mod buckets;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod end_to_end;
 mod helpers;
 mod hostile;

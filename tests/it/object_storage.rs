@@ -323,14 +323,7 @@ fn sql_queries_an_output_folder_synced_to_a_bucket_in_place() {
         "SELECT rule, scope, est_monthly_savings_usd FROM recommendations ORDER BY rule, scope",
     ];
     for query in queries {
-        let local = inferledger(&[
-            "sql",
-            "--format",
-            "csv",
-            "--out",
-            out.to_str().unwrap(),
-            query,
-        ]);
+        let local = sql_csv(&out, query, &[]);
         assert_ok(&local);
         let in_bucket = sql_with_credentials(&server, &remote, query);
         assert_ok(&in_bucket);
