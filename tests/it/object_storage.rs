@@ -75,6 +75,14 @@ impl S3Server {
         server
     }
 
+    /// A server with the test bucket, empty.
+    fn with_empty_bucket() -> S3Server {
+        let server = S3Server::start();
+        let status = server.request("PUT", &format!("/{BUCKET}")).unwrap();
+        assert!(status.contains("200"), "create bucket: {status}");
+        server
+    }
+
     fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
@@ -287,17 +295,24 @@ fn with_server_env(server: &S3Server, args: &[&str]) -> Output {
 
 /// [`with_server_env`] with more environment variables.
 fn with_server_env_and(server: &S3Server, args: &[&str], more: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_inferledger"))
+    server_command(server, args)
+        .envs(more.iter().copied())
+        .output()
+        .expect("the binary runs")
+}
+
+/// `inferledger ARGS` with the moto server in the environment, to run.
+fn server_command(server: &S3Server, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_inferledger"));
+    command
         .args(args)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ENDPOINT_URL", server.endpoint())
         .env("AWS_ALLOW_HTTP", "true")
-        .env("RUST_BACKTRACE", "0")
-        .envs(more.iter().copied())
-        .output()
-        .expect("the binary runs")
+        .env("RUST_BACKTRACE", "0");
+    command
 }
 
 /// `inferledger sql` over `out` with the moto server in the environment.
@@ -462,9 +477,7 @@ fn download(server: &S3Server, prefix: &str, folder: &Path) {
 /// the killed one left.
 #[test]
 fn runs_publish_into_a_bucket_what_they_publish_into_a_folder_and_atomically() {
-    let server = S3Server::start();
-    let status = server.request("PUT", &format!("/{BUCKET}")).unwrap();
-    assert!(status.contains("200"), "create bucket: {status}");
+    let server = S3Server::with_empty_bucket();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sample_config_with_absolute_paths());
     let config_text = config.to_str().unwrap();
@@ -578,9 +591,7 @@ fn runs_publish_into_a_bucket_what_they_publish_into_a_folder_and_atomically() {
 /// second fails, saying so, and leaves nothing behind; the first one's version stays current.
 #[test]
 fn of_two_runs_publishing_at_once_the_later_fails_and_changes_nothing() {
-    let server = S3Server::start();
-    let status = server.request("PUT", &format!("/{BUCKET}")).unwrap();
-    assert!(status.contains("200"), "create bucket: {status}");
+    let server = S3Server::with_empty_bucket();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sample_config_with_absolute_paths());
     let remote = format!("s3://{BUCKET}/history/");
@@ -607,13 +618,8 @@ fn of_two_runs_publishing_at_once_the_later_fails_and_changes_nothing() {
     // Run A reads the pointer, writes its version, and waits before replacing the pointer.
     let hold = dir.path().join("go");
     let waiting = dir.path().join("go.waiting");
-    let slow = Command::new(env!("CARGO_BIN_EXE_inferledger"))
-        .args(args("2026-11-17"))
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL", server.endpoint())
-        .env("AWS_ALLOW_HTTP", "true")
+    let slow_args = args("2026-11-17");
+    let slow = server_command(&server, &slow_args.each_ref().map(String::as_str))
         .env(inferledger::publish::HOLD_ENV, &hold)
         .stderr(Stdio::piped())
         .spawn()
