@@ -143,7 +143,11 @@ impl Session {
         ctx.register_udf(crate::analyze::udf::session_bucket());
         ctx.register_udwf(crate::analyze::interaction_start::interaction_start());
         // Absolute paths: the executors do not share this process's working folder.
-        let out = std::path::absolute(out).map_err(|e| Error::io(out, e))?;
+        let out = if crate::read::remote::is_url(out) {
+            out.to_path_buf()
+        } else {
+            std::path::absolute(out).map_err(|e| Error::io(out, e))?
+        };
         Session::open_in(ctx, &out, config, allow_write).await
     }
 

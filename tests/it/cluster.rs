@@ -32,17 +32,25 @@ fn wait_for(port: u16, what: &str) {
 }
 
 /// The processes of the cluster, killed when dropped.
-struct Cluster {
+pub struct Cluster {
     processes: Vec<Child>,
     scheduler_port: u16,
 }
 
 impl Cluster {
-    fn start(work: &Path, executors: usize) -> Cluster {
+    /// A scheduler and `executors` executors, their shuffle folders under `work`.
+    pub fn start(work: &Path, executors: usize) -> Cluster {
+        Cluster::start_with_env(work, executors, &[])
+    }
+
+    /// [`Cluster::start`] with more environment variables for every process (an object
+    /// store's).
+    pub fn start_with_env(work: &Path, executors: usize, env: &[(&str, &str)]) -> Cluster {
         let scheduler_port = free_port();
         let spawn = |args: &[&str]| {
             Command::new(env!("CARGO_BIN_EXE_inferledger"))
                 .args(args)
+                .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -82,7 +90,8 @@ impl Cluster {
         }
     }
 
-    fn url(&self) -> String {
+    /// The `--cluster` URL.
+    pub fn url(&self) -> String {
         format!("df://127.0.0.1:{}", self.scheduler_port)
     }
 }
@@ -97,7 +106,7 @@ impl Drop for Cluster {
 }
 
 /// Whether a folder holds a file at any depth.
-fn holds_files(dir: &Path) -> bool {
+pub fn holds_files(dir: &Path) -> bool {
     std::fs::read_dir(dir).unwrap().any(|entry| {
         let path = entry.unwrap().path();
         path.is_file() || (path.is_dir() && holds_files(&path))

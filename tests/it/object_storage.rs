@@ -655,3 +655,58 @@ fn of_two_runs_publishing_at_once_the_later_fails_and_changes_nothing() {
         .collect();
     assert_eq!(versions, [first, second].into_iter().collect());
 }
+
+/// `sql --cluster` over an output folder on object storage: the executors read the bucket
+/// (with the store's variables) and answer as `sql` in-process does.
+#[cfg(feature = "cluster")]
+#[test]
+fn a_cluster_queries_an_output_folder_in_a_bucket() {
+    let server = S3Server::with_empty_bucket();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sample_config_with_absolute_paths());
+    let remote = format!("s3://{BUCKET}/history/");
+    let args = [
+        "run",
+        "--quiet",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        &remote,
+    ];
+    assert_ok(&with_server_env(&server, &args));
+    let endpoint = server.endpoint();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+    ];
+    let cluster = crate::cluster::Cluster::start_with_env(dir.path(), 2, &env);
+    let query = "SELECT team, model, COUNT(*) AS n, SUM(cost_usd) AS cost FROM requests \
+                 GROUP BY team, model ORDER BY team, model";
+    let in_process = sql_with_credentials(&server, &remote, query);
+    assert_ok(&in_process);
+    let url = cluster.url();
+    let on_cluster = with_server_env(
+        &server,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "--cluster",
+            &url,
+            "--out",
+            &remote,
+            query,
+        ],
+    );
+    assert_ok(&on_cluster);
+    assert!(stdout(&in_process).lines().count() > 2);
+    assert_eq!(stdout(&on_cluster), stdout(&in_process));
+    // The executors did the reading: their shuffle folders hold the scans' output.
+    assert!(
+        (0..2).any(|n| crate::cluster::holds_files(&dir.path().join(format!("executor-{n}")))),
+        "no executor ran a task"
+    );
+}
