@@ -90,8 +90,10 @@ fn empty_history_schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Registers a folder of published history (local, or on object storage) as table `name`,
-/// as [`arrow_util::register_parquet_dir`] does for a local one.
+/// Registers a folder of published history as table `name`: a local folder as
+/// [`arrow_util::register_parquet_dir`] does; a folder on object storage (the history of an
+/// output folder there) with its store registered with `ctx`, and an empty table of the
+/// expected schema when it holds no Parquet object.
 async fn register_published(
     ctx: &SessionContext,
     name: &str,
@@ -99,27 +101,11 @@ async fn register_published(
     partitioned: bool,
     expected_schema: Option<SchemaRef>,
 ) -> Result<()> {
-    if crate::read::remote::is_url(dir) {
-        register_url(ctx, name, dir, partitioned, expected_schema).await
-    } else {
-        arrow_util::register_parquet_dir(ctx, name, dir, partitioned, expected_schema).await
+    if !crate::read::remote::is_url(dir) {
+        return arrow_util::register_parquet_dir(ctx, name, dir, partitioned, expected_schema)
+            .await;
     }
-}
-
-/// [`arrow_util::register_parquet_dir`] for a folder on object storage (the history of an
-/// output folder there): its store registered with `ctx`, an empty table of the expected
-/// schema when it holds no Parquet object.
-async fn register_url(
-    ctx: &SessionContext,
-    name: &str,
-    dir: &Path,
-    partitioned: bool,
-    expected_schema: Option<SchemaRef>,
-) -> Result<()> {
-    let mut url = dir.to_string_lossy().into_owned();
-    if !url.ends_with('/') {
-        url.push('/');
-    }
+    let url = crate::read::remote::folder_url(dir);
     let listed = url.clone();
     let objects = tokio::task::spawn_blocking(move || crate::read::remote::list(&listed))
         .await

@@ -62,19 +62,10 @@ pub struct Current {
     etag: Option<String>,
 }
 
-/// `out` as a folder URL: ending in `/`.
-fn folder_url(out: &Path) -> String {
-    let mut url = out.to_string_lossy().into_owned();
-    if !url.ends_with('/') {
-        url.push('/');
-    }
-    url
-}
-
 impl Current {
     /// Reads the pointer of the output folder `out` (a URL).
     pub fn read(out: &Path) -> Result<Current> {
-        let out = folder_url(out);
+        let out = remote::folder_url(out);
         let pointer_url = format!("{out}{POINTER}");
         let (store, path) = remote::store_of(&pointer_url)?;
         let found = remote::blocking(&pointer_url, async move {

@@ -437,10 +437,7 @@ impl Tables {
     /// The output folder at `out` on object storage: its store registered with `ctx`, its
     /// objects listed once.
     fn in_bucket(ctx: &SessionContext, out: &Path) -> Result<Tables> {
-        let mut url = out.to_string_lossy().into_owned();
-        if !url.ends_with('/') {
-            url.push('/');
-        }
+        let mut url = crate::read::remote::folder_url(out);
         crate::read::remote::configure_unless_set();
         // A folder runs publish into: its current version only (`publish::bucket`).
         if let Some(root) = crate::publish::bucket::Current::read(out)?.root() {

@@ -211,6 +211,15 @@ pub fn store_and_base(url: &str) -> Result<(Arc<dyn ObjectStore>, url::Url)> {
     Ok((store, base))
 }
 
+/// A URL held in a path, as a folder URL: ending in `/` (a prefix, not an object).
+pub fn folder_url(path: &Path) -> String {
+    let mut url = path.to_string_lossy().into_owned();
+    if !url.ends_with('/') {
+        url.push('/');
+    }
+    url
+}
+
 /// The URL of object `path` in the store of `url` (same scheme and bucket).
 fn object_url(url: &str, path: &ObjectPath) -> String {
     let parsed = url::Url::parse(url).expect("parsed before");

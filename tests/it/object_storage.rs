@@ -503,14 +503,7 @@ fn runs_publish_into_a_bucket_what_they_publish_into_a_folder_and_atomically() {
     let query = "SELECT date, COUNT(*) AS n, SUM(cost_usd) AS cost FROM requests GROUP BY date ORDER BY date";
     let before = sql_with_credentials(&server, &remote, query);
     assert_ok(&before);
-    let from_local = inferledger(&[
-        "sql",
-        "--format",
-        "csv",
-        "--out",
-        local.to_str().unwrap(),
-        query,
-    ]);
+    let from_local = sql_csv(&local, query, &[]);
     assert_eq!(stdout(&before), stdout(&from_local));
 
     // Killed after writing two objects of its new version: the pointer and what readers
