@@ -13,7 +13,9 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, Decimal128Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMicrosecondType};
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, create_udf,
+};
 use datafusion::prelude::SessionContext;
 
 use crate::prices::PriceBook;
@@ -22,58 +24,87 @@ use crate::sources::requests::extract::RequestRow;
 
 /// Registers `cost_of` with a price book.
 pub fn register_cost_of(ctx: &SessionContext, book: PriceBook) {
-    let book = Arc::new(book);
+    ctx.register_udf(priced_function(PricedKind::CostOf, Arc::new(book)));
+}
+
+/// Registers `cache_read_discount` with a price book.
+pub fn register_cache_read_discount(ctx: &SessionContext, book: Arc<PriceBook>) {
+    ctx.register_udf(priced_function(PricedKind::CacheReadDiscount, book));
+}
+
+/// The functions that price with a book.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PricedKind {
+    /// `cost_of(model, input, cache_read, cache_write, output, ts)`.
+    CostOf,
+    /// `cache_read_discount(model, provider, ts)`.
+    CacheReadDiscount,
+}
+
+impl PricedKind {
+    /// The function's SQL name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PricedKind::CostOf => "cost_of",
+            PricedKind::CacheReadDiscount => "cache_read_discount",
+        }
+    }
+
+    /// The function named `name`, if it prices with a book.
+    pub fn named(name: &str) -> Option<PricedKind> {
+        [PricedKind::CostOf, PricedKind::CacheReadDiscount]
+            .into_iter()
+            .find(|kind| kind.name() == name)
+    }
+}
+
+/// A function that prices with the price book it carries, so a cluster's processes can
+/// be sent the book with the function (`analyze::codec`).
+#[derive(Debug)]
+pub struct PricedFunction {
+    kind: PricedKind,
+    book: Arc<PriceBook>,
+    signature: Signature,
+    /// `cache_read_discount`: prices are effective by day, so one lookup per (model,
+    /// provider, day).
+    discounts: Mutex<HashMap<DiscountKey, Option<i128>>>,
+}
+
+/// A `cache_read_discount` lookup: model, provider, day (UTC, days since the epoch).
+type DiscountKey = (String, Option<String>, i64);
+
+impl PartialEq for PricedFunction {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && Arc::ptr_eq(&self.book, &other.book)
+    }
+}
+
+impl Eq for PricedFunction {}
+
+impl std::hash::Hash for PricedFunction {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.kind.hash(state);
+        Arc::as_ptr(&self.book).hash(state);
+    }
+}
+
+impl PricedFunction {
+    /// Which function this is.
+    pub fn kind(&self) -> PricedKind {
+        self.kind
+    }
+
+    /// The book it prices with.
+    pub fn book(&self) -> &Arc<PriceBook> {
+        &self.book
+    }
+}
+
+/// `kind` pricing with `book`, as a function to register.
+pub fn priced_function(kind: PricedKind, book: Arc<PriceBook>) -> ScalarUDF {
     let timestamp = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    let fun = Arc::new(
-        move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
-            let arrays = arrays_of(args)?;
-            let rows = arrays[0].len();
-            let text = cast(&arrays[0], &DataType::Utf8)?;
-            let text = text.as_string::<i32>();
-            let counts: Vec<ArrayRef> = arrays[1..5]
-                .iter()
-                .map(|a| cast(a, &DataType::Int64))
-                .collect::<Result<_, _>>()?;
-            let ts = cast(
-                &arrays[5],
-                &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            )?;
-            let ts = ts.as_primitive::<TimestampMicrosecondType>();
-            let mut out = Vec::with_capacity(rows);
-            for row in 0..rows {
-                let nulls =
-                    text.is_null(row) || ts.is_null(row) || counts.iter().any(|c| c.is_null(row));
-                if nulls {
-                    out.push(None);
-                    continue;
-                }
-                let count = |i: usize| counts[i].as_primitive::<Int64Type>().value(row);
-                let (input, read, write, output) = (count(0), count(1), count(2), count(3));
-                if input < 0 || read < 0 || write < 0 || output < 0 || read + write > input {
-                    return Err(DataFusionError::Execution(format!(
-                        "cost_of: token counts must be non-negative and cache_read + cache_write ≤ input (row {})",
-                        row + 1
-                    )));
-                }
-                let request = RequestRow {
-                    input_tokens: input,
-                    cache_read_tokens: read,
-                    cache_write_tokens: write,
-                    output_tokens: output,
-                    ..RequestRow::new(text.value(row), ts.value(row))
-                };
-                out.push(
-                    book.lookup(text.value(row), None, request.ts_micros)
-                        .map(|price| to_money(price.cost(&request).cost_usd).0),
-                );
-            }
-            let array = Decimal128Array::from(out).with_data_type(money_type());
-            Ok(ColumnarValue::Array(Arc::new(array)))
-        },
-    );
-    ctx.register_udf(create_udf(
-        "cost_of",
-        vec![
+    let arguments = match kind {
+        PricedKind::CostOf => vec![
             DataType::Utf8,
             DataType::Int64,
             DataType::Int64,
@@ -81,10 +112,123 @@ pub fn register_cost_of(ctx: &SessionContext, book: PriceBook) {
             DataType::Int64,
             timestamp,
         ],
-        money_type(),
-        Volatility::Immutable,
-        fun,
-    ));
+        PricedKind::CacheReadDiscount => vec![DataType::Utf8, DataType::Utf8, timestamp],
+    };
+    ScalarUDF::new_from_impl(PricedFunction {
+        kind,
+        book,
+        signature: Signature::exact(arguments, Volatility::Immutable),
+        discounts: Mutex::new(HashMap::new()),
+    })
+}
+
+impl ScalarUDFImpl for PricedFunction {
+    fn name(&self) -> &str {
+        self.kind.name()
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arguments: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(money_type())
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        let arrays = arrays_of(&args.args)?;
+        let priced = match self.kind {
+            PricedKind::CostOf => cost_of_rows(&self.book, &arrays)?,
+            PricedKind::CacheReadDiscount => self.discount_rows(&arrays)?,
+        };
+        let array = Decimal128Array::from(priced).with_data_type(money_type());
+        Ok(ColumnarValue::Array(Arc::new(array)))
+    }
+}
+
+/// `cost_of` over arrays of its arguments.
+fn cost_of_rows(
+    book: &PriceBook,
+    arrays: &[ArrayRef],
+) -> datafusion::error::Result<Vec<Option<i128>>> {
+    let rows = arrays[0].len();
+    let text = cast(&arrays[0], &DataType::Utf8)?;
+    let text = text.as_string::<i32>();
+    let counts: Vec<ArrayRef> = arrays[1..5]
+        .iter()
+        .map(|a| cast(a, &DataType::Int64))
+        .collect::<Result<_, _>>()?;
+    let ts = cast(
+        &arrays[5],
+        &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+    )?;
+    let ts = ts.as_primitive::<TimestampMicrosecondType>();
+    let mut out = Vec::with_capacity(rows);
+    for row in 0..rows {
+        let nulls = text.is_null(row) || ts.is_null(row) || counts.iter().any(|c| c.is_null(row));
+        if nulls {
+            out.push(None);
+            continue;
+        }
+        let count = |i: usize| counts[i].as_primitive::<Int64Type>().value(row);
+        let (input, read, write, output) = (count(0), count(1), count(2), count(3));
+        if input < 0 || read < 0 || write < 0 || output < 0 || read + write > input {
+            return Err(DataFusionError::Execution(format!(
+                "cost_of: token counts must be non-negative and cache_read + cache_write ≤ input (row {})",
+                row + 1
+            )));
+        }
+        let request = RequestRow {
+            input_tokens: input,
+            cache_read_tokens: read,
+            cache_write_tokens: write,
+            output_tokens: output,
+            ..RequestRow::new(text.value(row), ts.value(row))
+        };
+        out.push(
+            book.lookup(text.value(row), None, request.ts_micros)
+                .map(|price| to_money(price.cost(&request).cost_usd).0),
+        );
+    }
+    Ok(out)
+}
+
+impl PricedFunction {
+    /// `cache_read_discount` over arrays of its arguments.
+    fn discount_rows(&self, arrays: &[ArrayRef]) -> datafusion::error::Result<Vec<Option<i128>>> {
+        let models = cast(&arrays[0], &DataType::Utf8)?;
+        let providers = cast(&arrays[1], &DataType::Utf8)?;
+        let (models, providers) = (models.as_string::<i32>(), providers.as_string::<i32>());
+        let ts = cast(
+            &arrays[2],
+            &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        )?;
+        let ts = ts.as_primitive::<TimestampMicrosecondType>();
+        let mut memo = self.discounts.lock().expect("no pricing call panicked");
+        Ok((0..models.len())
+            .map(|row| {
+                if models.is_null(row) || ts.is_null(row) {
+                    return None;
+                }
+                let (model, at) = (models.value(row), ts.value(row));
+                let provider = (!providers.is_null(row)).then(|| providers.value(row));
+                let key = (
+                    model.to_string(),
+                    provider.map(str::to_string),
+                    at.div_euclid(86_400_000_000),
+                );
+                *memo.entry(key).or_insert_with(|| {
+                    self.book.lookup(model, provider, at).map(|p| {
+                        let read = p.standard.cache_read.unwrap_or(p.standard.input);
+                        to_money((p.standard.input - read).max(rust_decimal::Decimal::ZERO)).0
+                    })
+                })
+            })
+            .collect())
+    }
 }
 
 /// The arguments of a UDF call as arrays of one length.
@@ -97,57 +241,6 @@ fn arrays_of(args: &[ColumnarValue]) -> datafusion::error::Result<Vec<ArrayRef>>
         })
         .unwrap_or(1);
     args.iter().map(|a| a.clone().into_array(rows)).collect()
-}
-
-/// Registers `cache_read_discount` with a price book.
-pub fn register_cache_read_discount(ctx: &SessionContext, book: Arc<PriceBook>) {
-    let timestamp = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    // Prices are effective by day: one lookup per (model, provider, day).
-    type Key = (String, Option<String>, i64);
-    let memo: Mutex<HashMap<Key, Option<i128>>> = Mutex::new(HashMap::new());
-    let fun = Arc::new(
-        move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
-            let arrays = arrays_of(args)?;
-            let models = cast(&arrays[0], &DataType::Utf8)?;
-            let providers = cast(&arrays[1], &DataType::Utf8)?;
-            let (models, providers) = (models.as_string::<i32>(), providers.as_string::<i32>());
-            let ts = cast(
-                &arrays[2],
-                &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            )?;
-            let ts = ts.as_primitive::<TimestampMicrosecondType>();
-            let mut memo = memo.lock().expect("no pricing call panicked");
-            let out: Vec<Option<i128>> = (0..models.len())
-                .map(|row| {
-                    if models.is_null(row) || ts.is_null(row) {
-                        return None;
-                    }
-                    let (model, at) = (models.value(row), ts.value(row));
-                    let provider = (!providers.is_null(row)).then(|| providers.value(row));
-                    let key = (
-                        model.to_string(),
-                        provider.map(str::to_string),
-                        at.div_euclid(86_400_000_000),
-                    );
-                    *memo.entry(key).or_insert_with(|| {
-                        book.lookup(model, provider, at).map(|p| {
-                            let read = p.standard.cache_read.unwrap_or(p.standard.input);
-                            to_money((p.standard.input - read).max(rust_decimal::Decimal::ZERO)).0
-                        })
-                    })
-                })
-                .collect();
-            let array = Decimal128Array::from(out).with_data_type(money_type());
-            Ok(ColumnarValue::Array(Arc::new(array)))
-        },
-    );
-    ctx.register_udf(create_udf(
-        "cache_read_discount",
-        vec![DataType::Utf8, DataType::Utf8, timestamp],
-        money_type(),
-        Volatility::Immutable,
-        fun,
-    ));
 }
 
 /// Registers [`session_bucket`].

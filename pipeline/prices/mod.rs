@@ -71,6 +71,84 @@ pub struct RequestCost {
     pub price_id: String,
 }
 
+impl TierPrices {
+    fn to_json(&self) -> serde_json::Value {
+        let text = |d: &Option<Decimal>| d.map(|d| d.to_string());
+        serde_json::json!({
+            "input": self.input.to_string(),
+            "output": self.output.to_string(),
+            "cache_read": text(&self.cache_read),
+            "cache_write_5m": text(&self.cache_write_5m),
+            "cache_write_1h": text(&self.cache_write_1h),
+        })
+    }
+
+    fn from_json(value: &serde_json::Value) -> std::result::Result<TierPrices, String> {
+        Ok(TierPrices {
+            input: json_decimal(value, "input")?.ok_or("price book: a tier without input")?,
+            output: json_decimal(value, "output")?.ok_or("price book: a tier without output")?,
+            cache_read: json_decimal(value, "cache_read")?,
+            cache_write_5m: json_decimal(value, "cache_write_5m")?,
+            cache_write_1h: json_decimal(value, "cache_write_1h")?,
+        })
+    }
+}
+
+/// The exact decimal written as text at `value[name]`; `None` when null or absent.
+fn json_decimal(
+    value: &serde_json::Value,
+    name: &str,
+) -> std::result::Result<Option<Decimal>, String> {
+    match value.get(name) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(text)) => Decimal::from_str(text)
+            .map(Some)
+            .map_err(|e| format!("price book: {name} = {text:?}: {e}")),
+        Some(other) => Err(format!(
+            "price book: {name} = {other}: expected decimal text"
+        )),
+    }
+}
+
+impl Price {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "model": self.model,
+            "provider": self.provider,
+            "effective_from": self.effective_from.map(|d| d.to_string()),
+            "standard": self.standard.to_json(),
+            "long_context": self.long_context.as_ref().map(TierPrices::to_json),
+            "batch_discount": self.batch_discount.map(|d| d.to_string()),
+        })
+    }
+
+    fn from_json(value: &serde_json::Value) -> std::result::Result<Price, String> {
+        let text = |name: &str| value.get(name).and_then(serde_json::Value::as_str);
+        Ok(Price {
+            id: text("id")
+                .ok_or("price book: an entry without id")?
+                .to_string(),
+            model: text("model")
+                .ok_or("price book: an entry without model")?
+                .to_string(),
+            provider: text("provider").map(str::to_string),
+            effective_from: text("effective_from")
+                .map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d"))
+                .transpose()
+                .map_err(|e| format!("price book: effective_from: {e}"))?,
+            standard: TierPrices::from_json(
+                value.get("standard").unwrap_or(&serde_json::Value::Null),
+            )?,
+            long_context: match value.get("long_context") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(tier) => Some(TierPrices::from_json(tier)?),
+            },
+            batch_discount: json_decimal(value, "batch_discount")?,
+        })
+    }
+}
+
 impl Price {
     /// Prices a request with this entry.
     pub fn cost(&self, row: &RequestRow) -> RequestCost {
@@ -122,7 +200,7 @@ impl Price {
 }
 
 /// The catalog plus any overrides, with lookup by model name and time.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PriceBook {
     /// Built-in entries by normalised model name, oldest first.
     catalog: HashMap<String, Vec<Price>>,
@@ -133,8 +211,15 @@ pub struct PriceBook {
 impl PriceBook {
     /// The built-in catalog alone.
     pub fn builtin() -> PriceBook {
+        PriceBook::with_catalog(
+            parse_catalog(CATALOG_CSV).expect("the built-in catalog is valid (tested)"),
+        )
+    }
+
+    /// A book of catalog entries (filed by model name, oldest first) and no overrides.
+    fn with_catalog(prices: Vec<Price>) -> PriceBook {
         let mut book = PriceBook::default();
-        for price in parse_catalog(CATALOG_CSV).expect("the built-in catalog is valid (tested)") {
+        for price in prices {
             book.catalog
                 .entry(price.model.to_ascii_lowercase())
                 .or_default()
@@ -165,6 +250,46 @@ impl PriceBook {
     /// Number of override entries.
     pub fn override_count(&self) -> usize {
         self.overrides.len()
+    }
+
+    /// The whole book as JSON, every price as exact decimal text, for a cluster's
+    /// processes to price with the client's book (`analyze::codec`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut catalog: Vec<&Price> = self.catalog.values().flatten().collect();
+        catalog.sort_by(|a, b| (&a.model, a.effective_from).cmp(&(&b.model, b.effective_from)));
+        let mut overrides: Vec<(&String, &Price)> = self.overrides.iter().collect();
+        overrides.sort_by_key(|(key, _)| *key);
+        serde_json::json!({
+            "catalog": catalog.into_iter().map(Price::to_json).collect::<Vec<_>>(),
+            "overrides": overrides
+                .into_iter()
+                .map(|(key, price)| serde_json::json!({"key": key, "price": price.to_json()}))
+                .collect::<Vec<_>>(),
+        })
+    }
+
+    /// The book [`PriceBook::to_json`] wrote.
+    pub fn from_json(value: &serde_json::Value) -> std::result::Result<PriceBook, String> {
+        let list = |name: &str| {
+            value
+                .get(name)
+                .and_then(serde_json::Value::as_array)
+                .ok_or_else(|| format!("price book: no `{name}` list"))
+        };
+        let catalog = list("catalog")?
+            .iter()
+            .map(Price::from_json)
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut book = PriceBook::with_catalog(catalog);
+        for entry in list("overrides")? {
+            let key = entry
+                .get("key")
+                .and_then(serde_json::Value::as_str)
+                .ok_or("price book: an override without its key")?;
+            let price = Price::from_json(entry.get("price").unwrap_or(&serde_json::Value::Null))?;
+            book.overrides.insert(key.to_string(), price);
+        }
+        Ok(book)
     }
 
     /// The entry pricing `model` at `ts_micros`, trying the name as given, without a
@@ -523,6 +648,28 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn the_book_travels_as_json_unchanged() {
+        // The catalog plus an override with every optional part set: the book read back
+        // from its JSON text equals the book (PartialEq over every entry and key).
+        let mut book = PriceBook::builtin();
+        let mut special = book
+            .lookup("gpt-4o", None, 1_790_000_000_000_000)
+            .unwrap()
+            .clone();
+        special.model = "Acme/Special-Model".to_string();
+        special.id = "litellm:acme/special-model".to_string();
+        special.effective_from = None;
+        special.batch_discount = Some(Decimal::from_str("0.5").unwrap());
+        special.long_context = Some(special.standard.clone());
+        special.standard.cache_write_1h = Some(Decimal::from_str("0.000000123456789012").unwrap());
+        book.add_overrides(vec![special]);
+        let text = book.to_json().to_string();
+        let back = PriceBook::from_json(&serde_json::from_str(&text).unwrap()).unwrap();
+        assert_eq!(back, book);
+        assert!(PriceBook::from_json(&serde_json::json!({"catalog": []})).is_err());
+    }
 
     fn row(model: &str, ts: &str) -> RequestRow {
         let ts = chrono::DateTime::parse_from_rfc3339(ts)
