@@ -44,6 +44,12 @@ fn main() -> ExitCode {
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
+    // What Ballista's scheduler, executors and client log, shown with RUST_LOG=info (as
+    // Ballista's own binaries do).
+    #[cfg(feature = "cluster")]
+    if std::env::var_os("RUST_LOG").is_some() {
+        env_logger::init();
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -4,6 +4,8 @@
 
 pub mod attribution;
 pub mod cache_sim;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod history;
 pub mod interaction_start;
 pub mod udf;

@@ -1,6 +1,7 @@
 //! `inferledger cluster scheduler|executor`: Apache Ballista's scheduler and executor,
 //! embedded, so the processes of a cluster are this binary and know its functions
-//! (`session_bucket`, `interaction_start`) by name. Clients reach the cluster with
+//! (`session_bucket`, `interaction_start`) by name and decode the plans' priced functions
+//! and in-memory tables (`analyze::cluster`). Clients reach the cluster with
 //! `sql --cluster df://HOST:PORT`; executors read the tables where the client names them
 //! (a folder every machine sees, or object storage).
 
@@ -19,6 +20,7 @@ use ballista_scheduler::scheduler_process::start_server;
 use clap::{Args, Subcommand};
 use datafusion::execution::FunctionRegistry;
 
+use crate::analyze::cluster::{LogicalCodec, PhysicalCodec};
 use crate::common::error::{Error, Result};
 
 /// Options of `cluster`.
@@ -99,6 +101,8 @@ impl ClusterArgs {
                     override_config_producer: Some(Arc::new(session_config_with_s3_support)),
                     override_runtime_producer: Some(Arc::new(runtime_env_with_s3_support)),
                     override_function_registry: Some(Arc::new(function_registry())),
+                    override_logical_codec: Some(Arc::new(LogicalCodec::default())),
+                    override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
                     ..ExecutorProcessConfig::default()
                 };
                 start_executor_process(Arc::new(config))
@@ -109,10 +113,22 @@ impl ClusterArgs {
     }
 }
 
-/// The functions every process of the cluster knows: DataFusion's and the pipeline's own
-/// that need no run state (`cost_of`, which carries a price book, is the client's only).
+/// The functions every process of the cluster knows by name: DataFusion's and the
+/// pipeline's own that need no run state (`cost_of` and `cache_read_discount` come with
+/// the client's price book in the plan: `analyze::cluster`).
 fn function_registry() -> BallistaFunctionRegistry {
     let mut registry = BallistaFunctionRegistry::default();
+    // DataFusion's array functions (`array_to_string`, …), which Ballista's list leaves out.
+    for function in datafusion::functions_nested::all_default_nested_functions() {
+        for name in
+            std::iter::once(function.name()).chain(function.aliases().iter().map(String::as_str))
+        {
+            registry
+                .scalar_functions
+                .entry(name.to_string())
+                .or_insert_with(|| function.clone());
+        }
+    }
     let session_bucket = crate::analyze::udf::session_bucket();
     registry
         .scalar_functions
@@ -129,7 +145,7 @@ async fn run_scheduler(bind: &str, port: u16) -> Result<()> {
     let addr: SocketAddr = format!("{bind}:{port}")
         .parse()
         .map_err(|e| Error::Arguments(format!("--bind {bind} --port {port}: {e}")))?;
-    let config = SchedulerConfig::default()
+    let mut config = SchedulerConfig::default()
         .with_hostname(bind)
         .with_port(port)
         .with_override_config_producer(Arc::new(session_config_with_s3_support))
@@ -144,6 +160,8 @@ async fn run_scheduler(bind: &str, port: u16) -> Result<()> {
             }
             Ok(state)
         }));
+    config.override_logical_codec = Some(Arc::new(LogicalCodec::default()));
+    config.override_physical_codec = Some(Arc::new(PhysicalCodec::default()));
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(|e| Error::Usage(format!("scheduler: {e}")))?;

@@ -118,30 +118,7 @@ impl Session {
         config: Option<&crate::config::Config>,
         allow_write: bool,
     ) -> Result<Session> {
-        use ballista::prelude::SessionContextExt;
-        // Reachable? (Otherwise the first query would fail with the transport's words.)
-        let address = url::Url::parse(scheduler)
-            .ok()
-            .filter(|u| u.scheme() == "df")
-            .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port().unwrap_or(50050))))
-            .ok_or_else(|| {
-                Error::Arguments(format!(
-                    "--cluster {scheduler}: expected df://HOST:PORT, e.g. df://127.0.0.1:50050"
-                ))
-            })?;
-        if let Err(e) = std::net::TcpStream::connect(&address) {
-            return Err(Error::Usage(format!(
-                "cannot reach the cluster's scheduler at {scheduler}: {e} (is `inferledger cluster \
-                 scheduler` running there?)"
-            )));
-        }
-        let local = analyze::new_context();
-        let ctx = SessionContext::remote_with_state(scheduler, local.state())
-            .await
-            .map_err(|e| Error::Usage(format!("cannot reach the cluster at {scheduler}: {e}")))?;
-        // The pipeline's functions the cluster's processes know too (`cluster.rs`).
-        ctx.register_udf(crate::analyze::udf::session_bucket());
-        ctx.register_udwf(crate::analyze::interaction_start::interaction_start());
+        let ctx = analyze::cluster::connect(scheduler, &analyze::new_context()).await?;
         // Absolute paths: the executors do not share this process's working folder.
         let out = if crate::read::remote::is_url(out) {
             out.to_path_buf()

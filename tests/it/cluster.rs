@@ -152,3 +152,37 @@ fn sql_on_a_ballista_cluster_answers_as_sql_in_process() {
         );
     }
 }
+
+#[test]
+fn priced_functions_and_a_configs_tables_travel_to_the_cluster() {
+    // `cost_of` and `cache_read_discount` carry the client's price book into the plan
+    // (the executors price with it, not with a book of their own), `economics` is an
+    // in-memory table made from the config: the cluster answers as `sql` in-process.
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sample_config_with_absolute_paths());
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &["--quiet"]));
+    let cluster = Cluster::start(dir.path(), 2);
+    let config_arg = config.to_str().unwrap();
+    let queries = [
+        // By hand from the catalog: gpt-4o-mini at $0.15 / $0.075 cached / $0.60 per M
+        // tokens: 464 × 0.15 + 1536 × 0.075 + 300 × 0.60 = 364.8 per M = $0.0003648.
+        "SELECT cost_of('gpt-4o-mini', 2000, 1536, 0, 300, TIMESTAMP '2026-11-16T10:00:00Z') AS one",
+        "SELECT model, SUM(cost_of(model, input_tokens, cache_read_tokens, cache_write_tokens,          output_tokens, ts)) AS repriced, SUM(cache_read_discount(model, provider, ts)) AS discount          FROM requests WHERE pool IS NULL GROUP BY model ORDER BY model",
+        "SELECT e.lookback_days, e.selfhost_gpu_model, COUNT(*) AS n FROM requests r          CROSS JOIN economics e GROUP BY 1, 2",
+    ];
+    for query in queries {
+        let local = sql_csv(&out, query, &["--config", config_arg]);
+        assert_ok(&local);
+        let distributed = sql_csv(
+            &out,
+            query,
+            &["--config", config_arg, "--cluster", &cluster.url()],
+        );
+        assert_ok(&distributed);
+        assert!(stdout(&local).lines().count() > 1, "{query}: no rows");
+        assert_eq!(stdout(&distributed), stdout(&local), "{query}");
+    }
+    let one = sql_csv(&out, queries[0], &["--cluster", &cluster.url()]);
+    assert_eq!(stdout(&one), "one\n0.000364800000\n");
+}

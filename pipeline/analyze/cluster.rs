@@ -1,0 +1,232 @@
+//! The analysis on an Apache Ballista cluster: connecting a session to a scheduler, and
+//! what the pipeline's plans carry to the cluster beyond what Ballista's own codecs know: the functions that price with a book (`cost_of`,
+//! `cache_read_discount`, sent with the client's book as exact decimal text) and small
+//! in-memory tables (a run's parameters, pools, economics…, sent as Arrow IPC). Every
+//! process of a cluster (client, scheduler, executors) uses these codecs; anything else
+//! goes to Ballista's.
+
+use std::sync::Arc;
+
+use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::ipc::reader::StreamReader;
+use datafusion::arrow::ipc::writer::StreamWriter;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
+use datafusion::common::{DataFusionError, Result, TableReference};
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::FileFormatFactory;
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{Extension, LogicalPlan, ScalarUDF};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+
+use crate::analyze::udf::{PricedFunction, PricedKind, priced_function};
+use crate::common::error::Error;
+use crate::prices::PriceBook;
+
+/// `local`'s session (its functions, tables and settings) with its queries run on the
+/// cluster whose scheduler is `scheduler` (`df://HOST:PORT`), sending plans with this
+/// module's codecs.
+pub async fn connect(
+    scheduler: &str,
+    local: &datafusion::prelude::SessionContext,
+) -> crate::common::error::Result<datafusion::prelude::SessionContext> {
+    use ballista::prelude::{SessionConfigExt, SessionContextExt};
+    use datafusion::execution::SessionStateBuilder;
+    // Reachable? (Otherwise the first query would fail with the transport's words.)
+    let address = url::Url::parse(scheduler)
+        .ok()
+        .filter(|u| u.scheme() == "df")
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port().unwrap_or(50050))))
+        .ok_or_else(|| {
+            Error::Arguments(format!(
+                "--cluster {scheduler}: expected df://HOST:PORT, e.g. df://127.0.0.1:50050"
+            ))
+        })?;
+    if let Err(e) = std::net::TcpStream::connect(&address) {
+        return Err(Error::Usage(format!(
+            "cannot reach the cluster's scheduler at {scheduler}: {e} (is `inferledger cluster \
+             scheduler` running there?)"
+        )));
+    }
+    let config = local
+        .copied_config()
+        .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
+        .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()));
+    let state = SessionStateBuilder::new_from_existing(local.state())
+        .with_config(config)
+        .build();
+    let remote = datafusion::prelude::SessionContext::remote_with_state(scheduler, state)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot reach the cluster at {scheduler}: {e}")))?;
+    // Ballista's session starts from its own function lists: the pipeline's are added
+    // back (the cluster's processes know them by name, or from the plan).
+    let known = remote.state();
+    for function in local.state().scalar_functions().values() {
+        if !known.scalar_functions().contains_key(function.name()) {
+            remote.register_udf(function.as_ref().clone());
+        }
+    }
+    for function in local.state().window_functions().values() {
+        if !known.window_functions().contains_key(function.name()) {
+            remote.register_udwf(function.as_ref().clone());
+        }
+    }
+    Ok(remote)
+}
+
+/// What starts every buffer these codecs write, then what follows: a price book (JSON) or
+/// an in-memory table (Arrow IPC stream).
+const PRICE_BOOK: &[u8] = b"inferledger/price-book:";
+const MEMORY_TABLE: &[u8] = b"inferledger/memory-table:";
+
+/// The logical codec: Ballista's, plus priced functions and in-memory tables.
+#[derive(Debug, Default)]
+pub struct LogicalCodec {
+    ballista: BallistaLogicalExtensionCodec,
+}
+
+/// The physical codec: Ballista's, plus priced functions.
+#[derive(Debug, Default)]
+pub struct PhysicalCodec {
+    ballista: BallistaPhysicalExtensionCodec,
+}
+
+/// Writes a priced function's book; other functions are left to `fallback`.
+fn encode_function(node: &ScalarUDF, buf: &mut Vec<u8>) -> Option<()> {
+    let priced = node.inner().downcast_ref::<PricedFunction>()?;
+    buf.extend_from_slice(PRICE_BOOK);
+    buf.extend_from_slice(priced.book().to_json().to_string().as_bytes());
+    Some(())
+}
+
+/// The priced function `name` with the book in `buf`, if `buf` holds one.
+fn decode_function(name: &str, buf: &[u8]) -> Option<Result<Arc<ScalarUDF>>> {
+    let json = buf.strip_prefix(PRICE_BOOK)?;
+    Some((|| {
+        let kind = PricedKind::named(name).ok_or_else(|| {
+            DataFusionError::Internal(format!("{name} was sent with a price book"))
+        })?;
+        let value: serde_json::Value = serde_json::from_slice(json)
+            .map_err(|e| DataFusionError::Internal(format!("{name}'s price book: {e}")))?;
+        let book = PriceBook::from_json(&value).map_err(DataFusionError::Internal)?;
+        Ok(Arc::new(priced_function(kind, Arc::new(book))))
+    })())
+}
+
+impl LogicalExtensionCodec for LogicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[LogicalPlan],
+        ctx: &TaskContext,
+    ) -> Result<Extension> {
+        self.ballista.try_decode(buf, inputs, ctx)
+    }
+
+    fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
+        self.ballista.try_encode(node, buf)
+    }
+
+    fn try_decode_table_provider(
+        &self,
+        buf: &[u8],
+        table_ref: &TableReference,
+        schema: SchemaRef,
+        ctx: &TaskContext,
+    ) -> Result<Arc<dyn TableProvider>> {
+        match buf.strip_prefix(MEMORY_TABLE) {
+            Some(ipc) => {
+                let reader = StreamReader::try_new(ipc, None)?;
+                let batches = reader.collect::<std::result::Result<Vec<RecordBatch>, _>>()?;
+                Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
+            }
+            None => self
+                .ballista
+                .try_decode_table_provider(buf, table_ref, schema, ctx),
+        }
+    }
+
+    fn try_encode_table_provider(
+        &self,
+        table_ref: &TableReference,
+        node: Arc<dyn TableProvider>,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        let Some(table) = node.downcast_ref::<MemTable>() else {
+            return self
+                .ballista
+                .try_encode_table_provider(table_ref, node, buf);
+        };
+        buf.extend_from_slice(MEMORY_TABLE);
+        let schema = table.schema();
+        let mut writer = StreamWriter::try_new(&mut *buf, &schema)?;
+        for partition in &table.batches {
+            let batches = partition.try_read().map_err(|_| {
+                DataFusionError::Internal(format!(
+                    "table {table_ref} is being written while it is sent to the cluster"
+                ))
+            })?;
+            for batch in batches.iter() {
+                writer.write(batch)?;
+            }
+        }
+        writer.finish()?;
+        Ok(())
+    }
+
+    fn try_decode_file_format(
+        &self,
+        buf: &[u8],
+        ctx: &TaskContext,
+    ) -> Result<Arc<dyn FileFormatFactory>> {
+        self.ballista.try_decode_file_format(buf, ctx)
+    }
+
+    fn try_encode_file_format(
+        &self,
+        buf: &mut Vec<u8>,
+        node: Arc<dyn FileFormatFactory>,
+    ) -> Result<()> {
+        self.ballista.try_encode_file_format(buf, node)
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        decode_function(name, buf).unwrap_or_else(|| self.ballista.try_decode_udf(name, buf))
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        encode_function(node, buf).map_or_else(|| self.ballista.try_encode_udf(node, buf), Ok)
+    }
+}
+
+impl PhysicalExtensionCodec for PhysicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.ballista.try_decode(buf, inputs, ctx, converter)
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<()> {
+        self.ballista.try_encode(node, buf, converter)
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        decode_function(name, buf).unwrap_or_else(|| self.ballista.try_decode_udf(name, buf))
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        encode_function(node, buf).map_or_else(|| self.ballista.try_encode_udf(node, buf), Ok)
+    }
+}
