@@ -447,10 +447,19 @@ fn register_functions(ctx: &SessionContext) {
     ctx.register_udwf(interaction_start::interaction_start());
 }
 
+/// The session settings: DataFusion's defaults, then any `DATAFUSION_*` environment
+/// variable (as datafusion-cli reads them: `DATAFUSION_EXECUTION_BATCH_SIZE=16384` sets
+/// `datafusion.execution.batch_size`), then ours (target partitions = cores, unless set).
 fn session_config() -> SessionConfig {
-    SessionConfig::new()
-        .with_information_schema(true)
-        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    let config = SessionConfig::from_env().unwrap_or_else(|e| {
+        eprintln!("warning: DATAFUSION_* environment variables ignored: {e}");
+        SessionConfig::new()
+    });
+    let config = config.with_information_schema(true);
+    if std::env::var_os("DATAFUSION_EXECUTION_TARGET_PARTITIONS").is_some() {
+        return config;
+    }
+    config.with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
 
 /// A context whose queries use at most `memory_limit` bytes, spilling sorts and

@@ -440,3 +440,46 @@ fn prices_of_a_model_show_the_requests_its_entries_priced() {
     let none = inferledger(&["prices", "o3", "--out", out.to_str().unwrap()]);
     assert!(stdout(&none).contains("(no requests in this run folder)"));
 }
+
+#[test]
+fn datafusion_settings_come_from_datafusion_environment_variables() {
+    // As datafusion-cli reads them: DATAFUSION_EXECUTION_BATCH_SIZE sets
+    // datafusion.execution.batch_size (default 8192); target partitions stay one per
+    // core unless DATAFUSION_EXECUTION_TARGET_PARTITIONS sets them.
+    let (_dir, out) = sample_run();
+    let setting = |name: &str, env: &[(&str, &str)]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_inferledger"))
+            .args(["sql", "--format", "csv", "--out", out.to_str().unwrap()])
+            .arg(format!(
+                "SELECT value FROM information_schema.df_settings WHERE name = '{name}'"
+            ))
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert_ok(&output);
+        stdout(&output)
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let batch = "datafusion.execution.batch_size";
+    assert_eq!(setting(batch, &[]), "8192");
+    assert_eq!(
+        setting(batch, &[("DATAFUSION_EXECUTION_BATCH_SIZE", "16384")]),
+        "16384"
+    );
+    let partitions = "datafusion.execution.target_partitions";
+    let cores = std::thread::available_parallelism()
+        .unwrap()
+        .get()
+        .to_string();
+    assert_eq!(setting(partitions, &[]), cores);
+    assert_eq!(
+        setting(
+            partitions,
+            &[("DATAFUSION_EXECUTION_TARGET_PARTITIONS", "3")]
+        ),
+        "3"
+    );
+}
