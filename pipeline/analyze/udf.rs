@@ -89,11 +89,6 @@ impl std::hash::Hash for PricedFunction {
 }
 
 impl PricedFunction {
-    /// Which function this is.
-    pub fn kind(&self) -> PricedKind {
-        self.kind
-    }
-
     /// The book it prices with.
     pub fn book(&self) -> &Arc<PriceBook> {
         &self.book
