@@ -198,18 +198,18 @@ fn walk_object<'de, 's, A: MapAccess<'de>>(
             }
             (None, false) => {
                 let value: Value = map.next_value()?;
-                set_all(walk, &edge.ends, &value);
+                set_all(walk, &edge.ends, value);
             }
             (Some(next), false) => {
                 // A path ends here and others go on below: read the value whole and
                 // look the others up in it.
                 let value: Value = map.next_value()?;
-                set_all(walk, &edge.ends, &value);
                 for &(id, start) in &next.below {
                     if let Some(found) = lookup_keys(&value, &walk.set.paths[id][start..]) {
                         walk.set_found(id, found.into_owned());
                     }
                 }
+                set_all(walk, &edge.ends, value);
             }
             (Some(next), true) => map.next_value_seed(Below { walk, node: next })?,
         }
@@ -217,9 +217,13 @@ fn walk_object<'de, 's, A: MapAccess<'de>>(
     Ok(())
 }
 
-fn set_all(walk: &mut Walk<'_>, ids: &[usize], value: &Value) {
-    for &id in ids {
-        walk.set_found(id, value.clone());
+/// Sets every path in `ids` (most often one) to `value`, cloning it only for the others.
+fn set_all(walk: &mut Walk<'_>, ids: &[usize], value: Value) {
+    if let Some((&last, others)) = ids.split_last() {
+        for &id in others {
+            walk.set_found(id, value.clone());
+        }
+        walk.set_found(last, value);
     }
 }
 
