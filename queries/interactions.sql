@@ -25,11 +25,8 @@
 -- the priced requests; `unpriced_requests` counts the API requests without a price, and
 -- `self_hosted_requests` those served by a pool (their cost is in gpu_cost_attribution).
 --
--- Requests are numbered in one global order (interaction, then time; one sort, which can
--- spill, and no window partition per interaction, which DataFusion runs far slower): an
--- interaction's first request is the one whose predecessor belongs to another, and "the
--- last request's value" is read with MAX over position * 2 + value, whose last bit is the
--- value at the highest position.
+-- "First" and "last" are in (ts, request_id) order, taken with the aggregates
+-- first_by_time / last_by_time (pipeline/analyze/first_last.rs): no sort of every request.
 WITH held AS (
     SELECT request_id, interaction_id, interaction_start, ts, duration_ms, team, feature, user_id,
            model, status, completed, input_tokens, cache_read_tokens, output_tokens, cost_usd, pool
@@ -51,31 +48,33 @@ gpu AS (
     ) parts
     GROUP BY request_id
 ),
-numbered AS (
-    SELECT
-        h.interaction_id, h.interaction_start, h.ts, h.team, h.feature, h.user_id, h.model,
-        h.status, h.completed, h.input_tokens, h.cache_read_tokens, h.output_tokens, h.cost_usd,
-        h.pool, g.gpu_cost_usd,
-        CAST(h.ts AS BIGINT) + COALESCE(h.duration_ms, 0) * 1000 AS end_micros,
-        ROW_NUMBER() OVER w AS position,
-        (LAG(h.interaction_id) OVER w IS DISTINCT FROM h.interaction_id)
-            OR (LAG(h.interaction_start) OVER w IS DISTINCT FROM h.interaction_start) AS is_first
+per_request AS (
+    SELECT h.*, g.gpu_cost_usd,
+           CAST(h.ts AS BIGINT) + COALESCE(h.duration_ms, 0) * 1000 AS end_micros
     FROM gpu g
     RIGHT JOIN held h ON g.request_id = h.request_id
-    WINDOW w AS (ORDER BY h.interaction_id, h.interaction_start, h.ts, h.request_id)
 ),
 -- Summed per interaction and model first, then per interaction: the second level counts
 -- an interaction's models as its rows (a distinct count per group, or a second pass over
--- the requests for the interactions with several models, costs far more).
+-- the requests for the interactions with several models, costs far more). The first
+-- level keeps the time and id of each group's first, last and last explicitly completed
+-- request, so the second picks among its groups in the same order.
 per_model AS (
     SELECT
         interaction_id,
         interaction_start,
         model,
+        MIN(ts) AS first_ts,
+        first_by_time(request_id, ts, request_id) AS first_request,
+        first_by_time(team, ts, request_id) AS team,
+        first_by_time(feature, ts, request_id) AS feature,
+        first_by_time(user_id, ts, request_id) AS user_id,
         MAX(ts) AS end_ts,
-        MAX(CASE WHEN is_first THEN team END) AS team,
-        MAX(CASE WHEN is_first THEN feature END) AS feature,
-        MAX(CASE WHEN is_first THEN user_id END) AS user_id,
+        last_by_time(request_id, ts, request_id) AS last_request,
+        last_by_time(CASE WHEN status = 'ok' THEN true ELSE false END, ts, request_id) AS last_status_ok,
+        MAX(ts) FILTER (WHERE completed IS NOT NULL) AS last_explicit_ts,
+        last_by_time(request_id, ts, request_id) FILTER (WHERE completed IS NOT NULL) AS last_explicit_request,
+        last_by_time(completed, ts, request_id) FILTER (WHERE completed IS NOT NULL) AS last_explicit_completed,
         COUNT(*) AS requests,
         SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS failed_requests,
         SUM(input_tokens) AS input_tokens,
@@ -86,11 +85,8 @@ per_model AS (
         SUM(gpu_cost_usd) AS gpu_cost_usd,
         MAX(end_micros) AS last_activity_micros,
         SUM(CASE WHEN cost_usd IS NULL AND pool IS NULL THEN 1 ELSE 0 END) AS unpriced_requests,
-        SUM(CASE WHEN pool IS NOT NULL THEN 1 ELSE 0 END) AS self_hosted_requests,
-        MAX(CASE WHEN completed IS NOT NULL
-                 THEN position * 2 + CASE WHEN completed THEN 1 ELSE 0 END END) AS last_explicit_completed,
-        MAX(position * 2 + CASE WHEN status = 'ok' THEN 1 ELSE 0 END) AS last_status_ok
-    FROM numbered
+        SUM(CASE WHEN pool IS NOT NULL THEN 1 ELSE 0 END) AS self_hosted_requests
+    FROM per_request
     GROUP BY interaction_id, interaction_start, model
 ),
 grouped AS (
@@ -98,9 +94,9 @@ grouped AS (
         interaction_id,
         interaction_start AS start_ts,
         MAX(end_ts) AS end_ts,
-        MAX(team) AS team,
-        MAX(feature) AS feature,
-        MAX(user_id) AS user_id,
+        first_by_time(team, first_ts, first_request) AS team,
+        first_by_time(feature, first_ts, first_request) AS feature,
+        first_by_time(user_id, first_ts, first_request) AS user_id,
         CASE WHEN COUNT(model) = 1 THEN MAX(model) END AS model,
         COUNT(model) AS models,
         SUM(requests) AS requests,
@@ -114,12 +110,12 @@ grouped AS (
         MAX(last_activity_micros) AS last_activity_micros,
         SUM(unpriced_requests) AS unpriced_requests,
         SUM(self_hosted_requests) AS self_hosted_requests,
-        COALESCE(MAX(last_explicit_completed) % 2 = 1, MAX(last_status_ok) % 2 = 1) AS completed
+        -- A group without an explicit value has no time for it, and is passed over.
+        COALESCE(last_by_time(last_explicit_completed, last_explicit_ts, last_explicit_request),
+                 last_by_time(last_status_ok, end_ts, last_request)) AS completed
     FROM per_model
     GROUP BY interaction_id, interaction_start
 ),
--- The run's gap and horizon as scalar subqueries: each is read once, where a join with
--- run_params would test every interaction against it row by row.
 closing AS (
     SELECT g.*,
            to_timestamp_micros(g.last_activity_micros

@@ -74,6 +74,11 @@ pub async fn connect(
             remote.register_udwf(function.as_ref().clone());
         }
     }
+    for function in local.state().aggregate_functions().values() {
+        if !known.aggregate_functions().contains_key(function.name()) {
+            remote.register_udaf(function.as_ref().clone());
+        }
+    }
     Ok(remote)
 }
 

@@ -6,6 +6,7 @@ pub mod attribution;
 pub mod cache_sim;
 #[cfg(feature = "cluster")]
 pub mod cluster;
+pub mod first_last;
 pub mod history;
 pub mod interaction_start;
 pub mod udf;
@@ -441,10 +442,14 @@ pub fn new_context() -> SessionContext {
     ctx
 }
 
-/// The functions every context has: `session_bucket` and `interaction_start`.
+/// The functions every context has: `session_bucket`, `interaction_start`,
+/// `first_by_time` and `last_by_time`.
 fn register_functions(ctx: &SessionContext) {
     udf::register_session_bucket(ctx);
     ctx.register_udwf(interaction_start::interaction_start());
+    for function in first_last::functions() {
+        ctx.register_udaf(function);
+    }
 }
 
 /// The session settings: DataFusion's defaults, then any `DATAFUSION_*` environment
@@ -509,6 +514,9 @@ impl SessionPass {
         }
         for function in run.state().window_functions().values() {
             ctx.register_udwf(function.as_ref().clone());
+        }
+        for function in run.state().aggregate_functions().values() {
+            ctx.register_udaf(function.as_ref().clone());
         }
         let defaults = run.copied_config().options().catalog.clone();
         let tables = run

@@ -138,6 +138,11 @@ fn function_registry() -> BallistaFunctionRegistry {
         interaction_start.name().to_string(),
         Arc::new(interaction_start),
     );
+    for function in crate::analyze::first_last::functions() {
+        registry
+            .aggregate_functions
+            .insert(function.name().to_string(), Arc::new(function));
+    }
     registry
 }
 
@@ -157,6 +162,9 @@ async fn run_scheduler(bind: &str, port: u16) -> Result<()> {
             }
             for udwf in registry.window_functions.into_values() {
                 state.register_udwf(udwf)?;
+            }
+            for udaf in registry.aggregate_functions.into_values() {
+                state.register_udaf(udaf)?;
             }
             Ok(state)
         }));
