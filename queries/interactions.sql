@@ -126,7 +126,7 @@ closing AS (
 )
 SELECT
     interaction_id,
-    CAST(CAST(closes_at_local AS DATE) AS VARCHAR) AS date,
+    utc_date(closes_at_local) AS date,
     start_ts, end_ts,
     arrow_cast(closes_at_local, 'Timestamp(Microsecond, Some("UTC"))') AS closes_at,
     team, feature, user_id, model, models, requests, failed_requests,

@@ -101,7 +101,9 @@ SELECT
     k.cost_usd, k.cache_saved_usd, k.cache_write_premium_usd, k.output_cost_usd, k.price_id, k.source_cost_usd,
     k.source, k.source_file, k.source_line, k.prefix_blocks, k.prefix_block_tokens,
     pd.pool,
-    CAST(CAST(k.ts AS DATE) AS VARCHAR) AS date
+    -- The request's UTC day, as CAST(CAST(ts AS DATE) AS VARCHAR) gives it (utc_date,
+    -- pipeline/analyze/udf.rs, formats each day once).
+    utc_date(k.ts) AS date
 -- The few pools on the build side.
 FROM pool_deployments pd RIGHT JOIN sessionised k ON k.deployment = pd.deployment
 WHERE NOT k.from_history

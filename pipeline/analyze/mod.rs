@@ -442,10 +442,10 @@ pub fn new_context() -> SessionContext {
     ctx
 }
 
-/// The functions every context has: `session_bucket`, `interaction_start`,
+/// The functions every context has: `session_bucket`, `utc_date`, `interaction_start`,
 /// `first_by_time` and `last_by_time`.
 fn register_functions(ctx: &SessionContext) {
-    udf::register_session_bucket(ctx);
+    udf::register_row_functions(ctx);
     ctx.register_udwf(interaction_start::interaction_start());
     for function in first_last::functions() {
         ctx.register_udaf(function);

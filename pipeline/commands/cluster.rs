@@ -129,10 +129,14 @@ fn function_registry() -> BallistaFunctionRegistry {
                 .or_insert_with(|| function.clone());
         }
     }
-    let session_bucket = crate::analyze::udf::session_bucket();
-    registry
-        .scalar_functions
-        .insert(session_bucket.name().to_string(), Arc::new(session_bucket));
+    for function in [
+        crate::analyze::udf::session_bucket(),
+        crate::analyze::udf::utc_date(),
+    ] {
+        registry
+            .scalar_functions
+            .insert(function.name().to_string(), Arc::new(function));
+    }
     let interaction_start = crate::analyze::interaction_start::interaction_start();
     registry.window_functions.insert(
         interaction_start.name().to_string(),
