@@ -279,9 +279,24 @@ pub async fn run_pipeline(
         millis: clock.elapsed().as_millis(),
     });
     let clock = Instant::now();
-    let sources = summary::source_summaries(&ctx, &ingested.sources).await?;
-    let unpriced_models = summary::unpriced_models(&ctx).await?;
-    let (cost, unpriced_requests) = summary::cost_totals(&ctx).await?;
+    // The summary's queries are independent of one another: they run at once.
+    let (
+        sources,
+        unpriced_models,
+        (cost, unpriced_requests),
+        coverage,
+        billed_pools,
+        gpu_spend,
+        reconciliation,
+    ) = tokio::try_join!(
+        summary::source_summaries(&ctx, &ingested.sources),
+        summary::unpriced_models(&ctx),
+        summary::cost_totals(&ctx),
+        summary::coverage(&ctx),
+        pools_billed(&ctx),
+        summary::gpu_spend(&ctx),
+        summary::reconciliation_headline(&ctx),
+    )?;
     let totals = Totals {
         rows_read: sources.iter().map(|s| s.ingest.rows_read).sum(),
         rows_kept: sources.iter().map(|s| s.rows_kept).sum(),
@@ -297,15 +312,15 @@ pub async fn run_pipeline(
         config: config.file.display().to_string(),
         out: out.display().to_string(),
         window: window_text.clone(),
-        coverage: summary::coverage(&ctx).await?,
-        warnings: summary::unmatched_pools(config, &pools_billed(&ctx).await?),
+        coverage,
+        warnings: summary::unmatched_pools(config, &billed_pools),
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         finished_at: String::new(),
         sources,
         billing,
         gpu_metrics: metrics,
-        gpu_spend: summary::gpu_spend(&ctx).await?,
-        reconciliation: summary::reconciliation_headline(&ctx).await?,
+        gpu_spend,
+        reconciliation,
         provider_usage,
         totals,
         unpriced_models,
@@ -315,8 +330,10 @@ pub async fn run_pipeline(
         peak_rss_bytes: None,
     };
     run_summary.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let report = summary::report_markdown(&ctx, &run_summary).await?;
-    let report_html = crate::publish::html::report_html(&ctx, &run_summary).await?;
+    let (report, report_html) = tokio::try_join!(
+        summary::report_markdown(&ctx, &run_summary),
+        crate::publish::html::report_html(&ctx, &run_summary),
+    )?;
     run_summary.timings_ms.push(StepTiming {
         table: "summary_and_reports".to_string(),
         millis: clock.elapsed().as_millis(),
