@@ -135,45 +135,63 @@ pub struct RequestColumns {
     pub rounded_costs: u64,
 }
 
+/// Text bytes a row's string column is expected to hold, for a builder's first allocation.
+const TEXT_BYTES_PER_ROW: usize = 24;
+
 fn money_builder() -> Decimal128Builder {
-    Decimal128Builder::new().with_data_type(money_type())
+    Decimal128Builder::with_capacity(BATCH_ROWS).with_data_type(money_type())
 }
 
+fn text_builder() -> StringBuilder {
+    StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * TEXT_BYTES_PER_ROW)
+}
+
+fn count_builder() -> Int64Builder {
+    Int64Builder::with_capacity(BATCH_ROWS)
+}
+
+fn flag_builder() -> BooleanBuilder {
+    BooleanBuilder::with_capacity(BATCH_ROWS)
+}
+
+/// Empty builders sized for a batch: a builder's `finish` leaves it with no capacity, and
+/// growing each of 30 columns from nothing every batch cost ~5% of ingest (1M-request
+/// bench, 4 interleaved pairs: 1.05–1.08 s with sized builders, 1.10–1.18 s without).
 impl Default for RequestColumns {
     fn default() -> Self {
         RequestColumns {
             schema: staged_requests_schema(),
             rows: 0,
-            request_id: StringBuilder::new(),
-            ts: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
-            duration_ms: Int64Builder::new(),
-            provider: StringBuilder::new(),
-            model: StringBuilder::new(),
-            deployment: StringBuilder::new(),
-            team: StringBuilder::new(),
-            feature: StringBuilder::new(),
-            user_id: StringBuilder::new(),
-            interaction_id: StringBuilder::new(),
-            status: StringBuilder::new(),
-            input_tokens: Int64Builder::new(),
-            cache_read_tokens: Int64Builder::new(),
-            cache_write_tokens: Int64Builder::new(),
-            cache_write_1h_tokens: Int64Builder::new(),
-            output_tokens: Int64Builder::new(),
-            reasoning_tokens: Int64Builder::new(),
-            completed: BooleanBuilder::new(),
-            batch: BooleanBuilder::new(),
+            request_id: text_builder(),
+            ts: TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC"),
+            duration_ms: count_builder(),
+            provider: text_builder(),
+            model: text_builder(),
+            deployment: text_builder(),
+            team: text_builder(),
+            feature: text_builder(),
+            user_id: text_builder(),
+            interaction_id: text_builder(),
+            status: text_builder(),
+            input_tokens: count_builder(),
+            cache_read_tokens: count_builder(),
+            cache_write_tokens: count_builder(),
+            cache_write_1h_tokens: count_builder(),
+            output_tokens: count_builder(),
+            reasoning_tokens: count_builder(),
+            completed: flag_builder(),
+            batch: flag_builder(),
             cost_usd: money_builder(),
             cache_saved_usd: money_builder(),
             cache_write_premium_usd: money_builder(),
             output_cost_usd: money_builder(),
             source_cost_usd: money_builder(),
-            price_id: StringBuilder::new(),
-            source: StringBuilder::new(),
-            source_file: StringBuilder::new(),
-            source_line: Int64Builder::new(),
-            prefix_blocks: StringBuilder::new(),
-            prefix_block_tokens: Int64Builder::new(),
+            price_id: text_builder(),
+            source: text_builder(),
+            source_file: text_builder(),
+            source_line: count_builder(),
+            prefix_blocks: text_builder(),
+            prefix_block_tokens: count_builder(),
             rounded_costs: 0,
         }
     }
@@ -254,38 +272,42 @@ impl StagedRows for RequestColumns {
     }
 
     fn take_columns(&mut self) -> Result<Vec<ArrayRef>> {
-        self.rows = 0;
+        // The full builders are finished; `self` starts again from builders sized for a
+        // batch, keeping only its count of rounded costs.
+        let rounded_costs = self.rounded_costs;
+        let mut full = std::mem::take(self);
+        self.rounded_costs = rounded_costs;
         Ok(vec![
-            Arc::new(self.request_id.finish()),
-            Arc::new(self.ts.finish()),
-            Arc::new(self.duration_ms.finish()),
-            Arc::new(self.provider.finish()),
-            Arc::new(self.model.finish()),
-            Arc::new(self.deployment.finish()),
-            Arc::new(self.team.finish()),
-            Arc::new(self.feature.finish()),
-            Arc::new(self.user_id.finish()),
-            Arc::new(self.interaction_id.finish()),
-            Arc::new(self.status.finish()),
-            Arc::new(self.input_tokens.finish()),
-            Arc::new(self.cache_read_tokens.finish()),
-            Arc::new(self.cache_write_tokens.finish()),
-            Arc::new(self.cache_write_1h_tokens.finish()),
-            Arc::new(self.output_tokens.finish()),
-            Arc::new(self.reasoning_tokens.finish()),
-            Arc::new(self.completed.finish()),
-            Arc::new(self.batch.finish()),
-            Arc::new(self.cost_usd.finish()),
-            Arc::new(self.cache_saved_usd.finish()),
-            Arc::new(self.cache_write_premium_usd.finish()),
-            Arc::new(self.output_cost_usd.finish()),
-            Arc::new(self.price_id.finish()),
-            Arc::new(self.source.finish()),
-            Arc::new(self.source_file.finish()),
-            Arc::new(self.source_line.finish()),
-            Arc::new(self.prefix_blocks.finish()),
-            Arc::new(self.prefix_block_tokens.finish()),
-            Arc::new(self.source_cost_usd.finish()),
+            Arc::new(full.request_id.finish()),
+            Arc::new(full.ts.finish()),
+            Arc::new(full.duration_ms.finish()),
+            Arc::new(full.provider.finish()),
+            Arc::new(full.model.finish()),
+            Arc::new(full.deployment.finish()),
+            Arc::new(full.team.finish()),
+            Arc::new(full.feature.finish()),
+            Arc::new(full.user_id.finish()),
+            Arc::new(full.interaction_id.finish()),
+            Arc::new(full.status.finish()),
+            Arc::new(full.input_tokens.finish()),
+            Arc::new(full.cache_read_tokens.finish()),
+            Arc::new(full.cache_write_tokens.finish()),
+            Arc::new(full.cache_write_1h_tokens.finish()),
+            Arc::new(full.output_tokens.finish()),
+            Arc::new(full.reasoning_tokens.finish()),
+            Arc::new(full.completed.finish()),
+            Arc::new(full.batch.finish()),
+            Arc::new(full.cost_usd.finish()),
+            Arc::new(full.cache_saved_usd.finish()),
+            Arc::new(full.cache_write_premium_usd.finish()),
+            Arc::new(full.output_cost_usd.finish()),
+            Arc::new(full.price_id.finish()),
+            Arc::new(full.source.finish()),
+            Arc::new(full.source_file.finish()),
+            Arc::new(full.source_line.finish()),
+            Arc::new(full.prefix_blocks.finish()),
+            Arc::new(full.prefix_block_tokens.finish()),
+            Arc::new(full.source_cost_usd.finish()),
         ])
     }
 }
