@@ -7,8 +7,8 @@
 //! They are what `ROW_NUMBER`/`LAG` over one global sort of every request gave before,
 //! without that sort: a window over a single order runs on one core, while an aggregate is
 //! hashed over every core. DataFusion's own `first_value(… ORDER BY …)` keeps its state per
-//! group row by row for text values, which on 300,000 interactions ran ten times slower
-//! than the window. Here the state is three vectors per function (time, id, value), so the
+//! group row by row for text values, which on the 1M-request bench's 312,000 interactions
+//! took 8 s where the window took under 1 s. Here the state is three vectors per function (time, id, value), so the
 //! grouped aggregation stays columnar; NULL values count (the earliest row's NULL team is
 //! the answer, as in the window), rows with a NULL time are left out.
 
