@@ -14,6 +14,7 @@
 
 use std::sync::Arc;
 
+use crate::common::arrow_util::TextColumn;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, Int64Array, LargeStringBuilder,
     StringBuilder, StringViewBuilder,
@@ -171,32 +172,6 @@ struct Picks {
     text_bytes: usize,
 }
 
-/// A string column of any of Arrow's three layouts, looked into row by row.
-enum Texts<'a> {
-    Utf8(&'a datafusion::arrow::array::StringArray),
-    Large(&'a datafusion::arrow::array::LargeStringArray),
-    View(&'a datafusion::arrow::array::StringViewArray),
-}
-
-impl<'a> Texts<'a> {
-    fn of(column: &'a ArrayRef) -> Texts<'a> {
-        match column.data_type() {
-            DataType::Utf8View => Texts::View(column.as_string_view()),
-            DataType::LargeUtf8 => Texts::Large(column.as_string::<i64>()),
-            _ => Texts::Utf8(column.as_string::<i32>()),
-        }
-    }
-
-    #[inline]
-    fn at(&self, row: usize) -> Option<&'a str> {
-        match self {
-            Texts::Utf8(a) => a.is_valid(row).then(|| a.value(row)),
-            Texts::Large(a) => a.is_valid(row).then(|| a.value(row)),
-            Texts::View(a) => a.is_valid(row).then(|| a.value(row)),
-        }
-    }
-}
-
 impl Picks {
     fn new(which: Which, value_type: DataType) -> Result<Self> {
         let values = if is_text(&value_type) {
@@ -235,9 +210,9 @@ impl Picks {
         use_row: impl Fn(usize) -> bool,
     ) -> Result<()> {
         let (values, ts, ids) = columns;
-        let ids = Texts::of(ids);
+        let ids = TextColumn::of(ids);
         let (texts, flags) = match &self.values {
-            Kept::Text(_) => (Some(Texts::of(values)), None),
+            Kept::Text(_) => (Some(TextColumn::of(values)), None),
             Kept::Flag(_) => (None, Some(values.as_boolean())),
         };
         for (row, &group) in group_indices.iter().enumerate() {
@@ -421,7 +396,7 @@ struct OneGroup {
 impl OneGroup {
     fn offer(&mut self, values: &[ArrayRef]) -> Result<()> {
         let ts = times(&values[1])?;
-        let ids = Texts::of(&values[2]);
+        let ids = TextColumn::of(&values[2]);
         for row in 0..ts.len() {
             if ts.is_null(row) {
                 continue;

@@ -23,6 +23,8 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_expr::PhysicalExpr;
 
+use crate::common::arrow_util::TextColumn;
+
 /// The function's name in SQL.
 pub const NAME: &str = "interaction_start";
 
@@ -112,18 +114,6 @@ struct Previous {
     start: i64,
 }
 
-/// The string at `row` of a string column of any of Arrow's three layouts.
-fn key_at(column: &ArrayRef, row: usize) -> Option<&str> {
-    if column.is_null(row) {
-        return None;
-    }
-    match column.data_type() {
-        DataType::Utf8View => Some(column.as_string_view().value(row)),
-        DataType::LargeUtf8 => Some(column.as_string::<i64>().value(row)),
-        _ => Some(column.as_string::<i32>().value(row)),
-    }
-}
-
 impl PartitionEvaluator for StartEvaluator {
     /// Each row's result depends on the rows before it only.
     fn is_causal(&self) -> bool {
@@ -136,7 +126,8 @@ impl PartitionEvaluator for StartEvaluator {
 
     fn evaluate(&mut self, values: &[ArrayRef], range: &Range<usize>) -> Result<ScalarValue> {
         let row = range.start;
-        let (Some(key), false) = (key_at(&values[0], row), values[1].is_null(row)) else {
+        let (Some(key), false) = (TextColumn::of(&values[0]).at(row), values[1].is_null(row))
+        else {
             return exec_err!("{NAME}: a request without a session key or time");
         };
         let ts = values[1]

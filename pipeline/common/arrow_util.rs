@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, LargeStringArray, RecordBatch, StringArray, StringViewArray,
+};
 use datafusion::arrow::datatypes::{DataType, Decimal128Type, FieldRef, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -59,6 +61,39 @@ pub fn text_at(batch: &RecordBatch, column: usize, row: usize) -> Option<String>
     let array = datafusion::arrow::compute::cast(batch.column(column), &DataType::Utf8).ok()?;
     string_at(array.as_ref(), row)
 }
+
+/// A string column of any of Arrow's three layouts, looked into row by row without a
+/// copy (the layout is matched once, not per row).
+pub enum TextColumn<'a> {
+    /// `Utf8`.
+    Utf8(&'a StringArray),
+    /// `LargeUtf8`.
+    Large(&'a LargeStringArray),
+    /// `Utf8View`.
+    View(&'a StringViewArray),
+}
+
+impl<'a> TextColumn<'a> {
+    /// The column as text; it must be one of the three string types.
+    pub fn of(column: &'a ArrayRef) -> TextColumn<'a> {
+        match column.data_type() {
+            DataType::Utf8View => TextColumn::View(column.as_string_view()),
+            DataType::LargeUtf8 => TextColumn::Large(column.as_string::<i64>()),
+            _ => TextColumn::Utf8(column.as_string::<i32>()),
+        }
+    }
+
+    /// The text at `row`, `None` for NULL.
+    #[inline]
+    pub fn at(&self, row: usize) -> Option<&'a str> {
+        match self {
+            TextColumn::Utf8(a) => a.is_valid(row).then(|| a.value(row)),
+            TextColumn::Large(a) => a.is_valid(row).then(|| a.value(row)),
+            TextColumn::View(a) => a.is_valid(row).then(|| a.value(row)),
+        }
+    }
+}
+
 /// The text of a string cell, whatever the string type (Parquet reads back as Utf8View).
 pub fn string_at(array: &dyn Array, row: usize) -> Option<String> {
     if array.is_null(row) {
