@@ -27,8 +27,10 @@
 -- whatever the key (so an interaction always closes inactivity_gap_seconds after its last
 -- request, and a nightly run can tell which are still open). interaction_start is the
 -- time of the interaction's first request, earlier nights included; interaction_id is the
--- log's own id, or '<key>@<interaction_start>' for derived ones. The rows go through the
--- sessionising windows whole, so nothing is joined back afterwards.
+-- log's own id, or '<key>@<interaction_start>' for derived ones. Each key's interactions are
+-- found as time spans by an aggregate over the key's times, and each request then finds
+-- its span by an equi-join: no sort of the requests (a window over one global order
+-- sorted every column of every request, on one core).
 WITH duplicated AS (
     -- The ids staged more than once, as ingest found them (a run) or as a GROUP BY over
     -- requests_staged finds them (the `sql` prompt, the SQL tests); a few ids staged once
@@ -79,16 +81,49 @@ keyed AS (
       AND session_bucket(session_key, (SELECT session_buckets FROM session_pass))
           = (SELECT session_bucket FROM session_pass)
 ),
+-- Each session key's interactions as time spans {start, end} (interaction_spans,
+-- pipeline/analyze/interaction_spans.rs): in time order, a request starts an interaction
+-- when it is its key's first or comes more than the gap after the one before. Earlier
+-- nights' requests count. An aggregate per key, so the requests are never sorted.
+spans AS (
+    SELECT session_key, unnest(spans) AS span
+    FROM (
+        SELECT session_key, interaction_spans(ts, gap_micros) AS spans
+        FROM (
+            SELECT session_key, ts,
+                   (SELECT inactivity_gap_seconds FROM run_params) * 1000000 AS gap_micros
+            FROM keyed
+        ) timeline
+        GROUP BY session_key
+    ) per_key
+),
+-- Time cut into slots as wide as the gap (at least a second): each span is listed once
+-- per slot it overlaps, so a request looks its span up by key and slot among the few
+-- spans of its key in that slot (at most three), never among all of them.
+slot_width AS (
+    SELECT GREATEST(COALESCE(inactivity_gap_seconds * 1000000, 9223372036854775807), 1000000)
+               AS slot_micros
+    FROM run_params
+),
+span_slots AS (
+    SELECT session_key, start_ts, end_ts,
+           unnest(generate_series(CAST(start_ts AS BIGINT) / (SELECT slot_micros FROM slot_width),
+                                  CAST(end_ts AS BIGINT) / (SELECT slot_micros FROM slot_width))) AS slot
+    FROM (SELECT session_key, span['start'] AS start_ts, span['end'] AS end_ts FROM spans) s
+),
+tonight AS (
+    SELECT *, CAST(ts AS BIGINT) / (SELECT slot_micros FROM slot_width) AS slot
+    FROM keyed
+    WHERE NOT from_history
+),
+-- interaction_start: the start of the span a request lies in. The spans (one row per
+-- interaction and slot) are the build side.
 sessionised AS (
-    -- Every key's requests in time order, all keys one after another (one global order,
-    -- not a window partition per key: DataFusion runs a partition per key far slower): a
-    -- request starts an interaction when it is its key's first or comes more than the gap
-    -- after the one before, and interaction_start (pipeline/analyze/interaction_start.rs)
-    -- is the time of the request that started the interaction a request belongs to.
-    SELECT k.*,
-           interaction_start(session_key, ts, p.inactivity_gap_seconds * 1000000)
-               OVER (ORDER BY session_key, ts, request_id) AS interaction_start
-    FROM keyed k CROSS JOIN run_params p
+    SELECT k.*, s.start_ts AS interaction_start
+    FROM span_slots s
+    RIGHT JOIN tonight k
+        ON s.session_key = k.session_key AND s.slot = k.slot
+       AND k.ts BETWEEN s.start_ts AND s.end_ts
 )
 SELECT
     k.request_id, k.ts, k.duration_ms, k.provider, k.model, k.deployment, k.team, k.feature,
@@ -106,4 +141,3 @@ SELECT
     utc_date(k.ts) AS date
 -- The few pools on the build side.
 FROM pool_deployments pd RIGHT JOIN sessionised k ON k.deployment = pd.deployment
-WHERE NOT k.from_history

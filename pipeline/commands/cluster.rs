@@ -137,12 +137,10 @@ fn function_registry() -> BallistaFunctionRegistry {
             .scalar_functions
             .insert(function.name().to_string(), Arc::new(function));
     }
-    let interaction_start = crate::analyze::interaction_start::interaction_start();
-    registry.window_functions.insert(
-        interaction_start.name().to_string(),
-        Arc::new(interaction_start),
-    );
-    for function in crate::analyze::first_last::functions() {
+    for function in crate::analyze::first_last::functions()
+        .into_iter()
+        .chain([crate::analyze::interaction_spans::interaction_spans()])
+    {
         registry
             .aggregate_functions
             .insert(function.name().to_string(), Arc::new(function));

@@ -132,9 +132,10 @@ fn sql_on_a_ballista_cluster_answers_as_sql_in_process() {
          FROM requests ORDER BY model, nth, request_id LIMIT 50",
         // The pipeline's own functions, known to the executors by name.
         "SELECT session_bucket(session_key, 4) AS bucket, COUNT(*) FROM requests GROUP BY 1 ORDER BY 1",
-        "SELECT COUNT(DISTINCT session_key || '@' || CAST(started AS VARCHAR)) AS interactions FROM ( \
-           SELECT session_key, interaction_start(session_key, ts, 1800000000) \
-                  OVER (ORDER BY session_key, ts, request_id) AS started FROM requests)",
+        "SELECT COUNT(*) AS interactions, MIN(span['start']) AS first_start FROM ( \
+           SELECT unnest(spans) AS span FROM ( \
+             SELECT session_key, interaction_spans(ts, 1800000000) AS spans FROM requests \
+             GROUP BY session_key))",
     ];
     for query in queries {
         let local = sql_csv(&out, query, &[]);
