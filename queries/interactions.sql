@@ -54,27 +54,16 @@ per_request AS (
     FROM gpu g
     RIGHT JOIN held h ON g.request_id = h.request_id
 ),
--- Summed per interaction and model first, then per interaction: the second level counts
--- an interaction's models as its rows (a distinct count per group, or a second pass over
--- the requests for the interactions with several models, costs far more). The first
--- level keeps the time and id of each group's first, last and last explicitly completed
--- request, so the second picks among its groups in the same order.
-per_model AS (
+grouped AS (
     SELECT
         interaction_id,
-        interaction_start,
-        model,
-        MIN(ts) AS first_ts,
-        first_by_time(request_id, ts, request_id) AS first_request,
+        interaction_start AS start_ts,
+        MAX(ts) AS end_ts,
         first_by_time(team, ts, request_id) AS team,
         first_by_time(feature, ts, request_id) AS feature,
         first_by_time(user_id, ts, request_id) AS user_id,
-        MAX(ts) AS end_ts,
-        last_by_time(request_id, ts, request_id) AS last_request,
-        last_by_time(CASE WHEN status = 'ok' THEN true ELSE false END, ts, request_id) AS last_status_ok,
-        MAX(ts) FILTER (WHERE completed IS NOT NULL) AS last_explicit_ts,
-        last_by_time(request_id, ts, request_id) FILTER (WHERE completed IS NOT NULL) AS last_explicit_request,
-        last_by_time(completed, ts, request_id) FILTER (WHERE completed IS NOT NULL) AS last_explicit_completed,
+        -- The distinct models used (pipeline/analyze/distinct_values.rs), NULL left out.
+        distinct_values(model) AS models_used,
         COUNT(*) AS requests,
         SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS failed_requests,
         SUM(input_tokens) AS input_tokens,
@@ -85,35 +74,11 @@ per_model AS (
         SUM(gpu_cost_usd) AS gpu_cost_usd,
         MAX(end_micros) AS last_activity_micros,
         SUM(CASE WHEN cost_usd IS NULL AND pool IS NULL THEN 1 ELSE 0 END) AS unpriced_requests,
-        SUM(CASE WHEN pool IS NOT NULL THEN 1 ELSE 0 END) AS self_hosted_requests
+        SUM(CASE WHEN pool IS NOT NULL THEN 1 ELSE 0 END) AS self_hosted_requests,
+        -- The last explicit value, else whether the last request succeeded.
+        COALESCE(last_by_time(completed, ts, request_id) FILTER (WHERE completed IS NOT NULL),
+                 last_by_time(CASE WHEN status = 'ok' THEN true ELSE false END, ts, request_id)) AS completed
     FROM per_request
-    GROUP BY interaction_id, interaction_start, model
-),
-grouped AS (
-    SELECT
-        interaction_id,
-        interaction_start AS start_ts,
-        MAX(end_ts) AS end_ts,
-        first_by_time(team, first_ts, first_request) AS team,
-        first_by_time(feature, first_ts, first_request) AS feature,
-        first_by_time(user_id, first_ts, first_request) AS user_id,
-        CASE WHEN COUNT(model) = 1 THEN MAX(model) END AS model,
-        COUNT(model) AS models,
-        SUM(requests) AS requests,
-        SUM(failed_requests) AS failed_requests,
-        SUM(input_tokens) AS input_tokens,
-        SUM(cache_read_tokens) AS cache_read_tokens,
-        SUM(output_tokens) AS output_tokens,
-        SUM(total_tokens) AS total_tokens,
-        SUM(cost_usd) AS cost_usd,
-        SUM(gpu_cost_usd) AS gpu_cost_usd,
-        MAX(last_activity_micros) AS last_activity_micros,
-        SUM(unpriced_requests) AS unpriced_requests,
-        SUM(self_hosted_requests) AS self_hosted_requests,
-        -- A group without an explicit value has no time for it, and is passed over.
-        COALESCE(last_by_time(last_explicit_completed, last_explicit_ts, last_explicit_request),
-                 last_by_time(last_status_ok, end_ts, last_request)) AS completed
-    FROM per_model
     GROUP BY interaction_id, interaction_start
 ),
 closing AS (
@@ -129,7 +94,10 @@ SELECT
     utc_date(closes_at_local) AS date,
     start_ts, end_ts,
     arrow_cast(closes_at_local, 'Timestamp(Microsecond, Some("UTC"))') AS closes_at,
-    team, feature, user_id, model, models, requests, failed_requests,
+    team, feature, user_id,
+    CASE WHEN cardinality(models_used) = 1 THEN models_used[1] END AS model,
+    CAST(cardinality(models_used) AS BIGINT) AS models,
+    requests, failed_requests,
     input_tokens, cache_read_tokens, output_tokens, total_tokens, cost_usd, gpu_cost_usd,
     COALESCE(cost_usd, CAST(0 AS DECIMAL(38, 12))) + COALESCE(gpu_cost_usd, CAST(0 AS DECIMAL(38, 12))) AS total_cost_usd,
     unpriced_requests, self_hosted_requests, completed

@@ -6,6 +6,7 @@ pub mod attribution;
 pub mod cache_sim;
 #[cfg(feature = "cluster")]
 pub mod cluster;
+pub mod distinct_values;
 pub mod first_last;
 pub mod history;
 pub mod interaction_spans;
@@ -443,10 +444,11 @@ pub fn new_context() -> SessionContext {
 }
 
 /// The functions every context has: `session_bucket`, `utc_date`, `interaction_spans`,
-/// `first_by_time` and `last_by_time`.
+/// `distinct_values`, `first_by_time` and `last_by_time`.
 fn register_functions(ctx: &SessionContext) {
     udf::register_row_functions(ctx);
     ctx.register_udaf(interaction_spans::interaction_spans());
+    ctx.register_udaf(distinct_values::distinct_values());
     for function in first_last::functions() {
         ctx.register_udaf(function);
     }

@@ -137,10 +137,10 @@ fn function_registry() -> BallistaFunctionRegistry {
             .scalar_functions
             .insert(function.name().to_string(), Arc::new(function));
     }
-    for function in crate::analyze::first_last::functions()
-        .into_iter()
-        .chain([crate::analyze::interaction_spans::interaction_spans()])
-    {
+    for function in crate::analyze::first_last::functions().into_iter().chain([
+        crate::analyze::interaction_spans::interaction_spans(),
+        crate::analyze::distinct_values::distinct_values(),
+    ]) {
         registry
             .aggregate_functions
             .insert(function.name().to_string(), Arc::new(function));
