@@ -133,75 +133,61 @@ pub fn open(
 }
 
 /// A byte range of an uncompressed JSON-lines file that can be read on its own: it starts
-/// at the start of a line, and `first_line` is that line's number.
+/// at the start of a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Part {
     /// First byte.
     pub start: u64,
     /// One past the last byte.
     pub end: u64,
-    /// Line number of the line at `start` (1-based).
-    pub first_line: u64,
 }
 
 /// Smallest file worth splitting: below it, one reader is as fast.
 pub const MIN_SPLIT_BYTES: u64 = 32 << 20;
 
 /// Splits an uncompressed JSON-lines file into up to `parts` ranges of about equal size,
-/// each starting at a line start, with exact line numbers (found by counting the line
-/// ends before each split point). A file under `min_bytes` (callers pass
+/// each starting at a line start (the split points are found by reading on from each
+/// target to its line's end; the line numbers are counted by whoever reads the part, see
+/// [`open_json_lines_part`]). A file under `min_bytes` (callers pass
 /// [`MIN_SPLIT_BYTES`]), one that holds a JSON array, or `parts < 2` gives one part: the
 /// whole file.
 pub fn json_lines_parts(path: &Path, parts: usize, min_bytes: u64) -> Result<Vec<Part>> {
+    use std::io::{Seek, SeekFrom};
     let io = |e| Error::io(path, e);
     if super::remote::is_url(path) {
         // An object is streamed from its start: one part.
         return Ok(vec![Part {
             start: 0,
             end: super::files::size(path),
-            first_line: 1,
         }]);
     }
     let size = std::fs::metadata(path).map_err(io)?.len();
     let whole = vec![Part {
         start: 0,
         end: size,
-        first_line: 1,
     }];
     if parts < 2 || size < min_bytes.max(1) {
         return Ok(whole);
     }
-    let mut file = std::io::BufReader::with_capacity(1 << 20, File::open(path).map_err(io)?);
+    let mut file = std::io::BufReader::with_capacity(1 << 16, File::open(path).map_err(io)?);
     if peek_first_byte_of(&mut file).map_err(io)? == Some(b'[') {
         return Ok(whole);
     }
-    let (mut position, mut newlines) = (0u64, 0u64);
     let mut result = Vec::with_capacity(parts);
-    let (mut start, mut first_line) = (0u64, 1u64);
+    let mut start = 0u64;
     for k in 1..parts as u64 {
-        let target = size * k / parts as u64;
-        // Up to the target, counting line ends...
-        while position < target {
-            let buf = file.fill_buf().map_err(io)?;
-            if buf.is_empty() {
-                break;
-            }
-            let take = ((target - position) as usize).min(buf.len());
-            newlines += buf[..take].iter().filter(|b| **b == b'\n').count() as u64;
-            file.consume(take);
-            position += take as u64;
-        }
-        // ...then to the end of the line the target falls in.
+        let target = (size * k / parts as u64).max(start);
+        // From the target to the end of the line it falls in.
+        file.seek(SeekFrom::Start(target)).map_err(io)?;
+        let mut position = target;
         loop {
             let buf = file.fill_buf().map_err(io)?;
             if buf.is_empty() {
                 break;
             }
-            match buf.iter().position(|b| *b == b'\n') {
+            match memchr::memchr(b'\n', buf) {
                 Some(i) => {
-                    file.consume(i + 1);
                     position += i as u64 + 1;
-                    newlines += 1;
                     break;
                 }
                 None => {
@@ -214,20 +200,30 @@ pub fn json_lines_parts(path: &Path, parts: usize, min_bytes: u64) -> Result<Vec
         if position >= size {
             break;
         }
-        result.push(Part {
-            start,
-            end: position,
-            first_line,
-        });
-        start = position;
-        first_line = newlines + 1;
+        if position > start {
+            result.push(Part {
+                start,
+                end: position,
+            });
+            start = position;
+        }
     }
-    result.push(Part {
-        start,
-        end: size,
-        first_line,
-    });
+    result.push(Part { start, end: size });
     Ok(result)
+}
+
+/// The number of line ends in the first `bytes` bytes of `path`.
+fn line_ends_before(path: &Path, bytes: u64) -> std::io::Result<u64> {
+    let mut file = File::open(path)?.take(bytes);
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut count = 0u64;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            return Ok(count);
+        }
+        count += memchr::memchr_iter(b'\n', &buffer[..n]).count() as u64;
+    }
 }
 
 /// The first byte that is not blank, without consuming anything (a file is not split when
@@ -246,13 +242,16 @@ pub fn open_json_lines_part(
     wrap: impl FnOnce(Box<dyn Read + Send>) -> Box<dyn Read + Send>,
 ) -> Result<JsonLineTexts> {
     use std::io::{Seek, SeekFrom};
+    // The part's line numbers go on from the line ends before it, counted here, so each
+    // part counts its own while the parts before it are already being read.
+    let lines_before = line_ends_before(path, part.start).map_err(|e| Error::io(path, e))?;
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     file.seek(SeekFrom::Start(part.start))
         .map_err(|e| Error::io(path, e))?;
     let limited = wrap(Box::new(file)).take(part.end - part.start);
     Ok(Box::new(JsonLines {
         reader: Box::new(std::io::BufReader::with_capacity(1 << 16, limited)),
-        line: part.first_line - 1,
+        line: lines_before,
         done: false,
     }))
 }
