@@ -198,7 +198,12 @@ pub async fn run_pipeline(
         canonical::staged_requests_schema(),
     )?;
     analyze::register_duplicate_ids(&ctx, &ingested.duplicate_ids)?;
-    analyze::register_duplicate_copies(&ctx, &input_dir.join("requests_duplicate_copies")).await?;
+    analyze::register_duplicate_copies(
+        &ctx,
+        &ingested.duplicate_ids,
+        &input_dir.join("requests_duplicate_copies"),
+    )
+    .await?;
     analyze::register_session_pass(&ctx, 0, 1)?;
     crate::common::arrow_util::register_parquet_dir(
         &ctx,
@@ -370,11 +375,13 @@ pub async fn run_pipeline(
 /// The first and last day of the run's data (requests and GPU billing hours), for a run
 /// without --from/--to; 1970-01-01 when there is no data at all.
 async fn data_days(ctx: &datafusion::prelude::SessionContext) -> Result<(NaiveDate, NaiveDate)> {
-    let sql = "SELECT MIN(day), MAX(day) FROM ( \
-                 SELECT to_char(MIN(ts), '%Y-%m-%d') AS day FROM requests_staged \
-                 UNION ALL SELECT to_char(MAX(ts), '%Y-%m-%d') FROM requests_staged \
-                 UNION ALL SELECT to_char(MIN(hour), '%Y-%m-%d') FROM billing_staged \
-                 UNION ALL SELECT to_char(MAX(hour), '%Y-%m-%d') FROM billing_staged)";
+    // One scan of each table (its first and last time together).
+    let sql = "SELECT MIN(first_day), MAX(last_day) FROM ( \
+                 SELECT to_char(MIN(ts), '%Y-%m-%d') AS first_day, \
+                        to_char(MAX(ts), '%Y-%m-%d') AS last_day FROM requests_staged \
+                 UNION ALL \
+                 SELECT to_char(MIN(hour), '%Y-%m-%d'), to_char(MAX(hour), '%Y-%m-%d') \
+                 FROM billing_staged)";
     let batches = crate::common::arrow_util::sql_batches(ctx, sql).await?;
     let day = |column: usize| {
         batches
