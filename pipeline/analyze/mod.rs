@@ -1126,12 +1126,81 @@ pub struct StagedRequests {
 /// part before the parts are gathered into the table's folder.
 const BUCKETS_DIR: &str = ".buckets";
 
+/// The tables a query names (in FROM and JOIN, subqueries included; not its CTEs),
+/// lower-cased.
+fn tables_named(sql: &str) -> Result<std::collections::BTreeSet<String>> {
+    let mut names = std::collections::BTreeSet::new();
+    for statement in datafusion::sql::parser::DFParser::parse_sql(sql)? {
+        let (tables, _ctes) = datafusion::sql::resolve::resolve_table_references(&statement, true)?;
+        names.extend(tables.iter().map(|t| t.table().to_lowercase()));
+    }
+    Ok(names)
+}
+
+impl Prepare {
+    /// The tables the Rust work reads, where they are known: `None` for work that must run
+    /// alone (see [`step_dependencies`]).
+    fn reads(self) -> Option<&'static [&'static str]> {
+        match self {
+            // cache_sim::register_ideal: the requests and the earlier nights' context.
+            Prepare::IdealCacheReplay => Some(&["requests", "requests_context"]),
+            Prepare::GpuTimeSweep | Prepare::GpuCostSplit => None,
+        }
+    }
+}
+
+/// The tables a step reads, where they are known: its query's, and its Rust work's.
+fn step_reads(step: &Step) -> Result<Option<std::collections::BTreeSet<String>>> {
+    Ok(match step.work {
+        Work::Sql(sql) => Some(tables_named(sql)?),
+        Work::Prepared(prepare, sql) => match prepare.reads() {
+            Some(reads) => {
+                let mut tables = tables_named(sql)?;
+                tables.extend(reads.iter().map(|t| t.to_string()));
+                Some(tables)
+            }
+            None => None,
+        },
+        Work::Recommendations => None,
+    })
+}
+
+/// For each step, the earlier steps it waits for. A step waits for every earlier step
+/// whose table it reads, and for every earlier step that reads its table (which read the
+/// table as it was before this step wrote it). The first decision step (the lookback is
+/// registered before it) and the steps whose Rust work reads tables not listed (the GPU
+/// sweeps and the recommendations) wait for every earlier step, and every later step
+/// waits for them; tables their Rust work registers are so there before any later step
+/// reads them. So steps run at once only where the order cannot change what they read.
+fn step_dependencies() -> Result<Vec<Vec<usize>>> {
+    let mut reads = Vec::new();
+    for step in STEPS {
+        reads.push(step_reads(&step)?.filter(|_| step.table != FIRST_DECISION_STEP));
+    }
+    Ok((0..STEPS.len())
+        .map(|i| {
+            (0..i)
+                .filter(|&j| match (&reads[i], &reads[j]) {
+                    (Some(mine), Some(theirs)) => {
+                        mine.contains(STEPS[j].table) || theirs.contains(STEPS[i].table)
+                    }
+                    _ => true,
+                })
+                .collect()
+        })
+        .collect())
+}
+
 /// Runs every step, writing table `T` to `tables_dir/T/` and registering it as `T`. Day
 /// partitions outside the run's window are not written. The session steps run once per
 /// session bucket (`staged.buckets`), each pass reading that bucket's rows. Before the
 /// first decision step, the day-partitioned tables are re-registered as the lookback
 /// history (published history outside the window + this run's window); after the last, as
 /// the window's again.
+///
+/// Steps that do not depend on one another ([`step_dependencies`]) run at once, as many as
+/// there are cores (one at a time under a memory limit, which steps at once would share):
+/// a small step keeps one core busy planning and writing while the other waits.
 pub async fn run_steps(
     ctx: &SessionContext,
     book: &crate::prices::PriceBook,
@@ -1141,77 +1210,60 @@ pub async fn run_steps(
     staged: &StagedRequests,
     progress: &Progress,
 ) -> Result<Vec<StepTiming>> {
-    let mut timings = Vec::new();
-    let buckets = u32::try_from(staged.buckets.len()).expect("few buckets");
-    let pass_dir = |bucket: u32, table: &str| {
-        tables_dir
-            .join(BUCKETS_DIR)
-            .join(format!("bucket-{bucket:03}"))
-            .join(table)
-    };
-    for step in STEPS {
-        let started = Instant::now();
-        if step.table == FIRST_DECISION_STEP {
-            let partitioned: Vec<&str> = published_steps()
-                .filter(|s| s.partitioned)
-                .map(|s| s.table)
-                .collect();
-            crate::analyze::history::register_lookback(ctx, out, tables_dir, window, &partitioned)
-                .await?;
+    use futures::StreamExt;
+    let dependencies = step_dependencies()?;
+    let at_once = match ctx.runtime_env().memory_pool.memory_limit() {
+        datafusion::execution::memory_pool::MemoryLimit::Infinite => {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
         }
-        let bar = progress.step(step.table);
-        let dir = if step.published {
-            tables_dir.join(step.table)
-        } else {
-            tables_dir.join(".internal").join(step.table)
-        };
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let schema = match step.per_bucket {
-            None => write_step(ctx, &step, book, window, &dir).await?,
-            Some(input) => {
-                // One pass at a time: a pass already keeps every core busy (its sorts and
-                // its Parquet writer are parallel), so passes at once would only add their
-                // memory.
-                let mut schemas = Vec::new();
-                for bucket in 0..buckets {
-                    let pass = SessionPass {
-                        bucket,
-                        buckets,
-                        input: match input {
-                            BucketInput::StagedRequests => staged.buckets[bucket as usize].clone(),
-                            BucketInput::Requests => pass_dir(bucket, "requests"),
-                        },
-                        output: pass_dir(bucket, step.table),
-                    };
-                    schemas.push(pass.run(ctx, &step, book, window).await?);
-                }
-                for bucket in 0..buckets {
-                    gather_pass(&pass_dir(bucket, step.table), &dir, bucket)?;
-                }
-                schemas.into_iter().next().expect("at least one bucket")
+        _ => 1,
+    };
+    let mut done = vec![false; STEPS.len()];
+    let mut started = vec![false; STEPS.len()];
+    let mut timings: Vec<(usize, StepTiming)> = Vec::new();
+    let mut running = futures::stream::FuturesUnordered::new();
+    loop {
+        for i in 0..STEPS.len() {
+            if running.len() >= at_once {
+                break;
             }
-        };
-        let table_schema = if step.partitioned {
-            // Reading back, `date` comes from the folder names, as the last column.
-            let mut fields: Vec<Field> = schema
-                .fields()
-                .iter()
-                .filter(|f| f.name() != "date")
-                .map(|f| f.as_ref().clone())
-                .collect();
-            fields.push(Field::new("date", DataType::Utf8, true));
-            Arc::new(Schema::new(fields))
-        } else {
-            schema
-        };
-        ctx.deregister_table(step.table)?;
-        register_parquet_dir(ctx, step.table, &dir, step.partitioned, Some(table_schema)).await?;
-        bar.finish_and_clear();
-        timings.push(StepTiming {
-            table: step.table.to_string(),
-            millis: started.elapsed().as_millis(),
-        });
+            if started[i] || !dependencies[i].iter().all(|&j| done[j]) {
+                continue;
+            }
+            if STEPS[i].table == FIRST_DECISION_STEP {
+                // Every earlier step is done and no later one has started.
+                let partitioned: Vec<&str> = published_steps()
+                    .filter(|s| s.partitioned)
+                    .map(|s| s.table)
+                    .collect();
+                crate::analyze::history::register_lookback(
+                    ctx,
+                    out,
+                    tables_dir,
+                    window,
+                    &partitioned,
+                )
+                .await?;
+            }
+            started[i] = true;
+            let step = STEPS[i];
+            running.push(async move {
+                let timing =
+                    run_step(ctx, &step, book, tables_dir, window, staged, progress).await?;
+                Ok::<_, Error>((i, timing))
+            });
+        }
+        match running.next().await {
+            Some(finished) => {
+                let (i, timing) = finished?;
+                done[i] = true;
+                timings.push((i, timing));
+            }
+            None => break,
+        }
     }
+    timings.sort_by_key(|(i, _)| *i);
+    let timings = timings.into_iter().map(|(_, timing)| timing).collect();
     let passes = tables_dir.join(BUCKETS_DIR);
     if passes.exists() {
         std::fs::remove_dir_all(&passes).map_err(|e| Error::io(&passes, e))?;
@@ -1224,6 +1276,79 @@ pub async fn run_steps(
         register_parquet_dir(ctx, step.table, &dir, true, Some(schema)).await?;
     }
     Ok(timings)
+}
+
+/// Runs one step (each session bucket's pass in turn, for a session step), writes its
+/// table and registers it.
+async fn run_step(
+    ctx: &SessionContext,
+    step: &Step,
+    book: &crate::prices::PriceBook,
+    tables_dir: &Path,
+    window: &crate::analyze::history::RunWindow,
+    staged: &StagedRequests,
+    progress: &Progress,
+) -> Result<StepTiming> {
+    let started = Instant::now();
+    let buckets = u32::try_from(staged.buckets.len()).expect("few buckets");
+    let pass_dir = |bucket: u32, table: &str| {
+        tables_dir
+            .join(BUCKETS_DIR)
+            .join(format!("bucket-{bucket:03}"))
+            .join(table)
+    };
+    let bar = progress.step(step.table);
+    let dir = if step.published {
+        tables_dir.join(step.table)
+    } else {
+        tables_dir.join(".internal").join(step.table)
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let schema = match step.per_bucket {
+        None => write_step(ctx, step, book, window, &dir).await?,
+        Some(input) => {
+            // One pass at a time: a pass already keeps every core busy (its sorts and
+            // its Parquet writer are parallel), so passes at once would only add their
+            // memory.
+            let mut schemas = Vec::new();
+            for bucket in 0..buckets {
+                let pass = SessionPass {
+                    bucket,
+                    buckets,
+                    input: match input {
+                        BucketInput::StagedRequests => staged.buckets[bucket as usize].clone(),
+                        BucketInput::Requests => pass_dir(bucket, "requests"),
+                    },
+                    output: pass_dir(bucket, step.table),
+                };
+                schemas.push(pass.run(ctx, step, book, window).await?);
+            }
+            for bucket in 0..buckets {
+                gather_pass(&pass_dir(bucket, step.table), &dir, bucket)?;
+            }
+            schemas.into_iter().next().expect("at least one bucket")
+        }
+    };
+    let table_schema = if step.partitioned {
+        // Reading back, `date` comes from the folder names, as the last column.
+        let mut fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .filter(|f| f.name() != "date")
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new("date", DataType::Utf8, true));
+        Arc::new(Schema::new(fields))
+    } else {
+        schema
+    };
+    ctx.deregister_table(step.table)?;
+    register_parquet_dir(ctx, step.table, &dir, step.partitioned, Some(table_schema)).await?;
+    bar.finish_and_clear();
+    Ok(StepTiming {
+        table: step.table.to_string(),
+        millis: started.elapsed().as_millis(),
+    })
 }
 
 /// Registers `whatif_map(model, substitute)`, what `queries/whatif/reprice.sql` reads.
@@ -1276,4 +1401,56 @@ pub fn register_whatif_window(
             ])),
         ],
     )
+}
+
+#[cfg(test)]
+mod step_order_tests {
+    use super::*;
+
+    fn index(table: &str) -> usize {
+        STEPS.iter().position(|s| s.table == table).expect(table)
+    }
+
+    fn waits(dependencies: &[Vec<usize>], step: &str, on: &str) -> bool {
+        dependencies[index(step)].contains(&index(on))
+    }
+
+    /// Read off the query files by hand: which steps may run at once and which may not.
+    #[test]
+    fn steps_wait_for_what_they_read_and_for_the_barriers() {
+        let dependencies = step_dependencies().unwrap();
+        // interactions reads requests and request_gpu_costs; cost_attribution reads
+        // neither interactions nor is read by it, so the two may run at once.
+        assert!(waits(&dependencies, "interactions", "requests"));
+        assert!(waits(&dependencies, "interactions", "request_gpu_costs"));
+        assert!(!waits(&dependencies, "cost_attribution", "interactions"));
+        // The billing steps read no request table.
+        assert!(!waits(&dependencies, "gpu_billing_hourly", "requests"));
+        // The cache replay's Rust work reads requests.
+        assert!(waits(&dependencies, "cache_opportunity", "requests"));
+        // spend_anomalies reads api_daily_spend.
+        assert!(waits(&dependencies, "spend_anomalies", "api_daily_spend"));
+        // The first decision step waits for every earlier step, and every later step
+        // for it; so do the GPU sweeps and the recommendations.
+        for barrier in [
+            FIRST_DECISION_STEP,
+            "gpu_request_weights",
+            "gpu_cost_attribution",
+            "recommendations",
+        ] {
+            let at = index(barrier);
+            assert_eq!(dependencies[at], (0..at).collect::<Vec<_>>(), "{barrier}");
+            for later in at + 1..STEPS.len() {
+                assert!(
+                    dependencies[later].contains(&at),
+                    "{} after {barrier}",
+                    STEPS[later].table
+                );
+            }
+        }
+        // Only earlier steps, so the run always finds a step to start.
+        for (i, waits_for) in dependencies.iter().enumerate() {
+            assert!(waits_for.iter().all(|&j| j < i));
+        }
+    }
 }
