@@ -166,15 +166,17 @@ impl Price {
         let write_5m = row.cache_write_tokens - row.cache_write_1h_tokens;
         let write_1h = row.cache_write_1h_tokens;
 
+        // Each product once: the output cost is part of the cost.
+        let mut output = tokens(row.output_tokens) * tier.output;
+        let read = tokens(row.cache_read_tokens);
         let mut cost = tokens(uncached) * tier.input
-            + tokens(row.cache_read_tokens) * read_price
+            + read * read_price
             + tokens(write_5m) * write_5m_price
             + tokens(write_1h) * write_1h_price
-            + tokens(row.output_tokens) * tier.output;
-        let mut saved = tokens(row.cache_read_tokens) * (tier.input - read_price);
+            + output;
+        let mut saved = read * (tier.input - read_price);
         let mut premium = tokens(write_5m) * (write_5m_price - tier.input)
             + tokens(write_1h) * (write_1h_price - tier.input);
-        let mut output = tokens(row.output_tokens) * tier.output;
         let mut price_id = self.id.clone();
         if long {
             price_id.push_str("+long_context");
@@ -189,11 +191,12 @@ impl Price {
             output *= keep;
             price_id.push_str("+batch");
         }
+        // Not normalised: the staged money columns take any scale (`to_money`).
         RequestCost {
-            cost_usd: cost.normalize(),
-            cache_saved_usd: saved.normalize(),
-            cache_write_premium_usd: premium.normalize(),
-            output_cost_usd: output.normalize(),
+            cost_usd: cost,
+            cache_saved_usd: saved,
+            cache_write_premium_usd: premium,
+            output_cost_usd: output,
             price_id,
         }
     }
