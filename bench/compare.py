@@ -3,7 +3,9 @@
 For each size (default 1M and 3M requests) it writes the synthetic log once (`inferledger
 synth`), then runs `inferledger run` and bench/duckdb_baseline.py on it, each as a child
 process, and reads the child's wall time and peak resident memory (os.wait4). The machine
-is shared and noisy: the ratios (inferledger / DuckDB) are the figures to read.
+is shared and noisy: the two run in turn BENCH_REPEAT times (default 3, alternating which
+goes first), and the median time and the highest peak of each are reported; the ratios
+(inferledger / DuckDB) are the figures to read.
 
 Usage: compare.py INFERLEDGER_BINARY WORK_DIR SIZE [SIZE ...]
 """
@@ -26,8 +28,15 @@ def measure(argv):
     return seconds, usage.ru_maxrss * 1024, output
 
 
+def summarise(runs):
+    """The median wall time, the highest peak memory and the last run's output."""
+    times = sorted(r[0] for r in runs)
+    return times[len(times) // 2], max(r[1] for r in runs), runs[-1][2]
+
+
 def main():
     binary, work, sizes = sys.argv[1], sys.argv[2], [int(s) for s in sys.argv[3:]]
+    repeat = max(1, int(os.environ.get("BENCH_REPEAT", "3")))
     here = os.path.dirname(os.path.abspath(__file__))
     rows = []
     for size in sizes:
@@ -40,11 +49,21 @@ def main():
         config = os.path.join(folder, "inferledger.toml")
         with open(config, "w") as f:
             f.write('[[requests]]\npath = "logs"\nformat = "openai"\n')
-        for out in ("out", "duckdb_out"):
-            shutil.rmtree(os.path.join(folder, out), ignore_errors=True)
-        os.makedirs(os.path.join(folder, "duckdb_out"))
-        ours = measure([binary, "run", "--quiet", "--config", config, "--out", os.path.join(folder, "out")])
-        theirs = measure([sys.executable, os.path.join(here, "duckdb_baseline.py"), log, os.path.join(folder, "duckdb_out")])
+        ours_argv = [binary, "run", "--quiet", "--config", config, "--out", os.path.join(folder, "out")]
+        theirs_argv = [sys.executable, os.path.join(here, "duckdb_baseline.py"), log, os.path.join(folder, "duckdb_out")]
+        runs = {"ours": [], "theirs": []}
+        for attempt in range(repeat):
+            order = ["ours", "theirs"] if attempt % 2 == 0 else ["theirs", "ours"]
+            for who in order:
+                out = os.path.join(folder, "out" if who == "ours" else "duckdb_out")
+                shutil.rmtree(out, ignore_errors=True)
+                if who == "theirs":
+                    os.makedirs(out)
+                runs[who].append(measure(ours_argv if who == "ours" else theirs_argv))
+        ours, theirs = summarise(runs["ours"]), summarise(runs["theirs"])
+        print(f"{size:,} requests, seconds per run: inferledger "
+              + " ".join(f"{r[0]:.2f}" for r in runs["ours"])
+              + ", DuckDB " + " ".join(f"{r[0]:.2f}" for r in runs["theirs"]))
         megabytes = os.path.getsize(log) / 1e6
         rows.append((size, megabytes, ours, theirs))
         print(ours[2].strip().splitlines()[-1])
