@@ -309,28 +309,15 @@ mod tests {
     use datafusion::arrow::array::{RecordBatch, StringArray};
     use datafusion::arrow::datatypes::Schema;
     use datafusion::datasource::MemTable;
-    use datafusion::prelude::{SessionConfig, SessionContext};
+    use datafusion::prelude::SessionContext;
 
     use super::*;
+    use crate::analyze::test_support::{aggregate_config, result_lines};
 
     /// `t(grp, value)` in batches of 2 over two partitions (partial states merged), with
     /// the partial aggregation skipped at once when `skip_partial` says so.
     fn context(rows: &[(&str, Option<&str>)], skip_partial: bool) -> SessionContext {
-        let mut config = SessionConfig::new()
-            .with_batch_size(2)
-            .with_target_partitions(2);
-        if skip_partial {
-            config = config
-                .set_usize(
-                    "datafusion.execution.skip_partial_aggregation_probe_rows_threshold",
-                    1,
-                )
-                .set_str(
-                    "datafusion.execution.skip_partial_aggregation_probe_ratio_threshold",
-                    "0.0",
-                );
-        }
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = SessionContext::new_with_config(aggregate_config(2, skip_partial));
         ctx.register_udaf(distinct_values());
         let schema = Arc::new(Schema::new(vec![
             Field::new("grp", DataType::Utf8, false),
@@ -359,18 +346,6 @@ mod tests {
         ctx
     }
 
-    async fn lines(ctx: &SessionContext, sql: &str) -> Vec<String> {
-        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
-        datafusion::arrow::util::pretty::pretty_format_batches(&batches)
-            .unwrap()
-            .to_string()
-            .lines()
-            .filter(|l| l.starts_with('|'))
-            .skip(1)
-            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-            .collect()
-    }
-
     /// Worked out by hand: g1 saw b, a, b, NULL (two values, sorted); g2 saw c twice; g3
     /// only NULL (an empty list, count 0); g4 saw z, a, m, a (three).
     const ROWS: [(&str, Option<&str>); 11] = [
@@ -391,7 +366,7 @@ mod tests {
     async fn grouped_values_are_distinct_sorted_and_without_null() {
         for skip_partial in [false, true] {
             let ctx = context(&ROWS, skip_partial);
-            let got = lines(
+            let got = result_lines(
                 &ctx,
                 "SELECT grp, distinct_values(value) AS v, cardinality(distinct_values(value)) AS n \
                  FROM t GROUP BY grp ORDER BY grp",
@@ -414,7 +389,7 @@ mod tests {
     async fn without_group_by_and_with_a_filter() {
         // Every row: a, b, c, m, z. With the filter grp <> 'g4': a, b, c.
         let ctx = context(&ROWS, false);
-        let got = lines(
+        let got = result_lines(
             &ctx,
             "SELECT distinct_values(value), distinct_values(value) FILTER (WHERE grp <> 'g4') FROM t",
         )

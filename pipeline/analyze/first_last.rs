@@ -14,13 +14,13 @@
 
 use std::sync::Arc;
 
-use crate::common::arrow_util::TextColumn;
+use crate::common::arrow_util::{TextColumn, as_int64};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, Int64Array, LargeStringBuilder,
     StringBuilder, StringViewBuilder,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -310,13 +310,6 @@ impl Picks {
     }
 }
 
-/// The time column as BIGINT microseconds (a timestamp's own integers).
-fn times(column: &ArrayRef) -> Result<Int64Array> {
-    Ok(cast(column, &DataType::Int64)?
-        .as_primitive::<Int64Type>()
-        .clone())
-}
-
 impl GroupsAccumulator for Picks {
     fn update_batch(
         &mut self,
@@ -326,7 +319,7 @@ impl GroupsAccumulator for Picks {
         total_num_groups: usize,
     ) -> Result<()> {
         self.resize(total_num_groups);
-        let ts = times(&values[1])?;
+        let ts = as_int64(&values[1])?;
         self.offer((&values[0], &ts, &values[2]), group_indices, |row| {
             opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row))
         })
@@ -348,7 +341,7 @@ impl GroupsAccumulator for Picks {
         total_num_groups: usize,
     ) -> Result<()> {
         self.resize(total_num_groups);
-        let ts = times(&values[1])?;
+        let ts = as_int64(&values[1])?;
         self.offer((&values[0], &ts, &values[2]), group_indices, |_| true)
     }
 
@@ -358,7 +351,7 @@ impl GroupsAccumulator for Picks {
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
         // Each row is its own state; a row the filter leaves out has none (NULL time).
-        let ts = times(&values[1])?;
+        let ts = as_int64(&values[1])?;
         let ts: Int64Array = match opt_filter {
             None => ts,
             Some(filter) => ts
@@ -395,7 +388,7 @@ struct OneGroup {
 
 impl OneGroup {
     fn offer(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let ts = times(&values[1])?;
+        let ts = as_int64(&values[1])?;
         let ids = TextColumn::of(&values[2]);
         for row in 0..ts.len() {
             if ts.is_null(row) {
@@ -541,17 +534,7 @@ mod tests {
         ctx
     }
 
-    async fn rows(ctx: &SessionContext, sql: &str) -> Vec<String> {
-        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
-        datafusion::arrow::util::pretty::pretty_format_batches(&batches)
-            .unwrap()
-            .to_string()
-            .lines()
-            .filter(|l| l.starts_with('|'))
-            .skip(1)
-            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-            .collect()
-    }
+    use crate::analyze::test_support::result_lines as rows;
 
     /// Worked out by hand from the rows above, ordered by (ts, id) within each group:
     /// g1: (5,r3) c/false, (5,r9) NULL/NULL, (10,r2) a/true; g2: (7,a) y/true, (7,b)
@@ -561,15 +544,7 @@ mod tests {
     async fn grouped_picks_follow_time_then_id() {
         // Also with the partial aggregation skipped at once (each row passed on as its own
         // state, `convert_to_state`), as DataFusion does when groups are nearly all distinct.
-        let skipping = SessionConfig::new()
-            .set_usize(
-                "datafusion.execution.skip_partial_aggregation_probe_rows_threshold",
-                1,
-            )
-            .set_str(
-                "datafusion.execution.skip_partial_aggregation_probe_ratio_threshold",
-                "0.0",
-            );
+        let skipping = crate::analyze::test_support::aggregate_config(2, true);
         for ctx in [context(), context_with(skipping)] {
             grouped_picks(&ctx).await;
         }

@@ -15,6 +15,7 @@
 
 use std::sync::Arc;
 
+use crate::common::arrow_util::as_int64;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray, StructArray,
     TimestampMicrosecondArray,
@@ -233,7 +234,7 @@ impl Spans {
         group_indices: &[usize],
         use_row: impl Fn(usize) -> bool,
     ) -> Result<()> {
-        let ts = times(&values[0])?;
+        let ts = as_int64(&values[0])?;
         self.found.reserve(group_indices.len());
         for (row, &group) in group_indices.iter().enumerate() {
             if ts.is_null(row) || !use_row(row) {
@@ -313,13 +314,6 @@ impl Spans {
     }
 }
 
-/// The time column as BIGINT microseconds (a timestamp's own integers).
-fn times(column: &ArrayRef) -> Result<Int64Array> {
-    Ok(cast(column, &DataType::Int64)?
-        .as_primitive::<Int64Type>()
-        .clone())
-}
-
 impl GroupsAccumulator for Spans {
     fn update_batch(
         &mut self,
@@ -361,7 +355,7 @@ impl GroupsAccumulator for Spans {
     ) -> Result<Vec<ArrayRef>> {
         // Each row is its own state: one span of its own time, or none (a NULL time, or
         // a row the filter leaves out).
-        let ts = times(&values[0])?;
+        let ts = as_int64(&values[0])?;
         let mut offsets = Vec::with_capacity(ts.len() + 1);
         let mut found = Vec::with_capacity(ts.len());
         offsets.push(0i32);
@@ -453,9 +447,10 @@ mod tests {
     use datafusion::arrow::array::{RecordBatch, StringArray};
     use datafusion::arrow::datatypes::Schema;
     use datafusion::datasource::MemTable;
-    use datafusion::prelude::{SessionConfig, SessionContext};
+    use datafusion::prelude::SessionContext;
 
     use super::*;
+    use crate::analyze::test_support::aggregate_config;
 
     fn utc() -> DataType {
         DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
@@ -465,21 +460,7 @@ mod tests {
     /// partitions (so partial states are merged), with the partial aggregation skipped at
     /// once (each row passed on as its own state) when `skip_partial` says so.
     fn context(rows: &[(String, i64)], skip_partial: bool) -> SessionContext {
-        let mut config = SessionConfig::new()
-            .with_batch_size(7)
-            .with_target_partitions(2);
-        if skip_partial {
-            config = config
-                .set_usize(
-                    "datafusion.execution.skip_partial_aggregation_probe_rows_threshold",
-                    1,
-                )
-                .set_str(
-                    "datafusion.execution.skip_partial_aggregation_probe_ratio_threshold",
-                    "0.0",
-                );
-        }
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = SessionContext::new_with_config(aggregate_config(7, skip_partial));
         ctx.register_udaf(interaction_spans());
         let schema = Arc::new(Schema::new(vec![
             Field::new("session_key", DataType::Utf8, false),

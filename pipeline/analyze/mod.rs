@@ -10,6 +10,8 @@ pub mod distinct_values;
 pub mod first_last;
 pub mod history;
 pub mod interaction_spans;
+#[cfg(test)]
+mod test_support;
 pub mod udf;
 
 use std::path::Path;

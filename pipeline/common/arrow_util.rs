@@ -26,6 +26,16 @@ pub async fn sql_batches(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBa
     Ok(ctx.sql(sql).await?.collect().await?)
 }
 
+/// A timestamp (or BIGINT) column as BIGINT: a timestamp's own integers (microseconds for
+/// the request tables' times).
+pub fn as_int64(
+    column: &ArrayRef,
+) -> datafusion::error::Result<datafusion::arrow::array::Int64Array> {
+    Ok(datafusion::arrow::compute::cast(column, &DataType::Int64)?
+        .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+        .clone())
+}
+
 /// Registers one record batch of `columns` as the in-memory table `name` (replacing any).
 pub fn register_memtable(
     ctx: &SessionContext,
