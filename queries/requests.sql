@@ -97,11 +97,12 @@ spans AS (
         GROUP BY session_key
     ) per_key
 ),
--- Time cut into slots as wide as the gap (at least a second): each span is listed once
--- per slot it overlaps, so a request looks its span up by key and slot among the few
--- spans of its key in that slot (at most three), never among all of them.
+-- Time cut into slots as wide as the gap (at least a microsecond; one slot for a NULL
+-- gap): each span is listed once per slot it overlaps, so a request looks its span up by
+-- key and slot. A key's spans are more than the gap apart, so a slot overlaps at most one
+-- of them: the join never compares a request with a key's other interactions.
 slot_width AS (
-    SELECT GREATEST(COALESCE(inactivity_gap_seconds * 1000000, 9223372036854775807), 1000000)
+    SELECT GREATEST(COALESCE(inactivity_gap_seconds * 1000000, 9223372036854775807), 1)
                AS slot_micros
     FROM run_params
 ),
