@@ -10,8 +10,8 @@
 -- (one row: the session bucket this pass reads, of how many; 0 of 1 reads everything).
 --
 -- Session buckets: a large run splits its requests by session key into buckets and runs
--- this query once per bucket (pipeline/common/session_buckets.rs), so its sorts hold one
--- bucket's rows; every interaction lies in one bucket. session_bucket(key, buckets) is
+-- this query once per bucket (pipeline/common/session_buckets.rs), so its aggregations
+-- and joins hold one bucket's rows; every interaction lies in one bucket. session_bucket(key, buckets) is
 -- the bucket ingest filed a key's requests under.
 --
 -- Duplicates: a request_id seen more than once in a run is kept once, the copy with the

@@ -7,7 +7,7 @@
 //! function, which is [`bucket_of_key`]: the two agree because they hash the same text.
 
 /// Input per bucket: about half a million requests of typical JSON lines, which the
-/// session steps sort in about half a GiB.
+/// session steps hold in well under a GiB.
 pub const INPUT_BYTES_PER_BUCKET: u64 = 200 * 1024 * 1024;
 
 /// How much larger than its size a compressed log is estimated to be once read.
