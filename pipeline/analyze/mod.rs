@@ -1261,9 +1261,12 @@ pub async fn run_steps(
                 done[i] = true;
                 timings.push((i, timing));
             }
+            // Nothing running: every step is done (the first step not done is ready
+            // whenever nothing runs, as steps wait only for earlier ones).
             None => break,
         }
     }
+    debug_assert!(done.iter().all(|d| *d), "every step ran");
     timings.sort_by_key(|(i, _)| *i);
     let timings = timings.into_iter().map(|(_, timing)| timing).collect();
     let passes = tables_dir.join(BUCKETS_DIR);
