@@ -90,9 +90,7 @@ impl AggregateUDFImpl for InteractionSpans {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(OneKey {
-            spans: Spans::new(args.return_type().clone()),
-        }))
+        Ok(Box::new(OneKey::new(args.return_type().clone())))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -393,12 +391,13 @@ struct OneKey {
 }
 
 impl OneKey {
-    fn one_group(&mut self, rows: usize) -> Vec<usize> {
-        self.spans.groups = 1;
-        vec![0; rows]
+    fn new(result_type: DataType) -> Self {
+        let mut spans = Spans::new(result_type);
+        spans.groups = 1;
+        OneKey { spans }
     }
 
-    /// The spans so far, merged, kept as the one group's (taken and put back).
+    /// The spans so far, merged; they stay the one group's (taken and put back).
     fn merged(&mut self) -> Merged {
         let merged = self.spans.take_merged(EmitTo::All);
         self.spans.groups = 1;
@@ -411,12 +410,11 @@ impl OneKey {
 
 impl Accumulator for OneKey {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let groups = self.one_group(values[0].len());
-        self.spans.add_rows(values, &groups, |_| true)
+        self.spans
+            .add_rows(values, &vec![0; values[0].len()], |_| true)
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        self.spans.groups = 1;
         let merged = self.merged();
         let column = self.spans.result(merged)?;
         ScalarValue::try_from_array(&column, 0)
@@ -427,7 +425,6 @@ impl Accumulator for OneKey {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        self.spans.groups = 1;
         let merged = self.merged();
         self.spans
             .state_columns(merged)?
@@ -437,8 +434,7 @@ impl Accumulator for OneKey {
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let groups = self.one_group(states[0].len());
-        self.spans.add_states(states, &groups)
+        self.spans.add_states(states, &vec![0; states[0].len()])
     }
 }
 
