@@ -4,12 +4,13 @@
 -- (team '__idle__') and GPU spend no pool claims (team '__unassigned__').
 -- total_cost_usd = cost_usd + gpu_cost_usd. unpriced_requests counts API requests whose
 -- model has no price (their cost is unknown, not zero); self-hosted requests are not
--- unpriced: their cost is in gpu_cost_usd.
+-- unpriced: their cost is in gpu_cost_usd. The API part reads requests summed by day
+-- (requests_daily).
 WITH api AS (
     SELECT
         date, team, feature, provider, model, deployment, pool,
-        COUNT(*) AS requests,
-        SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS failed_requests,
+        SUM(requests) AS requests,
+        SUM(CASE WHEN status = 'error' THEN requests ELSE 0 END) AS failed_requests,
         SUM(input_tokens) AS input_tokens,
         SUM(input_tokens - cache_read_tokens - cache_write_tokens) AS uncached_input_tokens,
         SUM(cache_read_tokens) AS cache_read_tokens,
@@ -17,9 +18,9 @@ WITH api AS (
         SUM(output_tokens) AS output_tokens,
         SUM(reasoning_tokens) AS reasoning_tokens,
         SUM(cost_usd) AS cost_usd,
-        SUM(CASE WHEN cost_usd IS NULL AND pool IS NULL THEN 1 ELSE 0 END) AS unpriced_requests,
+        SUM(CASE WHEN NOT priced AND pool IS NULL THEN requests ELSE 0 END) AS unpriced_requests,
         CAST(NULL AS DECIMAL(38, 12)) AS gpu_cost_usd
-    FROM requests
+    FROM requests_daily
     GROUP BY date, team, feature, provider, model, deployment, pool
 ),
 gpu AS (

@@ -16,5 +16,5 @@ SELECT
     h.billed_hours,
     CAST(CAST(730.5 AS DECIMAL(10, 1)) / CAST(h.billed_hours AS DECIMAL(20, 0)) AS DECIMAL(20, 10)) AS gpu_per_month
 FROM run_params p
-CROSS JOIN (SELECT GREATEST(COUNT(DISTINCT date), 1) AS request_days FROM requests) d
+CROSS JOIN (SELECT GREATEST(COUNT(DISTINCT date), 1) AS request_days FROM requests_daily) d
 CROSS JOIN (SELECT GREATEST(COUNT(DISTINCT hour), 1) AS billed_hours FROM gpu_billing_hourly) h

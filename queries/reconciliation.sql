@@ -4,8 +4,8 @@
 --
 -- Input: provider_usage_staged (the [[provider_usage]] exports' results of the run's
 -- window: usage rows with requests and tokens, cost rows with dollars; tokens on the
--- requests table's footing, input = every prompt token), requests (the lookback: earlier
--- nights' published requests and this run's), run_params and reconcile_settings
+-- requests table's footing, input = every prompt token), requests_daily (requests summed
+-- by day, over the lookback: earlier nights' published requests and this run's), run_params and reconcile_settings
 -- (tolerance: share of the larger side; tolerance_usd).
 --
 -- Only the days and providers an export covers are reconciled (a provider with no export
@@ -72,12 +72,12 @@ logged_all AS (
                     THEN split_part(substr(price_id, strpos(price_id, ':') + 1), '@', 1)
                     ELSE model END), '^[^/]*/', ''),
                           '-20[0-9]{2}-?[0-9]{2}-?[0-9]{2}$', '') AS model,
-           COUNT(*) AS requests, SUM(input_tokens) AS input_tokens,
+           SUM(requests) AS requests, SUM(input_tokens) AS input_tokens,
            SUM(cache_read_tokens) AS cache_read_tokens, SUM(output_tokens) AS output_tokens,
            SUM(cost_usd) AS cost_usd,
-           SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) AS unpriced_requests,
-           SUM(CASE WHEN batch THEN 1 ELSE 0 END) AS batch_requests
-    FROM requests
+           SUM(CASE WHEN NOT priced THEN requests ELSE 0 END) AS unpriced_requests,
+           SUM(CASE WHEN batch THEN requests ELSE 0 END) AS batch_requests
+    FROM requests_daily
     WHERE pool IS NULL AND model IS NOT NULL
     GROUP BY 1, 2, 3
 ),

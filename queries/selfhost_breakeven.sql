@@ -47,8 +47,8 @@ workloads AS (
            SUM(r.cache_read_tokens) AS cache_read_tokens,
            SUM(r.output_tokens) AS output_tokens,
            SUM(r.cost_usd) AS cost_usd
-    FROM requests r
-    WHERE r.pool IS NULL AND r.cost_usd IS NOT NULL
+    FROM requests_daily r
+    WHERE r.pool IS NULL AND r.priced
     GROUP BY r.model, r.feature
 ),
 api AS (
@@ -113,7 +113,7 @@ api_rows AS (
 ),
 pool_usage AS (
     SELECT pool, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens
-    FROM requests WHERE pool IS NOT NULL GROUP BY pool
+    FROM requests_daily WHERE pool IS NOT NULL GROUP BY pool
 ),
 pool_cost AS (
     SELECT pool, SUM(cost_usd) AS cost_usd,

@@ -4,8 +4,8 @@
 -- self-host cost, its billed cost × 730.5 / billed hours).
 SELECT 'model ' || r.model || ' / feature ' || COALESCE(r.feature, '-') AS acts_on,
        CAST(SUM(r.cost_usd) * MAX(m.per_month) AS DECIMAL(38, 12)) AS monthly_spend_usd
-FROM requests r CROSS JOIN month_factor m
-WHERE r.pool IS NULL AND r.cost_usd IS NOT NULL
+FROM requests_daily r CROSS JOIN month_factor m
+WHERE r.pool IS NULL AND r.priced
 GROUP BY r.model, r.feature
 UNION ALL
 SELECT 'pool ' || pool, monthly_selfhost_cost_usd

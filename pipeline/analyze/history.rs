@@ -304,7 +304,7 @@ pub async fn register_lookback(
     window: &RunWindow,
     partitioned_tables: &[&str],
 ) -> Result<()> {
-    let (first, from, to) = (window.lookback_from(), window.from, window.to);
+    let (first, day_after) = (window.lookback_from(), window.to + Duration::days(1));
     for &table in partitioned_tables {
         let Some(schema) = ctx.table_provider(table).await.ok().map(|t| t.schema()) else {
             continue;
@@ -320,11 +320,11 @@ pub async fn register_lookback(
             .map(|f| format!("\"{}\"", f.name()))
             .collect::<Vec<_>>()
             .join(", ");
+        let history_days = history_days(window);
         let view = format!(
-            "SELECT {columns} FROM \"{published}\" \
-             WHERE date >= '{first}' AND date <= '{to}' AND (date < '{from}' OR date > '{to}') \
+            "SELECT {columns} FROM \"{published}\" WHERE {history_days} \
              UNION ALL \
-             SELECT {columns} FROM \"{window_part}\" WHERE date >= '{first}' AND date <= '{to}'"
+             SELECT {columns} FROM \"{window_part}\" WHERE date >= '{first}' AND date < '{day_after}'"
         );
         let frame = ctx.sql(&view).await?;
         ctx.deregister_table(table)?;
@@ -336,15 +336,79 @@ pub async fn register_lookback(
             let trailing_from = trailing_from(window);
             let view = format!(
                 "SELECT {columns} FROM \"{published}\" \
-                 WHERE date >= '{trailing_from}' AND date < '{from}' \
+                 WHERE date >= '{trailing_from}' AND date < '{}' \
                  UNION ALL \
-                 SELECT {columns} FROM \"{window_part}\""
+                 SELECT {columns} FROM \"{window_part}\"",
+                window.from
             );
             let frame = ctx.sql(&view).await?;
             ctx.deregister_table(REQUESTS_TRAILING)?;
             ctx.register_table(REQUESTS_TRAILING, frame.into_view())?;
         }
     }
+    Ok(())
+}
+
+/// The days of the lookback outside the window, the days before it (the lookback ends on
+/// the window's last day): what the lookback views read from the published history (the
+/// window's days come from this run). Day ranges are written half-open (`date < the day
+/// after`): DataFusion 55 reads `date >= d AND date <= d` as the constant `date = d`, with
+/// which planning some steps fails its own sanity check (see `analyze::write_step`).
+fn history_days(window: &RunWindow) -> String {
+    let (first, from) = (window.lookback_from(), window.from);
+    format!("date >= '{first}' AND date < '{from}'")
+}
+
+/// Re-registers `rollup`, the table step `sql` makes by summing `table` by day, for the
+/// decision steps (after [`register_lookback`]): the window's rows of it (the step's table)
+/// plus the same sums of the published history of the lookback outside the window. Both
+/// are collected here, once, so the history is read once rather than by every step that
+/// reads the rollup. While the history is summed, `table` names the history alone (the
+/// steps' SQL reads `table` by name); nothing else runs then, as the first decision step
+/// waits for every earlier step.
+pub async fn register_lookback_rollup(
+    ctx: &SessionContext,
+    window: &RunWindow,
+    table: &str,
+    rollup: &str,
+    sql: &str,
+) -> Result<()> {
+    let lookback = ctx
+        .deregister_table(table)?
+        .ok_or_else(|| crate::common::error::Error::Usage(format!("table {table} missing")))?;
+    let history = async {
+        let view = ctx
+            .sql(&format!(
+                "SELECT * FROM \"{table}__published\" WHERE {}",
+                history_days(window)
+            ))
+            .await?;
+        ctx.register_table(table, view.into_view())?;
+        ctx.sql(sql).await?.collect().await
+    }
+    .await;
+    ctx.deregister_table(table)?;
+    ctx.register_table(table, lookback)?;
+    let history = history?;
+    let history_table = format!("{rollup}__history");
+    let history_schema = match history.first() {
+        Some(batch) => batch.schema(),
+        None => ctx.table_provider(rollup).await?.schema(),
+    };
+    ctx.deregister_table(&history_table)?;
+    ctx.register_table(
+        &history_table,
+        Arc::new(MemTable::try_new(history_schema, vec![history])?),
+    )?;
+    let both = ctx
+        .sql(&format!(
+            "SELECT * FROM \"{rollup}\" UNION ALL SELECT * FROM \"{history_table}\""
+        ))
+        .await?;
+    let schema = Arc::new(both.schema().as_arrow().clone());
+    let batches = both.collect().await?;
+    ctx.deregister_table(rollup)?;
+    ctx.register_table(rollup, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
     Ok(())
 }
 

@@ -14,7 +14,7 @@ pub mod interaction_spans;
 mod test_support;
 pub mod udf;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -116,12 +116,21 @@ const fn prepared(
     }
 }
 
+/// The requests summed by day (internal): what the aggregate steps read instead of every
+/// request. The decision steps read it over their lookback
+/// ([`history::register_lookback_rollup`]).
+pub const REQUESTS_DAILY: Step = step(
+    "requests_daily",
+    include_str!("../../queries/requests_daily.sql"),
+    false,
+);
+
 /// The first decision step: from here on the steps read the lookback history
 /// (pipeline/history.rs) instead of the run's window alone.
 pub const FIRST_DECISION_STEP: &str = "month_factor";
 
 /// The steps of a run, in order.
-pub const STEPS: [Step; 26] = [
+pub const STEPS: [Step; 27] = [
     Step {
         table: "requests",
         work: Work::Sql(include_str!("../../queries/requests.sql")),
@@ -129,6 +138,7 @@ pub const STEPS: [Step; 26] = [
         published: true,
         per_bucket: Some(BucketInput::StagedRequests),
     },
+    REQUESTS_DAILY,
     step(
         "cache_hit_ratio",
         include_str!("../../queries/cache_hit_ratio.sql"),
@@ -381,7 +391,8 @@ pub const INTERNAL_DIR: &str = "internal";
 /// results. A run publishes them under `out/internal/<table>/` (replaced whole by each
 /// run), and `sql` registers them, so that every file in `queries/` pasted into `sql` runs.
 /// The staged requests are not copied: `sql` reads them from the published `requests`
-/// (every staged column is there), see [`register_output`].
+/// (every staged column is there), and `requests_daily` is a view summing all of them,
+/// see [`register_output`].
 pub const INTERNAL_TABLES: [&str; 27] = [
     "billing_staged",
     "metrics_staged",
@@ -587,10 +598,15 @@ async fn write_step(
     use datafusion::prelude::{col, lit};
     let mut frame = step_frame(ctx, step, book).await?;
     if step.partitioned {
+        // `date < the day after`, not `date <= to`: for a one-day window DataFusion 55
+        // would read the two bounds as `date = day`, and planning some steps with that
+        // constant fails its own sanity check (a sort on the other keys alone, then a merge
+        // that wants `date` first). The days kept are the same.
+        let day_after = window.to + chrono::Duration::days(1);
         frame = frame.filter(
             col("date")
                 .gt_eq(lit(window.from.to_string()))
-                .and(col("date").lt_eq(lit(window.to.to_string()))),
+                .and(col("date").lt(lit(day_after.to_string()))),
         )?;
     }
     let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
@@ -1246,6 +1262,14 @@ pub async fn run_steps(
                     &partitioned,
                 )
                 .await?;
+                crate::analyze::history::register_lookback_rollup(
+                    ctx,
+                    window,
+                    "requests",
+                    REQUESTS_DAILY.table,
+                    REQUESTS_DAILY.sql().expect("an SQL step"),
+                )
+                .await?;
             }
             started[i] = true;
             let step = STEPS[i];
@@ -1274,6 +1298,17 @@ pub async fn run_steps(
         std::fs::remove_dir_all(&passes).map_err(|e| Error::io(&passes, e))?;
     }
     // The summary and the report describe the window: its tables take their names back.
+    let window_rollup = step_dir(tables_dir, &REQUESTS_DAILY);
+    let schema = ctx.table_provider(REQUESTS_DAILY.table).await?.schema();
+    ctx.deregister_table(REQUESTS_DAILY.table)?;
+    register_parquet_dir(
+        ctx,
+        REQUESTS_DAILY.table,
+        &window_rollup,
+        false,
+        Some(schema),
+    )
+    .await?;
     for step in published_steps().filter(|s| s.partitioned) {
         let dir = tables_dir.join(step.table);
         let schema = ctx.table_provider(step.table).await?.schema();
@@ -1281,6 +1316,16 @@ pub async fn run_steps(
         register_parquet_dir(ctx, step.table, &dir, true, Some(schema)).await?;
     }
     Ok(timings)
+}
+
+/// Where a step writes its table: published ones under their name, internal ones under
+/// `.internal/`.
+fn step_dir(tables_dir: &Path, step: &Step) -> PathBuf {
+    if step.published {
+        tables_dir.join(step.table)
+    } else {
+        tables_dir.join(".internal").join(step.table)
+    }
 }
 
 /// Runs one step (each session bucket's pass in turn, for a session step), writes its
@@ -1303,11 +1348,7 @@ async fn run_step(
             .join(table)
     };
     let bar = progress.step(step.table);
-    let dir = if step.published {
-        tables_dir.join(step.table)
-    } else {
-        tables_dir.join(".internal").join(step.table)
-    };
+    let dir = step_dir(tables_dir, step);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let schema = match step.per_bucket {
         None => write_step(ctx, step, book, window, &dir).await?,
@@ -1429,8 +1470,19 @@ mod step_order_tests {
         assert!(waits(&dependencies, "interactions", "requests"));
         assert!(waits(&dependencies, "interactions", "request_gpu_costs"));
         assert!(!waits(&dependencies, "cost_attribution", "interactions"));
+        // The aggregate steps read the requests summed by day, which reads requests;
+        // interactions reads the requests themselves, so it may run beside the sums.
+        assert!(waits(&dependencies, "requests_daily", "requests"));
+        assert!(waits(&dependencies, "cache_hit_ratio", "requests_daily"));
+        assert!(waits(&dependencies, "cost_attribution", "requests_daily"));
+        assert!(!waits(&dependencies, "interactions", "requests_daily"));
         // The billing steps read no request table.
         assert!(!waits(&dependencies, "gpu_billing_hourly", "requests"));
+        assert!(!waits(
+            &dependencies,
+            "gpu_billing_hourly",
+            "requests_daily"
+        ));
         // The cache replay's Rust work reads requests.
         assert!(waits(&dependencies, "cache_opportunity", "requests"));
         // spend_anomalies reads api_daily_spend.

@@ -243,14 +243,20 @@ pub struct Coverage {
 
 /// Reads the coverage figures from a run's context after its steps.
 pub async fn coverage(ctx: &SessionContext) -> Result<Coverage> {
+    // An interaction is open when one of its requests ends less than the gap before the
+    // horizon (interactions.sql closes it at its latest end + the gap): counted among
+    // those few requests, not as every interaction less the closed ones.
     let sql = "SELECT \
         (SELECT COUNT(*) FROM requests_context WHERE in_open_session) AS c0, \
         (SELECT COUNT(*) FROM requests_context WHERE in_flight) AS c1, \
         (SELECT COUNT(*) FROM requests_context WHERE warms_cache) AS c2, \
         (SELECT COUNT(*) FROM (SELECT DISTINCT interaction_id, interaction_start FROM ( \
-            SELECT interaction_id, interaction_start FROM requests \
-            UNION ALL SELECT interaction_id, interaction_start FROM requests_context WHERE in_open_session))) \
-          - (SELECT COUNT(*) FROM interactions) AS c3, \
+            SELECT interaction_id, interaction_start, ts, duration_ms FROM requests \
+            UNION ALL SELECT interaction_id, interaction_start, ts, duration_ms \
+            FROM requests_context WHERE in_open_session) \
+          WHERE CAST(ts AS BIGINT) + COALESCE(duration_ms, 0) * 1000 \
+                + (SELECT inactivity_gap_seconds FROM run_params) * 1000000 \
+              >= (SELECT horizon_micros FROM run_params))) AS c3, \
         (SELECT lookback_from FROM month_factor) AS c4, (SELECT lookback_to FROM month_factor) AS c5, \
         (SELECT request_days FROM month_factor) AS c6, (SELECT billed_hours FROM month_factor) AS c7, \
         (SELECT COUNT(*) FROM requests WHERE prefix_blocks IS NOT NULL AND prefix_block_tokens IS NULL) AS c8";

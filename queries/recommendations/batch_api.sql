@@ -4,9 +4,9 @@
 WITH features AS (
     SELECT provider, model, feature,
            SUM(cost_usd) AS cost_usd,
-           COUNT(user_id) AS with_user
-    FROM requests
-    WHERE pool IS NULL AND NOT batch AND cost_usd IS NOT NULL
+           SUM(requests_with_user) AS with_user
+    FROM requests_daily
+    WHERE pool IS NULL AND NOT batch AND priced
     GROUP BY provider, model, feature
 )
 SELECT

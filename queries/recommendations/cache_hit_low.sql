@@ -12,9 +12,9 @@ WITH groups AS (
 ),
 spend AS (
     SELECT model, feature, SUM(cost_usd) AS cost_usd
-    FROM requests WHERE pool IS NULL GROUP BY model, feature
+    FROM requests_daily WHERE pool IS NULL GROUP BY model, feature
 ),
-total AS (SELECT SUM(cost_usd) AS cost_usd FROM requests WHERE pool IS NULL)
+total AS (SELECT SUM(cost_usd) AS cost_usd FROM requests_daily WHERE pool IS NULL)
 SELECT
     'cache_hit_low' AS rule,
     CASE WHEN g.gap_usd * m.per_month >= 1000 THEN 'high' ELSE 'medium' END AS severity,

@@ -4,8 +4,8 @@ WITH groups AS (
     SELECT model, feature,
            SUM(cache_saved_usd) AS saved, SUM(cache_write_premium_usd) AS premium,
            SUM(cache_write_1h_tokens) AS written_1h, SUM(cache_write_tokens) AS written
-    FROM requests
-    WHERE pool IS NULL AND cache_write_tokens > 0
+    FROM requests_daily
+    WHERE pool IS NULL AND writes_cache
     GROUP BY model, feature
 )
 SELECT

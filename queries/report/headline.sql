@@ -1,11 +1,11 @@
 -- Headline figures of a run over its API requests (self-hosted requests, whose cost is in
 -- the GPU bill and whose logs carry no cache counts, are counted apart).
 SELECT
-    COUNT(*) AS requests,
-    MIN(ts) AS first_request,
-    MAX(ts) AS last_request,
+    COALESCE(SUM(requests), 0) AS requests,
+    MIN(first_ts) AS first_request,
+    MAX(last_ts) AS last_request,
     SUM(cost_usd) AS cost_usd,
-    SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) AS unpriced_requests,
+    SUM(CASE WHEN NOT priced THEN requests ELSE 0 END) AS unpriced_requests,
     SUM(input_tokens) AS input_tokens,
     SUM(cache_read_tokens) AS cache_read_tokens,
     SUM(output_tokens) AS output_tokens,
@@ -14,6 +14,6 @@ SELECT
     END AS hit_ratio,
     SUM(cache_saved_usd) AS cache_saved_usd,
     SUM(cache_write_premium_usd) AS cache_write_premium_usd,
-    (SELECT COUNT(*) FROM requests WHERE pool IS NOT NULL) AS self_hosted_requests
-FROM requests
+    (SELECT COALESCE(SUM(requests), 0) FROM requests_daily WHERE pool IS NOT NULL) AS self_hosted_requests
+FROM requests_daily
 WHERE pool IS NULL

@@ -2,10 +2,10 @@
 -- requests (pool set) are paid through the GPU bill and are not unpriced.
 SELECT
     COALESCE(model, '(none)') AS model,
-    COUNT(*) AS requests,
+    SUM(requests) AS requests,
     SUM(input_tokens) AS input_tokens,
     SUM(output_tokens) AS output_tokens
-FROM requests
-WHERE cost_usd IS NULL AND pool IS NULL
+FROM requests_daily
+WHERE NOT priced AND pool IS NULL
 GROUP BY model
 ORDER BY requests DESC, model

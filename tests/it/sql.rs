@@ -329,6 +329,32 @@ fn every_query_file_runs_in_sql_after_a_run() {
 }
 
 #[test]
+fn request_sums_and_report_views_cover_the_whole_history() {
+    // The sample over its week, then a rerun of its last night into the same folder: the
+    // latest run's window is one day, but `requests_daily` and the report views read from
+    // it sum every request of the history. The sample keeps 4,615 requests, 1,822 API and
+    // 2,793 self-hosted (sample-data/generate.py prints them).
+    let (_dir, out) = sample_run();
+    assert_ok(&run(
+        &root().join("sample-data/inferledger.toml"),
+        &out,
+        &["--from", "2026-11-22", "--to", "2026-11-22"],
+    ));
+    assert_eq!(summary(&out)["window"][0], "2026-11-22");
+    assert_eq!(
+        scalar(&out, "SELECT SUM(requests) FROM requests_daily"),
+        "4615"
+    );
+    assert_eq!(
+        query(
+            &out,
+            "SELECT requests, self_hosted_requests FROM report_headline"
+        ),
+        vec![vec!["1822".to_string(), "2793".to_string()]]
+    );
+}
+
+#[test]
 fn reading_commands_find_the_run_through_the_configs_run_out() {
     // `[run] out = "results"`: run writes there, and sql, review, export and prices read
     // it with only --config (before, they looked for ./out and failed).
