@@ -329,22 +329,6 @@ pub async fn register_lookback(
         let frame = ctx.sql(&view).await?;
         ctx.deregister_table(table)?;
         ctx.register_table(table, frame.into_view())?;
-        if table == "requests" {
-            // What spend_anomalies and spend_forecast read: the window's requests and the
-            // published ones from the trailing baseline's first day (or the month's, if
-            // earlier) up to the window, whatever the decision lookback.
-            let trailing_from = trailing_from(window);
-            let view = format!(
-                "SELECT {columns} FROM \"{published}\" \
-                 WHERE date >= '{trailing_from}' AND date < '{}' \
-                 UNION ALL \
-                 SELECT {columns} FROM \"{window_part}\"",
-                window.from
-            );
-            let frame = ctx.sql(&view).await?;
-            ctx.deregister_table(REQUESTS_TRAILING)?;
-            ctx.register_table(REQUESTS_TRAILING, frame.into_view())?;
-        }
     }
     Ok(())
 }
@@ -359,28 +343,56 @@ fn history_days(window: &RunWindow) -> String {
     format!("date >= '{first}' AND date < '{from}'")
 }
 
-/// Re-registers `rollup`, the table step `sql` makes by summing `table` by day, for the
-/// decision steps (after [`register_lookback`]): the window's rows of it (the step's table)
-/// plus the same sums of the published history of the lookback outside the window. Both
-/// are collected here, once, so the history is read once rather than by every step that
-/// reads the rollup. While the history is summed, `table` names the history alone (the
-/// steps' SQL reads `table` by name); nothing else runs then, as the first decision step
-/// waits for every earlier step.
-pub async fn register_lookback_rollup(
+/// Registers the sums by day of requests (`rollup`, the table the step `sql` makes from
+/// `table`, the window's) that the decision steps read (after [`register_lookback`]), each
+/// as the window's sums plus the same sums of published history days: `rollup` over the
+/// lookback, and [`REQUESTS_DAILY_TRAILING`] over the trailing days of spend_anomalies and
+/// spend_forecast (from the trailing baseline's first day, or the month's if earlier, up
+/// to the window, whatever the decision lookback). The history is summed here, once each,
+/// rather than read by every step. While it is summed, `table` names the history days
+/// alone (the steps' SQL reads `table` by name); nothing else runs then, as the first
+/// decision step waits for every earlier step.
+pub async fn register_lookback_rollups(
     ctx: &SessionContext,
     window: &RunWindow,
     table: &str,
     rollup: &str,
     sql: &str,
 ) -> Result<()> {
+    let trailing = format!(
+        "date >= '{}' AND date < '{}'",
+        trailing_from(window),
+        window.from
+    );
+    // The trailing sums first: both add to the window's sums, which `rollup` names until
+    // the lookback's replace them.
+    for (days, target) in [
+        (trailing, REQUESTS_DAILY_TRAILING),
+        (history_days(window), rollup),
+    ] {
+        let sums = rollup_with_history(ctx, table, rollup, sql, &days).await?;
+        ctx.deregister_table(target)?;
+        ctx.register_table(target, sums)?;
+    }
+    Ok(())
+}
+
+/// `rollup` (the window's sums of `table` by day, made by `sql`) plus the same sums of the
+/// published days of `table` that `days` selects, collected.
+async fn rollup_with_history(
+    ctx: &SessionContext,
+    table: &str,
+    rollup: &str,
+    sql: &str,
+    days: &str,
+) -> Result<Arc<MemTable>> {
     let lookback = ctx
         .deregister_table(table)?
         .ok_or_else(|| crate::common::error::Error::Usage(format!("table {table} missing")))?;
     let history = async {
         let view = ctx
             .sql(&format!(
-                "SELECT * FROM \"{table}__published\" WHERE {}",
-                history_days(window)
+                "SELECT * FROM \"{table}__published\" WHERE {days}"
             ))
             .await?;
         ctx.register_table(table, view.into_view())?;
@@ -407,18 +419,16 @@ pub async fn register_lookback_rollup(
         .await?;
     let schema = Arc::new(both.schema().as_arrow().clone());
     let batches = both.collect().await?;
-    ctx.deregister_table(rollup)?;
-    ctx.register_table(rollup, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
-    Ok(())
+    Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
 }
 
-/// The table of requests the trailing views read (see [`register_lookback`]).
-pub const REQUESTS_TRAILING: &str = "requests_trailing";
+/// The sums by day of the requests of the trailing days (see [`register_lookback_rollups`]).
+pub const REQUESTS_DAILY_TRAILING: &str = "requests_daily_trailing";
 
 /// Days of spend before a day that its anomaly baseline reads.
 pub const BASELINE_DAYS: i64 = 28;
 
-/// The first day `requests_trailing` holds: [`BASELINE_DAYS`] before the window, or the
+/// The first day `requests_daily_trailing` holds: [`BASELINE_DAYS`] before the window, or the
 /// first of the window's last month if that is earlier (month-to-date spend).
 pub fn trailing_from(window: &RunWindow) -> NaiveDate {
     use chrono::Datelike;

@@ -118,7 +118,7 @@ const fn prepared(
 
 /// The requests summed by day (internal): what the aggregate steps read instead of every
 /// request. The decision steps read it over their lookback
-/// ([`history::register_lookback_rollup`]).
+/// ([`history::register_lookback_rollups`]).
 pub const REQUESTS_DAILY: Step = step(
     "requests_daily",
     include_str!("../../queries/requests_daily.sql"),
@@ -1262,7 +1262,7 @@ pub async fn run_steps(
                     &partitioned,
                 )
                 .await?;
-                crate::analyze::history::register_lookback_rollup(
+                crate::analyze::history::register_lookback_rollups(
                     ctx,
                     window,
                     "requests",

@@ -400,14 +400,17 @@ pub async fn register_output(ctx: &SessionContext, out: &Path) -> Result<Vec<Str
             .join(", ");
         let view = ctx.sql(&format!("SELECT {columns} FROM requests")).await?;
         ctx.register_table("requests_staged", view.into_view())?;
-        // The trailing requests of spend_anomalies and spend_forecast: all of them here.
-        let view = ctx.sql("SELECT * FROM requests").await?;
-        ctx.register_table(crate::analyze::history::REQUESTS_TRAILING, view.into_view())?;
-        // The requests summed by day that the aggregate steps and the report queries read:
-        // here, over all of them (a view, not the latest run's window).
+        // The requests summed by day that the aggregate steps and the report queries read,
+        // and the trailing days' sums of spend_anomalies and spend_forecast: here, both over
+        // every request (views, not the latest run's window).
         let daily = crate::analyze::REQUESTS_DAILY;
-        let view = ctx.sql(daily.sql().expect("an SQL step")).await?;
-        ctx.register_table(daily.table, view.into_view())?;
+        for name in [
+            daily.table,
+            crate::analyze::history::REQUESTS_DAILY_TRAILING,
+        ] {
+            let view = ctx.sql(daily.sql().expect("an SQL step")).await?;
+            ctx.register_table(name, view.into_view())?;
+        }
         crate::analyze::register_request_step_views(ctx).await?;
     }
     for step in published_steps() {
