@@ -434,7 +434,7 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
         "SELECT (SELECT cost_per_completed_interaction FROM (SELECT CASE WHEN SUM(CASE WHEN completed THEN 1 ELSE 0 END) > 0 \
            THEN CAST(CAST(SUM(total_cost_usd) AS DECIMAL(30, 12)) / CAST(SUM(CASE WHEN completed THEN 1 ELSE 0 END) AS DECIMAL(20, 0)) AS DECIMAL(38, 12)) END \
            AS cost_per_completed_interaction FROM interactions)) AS per_completed, \
-         (SELECT CAST(SUM(cache_read_tokens) AS DOUBLE) / NULLIF(CAST(SUM(input_tokens) AS DOUBLE), 0) FROM requests WHERE pool IS NULL) AS hit_ratio, \
+         (SELECT CAST(SUM(cache_read_tokens) AS DOUBLE) / NULLIF(CAST(SUM(input_tokens) AS DOUBLE), 0) FROM requests_daily WHERE pool IS NULL) AS hit_ratio, \
          (SELECT SUM(busy_gpu_hours) / NULLIF(SUM(gpu_hours_billed), 0) FROM hourly_utilization) AS fleet",
     )
     .await?;
@@ -544,7 +544,7 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
     let hits = Rows::of(
         ctx,
         "SELECT date, CAST(SUM(cache_read_tokens) AS DOUBLE) / CAST(SUM(input_tokens) AS DOUBLE) AS ratio \
-         FROM requests WHERE pool IS NULL GROUP BY date HAVING SUM(input_tokens) > 0 ORDER BY date",
+         FROM requests_daily WHERE pool IS NULL GROUP BY date HAVING SUM(input_tokens) > 0 ORDER BY date",
     )
     .await?;
     let hit_dates: Vec<String> = hits.each().map(|(b, r)| text(b, "date", r)).collect();
