@@ -364,27 +364,32 @@ pub async fn register_lookback_rollups(
         trailing_from(window),
         window.from
     );
+    // The trailing days hold the whole window; the lookback, the window's days from its
+    // first (a lookback shorter than the window leaves the window's first days out).
+    let lookback_window = format!("date >= '{}'", window.lookback_from());
     // The trailing sums first: both add to the window's sums, which `rollup` names until
     // the lookback's replace them.
-    for (days, target) in [
-        (trailing, REQUESTS_DAILY_TRAILING),
-        (history_days(window), rollup),
+    for (days, window_days, target) in [
+        (trailing, "true".to_string(), REQUESTS_DAILY_TRAILING),
+        (history_days(window), lookback_window, rollup),
     ] {
-        let sums = rollup_with_history(ctx, table, rollup, sql, &days).await?;
+        let sums = rollup_with_history(ctx, table, rollup, sql, &days, &window_days).await?;
         ctx.deregister_table(target)?;
         ctx.register_table(target, sums)?;
     }
     Ok(())
 }
 
-/// `rollup` (the window's sums of `table` by day, made by `sql`) plus the same sums of the
-/// published days of `table` that `days` selects, collected.
+/// The days of `rollup` (the window's sums of `table` by day, made by `sql`) that
+/// `window_days` selects, plus the same sums of the published days of `table` that `days`
+/// selects, collected.
 async fn rollup_with_history(
     ctx: &SessionContext,
     table: &str,
     rollup: &str,
     sql: &str,
     days: &str,
+    window_days: &str,
 ) -> Result<Arc<MemTable>> {
     let lookback = ctx
         .deregister_table(table)?
@@ -414,7 +419,8 @@ async fn rollup_with_history(
     )?;
     let both = ctx
         .sql(&format!(
-            "SELECT * FROM \"{rollup}\" UNION ALL SELECT * FROM \"{history_table}\""
+            "SELECT * FROM \"{rollup}\" WHERE {window_days} \
+             UNION ALL SELECT * FROM \"{history_table}\""
         ))
         .await?;
     let schema = Arc::new(both.schema().as_arrow().clone());

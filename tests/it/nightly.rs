@@ -360,6 +360,71 @@ fn a_month_night_by_night_equals_one_run_over_it() {
 }
 
 #[test]
+fn a_one_day_lookback_decides_on_the_last_day_alone() {
+    // [economics] lookback_days = 1: the decision tables read the window's last day only,
+    // whether the run covers the month or reruns that one night into the same folder. (A
+    // one-day range of days once made DataFusion plan a step that its own check refused.)
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_month(dir.path());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[economics]\nlookback_days = 1\n");
+    std::fs::write(&config, text).unwrap();
+    let out = dir.path().join("out");
+    assert_ok(&run(
+        &config,
+        &out,
+        &["--from", &day(1), "--to", &day(DAYS)],
+    ));
+    let decided = |out: &Path| {
+        (
+            query(
+                out,
+                "SELECT kind, model, feature, pool, CAST(monthly_api_cost_usd AS VARCHAR), \
+                 coverage_days FROM selfhost_breakeven ORDER BY 1, 2, 3, 4",
+            ),
+            query(
+                out,
+                "SELECT rule, scope, CAST(est_monthly_savings_usd AS VARCHAR) \
+                 FROM recommendations ORDER BY 1, 2",
+            ),
+        )
+    };
+    let month = decided(&out);
+    assert!(!month.0.is_empty());
+    assert!(month.0.iter().all(|row| row[5] == "1"), "{:?}", month.0);
+    // The API workloads' monthly cost: the last day's priced API spend × 30.4375 / 1 day,
+    // each workload's product rounded to 12 places (so within half a unit of the 12th
+    // place per workload of the whole day's product).
+    let decimal = |text: &str| text.parse::<rust_decimal::Decimal>().unwrap();
+    let last_day = decimal(
+        &query(
+            &out,
+            &format!(
+                "SELECT CAST(SUM(cost_usd) AS VARCHAR) FROM requests \
+                 WHERE pool IS NULL AND date = '{}'",
+                day(DAYS)
+            ),
+        )[0][0],
+    );
+    let workloads: Vec<&Vec<String>> = month.0.iter().filter(|r| r[0] == "api_workload").collect();
+    let monthly: rust_decimal::Decimal = workloads.iter().map(|r| decimal(&r[4])).sum();
+    let expected = last_day * rust_decimal::Decimal::new(304375, 4);
+    let slack = rust_decimal::Decimal::new(5, 13) * rust_decimal::Decimal::from(workloads.len());
+    assert!(
+        (monthly - expected).abs() <= slack,
+        "{monthly} vs {expected} ({} workloads)",
+        workloads.len()
+    );
+    // The last night rerun alone decides the same.
+    assert_ok(&run(
+        &config,
+        &out,
+        &["--from", &day(DAYS), "--to", &day(DAYS)],
+    ));
+    assert_eq!(decided(&out), month);
+}
+
+#[test]
 fn decisions_scale_each_figure_by_the_days_its_own_data_covers() {
     // A week of logs and a month of bills, one run: API figures scale by the 7 days with
     // requests, GPU figures by the 720 billed hours (worked by hand below).
