@@ -3,6 +3,7 @@
 //! finished run's tables by name for `sql` and the report.
 
 pub mod attribution;
+pub mod bound_subqueries;
 pub mod cache_sim;
 #[cfg(feature = "cluster")]
 pub mod cluster;
@@ -1127,11 +1128,15 @@ pub async fn step_frame(
             sql
         }
     };
-    ctx.sql(sql).await.map_err(|source| Error::Query {
+    let query_error = |source| Error::Query {
         file: format!("queries/{}.sql", step.table),
         source,
         hint: "",
-    })
+    };
+    let frame = ctx.sql(sql).await.map_err(query_error)?;
+    bound_subqueries::bind_scalar_subqueries(frame)
+        .await
+        .map_err(query_error)
 }
 
 /// Where a run's staged requests are: one folder per session bucket
