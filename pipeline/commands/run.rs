@@ -265,25 +265,28 @@ pub async fn run_pipeline(
     );
 
     let clock = Instant::now();
-    let internal_dir = staging.tables_dir().join(analyze::INTERNAL_DIR);
-    analyze::write_tables(&ctx, &analyze::INTERNAL_TABLES, &internal_dir).await?;
-    // Zero-row tables with each published table's schema, for `sql` over a history in
-    // which a table never had a row.
-    for step in analyze::published_steps() {
-        let empty = ctx.table(step.table).await?.limit(0, Some(0))?;
-        analyze::write_frame(empty, &internal_dir.join("empty").join(step.table)).await?;
-    }
     let quarantine_dir = staging.tables_dir().join("quarantine");
     std::fs::create_dir_all(&quarantine_dir).map_err(|e| Error::io(&quarantine_dir, e))?;
     let published_quarantine = quarantine_dir.join("part-0.parquet");
     std::fs::rename(&quarantine_file, &published_quarantine)
         .map_err(|e| Error::io(&published_quarantine, e))?;
-
-    timings.push(StepTiming {
-        table: "internal_tables".to_string(),
-        millis: clock.elapsed().as_millis(),
-    });
-    let clock = Instant::now();
+    // The internal tables are written while the summary's queries run: neither waits for
+    // the other.
+    let internal_dir = staging.tables_dir().join(analyze::INTERNAL_DIR);
+    let internal_tables = async {
+        let clock = Instant::now();
+        analyze::write_tables(&ctx, &analyze::INTERNAL_TABLES, &internal_dir).await?;
+        // Zero-row tables with each published table's schema, for `sql` over a history in
+        // which a table never had a row.
+        for step in analyze::published_steps() {
+            let empty = ctx.table(step.table).await?.limit(0, Some(0))?;
+            analyze::write_frame(empty, &internal_dir.join("empty").join(step.table)).await?;
+        }
+        Ok::<_, Error>(StepTiming {
+            table: "internal_tables".to_string(),
+            millis: clock.elapsed().as_millis(),
+        })
+    };
     // The summary's queries are independent of one another: they run at once.
     let (
         sources,
@@ -293,6 +296,7 @@ pub async fn run_pipeline(
         billed_pools,
         gpu_spend,
         reconciliation,
+        internal_timing,
     ) = tokio::try_join!(
         summary::source_summaries(&ctx, &ingested.sources),
         summary::unpriced_models(&ctx),
@@ -301,7 +305,9 @@ pub async fn run_pipeline(
         pools_billed(&ctx),
         summary::gpu_spend(&ctx),
         summary::reconciliation_headline(&ctx),
+        internal_tables,
     )?;
+    timings.push(internal_timing);
     let totals = Totals {
         rows_read: sources.iter().map(|s| s.ingest.rows_read).sum(),
         rows_kept: sources.iter().map(|s| s.rows_kept).sum(),
