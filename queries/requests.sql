@@ -37,18 +37,25 @@ WITH duplicated AS (
     -- may be among them (a shared 64-bit hash), which ranking keeps.
     SELECT DISTINCT request_id FROM requests_duplicate_ids
 ),
--- The best copy of each duplicated id, of all its copies in every bucket.
+-- The best copy of each duplicated id, of all its copies in every bucket: the copy no
+-- other copy of its id beats (more output tokens, or as many from an earlier file, or from
+-- the same file on an earlier line, or, for one file read by two sources, the same line
+-- of the source named first), so exactly one copy per id is left. An anti-join rather than
+-- ROW_NUMBER() over the copies: Apache Ballista 55 runs that window twice when its result
+-- is united with the other rows (`run --cluster` then kept each best copy twice).
 best_copies AS (
-    SELECT * EXCLUDE (copy_rank)
-    FROM (
-        SELECT c.*,
-               ROW_NUMBER() OVER (
-                   PARTITION BY c.request_id
-                   ORDER BY c.output_tokens DESC, c.source_file, c.source_line
-               ) AS copy_rank
-        FROM requests_duplicate_copies c
-    ) ranked
-    WHERE copy_rank = 1
+    SELECT c.*
+    FROM requests_duplicate_copies c
+    WHERE NOT EXISTS (
+        SELECT 1 FROM requests_duplicate_copies o
+        WHERE o.request_id = c.request_id
+          AND (o.output_tokens > c.output_tokens
+               OR (o.output_tokens = c.output_tokens
+                   AND (o.source_file < c.source_file
+                        OR (o.source_file = c.source_file
+                            AND (o.source_line < c.source_line
+                                 OR (o.source_line = c.source_line AND o.source < c.source))))))
+    )
 ),
 -- This bucket's rows whose id is not duplicated, and the best copies (of every bucket
 -- until keyed keeps this bucket's).

@@ -53,8 +53,14 @@ pub async fn connect(
     }
     let config = local
         .copied_config()
+        .upgrade_for_ballista()
         .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
-        .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()));
+        .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()))
+        // Ballista's static planner: with its adaptive one (on by default), a step over
+        // empty in-memory tables (`vllm_counters` with no vLLM metrics) was planned stage
+        // after stage for ever ("plan metrics array size 6 does not equal stage metrics
+        // array size 7" in the scheduler's log).
+        .with_ballista_adaptive_query_planner(false);
     let state = SessionStateBuilder::new_from_existing(local.state())
         .with_config(config)
         .build();

@@ -535,6 +535,7 @@ impl SessionPass {
         step: &Step,
         book: &crate::prices::PriceBook,
         window: &crate::analyze::history::RunWindow,
+        cluster: Option<&SessionContext>,
     ) -> Result<SchemaRef> {
         // Joins collect their build side whole instead of hashing both sides into
         // partitions: in a session step the build sides are the small ones (duplicated
@@ -583,18 +584,20 @@ impl SessionPass {
                 register_parquet_dir(&ctx, "requests", &self.input, true, Some(schema)).await?;
             }
         }
-        write_step(&ctx, step, book, window, &self.output).await
+        write_step(&ctx, step, book, window, &self.output, cluster).await
     }
 }
 
 /// Writes one step's frame (or one session bucket's pass of it) to `dir`, day-partitioned
-/// partitions outside the run's window left out; returns the frame's schema.
+/// partitions outside the run's window left out; returns the frame's schema. With a
+/// `cluster` (`run --cluster`), the frame's query runs there and its rows are written here.
 async fn write_step(
     ctx: &SessionContext,
     step: &Step,
     book: &crate::prices::PriceBook,
     window: &crate::analyze::history::RunWindow,
     dir: &Path,
+    cluster: Option<&SessionContext>,
 ) -> Result<SchemaRef> {
     use datafusion::prelude::{col, lit};
     let mut frame = step_frame(ctx, step, book).await?;
@@ -611,6 +614,9 @@ async fn write_step(
         )?;
     }
     let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    if let Some(cluster) = cluster {
+        frame = rows_from_cluster(ctx, cluster, frame).await?;
+    }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut options = DataFrameWriteOptions::new();
     if step.partitioned {
@@ -633,6 +639,68 @@ async fn write_step(
             source,
         })?;
     Ok(schema)
+}
+
+/// A frame of this process over the rows `frame`'s query gives when it runs on `cluster`:
+/// the query's work (scans, joins, aggregations) is done by the cluster's executors, and
+/// its rows stream back here, read once, to be written.
+async fn rows_from_cluster(
+    ctx: &SessionContext,
+    cluster: &SessionContext,
+    frame: datafusion::dataframe::DataFrame,
+) -> Result<datafusion::dataframe::DataFrame> {
+    let (_, plan) = frame.into_parts();
+    let stream = datafusion::dataframe::DataFrame::new(cluster.state(), plan)
+        .execute_stream()
+        .await?;
+    let schema = stream.schema();
+    let table = datafusion::catalog::streaming::StreamingTable::try_new(
+        schema.clone(),
+        vec![Arc::new(StreamedOnce {
+            schema,
+            stream: std::sync::Mutex::new(Some(stream)),
+        })],
+    )?;
+    Ok(ctx.read_table(Arc::new(table))?)
+}
+
+/// A stream of rows that can be read once, as a table's one partition.
+struct StreamedOnce {
+    schema: SchemaRef,
+    stream: std::sync::Mutex<Option<datafusion::execution::SendableRecordBatchStream>>,
+}
+
+impl std::fmt::Debug for StreamedOnce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamedOnce").finish_non_exhaustive()
+    }
+}
+
+impl datafusion::physical_plan::streaming::PartitionStream for StreamedOnce {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(
+        &self,
+        _ctx: Arc<datafusion::execution::TaskContext>,
+    ) -> datafusion::execution::SendableRecordBatchStream {
+        let taken = self.stream.lock().ok().and_then(|mut s| s.take());
+        match taken {
+            Some(stream) => stream,
+            None => {
+                let error = datafusion::error::DataFusionError::Execution(
+                    "a step's rows from the cluster were read twice".to_string(),
+                );
+                Box::pin(
+                    datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                        self.schema.clone(),
+                        futures::stream::once(async move { Err(error) }),
+                    ),
+                )
+            }
+        }
+    }
 }
 
 /// Links (or, where links fail, copies) every file one bucket's pass wrote into the
@@ -1216,6 +1284,25 @@ fn step_dependencies() -> Result<Vec<Vec<usize>>> {
         .collect())
 }
 
+/// What the steps of one run share.
+#[derive(Clone, Copy)]
+pub struct StepRun<'a> {
+    /// The prices (`cost_of`, `cache_read_discount`).
+    pub book: &'a crate::prices::PriceBook,
+    /// Where the run's tables are written.
+    pub tables_dir: &'a Path,
+    /// Where earlier runs' tables are read (the output folder).
+    pub history: &'a Path,
+    /// The run's window and lookback.
+    pub window: &'a crate::analyze::history::RunWindow,
+    /// The staged requests, by session bucket.
+    pub staged: &'a StagedRequests,
+    /// Progress display.
+    pub progress: &'a Progress,
+    /// The Ballista cluster the steps' queries run on (`run --cluster`), if any.
+    pub cluster: Option<&'a SessionContext>,
+}
+
 /// Runs every step, writing table `T` to `tables_dir/T/` and registering it as `T`. Day
 /// partitions outside the run's window are not written. The session steps run once per
 /// session bucket (`staged.buckets`), each pass reading that bucket's rows. Before the
@@ -1226,16 +1313,14 @@ fn step_dependencies() -> Result<Vec<Vec<usize>>> {
 /// Steps that do not depend on one another ([`step_dependencies`]) run at once, as many as
 /// there are cores (one at a time under a memory limit, which steps at once would share):
 /// a small step keeps one core busy planning and writing while the other waits.
-pub async fn run_steps(
-    ctx: &SessionContext,
-    book: &crate::prices::PriceBook,
-    tables_dir: &Path,
-    out: &Path,
-    window: &crate::analyze::history::RunWindow,
-    staged: &StagedRequests,
-    progress: &Progress,
-) -> Result<Vec<StepTiming>> {
+pub async fn run_steps(ctx: &SessionContext, run: StepRun<'_>) -> Result<Vec<StepTiming>> {
     use futures::StreamExt;
+    let StepRun {
+        tables_dir,
+        history: out,
+        window,
+        ..
+    } = run;
     let dependencies = step_dependencies()?;
     let at_once = match ctx.runtime_env().memory_pool.memory_limit() {
         datafusion::execution::memory_pool::MemoryLimit::Infinite => {
@@ -1281,8 +1366,7 @@ pub async fn run_steps(
             started[i] = true;
             let step = STEPS[i];
             running.push(async move {
-                let timing =
-                    run_step(ctx, &step, book, tables_dir, window, staged, progress).await?;
+                let timing = run_step(ctx, &step, run).await?;
                 Ok::<_, Error>((i, timing))
             });
         }
@@ -1337,15 +1421,16 @@ fn step_dir(tables_dir: &Path, step: &Step) -> PathBuf {
 
 /// Runs one step (each session bucket's pass in turn, for a session step), writes its
 /// table and registers it.
-async fn run_step(
-    ctx: &SessionContext,
-    step: &Step,
-    book: &crate::prices::PriceBook,
-    tables_dir: &Path,
-    window: &crate::analyze::history::RunWindow,
-    staged: &StagedRequests,
-    progress: &Progress,
-) -> Result<StepTiming> {
+async fn run_step(ctx: &SessionContext, step: &Step, run: StepRun<'_>) -> Result<StepTiming> {
+    let StepRun {
+        book,
+        tables_dir,
+        window,
+        staged,
+        progress,
+        cluster,
+        ..
+    } = run;
     let started = Instant::now();
     let buckets = u32::try_from(staged.buckets.len()).expect("few buckets");
     let pass_dir = |bucket: u32, table: &str| {
@@ -1358,7 +1443,7 @@ async fn run_step(
     let dir = step_dir(tables_dir, step);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let schema = match step.per_bucket {
-        None => write_step(ctx, step, book, window, &dir).await?,
+        None => write_step(ctx, step, book, window, &dir, cluster).await?,
         Some(input) => {
             // One pass at a time: a pass already keeps every core busy (its sorts and
             // its Parquet writer are parallel), so passes at once would only add their
@@ -1374,7 +1459,7 @@ async fn run_step(
                     },
                     output: pass_dir(bucket, step.table),
                 };
-                schemas.push(pass.run(ctx, step, book, window).await?);
+                schemas.push(pass.run(ctx, step, book, window, cluster).await?);
             }
             for bucket in 0..buckets {
                 gather_pass(&pass_dir(bucket, step.table), &dir, bucket)?;

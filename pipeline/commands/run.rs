@@ -37,6 +37,13 @@ pub struct RunArgs {
     /// Memory the SQL steps may use (e.g. 2G); beyond it sorts spill to disk.
     #[arg(long, value_parser = crate::config::parse_memory_size)]
     pub memory_limit: Option<usize>,
+    /// Run the SQL steps on an Apache Ballista cluster (`inferledger cluster`), given as
+    /// df://SCHEDULER_HOST:PORT: its executors run every step's query, reading the staged
+    /// and published tables where this process put them (a folder they share, or object
+    /// storage), and the rows come back here to be written. Ingest runs here.
+    #[cfg(feature = "cluster")]
+    #[arg(long, value_name = "URL")]
+    pub cluster: Option<String>,
 }
 
 impl RunArgs {
@@ -64,7 +71,11 @@ impl RunArgs {
                 .transpose()
                 .map_err(Error::Usage)?,
         };
-        let summary = run_pipeline(&config, &out, window, memory_limit, progress).await?;
+        #[cfg(feature = "cluster")]
+        let cluster = self.cluster.as_deref();
+        #[cfg(not(feature = "cluster"))]
+        let cluster = None;
+        let summary = run_pipeline(&config, &out, window, memory_limit, cluster, progress).await?;
         let seconds = started.elapsed().as_secs_f64().max(1e-9);
         let bytes: u64 = summary
             .sources
@@ -103,9 +114,19 @@ pub async fn run_pipeline(
     out: &Path,
     window: Option<(NaiveDate, NaiveDate)>,
     memory_limit: Option<usize>,
+    cluster: Option<&str>,
     progress: &Progress,
 ) -> Result<RunSummary> {
     let started_at = chrono::Utc::now();
+    // Absolute paths when a cluster runs the steps: its executors do not share this
+    // process's working folder.
+    let absolute_out;
+    let out = if cluster.is_some() && !crate::read::remote::is_url(out) {
+        absolute_out = std::path::absolute(out).map_err(|e| Error::io(out, e))?;
+        absolute_out.as_path()
+    } else {
+        out
+    };
     let (book, price_file) = super::load_price_book(config)?;
     refuse_output_inside_inputs(config, out)?;
     // A local folder: locked, staged inside, published by renames. A folder on object
@@ -186,6 +207,13 @@ pub async fn run_pipeline(
 
     let clock = Instant::now();
     let ctx = analyze::new_context_with_limit(memory_limit, Some(&staging.spill_dir()))?;
+    let cluster_session = match cluster {
+        #[cfg(feature = "cluster")]
+        Some(scheduler) => Some(analyze::cluster::connect(scheduler, &ctx).await?),
+        #[cfg(not(feature = "cluster"))]
+        Some(_) => unreachable!("--cluster exists only with the cluster feature"),
+        None => None,
+    };
     let staged_requests = analyze::StagedRequests {
         buckets: (0..ingested.buckets)
             .map(|b| ingested.bucket_dir(b))
@@ -254,12 +282,15 @@ pub async fn run_pipeline(
     timings.extend(
         analyze::run_steps(
             &ctx,
-            &book,
-            &staging.tables_dir(),
-            &history,
-            &run_window,
-            &staged_requests,
-            progress,
+            analyze::StepRun {
+                book: &book,
+                tables_dir: &staging.tables_dir(),
+                history: &history,
+                window: &run_window,
+                staged: &staged_requests,
+                progress,
+                cluster: cluster_session.as_ref(),
+            },
         )
         .await?,
     );
