@@ -62,30 +62,37 @@ fn innermost_uncorrelated(plan: &LogicalPlan) -> Result<Vec<Subquery>> {
 
 /// Whether any node of `plan` (or of its subqueries) refers to an outer query's column.
 fn refers_outside(plan: &LogicalPlan) -> Result<bool> {
-    let mut refers = false;
-    plan.apply_with_subqueries(|node| {
-        if node.contains_outer_reference() {
-            refers = true;
-            return Ok(TreeNodeRecursion::Stop);
-        }
-        Ok(TreeNodeRecursion::Continue)
-    })?;
-    Ok(refers)
+    any_node(plan, |node| Ok(node.contains_outer_reference()))
 }
 
 /// Whether `plan` (or one of its subqueries) holds a scalar subquery.
 fn holds_scalar_subquery(plan: &LogicalPlan) -> Result<bool> {
-    let mut holds = false;
-    plan.apply_with_subqueries(|node| {
+    any_node(plan, |node| {
+        let mut holds = false;
         node.apply_expressions(|expr| {
-            if expr.exists(|e| Ok(matches!(e, Expr::ScalarSubquery(_))))? {
-                holds = true;
-                return Ok(TreeNodeRecursion::Stop);
-            }
-            Ok(TreeNodeRecursion::Continue)
+            holds = expr.exists(|e| Ok(matches!(e, Expr::ScalarSubquery(_))))?;
+            Ok(if holds {
+                TreeNodeRecursion::Stop
+            } else {
+                TreeNodeRecursion::Continue
+            })
+        })?;
+        Ok(holds)
+    })
+}
+
+/// Whether `test` holds for any node of `plan` or of its subqueries.
+fn any_node(plan: &LogicalPlan, test: impl Fn(&LogicalPlan) -> Result<bool>) -> Result<bool> {
+    let mut found = false;
+    plan.apply_with_subqueries(|node| {
+        found = test(node)?;
+        Ok(if found {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
         })
     })?;
-    Ok(holds)
+    Ok(found)
 }
 
 /// The subquery's value: its one row's one column, NULL (of its type) when it has no
