@@ -643,17 +643,46 @@ async fn write_step(
 
 /// A frame of this process over the rows `frame`'s query gives when it runs on `cluster`:
 /// the query's work (scans, joins, aggregations) is done by the cluster's executors, and
-/// its rows stream back here, read once, to be written.
+/// its rows stream back here, read once, to be written. The rows take the schema the plan
+/// has here (the cluster may send text in another form, and its plan may say a column is
+/// nullable where this one knows it is not), so the files are those an in-process run
+/// writes.
 async fn rows_from_cluster(
     ctx: &SessionContext,
     cluster: &SessionContext,
     frame: datafusion::dataframe::DataFrame,
 ) -> Result<datafusion::dataframe::DataFrame> {
+    use futures::StreamExt;
+    // The schema of the plan this process would run (its physical plan: text as views
+    // where the scans give views, columns known not to be NULL), what it would write.
+    let schema = frame.clone().create_physical_plan().await?.schema();
     let (_, plan) = frame.into_parts();
-    let stream = datafusion::dataframe::DataFrame::new(cluster.state(), plan)
+    let from_cluster = datafusion::dataframe::DataFrame::new(cluster.state(), plan)
         .execute_stream()
         .await?;
-    let schema = stream.schema();
+    let local = schema.clone();
+    let rows = from_cluster.map(move |batch| {
+        let batch = batch?;
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(local.fields())
+            .map(|(column, field)| {
+                if column.data_type() == field.data_type() {
+                    Ok(column.clone())
+                } else {
+                    datafusion::arrow::compute::cast(column, field.data_type())
+                }
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(datafusion::arrow::array::RecordBatch::try_new(
+            local.clone(),
+            columns,
+        )?)
+    });
+    let stream: datafusion::execution::SendableRecordBatchStream = Box::pin(
+        datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema.clone(), rows),
+    );
     let table = datafusion::catalog::streaming::StreamingTable::try_new(
         schema.clone(),
         vec![Arc::new(StreamedOnce {

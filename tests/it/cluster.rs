@@ -242,6 +242,44 @@ fn tables_to_12_digits(out: &Path) -> std::collections::BTreeMap<String, Vec<Vec
     all
 }
 
+/// The Arrow schema (names, types, nullability) of the Parquet files in each published
+/// table's folders, by folder below `out` (one file per folder: a folder's files share it).
+fn file_schemas(out: &Path) -> std::collections::BTreeMap<String, Vec<String>> {
+    fn walk(dir: &Path, out: &Path, all: &mut std::collections::BTreeMap<String, Vec<String>>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, out, all);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                let folder = dir.strip_prefix(out).unwrap().display().to_string();
+                let file = std::fs::File::open(&path).unwrap();
+                let reader =
+                    datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                        .unwrap();
+                let fields = reader
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| format!("{} {} {}", f.name(), f.data_type(), f.is_nullable()))
+                    .collect();
+                all.entry(folder).or_insert(fields);
+            }
+        }
+    }
+    let mut all = std::collections::BTreeMap::new();
+    for step in inferledger::analyze::published_steps() {
+        let dir = out.join(step.table);
+        if dir.is_dir() {
+            walk(&dir, out, &mut all);
+        }
+    }
+    all
+}
+
 #[test]
 fn a_run_with_its_steps_on_a_ballista_cluster_writes_the_tables_of_a_local_run() {
     // The sample run, then a rerun of one night, each in-process and with its steps on a
@@ -263,6 +301,8 @@ fn a_run_with_its_steps_on_a_ballista_cluster_writes_the_tables_of_a_local_run()
             assert_eq!(&on_cluster[table], rows, "{table} ({window:?})");
         }
         assert_eq!(summary(&remote)["totals"], summary(&local)["totals"]);
+        // The files' schemas too, nullability included, partition by partition.
+        assert_eq!(file_schemas(&remote), file_schemas(&local), "{window:?}");
         if window.is_empty() {
             // The sample's figures (README), its duplicates dropped on the cluster too.
             assert_eq!(summary(&remote)["totals"]["cost_usd"], "2164.86982658");
