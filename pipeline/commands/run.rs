@@ -153,6 +153,16 @@ pub async fn run_pipeline(
             .unwrap_or_else(|| staging.tables_dir().join(".no-history")),
     };
     let mut timings = Vec::new();
+    // The session, and the cluster's, before ingest: a cluster that cannot be reached is
+    // said at once, not after the logs are read.
+    let ctx = analyze::new_context_with_limit(memory_limit, Some(&staging.spill_dir()))?;
+    let cluster_session = match cluster {
+        #[cfg(feature = "cluster")]
+        Some(scheduler) => Some(analyze::cluster::connect(scheduler, &ctx).await?),
+        #[cfg(not(feature = "cluster"))]
+        Some(_) => unreachable!("--cluster exists only with the cluster feature"),
+        None => None,
+    };
 
     let clock = Instant::now();
     let micros = |d: NaiveDate| {
@@ -206,14 +216,6 @@ pub async fn run_pipeline(
     });
 
     let clock = Instant::now();
-    let ctx = analyze::new_context_with_limit(memory_limit, Some(&staging.spill_dir()))?;
-    let cluster_session = match cluster {
-        #[cfg(feature = "cluster")]
-        Some(scheduler) => Some(analyze::cluster::connect(scheduler, &ctx).await?),
-        #[cfg(not(feature = "cluster"))]
-        Some(_) => unreachable!("--cluster exists only with the cluster feature"),
-        None => None,
-    };
     let staged_requests = analyze::StagedRequests {
         buckets: (0..ingested.buckets)
             .map(|b| ingested.bucket_dir(b))

@@ -313,3 +313,20 @@ fn a_run_with_its_steps_on_a_ballista_cluster_writes_the_tables_of_a_local_run()
         assert!(ran_tasks(dir.path(), n), "executor {n} ran no task");
     }
 }
+
+#[test]
+fn a_run_whose_cluster_cannot_be_reached_says_so_and_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sample_config_with_absolute_paths());
+    let out = dir.path().join("out");
+    // A free port: nothing listens there.
+    let url = format!("df://127.0.0.1:{}", free_port());
+    let output = run(&config, &out, &["--quiet", "--cluster", &url]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!("cannot reach the cluster's scheduler at {url}")),
+        "{message}"
+    );
+    assert!(!out.join("requests").exists() && !out.join("run_summary.json").exists());
+}
