@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
 use crate::common::error::{Error, Result};
@@ -63,7 +63,8 @@ pub struct Config {
 }
 
 /// One `[[requests]]` block: a file, folder or glob of request logs in one format.
-#[derive(Debug, Clone, Deserialize)]
+/// (Serialized too: `run --cluster` sends it to the executors that read the logs.)
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestSource {
     /// A name for messages and the run summary; defaults to `path`.
@@ -339,7 +340,7 @@ impl Default for Economics {
 }
 
 /// A field mapping: one path or several candidates.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum FieldPaths {
     /// One dotted path or column name.

@@ -1,7 +1,8 @@
 //! The analysis on an Apache Ballista cluster: connecting a session to a scheduler, and
 //! what the pipeline's plans carry to the cluster beyond what Ballista's own codecs know: the functions that price with a book (`cost_of`,
-//! `cache_read_discount`, sent with the client's book as exact decimal text) and small
-//! in-memory tables (a run's parameters, pools, economics…, sent as Arrow IPC). Every
+//! `cache_read_discount`, sent with the client's book as exact decimal text), small
+//! in-memory tables (a run's parameters, pools, economics…, sent as Arrow IPC) and the
+//! request logs' reading (`run --cluster`, sent as its JSON job). Every
 //! process of a cluster (client, scheduler, executors) uses these codecs; anything else
 //! goes to Ballista's.
 
@@ -25,6 +26,7 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use crate::analyze::udf::{PricedFunction, PricedKind, priced_function};
 use crate::common::error::Error;
 use crate::prices::PriceBook;
+use crate::sources::requests::on_cluster::{IngestExec, IngestTable};
 
 /// `local`'s session (its functions, tables and settings) with its queries run on the
 /// cluster whose scheduler is `scheduler` (`df://HOST:PORT`), sending plans with this
@@ -92,6 +94,10 @@ pub async fn connect(
 /// an in-memory table (Arrow IPC stream).
 const PRICE_BOOK: &[u8] = b"inferledger/price-book:";
 const MEMORY_TABLE: &[u8] = b"inferledger/memory-table:";
+/// The request logs read on the executors (`sources::requests::on_cluster`): the table,
+/// then its scan.
+const INGEST_TABLE: &[u8] = b"inferledger/ingest-table:";
+const INGEST_SCAN: &[u8] = b"inferledger/ingest-scan:";
 
 /// The logical codec: Ballista's, plus priced functions and in-memory tables.
 #[derive(Debug, Default)]
@@ -148,6 +154,9 @@ impl LogicalExtensionCodec for LogicalCodec {
         schema: SchemaRef,
         ctx: &TaskContext,
     ) -> Result<Arc<dyn TableProvider>> {
+        if let Some(job) = buf.strip_prefix(INGEST_TABLE) {
+            return Ok(Arc::new(IngestTable::decode(job)?));
+        }
         match buf.strip_prefix(MEMORY_TABLE) {
             Some(ipc) => {
                 let reader = StreamReader::try_new(ipc, None)?;
@@ -166,6 +175,11 @@ impl LogicalExtensionCodec for LogicalCodec {
         node: Arc<dyn TableProvider>,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
+        if let Some(table) = node.downcast_ref::<IngestTable>() {
+            buf.extend_from_slice(INGEST_TABLE);
+            buf.extend_from_slice(&table.encode());
+            return Ok(());
+        }
         let Some(table) = node.downcast_ref::<MemTable>() else {
             return self
                 .ballista
@@ -221,7 +235,17 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         ctx: &TaskContext,
         converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.ballista.try_decode(buf, inputs, ctx, converter)
+        match buf.strip_prefix(INGEST_SCAN) {
+            Some(scan) => {
+                let [units] = inputs else {
+                    return Err(DataFusionError::Internal(
+                        "an ingest scan is sent with one input, its units".to_string(),
+                    ));
+                };
+                Ok(Arc::new(IngestExec::decode(scan, Arc::clone(units))?))
+            }
+            None => self.ballista.try_decode(buf, inputs, ctx, converter),
+        }
     }
 
     fn try_encode(
@@ -230,6 +254,11 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         buf: &mut Vec<u8>,
         converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
+        if let Some(scan) = node.downcast_ref::<IngestExec>() {
+            buf.extend_from_slice(INGEST_SCAN);
+            buf.extend_from_slice(&scan.encode());
+            return Ok(());
+        }
         self.ballista.try_encode(node, buf, converter)
     }
 

@@ -184,15 +184,33 @@ pub async fn run_pipeline(
         Some(buckets) => buckets,
         None => crate::common::session_buckets::buckets_for_input(requests::input_bytes(config)?),
     };
-    let ingested = requests::ingest(
-        config,
-        &book,
-        ingest_window,
-        &input_dir,
-        buckets,
-        &mut quarantine,
-        progress,
-    )?;
+    // With a cluster, its executors read the request logs (the bills and metrics, small,
+    // are read here).
+    let ingested = match &cluster_session {
+        #[cfg(feature = "cluster")]
+        Some(remote) => {
+            requests::on_cluster::ingest_on_cluster(
+                config,
+                &book,
+                ingest_window,
+                &input_dir,
+                buckets,
+                &mut quarantine,
+                progress,
+                remote,
+            )
+            .await?
+        }
+        _ => requests::ingest(
+            config,
+            &book,
+            ingest_window,
+            &input_dir,
+            buckets,
+            &mut quarantine,
+            progress,
+        )?,
+    };
     let billing = billing::ingest(
         config,
         &book,

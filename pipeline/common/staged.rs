@@ -95,6 +95,15 @@ impl<R: StagedRows> StagedFile<R> {
         Ok(())
     }
 
+    /// Writes a batch of the stage's schema made elsewhere (rows read on a cluster's
+    /// executor), after the rows buffered so far.
+    #[cfg(feature = "cluster")]
+    pub fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.flush()?;
+        self.writer.write(batch)?;
+        Ok(())
+    }
+
     /// Writes what is left and closes the file; returns the buffer (for what it counted).
     pub fn finish(mut self) -> Result<R> {
         self.flush()?;

@@ -134,7 +134,7 @@ pub fn open(
 
 /// A byte range of an uncompressed JSON-lines file that can be read on its own: it starts
 /// at the start of a line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Part {
     /// First byte.
     pub start: u64,

@@ -280,27 +280,73 @@ fn file_schemas(out: &Path) -> std::collections::BTreeMap<String, Vec<String>> {
     all
 }
 
+/// A run's per-source report (rows read, quarantined, staged, outside the window; the
+/// commonest quarantine reasons; per file the same and its format), without what depends
+/// on how the files were split (`parts`).
+fn sources_without_parts(out: &Path) -> serde_json::Value {
+    let mut sources = summary(out)["sources"].clone();
+    for source in sources.as_array_mut().unwrap() {
+        for file in source["files"].as_array_mut().unwrap() {
+            file.as_object_mut().unwrap().remove("parts");
+        }
+    }
+    sources
+}
+
+/// Whether executor `n` of a [`Cluster`] in `work` read a unit of the request logs.
+fn read_logs(work: &Path, n: usize) -> bool {
+    std::fs::read_to_string(work.join(format!("executor-{n}.log")))
+        .is_ok_and(|log| log.contains("inferledger ingest: reading unit"))
+}
+
 #[test]
-fn a_run_with_its_steps_on_a_ballista_cluster_writes_the_tables_of_a_local_run() {
-    // The sample run, then a rerun of one night, each in-process and with its steps on a
-    // cluster of two executors: every published table the same, row for row, and the
-    // summary's totals (rows, duplicates, exact cost) the same.
+fn a_run_on_a_ballista_cluster_reads_the_logs_and_runs_its_steps_there_with_the_tables_of_a_local_run()
+ {
+    // The sample run, then a rerun of one night, each in-process and on a cluster of two
+    // executors, which read the request logs (split into parts, so that both get some)
+    // and run every step: every published table the same, row for row, the quarantine the
+    // same, and the summary's totals (rows, duplicates, exact cost) and per-source counts
+    // the same.
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sample_config_with_absolute_paths());
     let (local, remote) = (dir.path().join("local"), dir.path().join("remote"));
     let cluster = Cluster::start(dir.path(), 2);
     let url = cluster.url();
+    let quarantine = |out: &Path| {
+        query(
+            out,
+            "SELECT source, source_file, line, reason, raw FROM quarantine ORDER BY source, source_file, line",
+        )
+    };
     for window in [&[][..], &["--from", "2026-11-20", "--to", "2026-11-20"][..]] {
         let mut args = vec!["--quiet"];
         args.extend_from_slice(window);
         assert_ok(&run(&config, &local, &args));
         args.extend_from_slice(&["--cluster", &url]);
-        assert_ok(&run(&config, &remote, &args));
+        let mut command = vec!["run", "--config", config.to_str().unwrap()];
+        command.extend_from_slice(&["--out", remote.to_str().unwrap()]);
+        command.extend_from_slice(&args);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_inferledger"))
+            .args(&command)
+            // Parts of 20 kB: the sample's logs of 50-300 kB are read in two parts each.
+            .env("INFERLEDGER_SPLIT_BYTES", "20000")
+            .output()
+            .unwrap();
+        assert_ok(&output);
         let (expected, on_cluster) = (tables_to_12_digits(&local), tables_to_12_digits(&remote));
         for (table, rows) in &expected {
             assert_eq!(&on_cluster[table], rows, "{table} ({window:?})");
         }
         assert_eq!(summary(&remote)["totals"], summary(&local)["totals"]);
+        assert_eq!(
+            sources_without_parts(&remote),
+            sources_without_parts(&local)
+        );
+        assert_eq!(
+            summary(&remote)["rounded_costs"],
+            summary(&local)["rounded_costs"]
+        );
+        assert_eq!(quarantine(&remote), quarantine(&local), "{window:?}");
         // The files' schemas too, nullability included, partition by partition.
         assert_eq!(file_schemas(&remote), file_schemas(&local), "{window:?}");
         if window.is_empty() {
@@ -311,6 +357,7 @@ fn a_run_with_its_steps_on_a_ballista_cluster_writes_the_tables_of_a_local_run()
     }
     for n in 0..2 {
         assert!(ran_tasks(dir.path(), n), "executor {n} ran no task");
+        assert!(read_logs(dir.path(), n), "executor {n} read no request log");
     }
 }
 
@@ -329,4 +376,82 @@ fn a_run_whose_cluster_cannot_be_reached_says_so_and_publishes_nothing() {
         "{message}"
     );
     assert!(!out.join("requests").exists() && !out.join("run_summary.json").exists());
+}
+
+#[test]
+fn logs_read_on_a_cluster_are_quarantined_and_refused_as_a_local_run_does() {
+    // Hostile logs read by the executors: a file of good lines, one with bad lines
+    // (invalid JSON, a negative count, a missing model) and a repeated id, and a gzip cut
+    // short. Within the bad-row limit the quarantine, the counts and the tables are the
+    // local run's; over it, both refuse the run with the same message and exit code 2.
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let good: Vec<String> = (0..8)
+        .map(|i| openai_line(&format!("g{i}"), 1_794_787_200 + i * 60, 100, 20, 5))
+        .collect();
+    std::fs::write(logs.join("good.jsonl"), good.join("\n")).unwrap();
+    let bad = [
+        openai_line("b0", 1_794_787_200, 50, 0, 5),
+        "{\"id\": \"b1\", \"created\": ".to_string(),
+        openai_line("b2", 1_794_787_260, -4, 0, 5),
+        openai_line("b3", 1_794_787_320, 50, 0, 5).replace("\"model\":\"gpt-4o-mini\",", ""),
+        openai_line("g3", 1_794_787_380, 100, 20, 9),
+    ];
+    std::fs::write(logs.join("bad.jsonl"), bad.join("\n")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let cut: Vec<String> = (0..300)
+        .map(|i| openai_line(&format!("c{i}"), 1_794_787_200 + i, 100, 0, 5))
+        .collect();
+    std::io::Write::write_all(&mut gz, cut.join("\n").as_bytes()).unwrap();
+    let bytes = gz.finish().unwrap();
+    std::fs::write(logs.join("cut.jsonl.gz"), &bytes[..bytes.len() / 2]).unwrap();
+    let cluster = Cluster::start(dir.path(), 2);
+    let url = cluster.url();
+    let config = |limit: &str| {
+        let text = format!(
+            "[[requests]]\nname = \"logs\"\npath = \"{}\"\nformat = \"openai\"\nmax_bad_fraction = {limit}\n",
+            logs.display()
+        );
+        let path = dir.path().join(format!("limit-{limit}.toml"));
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let within = config("0.5");
+    let (local, remote) = (dir.path().join("local"), dir.path().join("remote"));
+    assert_ok(&run(&within, &local, &["--quiet"]));
+    assert_ok(&run(&within, &remote, &["--quiet", "--cluster", &url]));
+    let quarantine = |out: &Path| {
+        query(
+            out,
+            "SELECT regexp_replace(source_file, '.*/', ''), line, reason FROM quarantine ORDER BY 1, 2",
+        )
+    };
+    assert_eq!(quarantine(&remote), quarantine(&local));
+    // By hand: bad.jsonl lines 2, 3 and 4 (the cut gzip adds its own), and g3 again.
+    let bad_lines: Vec<String> = quarantine(&local)
+        .into_iter()
+        .filter(|row| row[0] == "bad.jsonl")
+        .map(|row| row[1].clone())
+        .collect();
+    assert_eq!(bad_lines, ["2", "3", "4"]);
+    assert_eq!(summary(&remote)["totals"], summary(&local)["totals"]);
+    assert_eq!(summary(&remote)["totals"]["duplicates"], 1);
+    assert_eq!(
+        sources_without_parts(&remote),
+        sources_without_parts(&local)
+    );
+    assert_eq!(tables(&remote), tables(&local));
+    // Over the limit: 3 bad rows of bad.jsonl's 5, and the cut gzip's, of at least 13.
+    let over = config("0.01");
+    let refused_locally = run(&over, &dir.path().join("local-over"), &["--quiet"]);
+    let refused_on_cluster = run(
+        &over,
+        &dir.path().join("remote-over"),
+        &["--quiet", "--cluster", &url],
+    );
+    assert_eq!(refused_locally.status.code(), Some(2));
+    assert_eq!(refused_on_cluster.status.code(), Some(2));
+    assert_eq!(stderr(&refused_on_cluster), stderr(&refused_locally));
+    assert!(!dir.path().join("remote-over").join("requests").exists());
 }

@@ -6,6 +6,8 @@
 pub mod canonical;
 pub mod extract;
 pub mod fields;
+#[cfg(feature = "cluster")]
+pub mod on_cluster;
 pub mod presets;
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,7 +28,7 @@ use fields::CanonicalField;
 use presets::{Format, Preset};
 
 /// A time window a run is restricted to: `[from, to)` in UTC microseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Window {
     /// Inclusive start.
     pub from_micros: i64,
@@ -56,6 +58,16 @@ pub struct FileReport {
     pub parts: usize,
 }
 
+impl FileReport {
+    /// Takes the file's counts.
+    fn count(&mut self, counts: &Counts) {
+        self.rows_read = counts.read;
+        self.rows_quarantined = counts.quarantined;
+        self.rows_outside_window = counts.outside_window;
+        self.rows_staged = counts.kept;
+    }
+}
+
 /// What happened to one source's rows.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct SourceReport {
@@ -75,6 +87,26 @@ pub struct SourceReport {
     pub rows_staged: u64,
     /// Commonest quarantine reasons (numbers masked), with counts.
     pub quarantine_reasons: Vec<(String, u64)>,
+}
+
+impl SourceReport {
+    /// Takes the source's counts.
+    fn count(&mut self, counts: &Counts) {
+        self.rows_read = counts.read;
+        self.rows_quarantined = counts.quarantined;
+        self.rows_outside_window = counts.outside_window;
+        self.rows_staged = counts.kept;
+    }
+}
+
+/// Deployments served by a self-hosted pool, each with the pool's price id
+/// (`self-hosted:<pool>`): their requests are paid through the GPU bill, not per token.
+fn self_hosted_deployments(config: &Config) -> impl Iterator<Item = (&str, String)> {
+    config.pools.iter().flat_map(|p| {
+        p.deployments
+            .iter()
+            .map(move |d| (d.as_str(), format!("self-hosted:{}", p.name)))
+    })
 }
 
 /// The result of ingesting every source.
@@ -195,6 +227,11 @@ impl ResolvedSource {
     /// Resolves a config block (its files must exist).
     pub fn resolve(config: &Config, source: &RequestSource) -> Result<Self> {
         let files = files::expand(&config.resolve(&source.path))?;
+        Ok(Self::with_files(source, files))
+    }
+
+    /// The block with its files already found.
+    pub fn with_files(source: &RequestSource, files: Vec<PathBuf>) -> Self {
         let overrides = source
             .fields
             .iter()
@@ -218,13 +255,13 @@ impl ResolvedSource {
             time.unit = unit;
         }
         time.format = source.time_format.clone();
-        Ok(ResolvedSource {
+        ResolvedSource {
             source: source.clone(),
             files,
             overrides,
             defaults,
             time,
-        })
+        }
     }
 
     /// The field spec for a file read as `format` (never `Auto`).
@@ -303,16 +340,7 @@ pub fn ingest(
         buckets,
         ..IngestReport::default()
     };
-    // Requests served by a self-hosted pool are paid through the GPU bill, not per token.
-    let self_hosted: HashMap<&str, String> = config
-        .pools
-        .iter()
-        .flat_map(|p| {
-            p.deployments
-                .iter()
-                .map(move |d| (d.as_str(), format!("self-hosted:{}", p.name)))
-        })
-        .collect();
+    let self_hosted: HashMap<&str, String> = self_hosted_deployments(config).collect();
     let mut file_index = 0usize;
     let seen = std::sync::Mutex::new(SeenIds::default());
     for source in &config.requests {
@@ -354,15 +382,10 @@ pub fn ingest(
             };
             // A large uncompressed JSON-lines file is read in parts on every core, each
             // part into its own staged file; anything else in one pass.
-            let (layout, compression) = files::classify(path).expect("open_file classified it");
-            let parts = match (layout, compression) {
-                (files::Layout::JsonLines, files::Compression::None) => records::json_lines_parts(
-                    path,
-                    std::thread::available_parallelism().map_or(1, |n| n.get()),
-                    split_bytes(),
-                )?,
-                _ => Vec::new(),
-            };
+            let parts = file_parts(
+                path,
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            )?;
             let staged_file = |part: usize| {
                 (0..buckets)
                     .map(|bucket| {
@@ -379,12 +402,10 @@ pub fn ingest(
                         .iter()
                         .enumerate()
                         .map(|(i, part)| {
-                            let (reading, bar, target) = (&reading, bar.clone(), staged_file(i));
+                            let (reading, bar, target) = (&reading, &bar, staged_file(i));
+                            let resolved = &resolved;
                             scope.spawn(move || {
-                                let records = records::open_json_lines_part(path, *part, |f| {
-                                    Box::new(bar.wrap_read(f))
-                                })?;
-                                reading.read(Input::JsonLines(records), &target)
+                                reading.read_unit(resolved, path, Some(*part), &target, bar, None)
                             })
                         })
                         .collect();
@@ -393,27 +414,15 @@ pub fn ingest(
                         .map(|h| h.join().expect("a reading thread panicked"))
                         .collect::<Result<Vec<_>>>()
                 })?
-            } else if layout == files::Layout::JsonLines {
-                // Read again as lines, each parsed for the fields the spec reads (the first
-                // record was parsed whole to tell the format); a file holding one JSON
-                // array stays records.
-                drop(records);
-                bar.set_position(0);
-                let reader_bar = bar.clone();
-                let input = match records::open_json_lines(path, compression, move |f| {
-                    Box::new(reader_bar.wrap_read(f))
-                })? {
-                    Some(lines) => Input::JsonLines(lines),
-                    None => {
-                        let reader_bar = bar.clone();
-                        let (_, records) =
-                            open_file(&resolved, path, move |f| Box::new(reader_bar.wrap_read(f)))?;
-                        Input::Records(Box::new(records))
-                    }
-                };
-                vec![reading.read(input, &staged_file(0))?]
             } else {
-                vec![reading.read(Input::Records(Box::new(records)), &staged_file(0))?]
+                vec![reading.read_unit(
+                    &resolved,
+                    path,
+                    None,
+                    &staged_file(0),
+                    &bar,
+                    Some(Box::new(records)),
+                )?]
             };
             file_report.parts = parts_counts.len();
             let mut file_counts = Counts::default();
@@ -422,17 +431,11 @@ pub fn ingest(
                 report.rounded_costs += part.rounded_costs;
             }
             bar.finish_and_clear();
-            file_report.rows_read = file_counts.read;
-            file_report.rows_quarantined = file_counts.quarantined;
-            file_report.rows_outside_window = file_counts.outside_window;
-            file_report.rows_staged = file_counts.kept;
+            file_report.count(&file_counts);
             counts += file_counts;
             source_report.files.push(file_report);
         }
-        source_report.rows_read = counts.read;
-        source_report.rows_quarantined = counts.quarantined;
-        source_report.rows_outside_window = counts.outside_window;
-        source_report.rows_staged = counts.kept;
+        source_report.count(&counts);
         let limit = config.bad_row_limit(source.max_bad_fraction);
         source_report.quarantine_reasons = reading.finish(&counts, limit)?;
         report.sources.push(source_report);
@@ -442,6 +445,20 @@ pub fn ingest(
     duplicate_ids.dedup();
     report.duplicate_ids = duplicate_ids;
     Ok(report)
+}
+
+/// The parts a file is read in at once, up to `parts` of them: a large uncompressed
+/// JSON-lines file is split at line ends; anything else is one part, the whole file.
+fn file_parts(path: &Path, parts: usize) -> Result<Vec<records::Part>> {
+    match files::classify(path) {
+        Some((files::Layout::JsonLines, files::Compression::None)) => {
+            records::json_lines_parts(path, parts, split_bytes())
+        }
+        _ => Ok(vec![records::Part {
+            start: 0,
+            end: files::size(path),
+        }]),
+    }
 }
 
 /// Smallest JSON-lines file read in parallel parts: [`records::MIN_SPLIT_BYTES`], or the
@@ -487,6 +504,50 @@ struct FileReading<'a, 'q> {
 }
 
 impl FileReading<'_, '_> {
+    /// Reads one unit of a file into `targets` (see [`FileReading::read`]): `part` of a
+    /// large uncompressed JSON-lines file, or (`None`) the whole file, whose records
+    /// `opened` may already hold (parsed whole to tell the format).
+    fn read_unit(
+        &self,
+        resolved: &ResolvedSource,
+        path: &Path,
+        part: Option<records::Part>,
+        targets: &[PathBuf],
+        bar: &indicatif::ProgressBar,
+        opened: Option<records::Records>,
+    ) -> Result<PartCounts> {
+        let counted = |bar: &indicatif::ProgressBar| {
+            let bar = bar.clone();
+            move |f: Box<dyn Read + Send>| -> Box<dyn Read + Send> { Box::new(bar.wrap_read(f)) }
+        };
+        let reopened = || open_file(resolved, path, counted(bar)).map(|(_, r)| Box::new(r) as _);
+        if let Some(part) = part {
+            let lines = records::open_json_lines_part(path, part, counted(bar))?;
+            return self.read(Input::JsonLines(lines), targets);
+        }
+        let (layout, compression) = files::classify(path).ok_or_else(|| Error::Input {
+            path: path.to_path_buf(),
+            message: "unknown file type".to_string(),
+        })?;
+        let input = if layout == files::Layout::JsonLines {
+            // Read again as lines, each parsed for the fields the spec reads (the first
+            // record was parsed whole to tell the format); a file holding one JSON array
+            // stays records.
+            drop(opened);
+            bar.set_position(0);
+            match records::open_json_lines(path, compression, counted(bar))? {
+                Some(lines) => Input::JsonLines(lines),
+                None => Input::Records(reopened()?),
+            }
+        } else {
+            Input::Records(match opened {
+                Some(records) => records,
+                None => reopened()?,
+            })
+        };
+        self.read(input, targets)
+    }
+
     /// Reads records into staged files, one per session bucket (`targets[b]`): extracts,
     /// windows, prices and stages each, or quarantines it with its reason.
     fn read(&self, input: Input, targets: &[PathBuf]) -> Result<PartCounts> {
