@@ -426,6 +426,15 @@ fn default_bad_fraction() -> f64 {
 }
 
 impl Config {
+    /// The `[storage]` settings object stores are opened with.
+    pub fn storage_settings(&self) -> crate::read::remote::StorageSettings {
+        crate::read::remote::StorageSettings {
+            endpoint: self.storage.endpoint.clone(),
+            region: self.storage.region.clone(),
+            allow_http: self.storage.allow_http,
+        }
+    }
+
     /// Reads and checks a config file, reporting every problem at once.
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
@@ -440,11 +449,7 @@ impl Config {
         })?;
         config.file = path.to_path_buf();
         // Inputs given as URLs are read with these settings, on the command's runtime.
-        crate::read::remote::configure(&crate::read::remote::StorageSettings {
-            endpoint: config.storage.endpoint.clone(),
-            region: config.storage.region.clone(),
-            allow_http: config.storage.allow_http,
-        });
+        crate::read::remote::configure(&config.storage_settings());
         config.base_dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())

@@ -2,6 +2,7 @@
 //! SQL steps, and publishes tables, `run_summary.json` and `report.md` atomically.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::NaiveDate;
@@ -9,6 +10,7 @@ use clap::Args;
 
 use crate::analyze::history::{self, RunWindow};
 use crate::analyze::{self, StepTiming};
+use crate::common::arrow_util::{ShareFolder, SharedStaging};
 use crate::common::error::{Error, Result};
 use crate::common::progress::Progress;
 use crate::config::Config;
@@ -107,6 +109,17 @@ impl RunArgs {
     }
 }
 
+/// A run's copy of its staging folder in the output bucket, removed when the run ends,
+/// whether it published or failed.
+struct RemovedAtEnd(Arc<crate::publish::bucket::BucketStaging>);
+
+impl Drop for RemovedAtEnd {
+    fn drop(&mut self) {
+        // Best effort: a copy left behind is removed by the next publication.
+        let _ = self.0.remove();
+    }
+}
+
 /// The whole job: ingest, SQL steps, summary, report, publish. Nothing in `out` changes
 /// unless every step succeeded.
 pub async fn run_pipeline(
@@ -156,6 +169,24 @@ pub async fn run_pipeline(
     // The session, and the cluster's, before ingest: a cluster that cannot be reached is
     // said at once, not after the logs are read.
     let ctx = analyze::new_context_with_limit(memory_limit, Some(&staging.spill_dir()))?;
+    // A cluster's executors on other machines do not see this machine's temporary folder,
+    // where a run with `--out` on object storage stages: its staged folders are copied into
+    // the bucket as they are registered, and read there (removed when the run ends; a
+    // killed run's by the next publication).
+    let _staging_copy = match (&bucket, cluster) {
+        (Some(current), Some(_)) => {
+            let copy = Arc::new(current.staging_copy(staging.root(), staging.name()));
+            let (store, base) = crate::read::remote::store_and_base(&out.to_string_lossy())?;
+            ctx.register_object_store(&base, store);
+            let shared: Arc<dyn ShareFolder> = copy.clone();
+            ctx.state_ref()
+                .write()
+                .config_mut()
+                .set_extension(Arc::new(SharedStaging(shared)));
+            Some(RemovedAtEnd(copy))
+        }
+        _ => None,
+    };
     let cluster_session = match cluster {
         #[cfg(feature = "cluster")]
         Some(scheduler) => Some(analyze::cluster::connect(scheduler, &ctx).await?),

@@ -113,6 +113,28 @@ pub fn string_at(array: &dyn Array, row: usize) -> Option<String> {
     Some(cast.as_string::<i32>().value(0).to_string())
 }
 
+/// A place where a run's staged folders are copied for a cluster's executors on other
+/// machines to read (`run --cluster` with `--out` on object storage: the run stages in
+/// this machine's temporary folder, which they do not see). Set on a session as a config
+/// extension ([`SharedStaging`]); [`register_parquet_dir`] and [`register_parquet_dirs`]
+/// then register a staged folder where it was copied.
+pub trait ShareFolder: Send + Sync {
+    /// Copies the files of `dir` (recursively) and returns the copy's folder URL (ending
+    /// in `/`), or `None` when `dir` is not a staged folder.
+    fn share(&self, dir: &Path) -> Result<Option<String>>;
+}
+
+/// The session's [`ShareFolder`], as a config extension.
+pub struct SharedStaging(pub Arc<dyn ShareFolder>);
+
+/// Where `dir` was copied for the cluster, if the session shares its staged folders.
+fn shared_copy(ctx: &SessionContext, dir: &Path) -> Result<Option<String>> {
+    match ctx.copied_config().get_extension::<SharedStaging>() {
+        Some(shared) => shared.0.share(dir),
+        None => Ok(None),
+    }
+}
+
 /// Registers a folder of Parquet files as a table; partitioned tables get their `date`
 /// column from the `date=YYYY-MM-DD` folder names. With `expected_schema` (the table as
 /// this version writes it), an empty folder registers an empty table of that schema, and a
@@ -132,6 +154,9 @@ pub async fn register_parquet_dir(
         let table = MemTable::try_new(schema, vec![vec![]])?;
         ctx.register_table(name, Arc::new(table))?;
         return Ok(());
+    }
+    if let Some(url) = shared_copy(ctx, dir)? {
+        return register_parquet_url(ctx, name, &url, partitioned, expected_schema.as_ref()).await;
     }
     let absolute = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
     let url = ListingTableUrl::parse(format!("{}/", absolute.to_string_lossy()))?;
@@ -197,6 +222,9 @@ pub fn register_parquet_dirs(
     let urls = with_files
         .into_iter()
         .map(|dir| {
+            if let Some(url) = shared_copy(ctx, dir)? {
+                return Ok(ListingTableUrl::parse(url)?);
+            }
             let absolute = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
             Ok(ListingTableUrl::parse(format!(
                 "{}/",

@@ -145,6 +145,93 @@ impl Current {
     }
 }
 
+/// A run's staging folder copied, folder by folder as the run registers them, into the
+/// output folder's bucket under `versions/staging-<name>/`: `run --cluster` with `--out`
+/// on object storage stages in this machine's temporary folder, which a cluster's
+/// executors on other machines do not see, so they read the copies. Publication deletes
+/// it with the superseded versions (a killed run's too, at the next publication), and
+/// [`BucketStaging::remove`] at once.
+#[derive(Debug)]
+pub struct BucketStaging {
+    local_root: PathBuf,
+    /// The copy's folder URL, ending in `/`.
+    url: String,
+}
+
+impl Current {
+    /// The copy of the staging folder `local_root` (named `name`) in this output folder.
+    pub fn staging_copy(&self, local_root: &Path, name: &str) -> BucketStaging {
+        let name = name.trim_start_matches('.');
+        BucketStaging {
+            local_root: std::path::absolute(local_root).unwrap_or_else(|_| local_root.into()),
+            url: format!("{}{VERSIONS}/{name}/", self.out),
+        }
+    }
+}
+
+impl BucketStaging {
+    /// Deletes every object of the copy.
+    pub fn remove(&self) -> Result<()> {
+        let (store, base) = remote::store_of(&self.url)?;
+        remote::blocking(&self.url, delete_under(store, base))?
+            .map_err(|e| remote::input_error(&self.url, format!("cannot remove the copy: {e}")))
+    }
+}
+
+/// Deletes every object under `prefix`.
+async fn delete_under(store: Arc<dyn ObjectStore>, prefix: ObjectPath) -> object_store::Result<()> {
+    use futures::TryStreamExt;
+    let objects: Vec<_> = store.list(Some(&prefix)).try_collect().await?;
+    for object in objects {
+        store.delete(&object.location).await?;
+    }
+    Ok(())
+}
+
+impl crate::common::arrow_util::ShareFolder for BucketStaging {
+    fn share(&self, dir: &Path) -> Result<Option<String>> {
+        let absolute = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
+        let Ok(relative) = absolute.strip_prefix(&self.local_root) else {
+            return Ok(None);
+        };
+        let relative = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        let url = format!("{}{relative}/", self.url);
+        let mut files = Vec::new();
+        walk(dir, "", &mut files)?;
+        let (store, base) = remote::store_of(&url)?;
+        let failed =
+            |e: object_store::Error| remote::input_error(&url, format!("cannot copy: {e}"));
+        remote::blocking(&url, async {
+            use futures::{StreamExt, TryStreamExt};
+            // What an earlier copy of the folder held goes first.
+            delete_under(Arc::clone(&store), base.clone())
+                .await
+                .map_err(failed)?;
+            futures::stream::iter(files)
+                .map(|(name, file)| {
+                    let key = ObjectPath::from(format!("{}{name}", base.as_ref()));
+                    let store = Arc::clone(&store);
+                    async move {
+                        let bytes = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
+                        store
+                            .put(&key, PutPayload::from(bytes))
+                            .await
+                            .map_err(failed)?;
+                        Ok::<(), Error>(())
+                    }
+                })
+                .buffer_unordered(PARALLEL_REQUESTS)
+                .try_collect::<Vec<()>>()
+                .await
+        })??;
+        Ok(Some(url))
+    }
+}
+
 /// One publication under way.
 struct Publication {
     store: Arc<dyn ObjectStore>,

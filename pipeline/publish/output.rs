@@ -206,6 +206,16 @@ impl Staging {
         Ok(Staging { root, name })
     }
 
+    /// The folder itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Its name (`.staging-<pid>-<nanos>`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Where ingest writes staged rows.
     pub fn input_dir(&self) -> PathBuf {
         self.root.join("input")

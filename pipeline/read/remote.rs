@@ -23,7 +23,7 @@ use object_store::{ObjectStore, ObjectStoreExt, ObjectStoreScheme};
 use crate::common::error::{Error, Result};
 
 /// What the config's `[storage]` table sets for object stores (beside the environment).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StorageSettings {
     /// Endpoint of an S3-compatible server (`http://127.0.0.1:9000`).
     pub endpoint: Option<String>,
@@ -80,6 +80,20 @@ pub fn configure_unless_set() {
         .is_some_and(|s| s.lock().expect("never poisoned").is_some());
     if !set {
         configure(&StorageSettings::default());
+    }
+}
+
+/// [`configure`] with `settings`, unless they are the ones set already: a cluster's
+/// executor reading a client's inputs, with the settings the client's config gave.
+pub fn configure_as(settings: &StorageSettings) {
+    let same = SETUP.get().is_some_and(|s| {
+        s.lock()
+            .expect("never poisoned")
+            .as_ref()
+            .is_some_and(|s| &s.settings == settings)
+    });
+    if !same {
+        configure(settings);
     }
 }
 

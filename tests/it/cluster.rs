@@ -294,7 +294,7 @@ fn sources_without_parts(out: &Path) -> serde_json::Value {
 }
 
 /// Whether executor `n` of a [`Cluster`] in `work` read a unit of the request logs.
-fn read_logs(work: &Path, n: usize) -> bool {
+pub fn read_logs(work: &Path, n: usize) -> bool {
     std::fs::read_to_string(work.join(format!("executor-{n}.log")))
         .is_ok_and(|log| log.contains("inferledger ingest: reading unit"))
 }

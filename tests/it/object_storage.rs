@@ -703,3 +703,103 @@ fn a_cluster_queries_an_output_folder_in_a_bucket() {
         "no executor ran a task"
     );
 }
+
+/// `run --cluster` with everything on object storage, as on a cluster of machines that
+/// share only a bucket: the logs, bills and metrics in the bucket, `--out` in the bucket.
+/// The executors read the logs from the bucket and the run's staged folders from their
+/// copy in the bucket (the client stages in its temporary folder, which executors on
+/// other machines would not see: no plan the scheduler was given names it), and the run
+/// publishes the tables the same run publishes in-process; the copy is gone afterwards.
+#[cfg(feature = "cluster")]
+#[test]
+fn a_run_on_a_cluster_with_its_inputs_and_output_in_a_bucket_reads_nothing_from_the_client_s_disk()
+{
+    let server = S3Server::start();
+    upload_sample(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        std::fs::read_to_string(root().join("sample-data").join("inferledger.toml")).unwrap();
+    let config = dir.path().join("remote.toml");
+    std::fs::write(
+        &config,
+        text.replace("path = \"", &format!("path = \"s3://{BUCKET}/")),
+    )
+    .unwrap();
+    let endpoint = server.endpoint();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+    ];
+    let cluster = crate::cluster::Cluster::start_with_env(dir.path(), 2, &env);
+    let url = cluster.url();
+    // The client's temporary folder, where it stages.
+    let client_tmp = dir.path().join("client-tmp");
+    std::fs::create_dir(&client_tmp).unwrap();
+    let remote_out = format!("s3://{BUCKET}/history/");
+    let config_arg = config.to_str().unwrap();
+    let on_cluster = with_server_env_and(
+        &server,
+        &[
+            "run",
+            "--quiet",
+            "--config",
+            config_arg,
+            "--out",
+            &remote_out,
+            "--cluster",
+            &url,
+        ],
+        &[
+            ("TMPDIR", client_tmp.to_str().unwrap()),
+            // The logs in parts, so that both executors read some.
+            ("INFERLEDGER_SPLIT_BYTES", "20000"),
+        ],
+    );
+    assert_ok(&on_cluster);
+    let in_process = dir.path().join("in-process");
+    assert_ok(&with_server_env(
+        &server,
+        &[
+            "run",
+            "--quiet",
+            "--config",
+            config_arg,
+            "--out",
+            in_process.to_str().unwrap(),
+        ],
+    ));
+    let published = dir.path().join("published");
+    let version = current_version(&server);
+    download(&server, &format!("history/versions/{version}/"), &published);
+    assert_eq!(tables(&published), tables(&in_process));
+    assert_eq!(
+        summary(&published)["totals"],
+        summary(&in_process)["totals"]
+    );
+    assert_eq!(summary(&published)["totals"]["cost_usd"], "2164.86982658");
+    // Every scan the scheduler planned read the bucket: the staged inputs and the steps'
+    // tables from the copy, never from the client's temporary folder.
+    let plans = std::fs::read_to_string(dir.path().join("scheduler.log")).unwrap();
+    let client_folder = client_tmp.to_string_lossy();
+    assert!(!plans.contains(client_folder.trim_start_matches('/')));
+    assert!(plans.contains("versions/staging-"), "no scan of the copy");
+    assert!(
+        plans.contains("input/requests_staged"),
+        "no scan of the staged requests"
+    );
+    for n in 0..2 {
+        assert!(
+            crate::cluster::read_logs(dir.path(), n),
+            "executor {n} read no request log"
+        );
+    }
+    // The copy is gone: only the published version is left.
+    let versions: std::collections::BTreeSet<String> = keys_under(&server, "history/versions/")
+        .iter()
+        .map(|key| key.split('/').nth(2).unwrap().to_string())
+        .collect();
+    assert_eq!(versions, std::collections::BTreeSet::from([version]));
+}

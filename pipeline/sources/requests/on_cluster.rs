@@ -90,6 +90,8 @@ pub struct IngestJob {
     self_hosted: BTreeMap<String, String>,
     window: Option<Window>,
     buckets: u32,
+    /// The client's `[storage]` settings, for logs on object storage.
+    storage: crate::read::remote::StorageSettings,
 }
 
 /// A unit's output rows: which unit, and either a staged request (`note` NULL, `bucket`
@@ -380,6 +382,7 @@ fn read_unit(
             .map(|p| format!(", bytes {}..{}", p.start, p.end))
             .unwrap_or_default()
     );
+    crate::read::remote::configure_as(&job.storage);
     let resolved = ResolvedSource::with_files(source, Vec::new());
     let spec = resolved.spec(unit.format);
     let self_hosted: HashMap<&str, String> = job
@@ -597,6 +600,7 @@ pub async fn ingest_on_cluster(
             self_hosted,
             window,
             buckets,
+            storage: config.storage_settings(),
         };
         let units = job.units.clone();
         let table = IngestTable { job: Arc::new(job) };
