@@ -358,7 +358,8 @@ impl ExecutionPlan for IngestExec {
             reading
                 .await
                 .map_err(|e| DataFusionError::External(Box::new(e)))?
-                .map_err(|e| DataFusionError::External(Box::new(e)))
+                // As text: the client gets the task's error through Ballista, as words.
+                .map_err(|e| DataFusionError::Execution(e.to_string()))
         });
         Ok(builder.build())
     }
