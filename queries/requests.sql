@@ -1,9 +1,9 @@
 -- requests: the canonical request table, one row per distinct request_id.
 --
 -- Input: requests_staged (the rows of the run's window read and priced, duplicates
--- included, of one session bucket: see session_pass), requests_duplicate_ids (the ids
--- staged more than once), requests_duplicate_copies (every staged copy of those ids, all
--- buckets), requests_context (published requests of earlier nights that a session still
+-- included, of one session bucket: see session_pass), requests_duplicate_copies (every
+-- staged copy of the ids staged more than once, all buckets: its id, output tokens and
+-- where it was read), requests_context (published requests of earlier nights that a session still
 -- open at the window's start holds; see pipeline/analyze/history.rs), run_params (one row:
 -- inactivity_gap_seconds), pool_deployments (which [[pools]] served which deployment:
 -- `pool` is set for self-hosted requests, whose cost is in the GPU bill) and session_pass
@@ -18,8 +18,8 @@
 -- most output tokens (streaming logs repeat a message id with growing usage), then the
 -- first in file order, whichever bucket each copy is in; the pass of the kept copy's
 -- bucket outputs it. Only the duplicated ids are ranked, so the whole table is never
--- sorted by id; every join has the small side (the duplicated ids, the pools) as its
--- build side, so memory does not grow with the log.
+-- sorted by id; every join has the small side (the duplicated ids' best copies, the
+-- pools) as its build side, so memory does not grow with the log.
 --
 -- Interactions: every request has a session key: its log's interaction id
 -- ('interaction:<id>'), else its user ('user:<id>'), else its team and feature. A gap longer
@@ -31,20 +31,16 @@
 -- found as time spans by an aggregate over the key's times, and each request then finds
 -- its span by an equi-join: no sort of the requests (a window over one global order
 -- sorted every column of every request, on one core).
-WITH duplicated AS (
-    -- The ids staged more than once, as ingest found them (a run) or as a GROUP BY over
-    -- requests_staged finds them (the `sql` prompt, the SQL tests); a few ids staged once
-    -- may be among them (a shared 64-bit hash), which ranking keeps.
-    SELECT DISTINCT request_id FROM requests_duplicate_ids
-),
--- The best copy of each duplicated id, of all its copies in every bucket: the copy no
--- other copy of its id beats (more output tokens, or as many from an earlier file, or from
--- the same file on an earlier line, or, for one file read by two sources, the same line
--- of the source named first), so exactly one copy per id is left. An anti-join rather than
--- ROW_NUMBER() over the copies: Apache Ballista 55 runs that window twice when its result
--- is united with the other rows (`run --cluster` then kept each best copy twice).
+WITH
+-- The best copy of each duplicated id, of all its copies in every bucket, as where it was
+-- read (source, file, line): the copy no other copy of its id beats (more output tokens,
+-- or as many from an earlier file, or from the same file on an earlier line, or, for one
+-- file read by two sources, the same line of the source named first), so exactly one copy
+-- per id is left. An anti-join rather than ROW_NUMBER() over the copies: Apache Ballista
+-- 55 runs that window twice when its result is united with other rows (`run --cluster`
+-- then kept each best copy twice).
 best_copies AS (
-    SELECT c.*
+    SELECT c.request_id, c.source, c.source_file, c.source_line
     FROM requests_duplicate_copies c
     WHERE NOT EXISTS (
         SELECT 1 FROM requests_duplicate_copies o
@@ -57,28 +53,25 @@ best_copies AS (
                                  OR (o.source_line = c.source_line AND o.source < c.source))))))
     )
 ),
--- This bucket's rows whose id is not duplicated, and the best copies (of every bucket
--- until keyed keeps this bucket's).
+-- This bucket's rows, but of a duplicated id only its best copy (in whichever bucket it
+-- lies, that bucket's pass keeps it). One join with the best copies (one row per
+-- duplicated id) as its build side: a row whose id has none is not duplicated.
 kept AS (
-    SELECT s.*, false AS best_copy
-    FROM duplicated d RIGHT ANTI JOIN requests_staged s ON s.request_id = d.request_id
-    UNION ALL
-    SELECT b.*, true AS best_copy FROM best_copies b
+    SELECT s.*
+    FROM best_copies b
+    RIGHT JOIN requests_staged s ON s.request_id = b.request_id
+    WHERE b.request_id IS NULL
+       OR (s.source = b.source AND s.source_file = b.source_file
+           AND s.source_line = b.source_line)
 ),
 keyed AS (
-    SELECT * EXCLUDE (best_copy)
-    FROM (
-        SELECT k.*,
-               CASE WHEN interaction_id IS NOT NULL THEN 'interaction:' || interaction_id
-                    WHEN user_id IS NOT NULL THEN 'user:' || user_id
-                    ELSE 'team:' || COALESCE(team, '-') || '/' || COALESCE(feature, '-')
-               END AS session_key,
-               false AS from_history
-        FROM kept k
-    ) own
-    WHERE NOT best_copy
-       OR session_bucket(session_key, (SELECT session_buckets FROM session_pass))
-          = (SELECT session_bucket FROM session_pass)
+    SELECT k.*,
+           CASE WHEN interaction_id IS NOT NULL THEN 'interaction:' || interaction_id
+                WHEN user_id IS NOT NULL THEN 'user:' || user_id
+                ELSE 'team:' || COALESCE(team, '-') || '/' || COALESCE(feature, '-')
+           END AS session_key,
+           false AS from_history
+    FROM kept k
     -- Earlier nights' requests of this bucket's sessions still open: only for the gaps
     -- (their other columns are NULL here and they are not output).
     UNION ALL BY NAME

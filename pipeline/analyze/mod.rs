@@ -1055,18 +1055,31 @@ pub async fn register_request_step_views(ctx: &SessionContext) -> Result<()> {
 }
 
 /// The staged copies of every duplicated request id, whichever session bucket each copy
-/// is in: `queries/requests.sql` picks the copy to keep among them all.
-const DUPLICATE_COPIES_SQL: &str = "SELECT * FROM requests_staged \
+/// is in: `queries/requests.sql` picks the copy to keep among them all, by these columns.
+const DUPLICATE_COPIES_SQL: &str = "SELECT request_id, output_tokens, source, source_file, \
+     source_line FROM requests_staged \
      WHERE request_id IN (SELECT request_id FROM requests_duplicate_ids)";
 
-/// Writes `requests_duplicate_copies` (the staged rows whose id is one of
-/// `duplicate_ids`, the ids ingest saw more than once) into `folder` (a run: the passes
-/// over the buckets read it once each) and registers it.
+/// What `requests_duplicate_copies` holds of each copy: its id, what ranks it, and where
+/// it was read (which identifies it among the staged rows).
+const DUPLICATE_COPY_COLUMNS: [&str; 5] = [
+    "request_id",
+    "output_tokens",
+    "source",
+    "source_file",
+    "source_line",
+];
+
+/// Writes `requests_duplicate_copies` (of the staged rows whose id is one of
+/// `duplicate_ids`, the ids ingest saw more than once, the columns that rank and identify
+/// them) into `folder` (a run: the passes over the buckets read it once each) and
+/// registers it.
 ///
 /// The ids are a list the scan tests each staged row's id against before it reads the
 /// row's other columns (Parquet filter pushdown): joining the staged rows with the ids
 /// instead read all 35 columns of every staged row (on the 1M-request bench, about a
-/// thousand copies: 64 ms instead of 88 ms).
+/// thousand copies: 64 ms instead of 88 ms). Of those, only five are read: the whole row
+/// of the copy kept comes from the `requests` step's own scan.
 pub async fn register_duplicate_copies(
     ctx: &SessionContext,
     duplicate_ids: &[String],
@@ -1085,7 +1098,8 @@ pub async fn register_duplicate_copies(
     let frame = reading
         .table("requests_staged")
         .await?
-        .filter(col("request_id").in_list(ids, false))?;
+        .filter(col("request_id").in_list(ids, false))?
+        .select_columns(&DUPLICATE_COPY_COLUMNS)?;
     let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
     write_frame(frame, folder).await?;
     ctx.deregister_table("requests_duplicate_copies")?;
