@@ -448,16 +448,14 @@ pub fn ingest(
 }
 
 /// The parts a file is read in at once, up to `parts` of them: a large uncompressed
-/// JSON-lines file is split at line ends; anything else is one part, the whole file.
+/// JSON-lines file is split at line ends (one part when it is small); anything else is
+/// read whole in one pass (no parts).
 fn file_parts(path: &Path, parts: usize) -> Result<Vec<records::Part>> {
     match files::classify(path) {
         Some((files::Layout::JsonLines, files::Compression::None)) => {
             records::json_lines_parts(path, parts, split_bytes())
         }
-        _ => Ok(vec![records::Part {
-            start: 0,
-            end: files::size(path),
-        }]),
+        _ => Ok(Vec::new()),
     }
 }
 

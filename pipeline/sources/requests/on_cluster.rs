@@ -555,8 +555,13 @@ pub async fn ingest_on_cluster(
             let (format, _) = open_file(&resolved, path, |f| f)?;
             let wanted = cores.max(bytes.div_ceil(UNIT_BYTES) as usize);
             let parts = file_parts(path, wanted)?;
+            // A file split in parts is a unit per part; any other, one unit read whole.
             let split = parts.len() > 1;
-            for part in &parts {
+            let pieces: Vec<Option<Part>> = match split {
+                true => parts.iter().copied().map(Some).collect(),
+                false => vec![None],
+            };
+            for part in pieces {
                 units.push(Unit {
                     source: source_index,
                     file: files.len(),
@@ -564,8 +569,8 @@ pub async fn ingest_on_cluster(
                     display: display.clone(),
                     file_name: relative_to(path, config.base_dir()),
                     format,
-                    part: split.then_some(*part),
-                    bytes: part.end - part.start,
+                    part,
+                    bytes: part.map_or(bytes, |p| p.end - p.start),
                 });
             }
             files.push(PlannedFile {
@@ -574,7 +579,7 @@ pub async fn ingest_on_cluster(
                     path: display,
                     format: format.name().to_string(),
                     bytes,
-                    parts: parts.len(),
+                    parts: parts.len().max(1),
                     ..FileReport::default()
                 },
                 counts: Counts::default(),
