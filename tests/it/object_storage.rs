@@ -649,6 +649,20 @@ fn of_two_runs_publishing_at_once_the_later_fails_and_changes_nothing() {
     assert_eq!(versions, [first, second].into_iter().collect());
 }
 
+/// A scheduler and two executors with the moto server's variables (logs in `work`).
+#[cfg(feature = "cluster")]
+fn cluster_with_server_env(server: &S3Server, work: &Path) -> crate::cluster::Cluster {
+    let endpoint = server.endpoint();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+    ];
+    crate::cluster::Cluster::start_with_env(work, 2, &env)
+}
+
 /// `sql --cluster` over an output folder on object storage: the executors read the bucket
 /// (with the store's variables) and answer as `sql` in-process does.
 #[cfg(feature = "cluster")]
@@ -667,15 +681,7 @@ fn a_cluster_queries_an_output_folder_in_a_bucket() {
         &remote,
     ];
     assert_ok(&with_server_env(&server, &args));
-    let endpoint = server.endpoint();
-    let env = [
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("AWS_ALLOW_HTTP", "true"),
-    ];
-    let cluster = crate::cluster::Cluster::start_with_env(dir.path(), 2, &env);
+    let cluster = cluster_with_server_env(&server, dir.path());
     let query = "SELECT team, model, COUNT(*) AS n, SUM(cost_usd) AS cost FROM requests \
                  GROUP BY team, model ORDER BY team, model";
     let in_process = sql_with_credentials(&server, &remote, query);
@@ -725,15 +731,7 @@ fn a_run_on_a_cluster_with_its_inputs_and_output_in_a_bucket_reads_nothing_from_
         text.replace("path = \"", &format!("path = \"s3://{BUCKET}/")),
     )
     .unwrap();
-    let endpoint = server.endpoint();
-    let env = [
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("AWS_ALLOW_HTTP", "true"),
-    ];
-    let cluster = crate::cluster::Cluster::start_with_env(dir.path(), 2, &env);
+    let cluster = cluster_with_server_env(&server, dir.path());
     let url = cluster.url();
     // The client's temporary folder, where it stages.
     let client_tmp = dir.path().join("client-tmp");
