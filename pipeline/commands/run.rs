@@ -39,10 +39,13 @@ pub struct RunArgs {
     /// Memory the SQL steps may use (e.g. 2G); beyond it sorts spill to disk.
     #[arg(long, value_parser = crate::config::parse_memory_size)]
     pub memory_limit: Option<usize>,
-    /// Run the SQL steps on an Apache Ballista cluster (`inferledger cluster`), given as
-    /// df://SCHEDULER_HOST:PORT: its executors run every step's query, reading the staged
-    /// and published tables where this process put them (a folder they share, or object
-    /// storage), and the rows come back here to be written. Ingest runs here.
+    /// Read the request logs and run the SQL steps on an Apache Ballista cluster
+    /// (`inferledger cluster`), given as df://SCHEDULER_HOST:PORT: its executors parse,
+    /// price and check the logs (split into parts of about 64 MB) and run every step's
+    /// query, reading the logs and the tables where this process names them (a folder
+    /// every machine sees, or object storage; with --out on object storage the run's
+    /// staged tables are copied there for them), and the rows come back here to be
+    /// written and published. Bills and GPU metrics are read here.
     #[cfg(feature = "cluster")]
     #[arg(long, value_name = "URL")]
     pub cluster: Option<String>,
