@@ -63,7 +63,7 @@ const UNIT_BYTES: u64 = 64 * 1024 * 1024;
 struct Unit {
     /// The source, by its place in [`IngestJob::sources`].
     source: usize,
-    /// The file, by its place among the source's files.
+    /// The file, by its place among every file of the job (whose report it counts in).
     file: usize,
     /// Where the executors read it (a path every machine sees, or an object-store URL).
     path: PathBuf,
