@@ -129,7 +129,12 @@ pub struct SharedStaging(pub Arc<dyn ShareFolder>);
 
 /// Where `dir` was copied for the cluster, if the session shares its staged folders.
 fn shared_copy(ctx: &SessionContext, dir: &Path) -> Result<Option<String>> {
-    match ctx.copied_config().get_extension::<SharedStaging>() {
+    let shared = ctx
+        .state_ref()
+        .read()
+        .config()
+        .get_extension::<SharedStaging>();
+    match shared {
         Some(shared) => shared.0.share(dir),
         None => Ok(None),
     }

@@ -152,6 +152,14 @@ impl SeenIds {
         ID_HASHER.hash_one(id)
     }
 
+    /// The ids seen more than once, sorted, each once.
+    fn repeated(self) -> Vec<String> {
+        let mut again = self.again;
+        again.sort_unstable();
+        again.dedup();
+        again
+    }
+
     /// Notes `id`, whose [`SeenIds::hash`] is `hash`.
     fn note(&mut self, hash: u64, id: &str) {
         if !self.hashes.insert(hash) {
@@ -440,10 +448,7 @@ pub fn ingest(
         source_report.quarantine_reasons = reading.finish(&counts, limit)?;
         report.sources.push(source_report);
     }
-    let mut duplicate_ids = seen.into_inner().expect("no reader panicked").again;
-    duplicate_ids.sort_unstable();
-    duplicate_ids.dedup();
-    report.duplicate_ids = duplicate_ids;
+    report.duplicate_ids = seen.into_inner().expect("no reader panicked").repeated();
     Ok(report)
 }
 

@@ -225,8 +225,27 @@ impl IngestExec {
         units: Arc<dyn ExecutionPlan>,
     ) -> DfResult<Self> {
         let book = PriceBook::from_json(&job.book).map_err(DataFusionError::Internal)?;
+        Ok(IngestExec::with_book(
+            job,
+            Arc::new(book),
+            projection,
+            units,
+        ))
+    }
+
+    /// The reading of `job`, whose book is read already, over `units`.
+    fn with_book(
+        job: Arc<IngestJob>,
+        book: Arc<PriceBook>,
+        projection: Option<Vec<usize>>,
+        units: Arc<dyn ExecutionPlan>,
+    ) -> Self {
         let schema = match &projection {
-            Some(columns) => Arc::new(output_schema().project(columns)?),
+            Some(columns) => Arc::new(
+                output_schema()
+                    .project(columns)
+                    .expect("a projection DataFusion planned over this schema"),
+            ),
             None => output_schema(),
         };
         let properties = PlanProperties::new(
@@ -235,13 +254,13 @@ impl IngestExec {
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
-        Ok(IngestExec {
+        IngestExec {
             job,
-            book: Arc::new(book),
+            book,
             projection,
             units,
             properties: Arc::new(properties),
-        })
+        }
     }
 
     /// The reading as bytes, for the cluster codecs.
@@ -303,11 +322,13 @@ impl ExecutionPlan for IngestExec {
         let [units] = <[_; 1]>::try_from(children).map_err(|_| {
             DataFusionError::Internal("IngestExec has one input, the units".to_string())
         })?;
-        Ok(Arc::new(IngestExec::new(
+        // The scheduler gives each task its own units this way: the book is not read again.
+        Ok(Arc::new(IngestExec::with_book(
             Arc::clone(&self.job),
+            Arc::clone(&self.book),
             self.projection.clone(),
             units,
-        )?))
+        )))
     }
 
     fn execute(
@@ -551,8 +572,11 @@ pub async fn ingest_on_cluster(
             };
             let display = path.to_string_lossy().into_owned();
             let bytes = super::files::size(path);
-            // The format is told here, from the file's first record, as a local run does.
-            let (format, _) = open_file(&resolved, path, |f| f)?;
+            // `auto` is told here, from the file's first record, as a local run does.
+            let format = match source.format {
+                Format::Auto => open_file(&resolved, path, |f| f)?.0,
+                format => format,
+            };
             let wanted = cores.max(bytes.div_ceil(UNIT_BYTES) as usize);
             let parts = file_parts(path, wanted)?;
             // A file split in parts is a unit per part; any other, one unit read whole.
@@ -710,9 +734,6 @@ pub async fn ingest_on_cluster(
         )?;
         report.sources.push(source_report);
     }
-    let mut duplicate_ids = seen.again;
-    duplicate_ids.sort_unstable();
-    duplicate_ids.dedup();
-    report.duplicate_ids = duplicate_ids;
+    report.duplicate_ids = seen.repeated();
     Ok(report)
 }
