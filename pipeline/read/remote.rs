@@ -468,5 +468,22 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(lines, vec!["{\"a\":1}", "{\"a\":2}"]);
+        // And a zstd object through the zstd one.
+        let zst = dir.path().join("logs/e.jsonl.zst");
+        std::fs::write(&zst, zstd::encode_all(&b"{\"b\":3}\n"[..], 3).unwrap()).unwrap();
+        let url = format!("file://{}", zst.canonicalize().unwrap().display());
+        let lines = tokio::task::spawn_blocking(move || {
+            use std::io::BufRead;
+            let reader = crate::read::files::open_text(
+                Path::new(&url),
+                crate::read::files::Compression::Zstd,
+                |raw| raw,
+            )
+            .unwrap();
+            reader.lines().map(|l| l.unwrap()).collect::<Vec<_>>()
+        })
+        .await
+        .unwrap();
+        assert_eq!(lines, vec!["{\"b\":3}"]);
     }
 }

@@ -186,18 +186,30 @@ fn the_sample_read_from_an_s3_bucket_gives_the_tables_read_from_disk() {
     let server = S3Server::start();
     upload_sample(&server);
     let dir = tempfile::tempdir().unwrap();
-    // The same config, its inputs in the bucket (folders, a glob, single objects) and the
-    // server as the endpoint.
+    // The same config, its inputs in the bucket (folders, a glob, single objects, and a
+    // LiteLLM price file) and the server as the endpoint.
     let sample = root().join("sample-data");
+    let prices = root().join("tests/fixtures/litellm_1.110.2_prices_slice.json");
+    let store = bucket_store(&server);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let key = object_store::path::Path::from("prices/litellm.json");
+        let bytes = std::fs::read(&prices).unwrap();
+        store.put(&key, bytes.into()).await.unwrap();
+    });
     let text = std::fs::read_to_string(sample.join("inferledger.toml")).unwrap();
     let remote = text.replace("path = \"", &format!("path = \"s3://{BUCKET}/"))
         + &format!(
-            "\n[storage]\nendpoint = \"{}\"\nregion = \"us-east-1\"\nallow_http = true\n",
+            "\n[prices]\nfile = \"s3://{BUCKET}/prices/litellm.json\"\n\
+             \n[storage]\nendpoint = \"{}\"\nregion = \"us-east-1\"\nallow_http = true\n",
             server.endpoint()
         );
     let remote_config = dir.path().join("remote.toml");
     std::fs::write(&remote_config, remote).unwrap();
-    let local_config = write_config(dir.path(), &sample_config_with_absolute_paths());
+    let local_config = write_config(
+        dir.path(),
+        &(sample_config_with_absolute_paths()
+            + &format!("\n[prices]\nfile = \"{}\"\n", prices.display())),
+    );
     // `validate` reads every input from the bucket, the GPU metrics included.
     let validated = Command::new(env!("CARGO_BIN_EXE_inferledger"))
         .args(["validate", "--config"])
@@ -229,6 +241,16 @@ fn the_sample_read_from_an_s3_bucket_gives_the_tables_read_from_disk() {
     // bucket's run did read objects.
     let (disk, bucket) = (summary(&from_disk), summary(&from_bucket));
     assert_eq!(disk["totals"], bucket["totals"]);
+    // The price file was read from the bucket, every entry of it as from disk.
+    assert_eq!(
+        bucket["price_file"]["path"],
+        format!("s3://{BUCKET}/prices/litellm.json")
+    );
+    assert_eq!(
+        bucket["price_file"]["entries"],
+        disk["price_file"]["entries"]
+    );
+    assert_ne!(bucket["price_file"]["entries"], 0);
     let read_files: Vec<String> = bucket["sources"]
         .as_array()
         .unwrap()
