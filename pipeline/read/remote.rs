@@ -449,41 +449,33 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(text, "x\n1\n");
-        // A gzip object goes through the same decoders as a local .gz file.
-        let gz = dir.path().join("logs/d.jsonl.gz");
+        // Compressed objects go through the same decoders as local .gz and .zst files.
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut encoder, b"{\"a\":1}\n{\"a\":2}\n").unwrap();
-        std::fs::write(&gz, encoder.finish().unwrap()).unwrap();
-        let url = format!("file://{}", gz.canonicalize().unwrap().display());
-        let lines = tokio::task::spawn_blocking(move || {
-            use std::io::BufRead;
-            let reader = crate::read::files::open_text(
-                Path::new(&url),
-                crate::read::files::Compression::Gzip,
-                |raw| raw,
-            )
+        let gzip = encoder.finish().unwrap();
+        let zstd = zstd::encode_all(&b"{\"b\":3}\n"[..], 3).unwrap();
+        use crate::read::files::Compression;
+        for (name, bytes, compression, expected) in [
+            (
+                "d.jsonl.gz",
+                gzip,
+                Compression::Gzip,
+                vec!["{\"a\":1}", "{\"a\":2}"],
+            ),
+            ("e.jsonl.zst", zstd, Compression::Zstd, vec!["{\"b\":3}"]),
+        ] {
+            let file = dir.path().join("logs").join(name);
+            std::fs::write(&file, bytes).unwrap();
+            let url = format!("file://{}", file.canonicalize().unwrap().display());
+            let lines = tokio::task::spawn_blocking(move || {
+                use std::io::BufRead;
+                let reader =
+                    crate::read::files::open_text(Path::new(&url), compression, |raw| raw).unwrap();
+                reader.lines().map(|l| l.unwrap()).collect::<Vec<_>>()
+            })
+            .await
             .unwrap();
-            reader.lines().map(|l| l.unwrap()).collect::<Vec<_>>()
-        })
-        .await
-        .unwrap();
-        assert_eq!(lines, vec!["{\"a\":1}", "{\"a\":2}"]);
-        // And a zstd object through the zstd one.
-        let zst = dir.path().join("logs/e.jsonl.zst");
-        std::fs::write(&zst, zstd::encode_all(&b"{\"b\":3}\n"[..], 3).unwrap()).unwrap();
-        let url = format!("file://{}", zst.canonicalize().unwrap().display());
-        let lines = tokio::task::spawn_blocking(move || {
-            use std::io::BufRead;
-            let reader = crate::read::files::open_text(
-                Path::new(&url),
-                crate::read::files::Compression::Zstd,
-                |raw| raw,
-            )
-            .unwrap();
-            reader.lines().map(|l| l.unwrap()).collect::<Vec<_>>()
-        })
-        .await
-        .unwrap();
-        assert_eq!(lines, vec!["{\"b\":3}"]);
+            assert_eq!(lines, expected, "{name}");
+        }
     }
 }
