@@ -409,7 +409,10 @@ pub async fn run_pipeline(
         out: out.display().to_string(),
         window: window_text.clone(),
         coverage,
-        warnings: summary::unmatched_pools(config, &billed_pools),
+        warnings: summary::skipped_inputs(config)
+            .into_iter()
+            .chain(summary::unmatched_pools(config, &billed_pools))
+            .collect(),
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         finished_at: String::new(),
         sources,

@@ -185,6 +185,9 @@ pub fn validate(config_path: &std::path::Path) -> Result<ValidationReport> {
             }
         }
     }
+    for warning in crate::publish::summary::skipped_inputs(&config) {
+        report.text.push_str(&format!("warning: {warning}\n"));
+    }
     for warning in crate::publish::summary::unmatched_pools(&config, &pools_matched) {
         report
             .text

@@ -214,6 +214,38 @@ pub fn unmatched_pools(
         .collect()
 }
 
+/// The files the config's local input paths reach that no source reads (an unknown
+/// suffix, a named pipe), one warning each, so nothing is skipped without a word.
+pub fn skipped_inputs(config: &crate::config::Config) -> Vec<String> {
+    let paths = config
+        .requests
+        .iter()
+        .map(|s| ("requests", s.path.as_str()))
+        .chain(config.billing.iter().map(|s| ("billing", s.path.as_str())))
+        .chain(
+            config
+                .gpu_metrics
+                .iter()
+                .map(|s| ("gpu_metrics", s.path.as_str())),
+        )
+        .chain(
+            config
+                .provider_usage
+                .iter()
+                .map(|s| ("provider_usage", s.path.as_str())),
+        );
+    let mut warnings = Vec::new();
+    for (block, path) in paths {
+        for (file, why) in crate::read::files::skipped(&config.resolve(path)) {
+            warnings.push(format!(
+                "[[{block}]] path {path:?}: {} is not read: {why}",
+                file.display()
+            ));
+        }
+    }
+    warnings
+}
+
 /// What the run read of history, what it left open, and what the decision tables cover.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Coverage {

@@ -20,7 +20,8 @@ pub fn reason_kind(reason: &str) -> String {
             kind.push(c);
         }
     }
-    kind.chars().take(120).collect()
+    // Long enough for a reason's advice (a missing time says what to add) to be shown.
+    kind.chars().take(240).collect()
 }
 
 /// Counts a source's quarantine reasons (by kind) and enforces its bad-row limit.

@@ -132,11 +132,74 @@ fn walk(
         }
         if path.is_dir() {
             walk(&path, files, visited)?;
-        } else {
+        } else if path.is_file() {
+            // Not a named pipe, socket or device: reading one could block for ever.
             files.push(path);
         }
     }
     Ok(())
+}
+
+/// The files a local source path reaches that are not read, each with why: a name that is
+/// no input format (`.log`, `.jsonl.bz2`, …) or not a regular file (a named pipe, a
+/// socket). Hidden files are not listed (they are never inputs); neither are objects in a
+/// bucket (listing them again would cost a request per source).
+pub fn skipped(path: &Path) -> Vec<(PathBuf, &'static str)> {
+    if super::remote::is_url(path) {
+        return Vec::new();
+    }
+    let text = path.to_string_lossy();
+    let mut candidates = Vec::new();
+    if text.contains(['*', '?', '[']) && !path.exists() {
+        if let Ok(entries) = glob::glob(&text) {
+            candidates.extend(entries.flatten().filter(|p| !p.is_dir()));
+        }
+    } else if path.is_dir() {
+        list_all(path, &mut candidates, &mut std::collections::HashSet::new());
+    } else if path.exists() && !path.is_dir() {
+        candidates.push(path.to_path_buf());
+    }
+    let mut skipped: Vec<(PathBuf, &'static str)> = candidates
+        .into_iter()
+        .filter_map(|file| {
+            if !file.is_file() {
+                Some((file, "not a regular file (a named pipe, socket or device)"))
+            } else if classify(&file).is_none() {
+                Some((
+                    file,
+                    "not an input format (.jsonl, .ndjson, .json, .csv or .parquet, optionally .gz or .zst)",
+                ))
+            } else {
+                None
+            }
+        })
+        .collect();
+    skipped.sort();
+    skipped
+}
+
+/// Every entry below `dir` that is not a folder, as [`walk`] visits them.
+fn list_all(dir: &Path, out: &mut Vec<PathBuf>, visited: &mut std::collections::HashSet<PathBuf>) {
+    let Ok(real) = std::fs::canonicalize(dir) else {
+        return;
+    };
+    if !visited.insert(real) {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            list_all(&path, out, visited);
+        } else {
+            out.push(path);
+        }
+    }
 }
 
 /// A file's bytes as stored (a local file, or an object streamed from object storage).

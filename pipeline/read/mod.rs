@@ -7,6 +7,7 @@ pub mod bad_rows;
 pub mod files;
 pub mod json_path;
 pub mod json_slots;
+pub mod otlp;
 pub mod records;
 pub mod remote;
 pub mod source_reading;

@@ -68,8 +68,8 @@ impl JsonLine {
     }
 }
 
-/// Opens a JSON-lines file as unparsed lines; `None` when it holds one JSON array
-/// instead (read it with [`open`]). `wrap` sees the raw bytes (for progress).
+/// Opens a JSON-lines file as unparsed lines; `None` when it holds one JSON array or
+/// pretty-printed objects instead (read it with [`open`]). `wrap` sees the raw bytes (for progress).
 pub fn open_json_lines(
     path: &Path,
     compression: Compression,
@@ -82,6 +82,7 @@ pub fn open_json_lines(
     };
     match peek_first_byte(&mut reader) {
         Ok(Some(b'[')) => Ok(None),
+        Ok(_) if starts_pretty_object(&mut reader) => Ok(None),
         Ok(_) => Ok(Some(Box::new(JsonLines {
             reader,
             line: 0,
@@ -111,6 +112,15 @@ pub fn open(
             };
             if starts_array {
                 json_array(path, reader)
+            } else if starts_pretty_object(&mut reader) {
+                Ok(Box::new(PrettyObjects {
+                    lines: JsonLines {
+                        reader,
+                        line: 0,
+                        done: false,
+                    },
+                    held: None,
+                }))
             } else {
                 Ok(Box::new(
                     JsonLines {
@@ -170,7 +180,9 @@ pub fn json_lines_parts(path: &Path, parts: usize, min_bytes: u64) -> Result<Vec
         return Ok(whole);
     }
     let mut file = std::io::BufReader::with_capacity(1 << 16, File::open(path).map_err(io)?);
-    if peek_first_byte_of(&mut file).map_err(io)? == Some(b'[') {
+    if peek_first_byte_of(&mut file).map_err(io)? == Some(b'[')
+        || first_line_is_lone_brace(file.fill_buf().map_err(io)?)
+    {
         return Ok(whole);
     }
     let mut result = Vec::with_capacity(parts);
@@ -299,6 +311,142 @@ fn peek_first_byte(reader: &mut Box<dyn BufRead + Send>) -> std::io::Result<Opti
                 reader.consume(n);
             }
         }
+    }
+}
+
+/// Whether the text starts with a line holding only `{`: pretty-printed JSON objects one
+/// after another (what `json.dumps(…, indent=4)` writes, as OpenTelemetry's console
+/// exporter does), not one object per line.
+fn first_line_is_lone_brace(buf: &[u8]) -> bool {
+    let buf = buf.strip_prefix(UTF8_BOM).unwrap_or(buf);
+    let Some(start) = buf.iter().position(|b| !b.is_ascii_whitespace()) else {
+        return false;
+    };
+    let rest = &buf[start..];
+    let line = match memchr::memchr(b'\n', rest) {
+        Some(end) => &rest[..end],
+        None => return false,
+    };
+    line.trim_ascii() == b"{"
+}
+
+fn starts_pretty_object(reader: &mut Box<dyn BufRead + Send>) -> bool {
+    reader.fill_buf().is_ok_and(first_line_is_lone_brace)
+}
+
+/// Pretty-printed JSON objects one after another: each object, from its opening line to
+/// the line that closes it, is one record numbered by its first line. An object not
+/// closed before the next one opens at the start of a line (or before the file ends) is
+/// quarantined as cut short; text outside any object is quarantined line by line.
+struct PrettyObjects {
+    lines: JsonLines,
+    /// A line read past the end of an object that was cut short: the next one's first.
+    held: Option<JsonLine>,
+}
+
+impl PrettyObjects {
+    /// The brace depth after `text`, from `depth` and whether a string is open (`in_string`).
+    fn depth_after(text: &str, mut depth: i64, in_string: &mut bool) -> i64 {
+        let mut escaped = false;
+        for b in text.bytes() {
+            if *in_string {
+                match b {
+                    _ if escaped => escaped = false,
+                    b'\\' => escaped = true,
+                    b'"' => *in_string = false,
+                    _ => {}
+                }
+            } else {
+                match b {
+                    b'"' => *in_string = true,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => depth -= 1,
+                    _ => {}
+                }
+            }
+        }
+        depth
+    }
+}
+
+impl Iterator for PrettyObjects {
+    type Item = RawRecord;
+
+    fn next(&mut self) -> Option<RawRecord> {
+        let first = self.held.take().or_else(|| self.lines.next())?;
+        let start = first.line;
+        let mut text = match first.text {
+            Ok(text) => text,
+            Err((raw, reason)) => {
+                return Some(RawRecord {
+                    line: start,
+                    raw,
+                    value: Err(reason),
+                });
+            }
+        };
+        if !text.trim_start().starts_with('{') {
+            return Some(
+                JsonLine {
+                    line: start,
+                    text: Ok(text),
+                }
+                .parsed(),
+            );
+        }
+        let mut in_string = false;
+        let mut depth = Self::depth_after(&text, 0, &mut in_string);
+        while depth > 0 {
+            match self.lines.next() {
+                Some(JsonLine { text: Ok(line), .. }) if line.starts_with('{') && !in_string => {
+                    // A new object at the start of a line: the open one was cut short.
+                    self.held = Some(JsonLine {
+                        line: self.lines.line,
+                        text: Ok(line),
+                    });
+                    return Some(RawRecord {
+                        line: start,
+                        raw: cut(&text),
+                        value: Err(format!(
+                            "JSON object not closed before line {} (cut short?)",
+                            self.lines.line
+                        )),
+                    });
+                }
+                Some(JsonLine { text: Ok(line), .. }) => {
+                    depth = Self::depth_after(&line, depth, &mut in_string);
+                    text.push('\n');
+                    text.push_str(&line);
+                }
+                Some(JsonLine {
+                    text: Err((_, reason)),
+                    line,
+                }) => {
+                    return Some(RawRecord {
+                        line: start,
+                        raw: cut(&text),
+                        value: Err(format!("line {line} of the object: {reason}")),
+                    });
+                }
+                None => {
+                    return Some(RawRecord {
+                        line: start,
+                        raw: cut(&text),
+                        value: Err(
+                            "JSON object not closed before the end of the file (cut short?)"
+                                .to_string(),
+                        ),
+                    });
+                }
+            }
+        }
+        Some(
+            JsonLine {
+                line: start,
+                text: Ok(text),
+            }
+            .parsed(),
+        )
     }
 }
 
@@ -545,51 +693,165 @@ fn swallowed_rows(fields: &[String], columns: usize) -> bool {
 }
 
 /// Parquet writers often store strings as BINARY without a UTF8 annotation; Arrow's JSON
-/// writer would print them as hex. Columns of bytes that are valid UTF-8 become text.
+/// writer would print them as hex. Byte values become text wherever they lie (top-level
+/// columns, struct fields such as `metadata.team`, list items): valid UTF-8 as it reads,
+/// anything else as the lowercase hex of its bytes, so no value turns into a null (an id
+/// that did would be replaced by `file:line` without a word).
 fn binary_as_text(
     batch: datafusion::arrow::array::RecordBatch,
 ) -> datafusion::arrow::array::RecordBatch {
-    use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    let is_binary = |t: &DataType| {
-        matches!(
-            t,
-            DataType::Binary | DataType::LargeBinary | DataType::BinaryView
-        )
-    };
+    use datafusion::arrow::datatypes::Schema;
     if !batch
         .schema()
         .fields()
         .iter()
-        .any(|f| is_binary(f.data_type()))
+        .any(|f| holds_binary(f.data_type()))
     {
         return batch;
     }
-    let mut fields = Vec::new();
-    let mut columns = Vec::new();
-    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        let text = is_binary(field.data_type())
-            .then(|| datafusion::arrow::compute::cast(column, &DataType::Utf8).ok())
-            .flatten();
-        match text {
-            Some(text) => {
-                fields.push(Field::new(
-                    field.name(),
-                    DataType::Utf8,
-                    field.is_nullable(),
-                ));
-                columns.push(text);
-            }
-            None => {
-                fields.push(field.as_ref().clone());
-                columns.push(column.clone());
-            }
-        }
-    }
+    let (fields, columns): (Vec<_>, Vec<_>) = batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(field, column)| {
+            let column = bytes_to_text(column);
+            let field = field
+                .as_ref()
+                .clone()
+                .with_data_type(column.data_type().clone());
+            (field, column)
+        })
+        .unzip();
     datafusion::arrow::array::RecordBatch::try_new(
         std::sync::Arc::new(Schema::new(fields)),
         columns,
     )
     .unwrap_or(batch)
+}
+
+/// Whether a type holds bytes anywhere inside it.
+fn holds_binary(data_type: &datafusion::arrow::datatypes::DataType) -> bool {
+    use datafusion::arrow::datatypes::DataType;
+    match data_type {
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => true,
+        DataType::Struct(fields) => fields.iter().any(|f| holds_binary(f.data_type())),
+        DataType::List(item) | DataType::LargeList(item) | DataType::Map(item, _) => {
+            holds_binary(item.data_type())
+        }
+        _ => false,
+    }
+}
+
+/// `column` with every byte value inside it as text (see [`binary_as_text`]).
+fn bytes_to_text(
+    column: &datafusion::arrow::array::ArrayRef,
+) -> datafusion::arrow::array::ArrayRef {
+    use datafusion::arrow::array::{Array, AsArray, StringArray, StructArray};
+    use datafusion::arrow::datatypes::{DataType, Field};
+    use std::sync::Arc;
+    if !holds_binary(column.data_type()) {
+        return column.clone();
+    }
+    let text = |value: Option<&[u8]>| {
+        value.map(|value| match std::str::from_utf8(value) {
+            Ok(text) => text.to_string(),
+            Err(_) => value.iter().map(|b| format!("{b:02x}")).collect(),
+        })
+    };
+    match column.data_type() {
+        DataType::Binary => Arc::new(
+            column
+                .as_binary::<i32>()
+                .iter()
+                .map(text)
+                .collect::<StringArray>(),
+        ),
+        DataType::LargeBinary => Arc::new(
+            column
+                .as_binary::<i64>()
+                .iter()
+                .map(text)
+                .collect::<StringArray>(),
+        ),
+        DataType::BinaryView => Arc::new(
+            column
+                .as_binary_view()
+                .iter()
+                .map(text)
+                .collect::<StringArray>(),
+        ),
+        DataType::Struct(_) => {
+            let array = column.as_struct();
+            let (fields, columns): (Vec<_>, Vec<_>) = array
+                .fields()
+                .iter()
+                .zip(array.columns())
+                .map(|(field, child)| {
+                    let child = bytes_to_text(child);
+                    let field = field
+                        .as_ref()
+                        .clone()
+                        .with_data_type(child.data_type().clone());
+                    (Arc::new(field), child)
+                })
+                .unzip();
+            match StructArray::try_new(fields.into(), columns, array.nulls().cloned()) {
+                Ok(array) => Arc::new(array),
+                Err(_) => column.clone(),
+            }
+        }
+        DataType::List(item) => {
+            list_to_text(column.as_list::<i32>(), item).unwrap_or_else(|| column.clone())
+        }
+        DataType::LargeList(item) => {
+            list_to_text(column.as_list::<i64>(), item).unwrap_or_else(|| column.clone())
+        }
+        // ClickHouse writes `Map(String, …)` with byte keys (Langfuse's usage_details).
+        DataType::Map(entries, ordered) => {
+            let array = column.as_map();
+            let rebuilt: datafusion::arrow::array::ArrayRef = Arc::new(array.entries().clone());
+            let converted = bytes_to_text(&rebuilt);
+            let entries_field = Arc::new(Field::new(
+                entries.name(),
+                converted.data_type().clone(),
+                entries.is_nullable(),
+            ));
+            match datafusion::arrow::array::MapArray::try_new(
+                entries_field,
+                array.offsets().clone(),
+                converted.as_struct().clone(),
+                array.nulls().cloned(),
+                *ordered,
+            ) {
+                Ok(array) => Arc::new(array),
+                Err(_) => column.clone(),
+            }
+        }
+        _ => column.clone(),
+    }
+}
+
+/// A list column with its items' bytes as text (see [`bytes_to_text`]).
+fn list_to_text<O: datafusion::arrow::array::OffsetSizeTrait>(
+    array: &datafusion::arrow::array::GenericListArray<O>,
+    item: &datafusion::arrow::datatypes::FieldRef,
+) -> Option<datafusion::arrow::array::ArrayRef> {
+    use datafusion::arrow::array::Array;
+    let values = bytes_to_text(array.values());
+    let item = std::sync::Arc::new(datafusion::arrow::datatypes::Field::new(
+        item.name(),
+        values.data_type().clone(),
+        item.is_nullable(),
+    ));
+    datafusion::arrow::array::GenericListArray::<O>::try_new(
+        item,
+        array.offsets().clone(),
+        values,
+        array.nulls().cloned(),
+    )
+    .ok()
+    .map(|list| std::sync::Arc::new(list) as _)
 }
 
 fn parquet_records(path: &Path) -> Result<Records> {
@@ -679,6 +941,82 @@ mod tests {
 
     fn plain(f: Box<dyn Read + Send>) -> Box<dyn Read + Send> {
         Box::new(f)
+    }
+
+    /// Pretty-printed objects one after another (the console exporter's layout, worked
+    /// out by hand): three objects starting on lines 1, 7 and 12; the second holds a
+    /// brace inside a string; the fourth, opened on line 15, is cut short by a fifth at
+    /// line 17, which the file ends before closing. Neither the lines nor the parts
+    /// reader takes such a file as lines.
+    #[test]
+    fn pretty_printed_objects_are_one_record_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spans.json");
+        let text = "{\n    \"a\": 1,\n    \"b\": {\n        \"c\": [1, 2]\n    }\n}\n{\n    \"name\": \"x } {\",\n    \"d\": \"\\\"}\"\n}\n\n{\n    \"e\": 3\n}\n{\n    \"f\": 1,\n{\n    \"g\": 2\n";
+        std::fs::write(&path, text).unwrap();
+        let records: Vec<RawRecord> = open(&path, Layout::JsonLines, Compression::None, plain)
+            .unwrap()
+            .collect();
+        let lines: Vec<u64> = records.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [1, 7, 12, 15, 17]);
+        assert_eq!(records[0].value.as_ref().unwrap()["b"]["c"][1], 2);
+        assert_eq!(records[1].value.as_ref().unwrap()["name"], "x } {");
+        assert_eq!(records[2].value.as_ref().unwrap()["e"], 3);
+        assert!(
+            records[3]
+                .value
+                .as_ref()
+                .unwrap_err()
+                .contains("not closed before line 17")
+        );
+        assert!(
+            records[4]
+                .value
+                .as_ref()
+                .unwrap_err()
+                .contains("end of the file")
+        );
+        assert!(
+            open_json_lines(&path, Compression::None, plain)
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(json_lines_parts(&path, 4, 1).unwrap().len(), 1);
+    }
+
+    /// Parquet strings stored as BINARY, inside a struct (`metadata.team`) too, read as
+    /// text; a value that is not UTF-8 comes out as the hex of its bytes, not as a null.
+    #[test]
+    fn parquet_bytes_inside_structs_read_as_text() {
+        use datafusion::arrow::array::{ArrayRef, BinaryArray, RecordBatch, StructArray};
+        use datafusion::arrow::datatypes::{DataType, Field};
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.parquet");
+        let ids: ArrayRef = Arc::new(BinaryArray::from(vec![&b"req-1"[..], &[0xff, 0x01][..]]));
+        let team: ArrayRef = Arc::new(BinaryArray::from(vec![&b"binteam"[..], &b"ops"[..]]));
+        let metadata: ArrayRef = Arc::new(StructArray::from(vec![(
+            Arc::new(Field::new("team", DataType::Binary, true)),
+            team,
+        )]));
+        let batch = RecordBatch::try_from_iter([("id", ids), ("metadata", metadata)]).unwrap();
+        let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(
+            std::fs::File::create(&path).unwrap(),
+            batch.schema(),
+            None,
+        )
+        .unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let records: Vec<serde_json::Value> =
+            open(&path, Layout::Parquet, Compression::None, plain)
+                .unwrap()
+                .map(|r| r.value.unwrap())
+                .collect();
+        assert_eq!(records[0]["id"], "req-1");
+        assert_eq!(records[0]["metadata"]["team"], "binteam");
+        assert_eq!(records[1]["id"], "ff01");
+        assert_eq!(records[1]["metadata"]["team"], "ops");
     }
 
     #[test]

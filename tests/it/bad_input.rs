@@ -247,3 +247,53 @@ fn bad_billing_rows_are_quarantined_and_counted() {
     assert_eq!(counts, [63, 8, 52, 3]);
     assert_eq!(b["reconciles"], true);
 }
+
+/// Files an input folder holds that no format reads (a `.log`, a `.jsonl.bz2`, a named
+/// pipe, which would block a reader for ever) are skipped, each named in the run summary's
+/// warnings and by `validate`; the readable file is read as usual.
+#[test]
+fn files_that_are_not_read_are_named_not_silently_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(logs.join("good.jsonl"), good_lines(3).join("\n")).unwrap();
+    std::fs::write(logs.join("app.log"), "not a log we read\n").unwrap();
+    std::fs::write(logs.join("old.jsonl.bz2"), b"BZh9").unwrap();
+    let fifo = logs.join("stuck.jsonl");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let config = write_config(
+        dir.path(),
+        "[[requests]]\npath = \"logs\"\nformat = \"openai\"\n",
+    );
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &[]));
+    let summary = summary(&out);
+    assert_eq!(summary["totals"]["rows_kept"], 3);
+    let warnings: Vec<String> = summary["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap().to_string())
+        .collect();
+    for (name, why) in [
+        ("app.log", "not an input format"),
+        ("old.jsonl.bz2", "not an input format"),
+        ("stuck.jsonl", "not a regular file"),
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.contains(name) && w.contains(why)),
+            "{name}: {warnings:?}"
+        );
+    }
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    let validate = inferledger(&["validate", "--config", config.to_str().unwrap()]);
+    assert_ok(&validate);
+    let text = stdout(&validate);
+    for name in ["app.log", "old.jsonl.bz2", "stuck.jsonl"] {
+        assert!(text.contains(name), "{text}");
+    }
+}

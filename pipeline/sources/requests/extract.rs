@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::fields::CanonicalField::{self, *};
-use super::presets::{CacheCounting, Preset, ReasoningCounting, TokenRule};
+use super::presets::{CacheCounting, Format, Preset, ReasoningCounting, TokenRule};
 use crate::read::json_path::{describe, is_absent, lookup_keys};
 use crate::read::json_slots::PathSet;
 use crate::read::time::{TimeOptions, parse_timestamp};
@@ -19,6 +19,8 @@ use crate::read::time::{TimeOptions, parse_timestamp};
 /// Everything needed to read one source's records.
 #[derive(Debug, Clone)]
 pub struct FieldSpec {
+    /// The format whose preset this is.
+    pub format: Format,
     /// Candidate paths per field.
     pub fields: BTreeMap<CanonicalField, Vec<String>>,
     /// The format's token rule.
@@ -84,6 +86,7 @@ impl FieldSpec {
                 .collect();
         }
         FieldSpec {
+            format: preset.format,
             fields,
             token_rule: preset.token_rule,
             defaults: all_defaults,
@@ -129,7 +132,11 @@ impl FieldSpec {
     }
 
     fn flag(&self, record: Record, field: CanonicalField) -> Result<Option<bool>, String> {
-        match self.value(record, field) {
+        // Python's `str(None)`, as LiteLLM's spend logs write `cache_hit`: no value.
+        let value = self
+            .value(record, field)
+            .filter(|v| v.as_str().is_none_or(|s| s.trim() != "None"));
+        match value {
             Some(v) => as_flag(&v).map(Some).ok_or_else(|| {
                 format!(
                     "{} must be true or false, found {}",
@@ -190,6 +197,8 @@ pub struct RequestRow {
     pub proxy_cache_hit: bool,
     /// What the log says the request cost, when it says (LiteLLM's `spend`).
     pub source_cost_usd: Option<Decimal>,
+    /// The provider's service tier (`flex`, `priority`, …), when the log says.
+    pub service_tier: Option<String>,
     /// Prompt-prefix block ids, space-separated, in prompt order.
     pub prefix_blocks: Option<String>,
     /// Tokens per prefix block.
@@ -222,6 +231,7 @@ impl RequestRow {
             batch: false,
             proxy_cache_hit: false,
             source_cost_usd: None,
+            service_tier: None,
             prefix_blocks: None,
             prefix_block_tokens: None,
         }
@@ -276,8 +286,13 @@ fn extract_record(
 
     let raw_input = spec.count(record, InputTokens)?;
     let raw_output = spec.count(record, OutputTokens)?;
+    let embedding = spec
+        .text(record, Operation)?
+        .is_some_and(|op| is_embedding_operation(&op));
     let (raw_input, raw_output) = match (raw_input, raw_output, status) {
         (Some(i), Some(o), _) => (i, o),
+        // An embedding produces vectors, not tokens: no output count is zero output.
+        (Some(i), None, _) if embedding => (i, 0),
         // Failed requests often carry no usage at all: nothing was billed.
         (i, o, "error") => (i.unwrap_or(0), o.unwrap_or(0)),
         (None, _, _) => return Err(missing(spec, InputTokens)),
@@ -330,16 +345,20 @@ fn extract_record(
         },
     };
 
+    let otel = spec.format == Format::Otel;
     let request_id = spec
         .text(record, RequestId)?
+        .map(|id| if otel { span_id(id) } else { id })
         .filter(|id| !id.is_empty())
         .unwrap_or_else(|| fallback_id.to_string());
+    let provider = spec.text(record, Provider)?;
+    let model = without_provider_prefix(model, provider.as_deref());
 
     Ok(RequestRow {
         request_id,
         ts_micros,
         duration_ms,
-        provider: spec.text(record, Provider)?,
+        provider,
         model,
         deployment: spec.text(record, Deployment)?,
         team: spec.text(record, Team)?,
@@ -348,7 +367,9 @@ fn extract_record(
             None => feature_tag(spec.find_extra(record, REQUEST_TAGS)),
         },
         user_id: spec.text(record, UserId)?,
-        interaction_id: spec.text(record, InteractionId)?,
+        interaction_id: spec
+            .text(record, InteractionId)?
+            .map(|id| if otel { span_id(id) } else { id }),
         status,
         input_tokens,
         cache_read_tokens: cache_read,
@@ -363,6 +384,10 @@ fn extract_record(
             .map(|v| as_money(&v).map_err(|e| format!("{}: {e}", SourceCost.name())))
             .transpose()?,
         batch: spec.flag(record, Batch)?.unwrap_or(false),
+        service_tier: spec
+            .text(record, ServiceTier)?
+            .map(|tier| tier.to_ascii_lowercase())
+            .filter(|tier| !tier.is_empty()),
         prefix_blocks: match spec.value(record, PrefixBlocks) {
             None => None,
             Some(v) => Some(prefix_blocks(&v)?),
@@ -384,6 +409,44 @@ fn extract_record(
                 }),
         },
     })
+}
+
+/// Whether a call kind is an embedding: OpenAI's embedding response (`object: "list"`),
+/// the GenAI conventions' `embeddings` operation, LiteLLM's `embedding`/`aembedding`.
+fn is_embedding_operation(operation: &str) -> bool {
+    matches!(
+        operation.trim().to_ascii_lowercase().as_str(),
+        "list" | "embeddings" | "embedding" | "aembedding" | "create_embedding"
+    )
+}
+
+/// An OpenTelemetry trace or span id as hex text: the Python console exporter writes
+/// `0x4935b675f5010841` where OTLP/JSON writes `4935b675f5010841`; the same span read from
+/// either gets the same id.
+fn span_id(id: String) -> String {
+    match id.strip_prefix("0x") {
+        Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            hex.to_string()
+        }
+        _ => id,
+    }
+}
+
+/// A model named with its provider in front (`openai/gpt-4o`, as LiteLLM names a row its
+/// own cache answered) is the provider's model: `gpt-4o`, so one model shows under one
+/// name. Only the record's own provider is taken off (`openrouter`'s `openai/gpt-4o` stays).
+fn without_provider_prefix(model: Option<String>, provider: Option<&str>) -> Option<String> {
+    let (model, provider) = match (model, provider) {
+        (Some(model), Some(provider)) => (model, provider),
+        (model, _) => return model,
+    };
+    match model
+        .strip_prefix(provider)
+        .and_then(|rest| rest.strip_prefix('/'))
+    {
+        Some(name) if !name.is_empty() => Some(name.to_string()),
+        _ => Some(model),
+    }
 }
 
 /// Tokens per `hash_ids` block in Mooncake's traces (their README: 512-token blocks).
@@ -423,10 +486,19 @@ fn missing(spec: &FieldSpec, field: CanonicalField) -> String {
         .get(&field)
         .map(|p| p.join(" | "))
         .unwrap_or_default();
-    if tried.is_empty() {
+    let said = if tried.is_empty() {
         format!("missing {}", field.name())
     } else {
         format!("missing {} (looked for: {tried})", field.name())
+    };
+    if field == Ts {
+        // An SDK's response object dumped as it is (an Anthropic Message, an OpenAI
+        // embedding list, a Gemini API response) carries no time of its own.
+        format!(
+            "{said}: the record has no time; have the logger add one (\"timestamp\": an RFC 3339 time) or name the field holding it: [requests.fields] ts = \"…\""
+        )
+    } else {
+        said
     }
 }
 
@@ -685,6 +757,59 @@ mod tests {
         );
         assert_eq!(row.feature.as_deref(), Some("triage"));
         assert_eq!(row.duration_ms, Some(1500));
+    }
+
+    /// LiteLLM's spend-log text `"None"` for `cache_hit` is no hit; `"True"` is one, and
+    /// its `openai/gpt-4o` is the provider's `gpt-4o`; another gateway's `openai/…` under
+    /// its own provider keeps its name. An embedding call has no output count.
+    #[test]
+    fn litellm_python_none_cache_hits_and_provider_prefixed_models() {
+        let base = json!({"request_id": "a", "startTime": "2026-11-02 09:15:00", "model": "gpt-4o",
+            "custom_llm_provider": "openai", "prompt_tokens": 10, "completion_tokens": 2, "cache_hit": "None"});
+        let spec = spec(Format::Litellm);
+        let row = extract(&base, &spec, "f:1").unwrap();
+        assert!(!row.proxy_cache_hit);
+        let mut hit = base.clone();
+        hit["cache_hit"] = json!("True");
+        hit["model"] = json!("openai/gpt-4o");
+        let row = extract(&hit, &spec, "f:1").unwrap();
+        assert!(row.proxy_cache_hit);
+        assert_eq!(row.model.as_deref(), Some("gpt-4o"));
+        let mut routed = base.clone();
+        routed["custom_llm_provider"] = json!("openrouter");
+        routed["model"] = json!("openai/gpt-4o");
+        let row = extract(&routed, &spec, "f:1").unwrap();
+        assert_eq!(row.model.as_deref(), Some("openai/gpt-4o"));
+        let mut embedding = base.clone();
+        embedding["call_type"] = json!("aembedding");
+        embedding
+            .as_object_mut()
+            .unwrap()
+            .remove("completion_tokens");
+        assert_eq!(extract(&embedding, &spec, "f:1").unwrap().output_tokens, 0);
+        // A chat call without an output count is still short of one.
+        let mut chat = base.clone();
+        chat.as_object_mut().unwrap().remove("completion_tokens");
+        assert!(
+            extract(&chat, &spec, "f:1")
+                .unwrap_err()
+                .contains("missing output_tokens")
+        );
+    }
+
+    /// The console exporter's `0x…` ids are the span's hex (as OTLP writes it); its
+    /// `status.status_code` UNSET is success.
+    #[test]
+    fn console_exporter_spans() {
+        let span = json!({"context": {"trace_id": "0x46f7c9ea", "span_id": "0x4935b675"},
+            "start_time": "2026-11-16T22:30:00.002000Z", "status": {"status_code": "UNSET"},
+            "attributes": {"gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 12,
+                           "gen_ai.usage.output_tokens": 3, "gen_ai.usage.reasoning_tokens": 1}});
+        let row = extract(&span, &spec(Format::Otel), "f:1").unwrap();
+        assert_eq!(row.request_id, "4935b675");
+        assert_eq!(row.interaction_id.as_deref(), Some("46f7c9ea"));
+        assert_eq!(row.status, "ok");
+        assert_eq!(row.reasoning_tokens, 1);
     }
 
     #[test]

@@ -58,11 +58,18 @@ pub enum CanonicalField {
     PrefixBlocks,
     /// Tokens per prefix block (or the prefix's length, for a single `prefix_hash`).
     PrefixBlockTokens,
+    /// What kind of call it was, where the record says (`object: "list"` of an OpenAI
+    /// embedding response, `gen_ai.operation.name`, LiteLLM's `call_type`): an embedding
+    /// has no output tokens, so a record without an output count is not short of one.
+    Operation,
+    /// The provider's service tier (OpenAI's `service_tier`: `default`, `flex`,
+    /// `priority`), which selects the tier's prices where the price entry has them.
+    ServiceTier,
 }
 
 use CanonicalField::*;
 
-const ALL: [CanonicalField; 25] = [
+const ALL: [CanonicalField; 27] = [
     RequestId,
     Ts,
     EndTs,
@@ -88,6 +95,8 @@ const ALL: [CanonicalField; 25] = [
     SourceCost,
     PrefixBlocks,
     PrefixBlockTokens,
+    Operation,
+    ServiceTier,
 ];
 
 /// The fields `[requests.defaults]` may fill.
@@ -131,6 +140,8 @@ impl CanonicalField {
             SourceCost => "source_cost_usd",
             PrefixBlocks => "prefix_blocks",
             PrefixBlockTokens => "prefix_block_tokens",
+            Operation => "operation",
+            ServiceTier => "service_tier",
         }
     }
 

@@ -289,23 +289,70 @@ pub fn open_file(
         path: path.to_path_buf(),
         message: "unknown file type".to_string(),
     })?;
-    let records = records::open(path, layout, compression, wrap)?;
-    let mut records = records.peekable();
+    let mut records = records::open(path, layout, compression, wrap)?;
     let format = match resolved.source.format {
+        // The first record whose shape names a format tells; records before it (unreadable,
+        // or of no format's shape) are kept for the loop to quarantine. A file none of whose
+        // first records names a format is refused rather than read with a guessed one.
         Format::Auto => {
-            let first = records.peek().and_then(|r| r.value.as_ref().ok()).cloned();
-            match first {
-                Some(value) => presets::sniff(&value).map_err(|message| Error::Input {
-                    path: path.to_path_buf(),
-                    message,
-                })?,
-                // An empty file: nothing to read, any preset will do.
-                None => Format::Openai,
-            }
+            let mut head = Vec::new();
+            let mut first_mismatch = None;
+            let format = loop {
+                let Some(record) = records.next() else {
+                    if head.is_empty() {
+                        break Format::Openai; // empty: any preset will do
+                    }
+                    break unknown_format(path, &head, first_mismatch)?;
+                };
+                let sniffed = record.value.as_ref().ok().map(presets::sniff);
+                head.push(record);
+                match sniffed {
+                    Some(Ok(format)) => break format,
+                    Some(Err(message)) => {
+                        first_mismatch.get_or_insert(message);
+                    }
+                    None => {}
+                }
+                if head.len() >= SNIFF_RECORDS {
+                    break unknown_format(path, &head, first_mismatch)?;
+                }
+            };
+            records = Box::new(head.into_iter().chain(records));
+            format
         }
         format => format,
     };
+    let records = records.peekable();
     Ok((format, records))
+}
+
+/// Records `auto` reads, at most, for one it can tell the format from.
+const SNIFF_RECORDS: usize = 100;
+
+/// The error for a file none of whose first records (`head`) names a format under `auto`:
+/// the first readable record's mismatch, else the first record's reason.
+fn unknown_format(
+    path: &Path,
+    head: &[records::RawRecord],
+    first_mismatch: Option<String>,
+) -> Result<Format> {
+    let message = match first_mismatch {
+        Some(mismatch) if head.len() == 1 => mismatch,
+        Some(mismatch) => format!(
+            "none of the first {} record(s) has a known format's shape; the first readable one: {mismatch}",
+            head.len()
+        ),
+        None => format!(
+            "line {}: cannot tell the format: none of the first {} record(s) is readable (the first: {}); fix the file, or set format = \"openai\" | \"anthropic\" | \"gemini\" | \"otel\" | \"litellm\" | \"trace\"",
+            head[0].line,
+            head.len(),
+            head[0].value.as_ref().err().cloned().unwrap_or_default()
+        ),
+    };
+    Err(Error::Input {
+        path: path.to_path_buf(),
+        message,
+    })
 }
 
 /// How many bytes the request sources will read, compressed files counted at their
@@ -572,31 +619,49 @@ impl FileReading<'_, '_> {
             last_line = line;
             on_same_line
         };
-        let items: Box<dyn Iterator<Item = Item<RequestItem>>> = match input {
-            Input::Records(records) => Box::new(records.map(move |record| {
-                let nth = same_line(record.line);
+        // OTLP/JSON batches hold many spans: each span is a record of its own (their line
+        // is the batch's). Under `otel`, every line is parsed whole for that.
+        let otel = self.spec.format == presets::Format::Otel;
+        let records: Box<dyn Iterator<Item = Item<Option<serde_json::Value>>>> = match input {
+            Input::Records(records) => Box::new(records.map(|record| Item {
+                line: record.line,
+                raw: record.raw,
+                value: record.value.map(Some),
+            })),
+            Input::JsonLines(lines) if otel => Box::new(lines.map(|line| {
+                let record = line.parsed();
                 Item {
                     line: record.line,
                     raw: record.raw,
-                    value: record.value.map(|value| (Some(value), nth)),
+                    value: record.value.map(Some),
                 }
             })),
-            Input::JsonLines(lines) => Box::new(lines.map(move |json_line| {
-                let nth = same_line(json_line.line);
-                match json_line.text {
-                    Ok(text) => Item {
-                        line: json_line.line,
-                        raw: text,
-                        value: Ok((None, nth)),
-                    },
-                    Err((raw, reason)) => Item {
-                        line: json_line.line,
-                        raw,
-                        value: Err(reason),
-                    },
-                }
+            Input::JsonLines(lines) => Box::new(lines.map(|json_line| match json_line.text {
+                Ok(text) => Item {
+                    line: json_line.line,
+                    raw: text,
+                    value: Ok(None),
+                },
+                Err((raw, reason)) => Item {
+                    line: json_line.line,
+                    raw,
+                    value: Err(reason),
+                },
             })),
         };
+        let records: Box<dyn Iterator<Item = Item<Option<serde_json::Value>>>> = if otel {
+            Box::new(records.flat_map(otlp_spans))
+        } else {
+            records
+        };
+        let items = records.map(move |item| -> Item<RequestItem> {
+            let nth = same_line(item.line);
+            Item {
+                line: item.line,
+                raw: item.raw,
+                value: item.value.map(|value| (value, nth)),
+            }
+        });
         let mut prices = self.book.memo();
         let mut pending_ids = PendingIds::default();
         let counts =
@@ -681,6 +746,30 @@ impl FileReading<'_, '_> {
             counts,
             rounded_costs,
         })
+    }
+}
+
+/// A record that is an OTLP/JSON batch as one record per span (each with its batch's
+/// line), or the record as it is.
+fn otlp_spans(
+    item: Item<Option<serde_json::Value>>,
+) -> Box<dyn Iterator<Item = Item<Option<serde_json::Value>>>> {
+    let batch = match &item.value {
+        Ok(Some(value)) if crate::read::otlp::is_batch(value) => value,
+        _ => return Box::new(std::iter::once(item)),
+    };
+    let line = item.line;
+    match crate::read::otlp::spans(batch) {
+        Ok(spans) => Box::new(spans.into_iter().map(move |span| Item {
+            line,
+            raw: crate::read::source_reading::cut(&span.to_string()),
+            value: Ok(Some(span)),
+        })),
+        Err(reason) => Box::new(std::iter::once(Item {
+            line,
+            raw: item.raw,
+            value: Err(format!("not an OTLP/JSON trace batch: {reason}")),
+        })),
     }
 }
 

@@ -168,6 +168,8 @@ impl Preset {
                             "usage.output_tokens_details.reasoning_tokens",
                         ],
                     ),
+                    (Operation, &["object"]),
+                    (ServiceTier, &["service_tier"]),
                 ]),
                 INSIDE,
                 Some("openai"),
@@ -193,13 +195,42 @@ impl Preset {
             ),
             Format::Gemini => (
                 with_metadata(&[
-                    (RequestId, &["responseId", "id", "request_id"]),
-                    (Ts, &["createTime", "created", "timestamp"]),
-                    (Model, &["modelVersion", "model"]),
-                    (InputTokens, &["usageMetadata.promptTokenCount"]),
-                    (CacheReadTokens, &["usageMetadata.cachedContentTokenCount"]),
-                    (OutputTokens, &["usageMetadata.candidatesTokenCount"]),
-                    (ReasoningTokens, &["usageMetadata.thoughtsTokenCount"]),
+                    // The REST API's camelCase, then google-genai's `model_dump_json()`
+                    // snake_case.
+                    (
+                        RequestId,
+                        &["responseId", "response_id", "id", "request_id"],
+                    ),
+                    (Ts, &["createTime", "create_time", "created", "timestamp"]),
+                    (Model, &["modelVersion", "model_version", "model"]),
+                    (
+                        InputTokens,
+                        &[
+                            "usageMetadata.promptTokenCount",
+                            "usage_metadata.prompt_token_count",
+                        ],
+                    ),
+                    (
+                        CacheReadTokens,
+                        &[
+                            "usageMetadata.cachedContentTokenCount",
+                            "usage_metadata.cached_content_token_count",
+                        ],
+                    ),
+                    (
+                        OutputTokens,
+                        &[
+                            "usageMetadata.candidatesTokenCount",
+                            "usage_metadata.candidates_token_count",
+                        ],
+                    ),
+                    (
+                        ReasoningTokens,
+                        &[
+                            "usageMetadata.thoughtsTokenCount",
+                            "usage_metadata.thoughts_token_count",
+                        ],
+                    ),
                 ]),
                 TokenRule {
                     cache: CacheCounting::InsideInput,
@@ -268,22 +299,46 @@ impl Preset {
                         ],
                     ),
                     (OutputTokens, &["attributes.gen_ai.usage.output_tokens"]),
+                    // The semantic conventions' name, then OpenLLMetry's.
                     (
                         ReasoningTokens,
-                        &["attributes.gen_ai.usage.reasoning.output_tokens"],
+                        &[
+                            "attributes.gen_ai.usage.reasoning.output_tokens",
+                            "attributes.gen_ai.usage.reasoning_tokens",
+                        ],
                     ),
-                    (Status, &["status.code", "status_code", "status"]),
+                    // OTLP's `status.code`, the Python console exporter's
+                    // `status.status_code`.
+                    (
+                        Status,
+                        &["status.code", "status.status_code", "status_code", "status"],
+                    ),
+                    (Operation, &["attributes.gen_ai.operation.name"]),
+                    (
+                        ServiceTier,
+                        &[
+                            "attributes.openai.response.service_tier",
+                            "attributes.gen_ai.openai.response.service_tier",
+                            "attributes.openai.request.service_tier",
+                        ],
+                    ),
                     (Error, &["attributes.error.type"]),
                     (
                         Team,
-                        &["attributes.team", "resource.team", "attributes.app.team"],
+                        &[
+                            "attributes.team",
+                            "attributes.app.team",
+                            "resource.attributes.team",
+                            "resource.team",
+                        ],
                     ),
                     (
                         Feature,
                         &[
                             "attributes.feature",
-                            "resource.feature",
                             "attributes.app.feature",
+                            "resource.attributes.feature",
+                            "resource.feature",
                         ],
                     ),
                     (UserId, &["attributes.user.id", "attributes.enduser.id"]),
@@ -297,7 +352,8 @@ impl Preset {
             ),
             Format::Litellm => (
                 with_metadata(&[
-                    (RequestId, &["request_id"]),
+                    // SpendLogs rows name it `request_id`, the StandardLoggingPayload `id`.
+                    (RequestId, &["request_id", "id"]),
                     (Ts, &["startTime", "start_time"]),
                     (EndTs, &["endTime", "end_time"]),
                     (DurationMs, &["request_duration_ms"]),
@@ -312,6 +368,7 @@ impl Preset {
                             "metadata.user_api_key_team_alias",
                             "metadata.team",
                             "team_id",
+                            "metadata.user_api_key_team_id",
                         ],
                     ),
                     (
@@ -333,11 +390,24 @@ impl Preset {
                         CacheWriteTokens,
                         &["metadata.usage_object.cache_creation_input_tokens"],
                     ),
+                    // The one-hour part of them (LiteLLM prices it apart).
+                    (
+                        CacheWrite1hTokens,
+                        &[
+                            "metadata.usage_object.prompt_tokens_details.cache_creation_token_details.ephemeral_1h_input_tokens",
+                        ],
+                    ),
                     (OutputTokens, &["completion_tokens"]),
+                    (
+                        ReasoningTokens,
+                        &["metadata.usage_object.completion_tokens_details.reasoning_tokens"],
+                    ),
                     (Status, &["status"]),
                     (Error, &["metadata.error_information.error_message"]),
                     (ProxyCacheHit, &["cache_hit"]),
-                    (SourceCost, &["spend"]),
+                    // SpendLogs' `spend`, the StandardLoggingPayload's `response_cost`.
+                    (SourceCost, &["spend", "response_cost"]),
+                    (Operation, &["call_type"]),
                 ]),
                 INSIDE,
                 None,
@@ -380,7 +450,7 @@ impl Preset {
 /// Picks a format from a file's first record, or says why none fits.
 pub fn sniff(record: &Value) -> Result<Format, String> {
     let has = |path: &str| crate::read::json_path::lookup(record, path).is_some();
-    let format = if has("usageMetadata") {
+    let format = if has("usageMetadata") || has("usage_metadata") {
         Format::Gemini
     } else if has("usage.cache_read_input_tokens")
         || has("usage.cache_creation_input_tokens")
@@ -389,12 +459,15 @@ pub fn sniff(record: &Value) -> Result<Format, String> {
         Format::Anthropic
     } else if has("usage") {
         Format::Openai
-    } else if has("attributes.gen_ai.usage.input_tokens")
+    } else if crate::read::otlp::is_batch(record)
+        || has("attributes.gen_ai.usage.input_tokens")
         || has("attributes.gen_ai.system")
+        || has("attributes.gen_ai.provider.name")
+        || has("attributes.gen_ai.operation.name")
         || has("attributes.gen_ai.request.model")
     {
         Format::Otel
-    } else if has("spend") && (has("startTime") || has("prompt_tokens")) {
+    } else if (has("spend") || has("response_cost")) && (has("startTime") || has("prompt_tokens")) {
         Format::Litellm
     } else if has("ContextTokens") || has("input_length") || has("Request tokens") {
         Format::Trace
@@ -426,6 +499,12 @@ mod tests {
             Ok(Format::Anthropic)
         );
         assert_eq!(sniff(&json!({"usageMetadata": {}})), Ok(Format::Gemini));
+        assert_eq!(sniff(&json!({"usage_metadata": {}})), Ok(Format::Gemini));
+        assert_eq!(sniff(&json!({"resourceSpans": []})), Ok(Format::Otel));
+        assert_eq!(
+            sniff(&json!({"response_cost": 0.1, "startTime": 1.5})),
+            Ok(Format::Litellm)
+        );
         assert_eq!(
             sniff(&json!({"attributes": {"gen_ai.usage.input_tokens": 3}})),
             Ok(Format::Otel)
