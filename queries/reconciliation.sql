@@ -76,7 +76,9 @@ logged_all AS (
            SUM(cache_read_tokens) AS cache_read_tokens, SUM(output_tokens) AS output_tokens,
            SUM(cost_usd) AS cost_usd,
            SUM(CASE WHEN NOT priced THEN requests ELSE 0 END) AS unpriced_requests,
-           SUM(CASE WHEN batch THEN requests ELSE 0 END) AS batch_requests
+           -- Batch, or a named service tier (price ids `…+priority`, `…+flex`).
+           SUM(CASE WHEN batch OR price_id LIKE '%+priority%' OR price_id LIKE '%+flex%'
+                    THEN requests ELSE 0 END) AS batch_requests
     FROM requests_daily
     WHERE pool IS NULL AND model IS NOT NULL
     GROUP BY 1, 2, 3

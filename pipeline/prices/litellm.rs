@@ -125,6 +125,25 @@ fn entry_price(name: &str, entry: &Value) -> Option<Price> {
         },
         long_context,
         batch_discount,
+        // `input_cost_per_token_priority`, `output_cost_per_token_flex`, … (input and
+        // output both needed; cache reads at the tier's own rate where given).
+        service_tiers: super::SERVICE_TIERS
+            .iter()
+            .filter_map(|tier| {
+                let input = number(entry, &format!("input_cost_per_token_{tier}"))?;
+                let output = number(entry, &format!("output_cost_per_token_{tier}"))?;
+                Some((
+                    tier.to_string(),
+                    TierPrices {
+                        input,
+                        output,
+                        cache_read: number(entry, &format!("cache_read_input_token_cost_{tier}")),
+                        cache_write_5m: None,
+                        cache_write_1h: None,
+                    },
+                ))
+            })
+            .collect(),
     })
 }
 

@@ -53,7 +53,14 @@ pub struct Price {
     pub long_context: Option<TierPrices>,
     /// Share taken off through a batch API (0.5 = half price).
     pub batch_discount: Option<Decimal>,
+    /// Prices of the provider's named service tiers (OpenAI's `priority` and `flex`), for
+    /// requests whose log names the tier; sorted by name.
+    pub service_tiers: Vec<(String, TierPrices)>,
 }
+
+/// The service tiers a price entry can name prices for (OpenAI's; LiteLLM's price table
+/// keys them `input_cost_per_token_priority`, `…_flex`).
+pub const SERVICE_TIERS: [&str; 2] = ["flex", "priority"];
 
 /// The money one request cost, and what caching did to it.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,6 +127,11 @@ impl Price {
             "standard": self.standard.to_json(),
             "long_context": self.long_context.as_ref().map(TierPrices::to_json),
             "batch_discount": self.batch_discount.map(|d| d.to_string()),
+            "service_tiers": self
+                .service_tiers
+                .iter()
+                .map(|(name, tier)| (name.clone(), tier.to_json()))
+                .collect::<serde_json::Map<_, _>>(),
         })
     }
 
@@ -145,6 +157,13 @@ impl Price {
                 Some(tier) => Some(TierPrices::from_json(tier)?),
             },
             batch_discount: json_decimal(value, "batch_discount")?,
+            service_tiers: match value.get("service_tiers") {
+                Some(serde_json::Value::Object(tiers)) => tiers
+                    .iter()
+                    .map(|(name, tier)| Ok((name.clone(), TierPrices::from_json(tier)?)))
+                    .collect::<std::result::Result<_, String>>()?,
+                _ => Vec::new(),
+            },
         })
     }
 }
@@ -153,8 +172,18 @@ impl Price {
     /// Prices a request with this entry.
     pub fn cost(&self, row: &RequestRow) -> RequestCost {
         let long = row.input_tokens > LONG_CONTEXT_THRESHOLD && self.long_context.is_some();
+        // A named service tier's prices where the entry has them (a tier it does not
+        // price, such as `default`, is the standard one).
+        let service_tier = (!long)
+            .then(|| {
+                let name = row.service_tier.as_deref()?;
+                self.service_tiers.iter().find(|(tier, _)| tier == name)
+            })
+            .flatten();
         let tier = if long {
             self.long_context.as_ref().expect("checked above")
+        } else if let Some((_, prices)) = service_tier {
+            prices
         } else {
             &self.standard
         };
@@ -180,6 +209,10 @@ impl Price {
         let mut price_id = self.id.clone();
         if long {
             price_id.push_str("+long_context");
+        }
+        if let Some((name, _)) = service_tier {
+            price_id.push('+');
+            price_id.push_str(name);
         }
         if row.batch
             && let Some(discount) = self.batch_discount
@@ -568,6 +601,24 @@ pub fn parse_catalog(text: &str) -> Result<Vec<Price>> {
             },
             long_context,
             batch_discount: parse_decimal(field(13)).filter(|_| !field(13).is_empty()),
+            // priority_input, priority_output, priority_cache_read, then flex's.
+            service_tiers: [("priority", 14), ("flex", 17)]
+                .into_iter()
+                .filter_map(|(name, at)| {
+                    let (input, output) = (per_token(field(at))?, per_token(field(at + 1))?);
+                    Some((
+                        name.to_string(),
+                        TierPrices {
+                            input,
+                            output,
+                            cache_read: per_token(field(at + 2)),
+                            cache_write_5m: None,
+                            cache_write_1h: None,
+                        },
+                    ))
+                })
+                .rev()
+                .collect(),
         });
     }
     Ok(prices)
@@ -865,6 +916,41 @@ mod tests {
         // Output at half price too: 300 × 0.60 / 2 = 90 → $0.00009.
         assert_eq!(batch.output_cost_usd, d("0.00009"));
         assert!(batch.price_id.ends_with("+batch"));
+    }
+
+    /// OpenAI's service tiers from the built-in catalog, by hand at the per-million rates
+    /// (LiteLLM 1.110.2's table): a tier the entry prices, one it does not, and the default.
+    #[test]
+    fn named_service_tiers_use_their_own_prices() {
+        let book = PriceBook::builtin();
+        let mut r = row("gpt-4o", "2026-11-16T10:00:00Z");
+        r.input_tokens = 2048;
+        r.cache_read_tokens = 1536;
+        r.output_tokens = 300;
+        let price = book.lookup("gpt-4o", None, r.ts_micros).unwrap();
+        // Standard: 512×2.50 + 1536×1.25 + 300×10 = 1280 + 1920 + 3000 = 6200 → $0.0062.
+        assert_eq!(price.cost(&r).cost_usd, d("0.0062"));
+        r.service_tier = Some("default".to_string());
+        assert_eq!(price.cost(&r).cost_usd, d("0.0062"));
+        // Priority: 512×4.25 + 1536×2.125 + 300×17 = 2176 + 3264 + 5100 = 10540 → $0.01054.
+        r.service_tier = Some("priority".to_string());
+        let priority = price.cost(&r);
+        assert_eq!(priority.cost_usd, d("0.01054"));
+        assert!(priority.price_id.ends_with("+priority"));
+        // gpt-4o has no flex tier: standard prices, no suffix.
+        r.service_tier = Some("flex".to_string());
+        assert_eq!(price.cost(&r).cost_usd, d("0.0062"));
+        assert!(!price.cost(&r).price_id.contains('+'));
+        // o4-mini flex: 1000×0.55 + 500×2.2 = 550 + 1100 = 1650 → $0.00165.
+        let mut o = row("o4-mini", "2026-11-16T10:00:00Z");
+        o.input_tokens = 1000;
+        o.output_tokens = 500;
+        o.service_tier = Some("flex".to_string());
+        let flex = book.lookup("o4-mini", None, o.ts_micros).unwrap().cost(&o);
+        assert_eq!(flex.cost_usd, d("0.00165"));
+        // The tiers travel with the price book to a cluster's executors.
+        let back = PriceBook::from_json(&book.to_json()).unwrap();
+        assert_eq!(back, book);
     }
 
     #[test]
