@@ -6,7 +6,7 @@ BENCH_SIZES ?= 1000000 3000000
 BENCH_DIR ?= bench-data
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: help run test check fmt clippy bench bench-cluster build clean sample-data report-shot
+.PHONY: help run test check fmt clippy bench bench-cluster build clean sample-data client-corpus report-shot
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ report-shot: run ## Render out/report.html to out/report.png in headless Chromiu
 
 sample-data: ## Regenerate the synthetic sample logs (and print the figures they should give)
 	python3 sample-data/generate.py
+
+client-corpus: ## Regenerate sample-data/clients/corpus/ with the real client libraries (pinned, from PyPI, in a venv) against a fake provider on 127.0.0.1
+	python3 sample-data/clients/generate.py
 
 clean: ## Remove build output and run output
 	$(CARGO) clean

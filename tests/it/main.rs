@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod buckets;
+mod clients;
 #[cfg(feature = "cluster")]
 mod cluster;
 mod end_to_end;
