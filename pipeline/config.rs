@@ -686,9 +686,11 @@ impl Config {
                 problems.push(format!("[economics] {model} = {v} must be positive"));
             }
         }
-        if parse_duration_seconds(&self.interactions.inactivity_gap).is_none() {
+        if parse_duration_seconds(&self.interactions.inactivity_gap)
+            .is_none_or(|seconds| seconds > MAX_INACTIVITY_GAP_SECONDS)
+        {
             problems.push(format!(
-                "[interactions] inactivity_gap '{}' not understood; expected a number and a unit, e.g. 30m, 90s, 2h",
+                "[interactions] inactivity_gap '{}' not understood; expected a number and a unit from 1s to 30d, e.g. 30m, 90s, 2h",
                 self.interactions.inactivity_gap
             ));
         }
@@ -741,6 +743,10 @@ impl RequestSource {
     }
 }
 
+/// Longest inactivity gap accepted: 30 days (an interaction open longer is not one, and a
+/// gap of 10^8 days overflowed the day arithmetic).
+pub const MAX_INACTIVITY_GAP_SECONDS: i64 = 30 * 86_400;
+
 /// Parses `90s`, `30m`, `2h`, `1d` (or a bare number of seconds) into seconds.
 pub fn parse_duration_seconds(text: &str) -> Option<i64> {
     let t = text.trim();
@@ -754,7 +760,7 @@ pub fn parse_duration_seconds(text: &str) -> Option<i64> {
         "d" => 86_400,
         _ => return None,
     };
-    (n > 0).then_some(n * factor)
+    (n > 0).then(|| n.checked_mul(factor)).flatten()
 }
 
 /// The `format` of a `[[billing]]` block.
@@ -872,6 +878,12 @@ mod tests {
         assert_eq!(parse_duration_seconds("2h"), Some(7200));
         assert_eq!(parse_duration_seconds("0m"), None);
         assert_eq!(parse_duration_seconds("soon"), None);
+        // Issue 30: 10^8 days does not overflow; the config refuses it (over 30 days).
+        assert_eq!(
+            parse_duration_seconds("100000000d"),
+            Some(8_640_000_000_000)
+        );
+        assert_eq!(parse_duration_seconds("200000000000000000d"), None);
     }
 
     #[test]

@@ -83,9 +83,20 @@ impl Cli {
 
 /// Parses a `YYYY-MM-DD` flag.
 pub fn parse_date(text: &str) -> std::result::Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| format!("'{text}' is not a date; expected YYYY-MM-DD"))
+    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| format!("'{text}' is not a date; expected YYYY-MM-DD"))?;
+    // The days a request's time may fall on (read::time's one rule for every source).
+    if !(1970..=LATEST_YEAR).contains(&chrono::Datelike::year(&day)) {
+        return Err(format!(
+            "'{text}' is outside the days inferledger reads, 1970-01-01 to {LATEST_YEAR}-12-31"
+        ));
+    }
+    Ok(day)
 }
+
+/// The last year a timestamp may fall in (`read::time::LATEST_MICROS` is the start of the
+/// next one).
+pub const LATEST_YEAR: i32 = 2095;
 
 /// Loads the config, saying clearly when the file is missing.
 pub fn load_config(path: &Path) -> Result<Config> {
@@ -115,6 +126,7 @@ pub fn load_price_book(config: &Config) -> Result<(PriceBook, Option<PriceFileSu
             path: path.display().to_string(),
             entries,
             skipped: loaded.skipped,
+            refused: loaded.refused,
         }),
     ))
 }

@@ -86,6 +86,12 @@ pub fn parse_quarter(text: &str) -> std::result::Result<(i32, u32), String> {
         .split_once('Q')
         .ok_or_else(|| format!("'{text}' is not a quarter; expected e.g. 2026Q3"))?;
     let year: i32 = year.parse().map_err(|_| format!("'{text}': bad year"))?;
+    if !(1970..=super::LATEST_YEAR).contains(&year) {
+        return Err(format!(
+            "'{text}': the year is 1970 to {}, the years inferledger reads",
+            super::LATEST_YEAR
+        ));
+    }
     let q: u32 = q.parse().map_err(|_| format!("'{text}': bad quarter"))?;
     if !(1..=4).contains(&q) {
         return Err(format!("'{text}': the quarter is 1 to 4"));

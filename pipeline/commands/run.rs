@@ -411,6 +411,14 @@ pub async fn run_pipeline(
         coverage,
         warnings: summary::skipped_inputs(config)
             .into_iter()
+            .chain(price_file.iter().flat_map(|file| {
+                file.refused.iter().map(move |entry| {
+                    format!(
+                        "[prices] file {}: entry refused, the catalog prices its model: {entry}",
+                        file.path
+                    )
+                })
+            }))
             .chain(summary::unmatched_pools(config, &billed_pools))
             .collect(),
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

@@ -57,8 +57,17 @@ pub struct ValidationReport {
 pub fn validate(config_path: &std::path::Path) -> Result<ValidationReport> {
     let config = super::load_config(config_path)?;
     let mut report = ValidationReport::default();
-    if let Err(e) = super::load_price_book(&config) {
-        report.problems.push(e.to_string());
+    match super::load_price_book(&config) {
+        Err(e) => report.problems.push(e.to_string()),
+        Ok((_, Some(file))) => {
+            for entry in &file.refused {
+                report.text.push_str(&format!(
+                    "warning: [prices] file {}: entry refused, the catalog prices its model: {entry}\n",
+                    file.path
+                ));
+            }
+        }
+        Ok(_) => {}
     }
     for source in &config.requests {
         let name = source.display_name();

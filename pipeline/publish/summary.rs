@@ -384,6 +384,9 @@ pub struct PriceFileSummary {
     pub entries: usize,
     /// Entries skipped (not token-priced).
     pub skipped: usize,
+    /// Entries refused (a price or day that cannot be read), each `name: why`; the
+    /// catalog prices their models.
+    pub refused: Vec<String>,
 }
 
 fn int_at(batch: &RecordBatch, column: &str, row: usize) -> i64 {
@@ -900,7 +903,7 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} | {} | {} |",
-            s.ingest.name,
+            markdown_text(&s.ingest.name),
             format,
             thousands(&s.ingest.rows_read.to_string()),
             thousands(&s.rows_kept.to_string()),
@@ -913,7 +916,7 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
         let _ = writeln!(
             md,
             "| {} ({} GPU rows, {} not GPU) | {} | {} | {} | {} | – | {} |",
-            b.name,
+            markdown_text(&b.name),
             thousands(&b.rows_gpu.to_string()),
             thousands(&b.rows_non_gpu.to_string()),
             b.format,

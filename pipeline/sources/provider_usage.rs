@@ -406,6 +406,10 @@ fn read_text(path: &Path) -> Result<String> {
         path: path.to_path_buf(),
         message: format!("cannot be read as UTF-8 text: {e}"),
     })?;
+    // A byte-order mark (Windows editors, some download tools) is not part of the JSON.
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
+    }
     Ok(text)
 }
 
@@ -844,6 +848,19 @@ mod tests {
                 .unwrap_err()
                 .contains("longer than a day")
         );
+    }
+
+    /// Issue 30: an export saved with a byte-order mark reads as without one (it failed
+    /// "line 1, column 1: not a JSON page").
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("usage.json");
+        std::fs::write(&path, "\u{feff}{\"data\": []}\n").unwrap();
+        let text = read_text(&path).unwrap();
+        let found = pages(&path, &text).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].line, 1);
     }
 
     #[test]

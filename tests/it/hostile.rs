@@ -687,6 +687,21 @@ fn report_names_are_escaped() {
     );
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(!html.contains("<img"));
+    // Issue 30: a source's own name is data too (it went into the inputs table raw).
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "name = \"logs\"",
+        "name = \"r|<b>src</b>\"",
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let out = dir.path().join("out2");
+    assert_ok(&run(&config, &out, &[]));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(!report.contains("<b>"), "{report}");
+    assert!(
+        report.contains(r"| r\|&lt;b&gt;src&lt;/b&gt; | openai |"),
+        "{report}"
+    );
 }
 
 /// Mutates one line the way hostile or broken writers do: bytes dropped or inserted,
@@ -1063,5 +1078,56 @@ fn duplicates_across_sources_and_file_parts_keep_the_best_copy() {
             vec!["r1".to_string(), "5".into(), "proxy".into()],
             vec!["r2".to_string(), "7".into(), "gateway".into()]
         ]
+    );
+}
+
+/// Issue 30: values out of range are refused where they are read, naming the value and
+/// the range, instead of panicking or overflowing deep inside a step.
+#[test]
+fn out_of_range_arguments_and_settings_are_refused_by_name() {
+    let (dir, config) = one_request();
+    let out = dir.path().join("out");
+    let config_arg = config.to_str().unwrap();
+    let out_arg = out.to_str().unwrap();
+    // A window from year 1 to 9999: the days a request can fall on are 1970–2095.
+    let wide = inferledger(&[
+        "run",
+        "--config",
+        config_arg,
+        "--out",
+        out_arg,
+        "--from",
+        "0001-01-01",
+        "--to",
+        "9999-12-31",
+    ]);
+    assert_eq!(wide.status.code(), Some(64), "{}", stderr(&wide));
+    assert!(
+        stderr(&wide).contains("'0001-01-01' is outside"),
+        "{}",
+        stderr(&wide)
+    );
+    assert!(!out.exists());
+    // A quarter in the year 300000 panicked in review.
+    assert_ok(&run(&config, &out, &[]));
+    let review = inferledger(&["review", "--out", out_arg, "--quarter", "300000Q1"]);
+    assert_eq!(review.status.code(), Some(64), "{}", stderr(&review));
+    assert!(
+        stderr(&review).contains("the year is 1970 to 2095"),
+        "{}",
+        stderr(&review)
+    );
+    assert!(!stderr(&review).contains("panicked"));
+    // An inactivity gap of 10^8 days overflowed the day arithmetic.
+    let text = std::fs::read_to_string(&config).unwrap()
+        + "\n[interactions]\ninactivity_gap = \"100000000d\"\n";
+    std::fs::write(&config, text).unwrap();
+    let gap = run(&config, &dir.path().join("out2"), &[]);
+    assert_eq!(gap.status.code(), Some(1), "{}", stderr(&gap));
+    assert!(
+        stderr(&gap).contains("inactivity_gap '100000000d' not understood")
+            && stderr(&gap).contains("from 1s to 30d"),
+        "{}",
+        stderr(&gap)
     );
 }
