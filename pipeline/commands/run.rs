@@ -534,20 +534,31 @@ fn refuse_output_inside_inputs(config: &Config, out: &Path) -> Result<()> {
             }
             continue;
         }
-        // A glob's folder is the part before its first wildcard.
+        // A glob reaches the folder before its first wildcard (`logs/` of `logs/*.jsonl`,
+        // `logs/` of `logs/app-*`), and below it only when the rest of the pattern goes
+        // down (`logs/*/x.jsonl`, `logs/**`): an --out beside `logs/`, or below it for a
+        // one-level pattern, is never read.
         let text = resolved.to_string_lossy();
-        let folder = if resolved.exists() {
-            resolved.clone()
+        let (folder, reaches_below) = if resolved.exists() {
+            (resolved.clone(), true)
         } else if !text.contains(['*', '?', '[']) {
             continue; // missing: ingest says so
         } else {
             let cut = text.find(['*', '?', '[']).unwrap_or(text.len());
-            PathBuf::from(&text[..cut])
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default()
+            let (before, pattern) = text.split_at(cut);
+            let folder = match before.rfind(std::path::MAIN_SEPARATOR) {
+                Some(at) => PathBuf::from(&before[..=at]),
+                None => PathBuf::from("."),
+            };
+            (folder, pattern.contains(std::path::MAIN_SEPARATOR))
         };
-        if folder.is_dir() && out_real.starts_with(real(&folder)) {
+        let folder_real = real(&folder);
+        let reached = if reaches_below {
+            out_real.starts_with(&folder_real)
+        } else {
+            out_real == folder_real
+        };
+        if folder.is_dir() && reached {
             return Err(Error::Arguments(format!(
                 "--out {} is inside the input folder {} of {block} path = \"{path}\": the next run would read its own tables as input; choose an output folder outside the inputs",
                 out.display(),

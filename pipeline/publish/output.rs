@@ -41,6 +41,14 @@ impl OutputLock {
     /// Takes the lock on `out` (creating the folder), or says who holds it. Then finishes
     /// any publication a killed run left, and removes killed runs' staging folders.
     pub fn acquire(out: &Path) -> Result<OutputLock> {
+        // The readers of a run folder list its tables by URL, where these are patterns: a
+        // run into such a folder did all its work and then could not read its own tables.
+        if out.to_string_lossy().contains(['*', '?', '[']) {
+            return Err(Error::Arguments(format!(
+                "--out {} holds a glob character (* ? [), which the table readers would take as a pattern; choose a folder name without them",
+                out.display()
+            )));
+        }
         if out.exists() && !out.is_dir() {
             return Err(Error::Arguments(format!(
                 "--out {} is a file; expected a folder for the tables (it is created if missing)",

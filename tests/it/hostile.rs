@@ -657,6 +657,29 @@ fn out_paths_that_cannot_work_are_refused_clearly() {
         "{}",
         stderr(&output)
     );
+    // Issue 30: a one-level glob (`logs/*.jsonl`) reaches logs/ only: an --out beside logs/
+    // (it was refused: the glob's folder was taken as logs/'s parent) and one below it are
+    // fine; one that is logs/ itself is not; a pattern that goes down (`logs/*/x.jsonl`)
+    // reaches below logs/.
+    let glob = openai_config(dir.path(), "logs/*.jsonl", "");
+    assert_ok(&run(&glob, &dir.path().join("beside"), &[]));
+    assert_ok(&run(&glob, &logs.join("below"), &[]));
+    let itself = run(&glob, &logs, &[]);
+    assert_eq!(itself.status.code(), Some(64), "{}", stderr(&itself));
+    let deep = openai_config(dir.path(), "logs/*/x.jsonl", "");
+    let below = run(&deep, &logs.join("deeper"), &[]);
+    assert_eq!(below.status.code(), Some(64), "{}", stderr(&below));
+    // Issue 30: an --out whose name holds glob characters is refused before any work (it
+    // ran, then failed reading its own tables back), and nothing is created.
+    let globby = dir.path().join("gl*ob[1]?");
+    let output = run(&config, &globby, &[]);
+    assert_eq!(output.status.code(), Some(64), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("holds a glob character"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!globby.exists());
     // An existing folder whose name holds glob characters is that folder.
     let odd = dir.path().join("logs [eu] {2026}*");
     std::fs::create_dir_all(&odd).unwrap();
