@@ -71,7 +71,7 @@ pub struct RequestSource {
     pub name: Option<String>,
     /// A file, a folder (read recursively) or a glob. Relative to the config file's folder.
     pub path: String,
-    /// `openai | anthropic | gemini | otel | litellm | trace | auto`.
+    /// `openai | anthropic | gemini | otel | litellm | langfuse | trace | auto`.
     pub format: Format,
     /// Where each canonical column is read from: a dotted JSON path or a CSV column name,
     /// or a list of them (the first one present wins). Replaces the preset's paths.

@@ -399,6 +399,7 @@ pub async fn run_pipeline(
         rows_quarantined: sources.iter().map(|s| s.ingest.rows_quarantined).sum(),
         duplicates: sources.iter().map(|s| s.duplicates).sum(),
         rows_outside_window: sources.iter().map(|s| s.ingest.rows_outside_window).sum(),
+        rows_not_requests: sources.iter().map(|s| s.ingest.rows_not_requests).sum(),
         cost_usd: cost.normalize().to_string(),
         unpriced_requests,
     };

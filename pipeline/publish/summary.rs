@@ -87,7 +87,8 @@ pub struct SourceSummary {
     pub rows_kept: u64,
     /// Staged rows dropped as repeats of a request_id.
     pub duplicates: u64,
-    /// rows_read = rows_kept + rows_quarantined + duplicates + rows_outside_window.
+    /// rows_read = rows_kept + rows_quarantined + duplicates + rows_outside_window +
+    /// rows_not_requests.
     pub reconciles: bool,
 }
 
@@ -327,6 +328,8 @@ pub struct Totals {
     pub duplicates: u64,
     /// Rows outside the window.
     pub rows_outside_window: u64,
+    /// Rows that are not requests (Langfuse spans and events).
+    pub rows_not_requests: u64,
     /// Exact total cost of priced requests, as a decimal string.
     pub cost_usd: String,
     /// Requests without a price.
@@ -417,7 +420,11 @@ pub async fn source_summaries(
             let duplicates = s.rows_staged.saturating_sub(rows_kept);
             SourceSummary {
                 reconciles: s.rows_read
-                    == rows_kept + s.rows_quarantined + duplicates + s.rows_outside_window,
+                    == rows_kept
+                        + s.rows_quarantined
+                        + duplicates
+                        + s.rows_outside_window
+                        + s.rows_not_requests,
                 ingest: s.clone(),
                 rows_kept,
                 duplicates,

@@ -53,6 +53,9 @@ pub enum Outcome {
     Duplicate,
     /// Before or after the run's window.
     OutsideWindow,
+    /// Read, but not a request (a Langfuse span or event: a step of a trace that called no
+    /// model): counted apart, not quarantined.
+    NotARequest,
     /// Bad after all (a check that needs the parsed value): quarantined with this reason.
     Bad(String),
 }
@@ -70,6 +73,8 @@ pub struct Counts {
     pub duplicate: u64,
     /// Outside the run's window.
     pub outside_window: u64,
+    /// Rows that are not requests (see [`Outcome::NotARequest`]).
+    pub not_requests: u64,
 }
 
 impl std::ops::AddAssign for Counts {
@@ -79,13 +84,19 @@ impl std::ops::AddAssign for Counts {
         self.quarantined += other.quarantined;
         self.duplicate += other.duplicate;
         self.outside_window += other.outside_window;
+        self.not_requests += other.not_requests;
     }
 }
 
 impl Counts {
     /// Whether every item read is accounted for.
     pub fn reconciles(&self) -> bool {
-        self.read == self.kept + self.quarantined + self.duplicate + self.outside_window
+        self.read
+            == self.kept
+                + self.quarantined
+                + self.duplicate
+                + self.outside_window
+                + self.not_requests
     }
 }
 
@@ -129,6 +140,7 @@ impl<'q> SourceReading<'q> {
                 Outcome::Kept => counts.kept += 1,
                 Outcome::Duplicate => counts.duplicate += 1,
                 Outcome::OutsideWindow => counts.outside_window += 1,
+                Outcome::NotARequest => counts.not_requests += 1,
                 Outcome::Bad(reason) => {
                     counts.quarantined += 1;
                     self.quarantine(file, item.line, &reason, &item.raw)?;
@@ -279,6 +291,7 @@ mod tests {
             quarantined: 2,
             duplicate: 1,
             outside_window: 1,
+            not_requests: 0,
         };
         assert_eq!(counts, expected);
         assert!(counts.reconciles());

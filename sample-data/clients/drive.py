@@ -427,6 +427,117 @@ def case_openllmetry(out, base):
     otel_case(out, base, OpenAIInstrumentor, "console_spans.json", "otlp_spans.jsonl", OTEL_CALLS)
 
 
+# Langfuse's ClickHouse `observations` table: 0002_observations.up.sql with the columns later
+# migrations added (environment 0008, usage_pricing_tier_* 0031, tool_* 0033), in
+# langfuse/langfuse packages/shared/clickhouse/migrations/unclustered/.
+LANGFUSE_OBSERVATIONS_DDL = """CREATE TABLE observations (
+    id String, trace_id String, project_id String,
+    environment LowCardinality(String) DEFAULT 'default', type LowCardinality(String),
+    parent_observation_id Nullable(String), start_time DateTime64(3), end_time Nullable(DateTime64(3)),
+    name String, metadata Map(LowCardinality(String), String), level LowCardinality(String),
+    status_message Nullable(String), version Nullable(String), input Nullable(String),
+    output Nullable(String), provided_model_name Nullable(String), internal_model_id Nullable(String),
+    model_parameters Nullable(String), provided_usage_details Map(LowCardinality(String), UInt64),
+    usage_details Map(LowCardinality(String), UInt64),
+    provided_cost_details Map(LowCardinality(String), Decimal64(12)),
+    cost_details Map(LowCardinality(String), Decimal64(12)), total_cost Nullable(Decimal64(12)),
+    usage_pricing_tier_id Nullable(String), usage_pricing_tier_name Nullable(String),
+    completion_start_time Nullable(DateTime64(3)), prompt_id Nullable(String),
+    prompt_name Nullable(String), prompt_version Nullable(UInt16),
+    created_at DateTime64(3) DEFAULT now(), updated_at DateTime64(3) DEFAULT now(),
+    event_ts DateTime64(3), is_deleted UInt8,
+    tool_definitions Map(String, String) DEFAULT map(), tool_calls Array(String) DEFAULT [],
+    tool_call_names Array(String) DEFAULT []
+) ENGINE = ReplacingMergeTree(event_ts, is_deleted) ORDER BY (project_id, type, toDate(start_time), id)"""
+
+# Langfuse's blob-storage export of observations, as its worker runs it
+# (packages/shared/src/server/repositories/observations.ts,
+# buildObservationsForBlobStorageExportQuery over LEGACY_OBSERVATION_EXPORT_FIELDS, with
+# FORMAT Parquet as getObservationsForBlobStorageExportParquet adds).
+LANGFUSE_EXPORT_SQL = """SELECT id, trace_id, project_id, environment, type, parent_observation_id,
+    start_time, end_time, name, metadata, level, status_message, version, input, output,
+    provided_model_name, model_parameters, usage_details, cost_details, completion_start_time,
+    prompt_name, prompt_version, total_cost,
+    if(isNull(end_time), NULL, date_diff('millisecond', start_time, end_time) / 1000) as latency,
+    if(isNull(completion_start_time), NULL, date_diff('millisecond', start_time, completion_start_time) / 1000) as time_to_first_token,
+    internal_model_id as model_id, created_at, updated_at, prompt_id, tool_calls, tool_call_names,
+    tool_definitions, usage_pricing_tier_name
+FROM observations
+WHERE project_id = 'proj-1'
+ORDER BY event_ts DESC
+LIMIT 1 BY id, project_id, type
+FORMAT Parquet"""
+
+
+def case_langfuse(out, base):
+    """Langfuse's observations export to blob storage, Parquet (its default since mid-2026):
+    the openai SDK's calls (the real responses of OPENAI_CALLS) stored as Langfuse stores a
+    generation, usage_details split into buckets that do not overlap (Langfuse's documented
+    contract: `input` excludes `input_cached_tokens`, `output` excludes
+    `output_reasoning_tokens`, `total` is their sum) and its cost per bucket, each under a
+    trace whose root is a SPAN, with an EVENT beside it; written by ClickHouse (chdb) with
+    Langfuse's own table and export query. Spans and events carry no usage: they are not
+    requests."""
+    from chdb import session
+
+    client = openai_client(base)
+    expected = Expected()
+    db = session.Session()
+    db.query(LANGFUSE_OBSERVATIONS_DDL)
+    rows = []
+
+    def ts(epoch):
+        import datetime
+
+        return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+    def quote(text):
+        return "'" + str(text).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    def ch_map(pairs, value=quote):
+        return "map(" + ", ".join(f"{quote(k)}, {value(v)}" for k, v in pairs.items()) + ")" if pairs else "map()"
+
+    for n, (model, tier, u, team, feature, wait) in enumerate(OPENAI_CALLS):
+        clock.advance(wait)
+        start = clock._read_ns() / 1e9
+        extra = {"service_tier": tier} if tier else {}
+        resp = client.chat.completions.create(model=model, messages=[{"role": "user", "content": prompt(u)}], **extra)
+        end = clock._read_ns() / 1e9
+        usage = resp.usage
+        cached = usage.prompt_tokens_details.cached_tokens or 0
+        reasoning = usage.completion_tokens_details.reasoning_tokens or 0
+        buckets = {"input": usage.prompt_tokens - cached, "output": usage.completion_tokens - reasoning,
+                   "total": usage.total_tokens}
+        if cached:
+            buckets["input_cached_tokens"] = cached
+        if reasoning:
+            buckets["output_reasoning_tokens"] = reasoning
+        cost = hand_price(model, u, tier)
+        trace = f"trace-{n:03d}"
+        metadata = {"team": team, "feature": feature}
+        # Langfuse's OpenAI integration records a requested service tier among the model
+        # parameters (langfuse/openai.py: modelParameters["service_tier"]).
+        parameters = quote(json.dumps({"service_tier": tier})) if tier else "NULL"
+        rows.append(f"('span-{n:03d}', '{trace}', 'proj-1', 'SPAN', NULL, '{ts(start - 0.5)}', '{ts(end + 0.5)}', "
+                    f"'handle-ticket', {ch_map(metadata)}, 'DEFAULT', NULL, NULL, NULL, map(), map(), NULL, now64(3), 0)")
+        rows.append(f"('event-{n:03d}', '{trace}', 'proj-1', 'EVENT', 'span-{n:03d}', '{ts(start - 0.25)}', NULL, "
+                    f"'retrieved-context', {ch_map(metadata)}, 'DEFAULT', NULL, NULL, NULL, map(), map(), NULL, now64(3), 0)")
+        rows.append(f"('{resp.id}', '{trace}', 'proj-1', 'GENERATION', 'span-{n:03d}', '{ts(start)}', '{ts(end)}', "
+                    f"'OpenAI-generation', {ch_map(metadata)}, 'DEFAULT', NULL, {quote(resp.model)}, {parameters}, "
+                    f"{ch_map(buckets, lambda v: f'toUInt64({v})')}, "
+                    f"map('total', toDecimal64({quote(cost)}, 12)), toDecimal64({quote(cost)}, 12), now64(3), 0)")
+        expected.add(day_of(start), resp.model, team, usage.prompt_tokens, cached, 0, usage.completion_tokens,
+                     reasoning, cost)
+    db.query("INSERT INTO observations (id, trace_id, project_id, type, parent_observation_id, start_time, end_time, "
+             "name, metadata, level, status_message, provided_model_name, model_parameters, usage_details, cost_details, "
+             "total_cost, "
+             "event_ts, is_deleted) VALUES " + ", ".join(rows))
+    with open(os.path.join(out, "observations.parquet"), "wb") as f:
+        f.write(db.query(LANGFUSE_EXPORT_SQL).bytes())
+    expected.write(out, format="langfuse", not_requests=2 * len(OPENAI_CALLS),
+                   cost_source="hand-priced; Langfuse's total_cost holds the same figure")
+
+
 def main():
     case, out = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
@@ -448,6 +559,7 @@ CASES = {
     "litellm": case_litellm,
     "otel_openai_v2": case_otel_openai_v2,
     "openllmetry": case_openllmetry,
+    "langfuse": case_langfuse,
 }
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ CASES = [
     "litellm",
     "otel_openai_v2",
     "openllmetry",
+    "langfuse",
 ]
 
 

@@ -267,3 +267,33 @@ fn openllmetry_spans_with_cached_reasoning_and_embedding_tokens() {
     let otlp = check_case_both_ways_rows(case, "openllmetry/otlp_spans.jsonl");
     assert_eq!(console, otlp);
 }
+
+#[test]
+fn langfuse_observations_export_in_parquet_as_clickhouse_writes_it() {
+    // Langfuse's own ClickHouse table and export query (FORMAT Parquet, run by chdb): maps
+    // of byte-string keys, Decimal64 costs, millisecond timestamps. Its six generations are
+    // requests; the six spans and six events of their traces are not, and are counted so.
+    let case = "langfuse";
+    let rows = check_case_both_ways_rows(case, "langfuse/observations.parquet");
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(dir.path(), &["langfuse/observations.parquet"], "langfuse");
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &[]));
+    let totals = &summary(&out)["totals"];
+    assert_eq!(totals["rows_read"], 18, "{totals}");
+    assert_eq!(
+        totals["rows_not_requests"],
+        expected(case)["not_requests"],
+        "{totals}"
+    );
+    // Langfuse's total_cost, kept as source_cost_usd, is the hand-priced figure.
+    let want = expected(case);
+    for row in &rows {
+        assert_eq!(
+            decimal(&row[8]),
+            decimal(want["by_model"][&row[0]]["cost_usd"].as_str().unwrap()),
+            "{}",
+            row[0]
+        );
+    }
+}

@@ -600,8 +600,10 @@ fn normalise_status(value: &Value) -> Result<&'static str, String> {
     }
     let text = as_text(value).unwrap_or_default().to_ascii_lowercase();
     match text.as_str() {
+        // Langfuse's observation levels: DEFAULT, DEBUG and WARNING are not failures.
         "ok" | "success" | "succeeded" | "completed" | "complete" | "incomplete" | "unset"
-        | "status_code_ok" | "status_code_unset" | "end_turn" | "stop" => Ok("ok"),
+        | "status_code_ok" | "status_code_unset" | "end_turn" | "stop" | "default" | "debug"
+        | "warning" => Ok("ok"),
         "error" | "failed" | "failure" | "cancelled" | "canceled" | "timeout"
         | "status_code_error" => Ok("error"),
         _ => Err(format!(

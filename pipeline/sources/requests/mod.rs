@@ -6,6 +6,7 @@
 pub mod canonical;
 pub mod extract;
 pub mod fields;
+pub mod langfuse;
 #[cfg(feature = "cluster")]
 pub mod on_cluster;
 pub mod presets;
@@ -51,6 +52,8 @@ pub struct FileReport {
     pub rows_quarantined: u64,
     /// Records outside `--from/--to`.
     pub rows_outside_window: u64,
+    /// Records that are not requests (Langfuse spans and events).
+    pub rows_not_requests: u64,
     /// Records staged for the `requests` table (before deduplication).
     pub rows_staged: u64,
     /// Parts the file was read in at once (a large uncompressed JSON-lines file is split
@@ -64,6 +67,7 @@ impl FileReport {
         self.rows_read = counts.read;
         self.rows_quarantined = counts.quarantined;
         self.rows_outside_window = counts.outside_window;
+        self.rows_not_requests = counts.not_requests;
         self.rows_staged = counts.kept;
     }
 }
@@ -83,6 +87,8 @@ pub struct SourceReport {
     pub rows_quarantined: u64,
     /// Records outside the window.
     pub rows_outside_window: u64,
+    /// Records that are not requests (Langfuse spans and events).
+    pub rows_not_requests: u64,
     /// Records staged (kept + duplicates).
     pub rows_staged: u64,
     /// Commonest quarantine reasons (numbers masked), with counts.
@@ -95,6 +101,7 @@ impl SourceReport {
         self.rows_read = counts.read;
         self.rows_quarantined = counts.quarantined;
         self.rows_outside_window = counts.outside_window;
+        self.rows_not_requests = counts.not_requests;
         self.rows_staged = counts.kept;
     }
 }
@@ -343,7 +350,7 @@ fn unknown_format(
             head.len()
         ),
         None => format!(
-            "line {}: cannot tell the format: none of the first {} record(s) is readable (the first: {}); fix the file, or set format = \"openai\" | \"anthropic\" | \"gemini\" | \"otel\" | \"litellm\" | \"trace\"",
+            "line {}: cannot tell the format: none of the first {} record(s) is readable (the first: {}); fix the file, or set format = \"openai\" | \"anthropic\" | \"gemini\" | \"otel\" | \"litellm\" | \"langfuse\" | \"trace\"",
             head[0].line,
             head.len(),
             head[0].value.as_ref().err().cloned().unwrap_or_default()
@@ -622,13 +629,16 @@ impl FileReading<'_, '_> {
         // OTLP/JSON batches hold many spans: each span is a record of its own (their line
         // is the batch's). Under `otel`, every line is parsed whole for that.
         let otel = self.spec.format == presets::Format::Otel;
+        // Langfuse observations are read whole: their usage buckets are summed
+        // (`langfuse::add_usage_totals`), and spans and events are not requests.
+        let langfuse = self.spec.format == presets::Format::Langfuse;
         let records: Box<dyn Iterator<Item = Item<Option<serde_json::Value>>>> = match input {
             Input::Records(records) => Box::new(records.map(|record| Item {
                 line: record.line,
                 raw: record.raw,
                 value: record.value.map(Some),
             })),
-            Input::JsonLines(lines) if otel => Box::new(lines.map(|line| {
+            Input::JsonLines(lines) if otel || langfuse => Box::new(lines.map(|line| {
                 let record = line.parsed();
                 Item {
                     line: record.line,
@@ -670,6 +680,13 @@ impl FileReading<'_, '_> {
                     // Extracted with an empty fallback id, so a record without an id of its
                     // own comes back with an empty one, and only it is named by file and line.
                     let row = match parsed {
+                        Some(mut value) if langfuse => {
+                            if !langfuse::is_request(&value) {
+                                return Ok(Outcome::NotARequest);
+                            }
+                            langfuse::add_usage_totals(&mut value);
+                            extract::extract(&value, self.spec, "")
+                        }
                         Some(value) => extract::extract(&value, self.spec, ""),
                         None => extract::extract_line(raw, self.spec, ""),
                     };

@@ -130,6 +130,8 @@ enum Note {
         kept: u64,
         quarantined: u64,
         outside_window: u64,
+        #[serde(default)]
+        not_requests: u64,
         rounded_costs: u64,
     },
 }
@@ -488,6 +490,7 @@ fn read_unit(
         kept: counts.kept,
         quarantined: counts.quarantined,
         outside_window: counts.outside_window,
+        not_requests: counts.not_requests,
         rounded_costs: counted.rounded_costs,
     };
     send(note_batch(&schema, index, std::iter::once(counted))?)
@@ -685,6 +688,7 @@ pub async fn ingest_on_cluster(
                         kept,
                         quarantined,
                         outside_window,
+                        not_requests,
                         rounded_costs: rounded,
                     } => {
                         files[unit.file].counts += Counts {
@@ -693,6 +697,7 @@ pub async fn ingest_on_cluster(
                             quarantined,
                             duplicate: 0,
                             outside_window,
+                            not_requests,
                         };
                         rounded_costs += rounded;
                         bar.inc(unit.bytes);

@@ -23,6 +23,8 @@ pub enum Format {
     Otel,
     /// LiteLLM `LiteLLM_SpendLogs` exports (CSV or JSON).
     Litellm,
+    /// Langfuse's observations export (Parquet, CSV or JSON lines).
+    Langfuse,
     /// Public traces with timestamps and token counts only (Azure, Mooncake/Qwen, BurstGPT).
     Trace,
     /// Pick one of the above from each file's first record.
@@ -38,6 +40,7 @@ impl Format {
             Format::Gemini => "gemini",
             Format::Otel => "otel",
             Format::Litellm => "litellm",
+            Format::Langfuse => "langfuse",
             Format::Trace => "trace",
             Format::Auto => "auto",
         }
@@ -412,6 +415,34 @@ impl Preset {
                 INSIDE,
                 None,
             ),
+            Format::Langfuse => (
+                with_metadata(&[
+                    (RequestId, &["id"]),
+                    (Ts, &["start_time"]),
+                    (EndTs, &["end_time"]),
+                    (Model, &["provided_model_name"]),
+                    (InteractionId, &["trace_id"]),
+                    // DEFAULT, DEBUG, WARNING or ERROR.
+                    (Status, &["level"]),
+                    (Team, &["metadata.team", "metadata.user_api_key_team_alias"]),
+                    (Feature, &["metadata.feature"]),
+                    (UserId, &["metadata.user_id", "user_id"]),
+                    (Deployment, &["metadata.deployment"]),
+                    // The usage buckets summed (`langfuse::add_usage_totals`).
+                    (InputTokens, &["_usage.input"]),
+                    (CacheReadTokens, &["_usage.cache_read"]),
+                    (CacheWriteTokens, &["_usage.cache_write"]),
+                    (OutputTokens, &["_usage.output"]),
+                    (ReasoningTokens, &["_usage.reasoning"]),
+                    // Langfuse's own cost of the observation.
+                    (SourceCost, &["total_cost"]),
+                    (Operation, &["type"]),
+                    // Its OpenAI integration keeps a requested tier among the parameters.
+                    (ServiceTier, &["model_parameters.service_tier"]),
+                ]),
+                INSIDE,
+                None,
+            ),
             Format::Trace => (
                 [
                     (RequestId, &["request_id", "id"][..]),
@@ -450,7 +481,9 @@ impl Preset {
 /// Picks a format from a file's first record, or says why none fits.
 pub fn sniff(record: &Value) -> Result<Format, String> {
     let has = |path: &str| crate::read::json_path::lookup(record, path).is_some();
-    let format = if has("usageMetadata") || has("usage_metadata") {
+    let format = if has("usage_details") && has("trace_id") && has("type") {
+        Format::Langfuse
+    } else if has("usageMetadata") || has("usage_metadata") {
         Format::Gemini
     } else if has("usage.cache_read_input_tokens")
         || has("usage.cache_creation_input_tokens")
@@ -477,7 +510,7 @@ pub fn sniff(record: &Value) -> Result<Format, String> {
             _ => "not an object".to_string(),
         };
         return Err(format!(
-            "cannot tell the format from the first record (keys: {keys}); set format = \"openai\" | \"anthropic\" | \"gemini\" | \"otel\" | \"litellm\" | \"trace\""
+            "cannot tell the format from the first record (keys: {keys}); set format = \"openai\" | \"anthropic\" | \"gemini\" | \"otel\" | \"litellm\" | \"langfuse\" | \"trace\""
         ));
     };
     Ok(format)
@@ -501,6 +534,10 @@ mod tests {
         assert_eq!(sniff(&json!({"usageMetadata": {}})), Ok(Format::Gemini));
         assert_eq!(sniff(&json!({"usage_metadata": {}})), Ok(Format::Gemini));
         assert_eq!(sniff(&json!({"resourceSpans": []})), Ok(Format::Otel));
+        assert_eq!(
+            sniff(&json!({"id": "o", "trace_id": "t", "type": "SPAN", "usage_details": {}})),
+            Ok(Format::Langfuse)
+        );
         assert_eq!(
             sniff(&json!({"response_cost": 0.1, "startTime": 1.5})),
             Ok(Format::Litellm)
