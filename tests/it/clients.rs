@@ -142,12 +142,14 @@ fn check_case(case: &str, files: &[&str], format: &str) -> Vec<Vec<String>> {
     rows
 }
 
-/// Runs a case's files with its own format and with `auto`: both exact, both the same.
-fn check_case_both_ways(case: &str, files: &[&str]) {
+/// Runs a case's files with its own format and with `auto`: both exact, both the same;
+/// returns the per-model rows.
+fn check_case_both_ways(case: &str, files: &[&str]) -> Vec<Vec<String>> {
     let format = expected(case)["format"].as_str().unwrap().to_string();
     let own = check_case(case, files, &format);
     let auto = check_case(case, files, "auto");
-    assert_eq!(own, auto, "{case}: auto reads as {format} does");
+    assert_eq!(own, auto, "{case} {files:?}: auto reads as {format} does");
+    own
 }
 
 #[test]
@@ -206,7 +208,7 @@ fn litellm_standard_logging_payload_spend_logs_and_their_csv_export() {
         "litellm/spend_logs.jsonl",
         "litellm/spend_logs.csv",
     ] {
-        let rows = check_case_both_ways_rows("litellm", file);
+        let rows = check_case_both_ways("litellm", &[file]);
         // LiteLLM's own figure is kept beside ours: per model, the sum of its
         // `response_cost` (= `spend`).
         let want = expected("litellm");
@@ -226,13 +228,6 @@ fn litellm_standard_logging_payload_spend_logs_and_their_csv_export() {
     assert_eq!(runs[1], runs[2]);
 }
 
-fn check_case_both_ways_rows(case: &str, file: &str) -> Vec<Vec<String>> {
-    let format = expected(case)["format"].as_str().unwrap().to_string();
-    let own = check_case(case, &[file], &format);
-    assert_eq!(own, check_case(case, &[file], "auto"), "{file}: auto");
-    own
-}
-
 #[test]
 fn opentelemetry_openai_v2_spans_from_the_console_and_otlp_json_exporters() {
     // The console exporter's pretty-printed objects and the OTLP/JSON file's batches (up to
@@ -240,8 +235,8 @@ fn opentelemetry_openai_v2_spans_from_the_console_and_otlp_json_exporters() {
     // console's `0x…` ids are the OTLP file's hex). The openai-v2 instrumentation records
     // no cached or reasoning tokens: expected.json leaves them out.
     let case = "otel_openai_v2";
-    let console = check_case_both_ways_rows(case, "otel_openai_v2/console_spans.json");
-    let otlp = check_case_both_ways_rows(case, "otel_openai_v2/otlp_spans.jsonl");
+    let console = check_case_both_ways(case, &["otel_openai_v2/console_spans.json"]);
+    let otlp = check_case_both_ways(case, &["otel_openai_v2/otlp_spans.jsonl"]);
     assert_eq!(console, otlp);
     let dir = tempfile::tempdir().unwrap();
     let config = config_for(
@@ -263,8 +258,8 @@ fn opentelemetry_openai_v2_spans_from_the_console_and_otlp_json_exporters() {
 #[test]
 fn openllmetry_spans_with_cached_reasoning_and_embedding_tokens() {
     let case = "openllmetry";
-    let console = check_case_both_ways_rows(case, "openllmetry/console_spans.json");
-    let otlp = check_case_both_ways_rows(case, "openllmetry/otlp_spans.jsonl");
+    let console = check_case_both_ways(case, &["openllmetry/console_spans.json"]);
+    let otlp = check_case_both_ways(case, &["openllmetry/otlp_spans.jsonl"]);
     assert_eq!(console, otlp);
 }
 
@@ -274,7 +269,7 @@ fn langfuse_observations_export_in_parquet_as_clickhouse_writes_it() {
     // of byte-string keys, Decimal64 costs, millisecond timestamps. Its six generations are
     // requests; the six spans and six events of their traces are not, and are counted so.
     let case = "langfuse";
-    let rows = check_case_both_ways_rows(case, "langfuse/observations.parquet");
+    let rows = check_case_both_ways(case, &["langfuse/observations.parquet"]);
     let dir = tempfile::tempdir().unwrap();
     let config = config_for(dir.path(), &["langfuse/observations.parquet"], "langfuse");
     let out = dir.path().join("out");
