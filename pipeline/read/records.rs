@@ -543,21 +543,71 @@ fn json_array(path: &Path, mut reader: Box<dyn BufRead + Send>) -> Result<Record
     })))
 }
 
-fn csv_records(path: &Path, mut reader: Box<dyn BufRead + Send>) -> Result<Records> {
-    // The csv crate numbers records of a CRLF file one line short (it counts a line at the
-    // '\n' it has not consumed yet when the next record starts): correct by the ending of
-    // the header line.
-    let line_offset = match reader.fill_buf() {
-        Ok(buf) => {
-            let end = buf.iter().position(|b| *b == b'\n');
-            u64::from(end.is_some_and(|i| i > 0 && buf[i - 1] == b'\r'))
+/// The line ends a reader has passed, kept until they are asked for: what numbers a CSV
+/// record by the file's own lines. The csv crate's line count runs one short after a CRLF
+/// (the record starts at the '\n' it has not consumed yet) and right after a bare LF, so a
+/// file mixing them cannot be corrected by one offset; counting the '\n' bytes up to a
+/// record's start byte can. Only the line ends not yet asked for are held (the csv
+/// reader's look-ahead), so memory does not grow with the file.
+#[derive(Default)]
+struct LineEnds {
+    /// Byte offsets of the '\n's seen and not yet counted, in order.
+    pending: std::collections::VecDeque<u64>,
+    /// '\n's counted so far.
+    counted: u64,
+    /// Bytes passed so far.
+    offset: u64,
+}
+
+impl LineEnds {
+    /// The line of a record starting at byte `start`: one more than the line ends before
+    /// it, counting one at `start` itself (a CRLF record's reported start is its '\n').
+    fn line_at(&mut self, start: u64) -> u64 {
+        while self.pending.front().is_some_and(|at| *at <= start) {
+            self.pending.pop_front();
+            self.counted += 1;
         }
-        Err(e) => return Ok(unreadable(e)),
+        self.counted + 1
+    }
+}
+
+/// A reader that notes every '\n' it passes in a shared [`LineEnds`].
+struct CountingLines<R> {
+    inner: R,
+    ends: std::sync::Arc<std::sync::Mutex<LineEnds>>,
+}
+
+impl<R: Read> Read for CountingLines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut ends = self.ends.lock().expect("no reader panicked");
+        let base = ends.offset;
+        for at in memchr::memchr_iter(b'\n', &buf[..n]) {
+            ends.pending.push_back(base + at as u64);
+        }
+        ends.offset += n as u64;
+        Ok(n)
+    }
+}
+
+fn csv_records(path: &Path, reader: Box<dyn BufRead + Send>) -> Result<Records> {
+    let line_ends = std::sync::Arc::new(std::sync::Mutex::new(LineEnds::default()));
+    let counted = CountingLines {
+        inner: reader,
+        ends: line_ends.clone(),
+    };
+    let line_of = move |position: Option<&csv::Position>| {
+        position.map_or(0, |p| {
+            line_ends
+                .lock()
+                .expect("no reader panicked")
+                .line_at(p.byte())
+        })
     };
     let mut csv = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
-        .from_reader(reader);
+        .from_reader(counted);
     let headers = match csv.headers() {
         Ok(headers) => headers.clone(),
         Err(e) if e.is_io_error() => {
@@ -601,7 +651,7 @@ fn csv_records(path: &Path, mut reader: Box<dyn BufRead + Send>) -> Result<Recor
         let record = records.next()?;
         Some(match record {
             Err(e) => {
-                let line = e.position().map(|p| p.line() + line_offset).unwrap_or(0);
+                let line = line_of(e.position());
                 if e.is_io_error() {
                     failed = true;
                 }
@@ -612,7 +662,7 @@ fn csv_records(path: &Path, mut reader: Box<dyn BufRead + Send>) -> Result<Recor
                 }
             }
             Ok(row) => {
-                let line = row.position().map(|p| p.line() + line_offset).unwrap_or(0);
+                let line = line_of(row.position());
                 let mut fields: Vec<String> = row
                     .iter()
                     .map(|f| String::from_utf8_lossy(f).into_owned())
@@ -1106,6 +1156,21 @@ mod tests {
             // Rows start on file lines 2, 3 (a quoted field over lines 3-4), 5 and 6.
             assert_eq!(lines, [2, 3, 5, 6], "ending {ending:?}");
         }
+    }
+
+    /// Issue 30: a bare LF inside an unquoted row of a CRLF file ends a record there (as
+    /// the csv crate reads it) and must not shift the later rows' lines: worked by hand,
+    /// `1,2` starts on line 2, its cut-off tail `x` on line 3, `5,6` on line 4, `7,8` on 5.
+    #[test]
+    fn a_bare_line_feed_in_a_crlf_file_shifts_no_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        std::fs::write(&path, "a,b\r\n1,2\nx\r\n5,6\r\n7,8\r\n").unwrap();
+        let lines: Vec<u64> = open(&path, Layout::Csv, Compression::None, plain)
+            .unwrap()
+            .map(|r| r.line)
+            .collect();
+        assert_eq!(lines, [2, 3, 4, 5]);
     }
 
     #[test]
