@@ -34,6 +34,17 @@ impl EpochUnit {
         })
     }
 
+    /// The unit's word, as messages say it.
+    fn name(self) -> &'static str {
+        match self {
+            EpochUnit::Auto => "auto",
+            EpochUnit::Seconds => "seconds",
+            EpochUnit::Millis => "milliseconds",
+            EpochUnit::Micros => "microseconds",
+            EpochUnit::Nanos => "nanoseconds",
+        }
+    }
+
     fn micros_per_unit(self) -> f64 {
         match self {
             EpochUnit::Seconds => 1e6,
@@ -85,6 +96,10 @@ pub fn parse_offset(text: &str) -> Option<FixedOffset> {
     FixedOffset::east_opt(sign * seconds)
 }
 
+/// Earliest time an epoch number whose unit is guessed from its size may give (larger
+/// units than seconds): 2000-01-01T00:00:00Z, µs.
+const EPOCH_GUESS_EARLIEST_MICROS: f64 = 946_684_800_000_000.0;
+
 /// Latest timestamp accepted, µs: 2096-01-01T00:00:00Z (numeric epochs beyond it are
 /// ambiguous units; text beyond it is a sentinel like 9999-12-31, not a request).
 pub const LATEST_MICROS: i64 = 4_007_318_400_000_000;
@@ -125,6 +140,7 @@ fn epoch_to_micros(number: f64, options: &TimeOptions) -> Result<i64, String> {
     if !number.is_finite() || number < 0.0 {
         return Err(format!("timestamp {number} is not a non-negative number"));
     }
+    let guessed = options.unit == EpochUnit::Auto && options.origin_micros.is_none();
     let unit = match (options.unit, options.origin_micros) {
         (EpochUnit::Auto, Some(_)) => EpochUnit::Millis,
         (EpochUnit::Auto, None) => {
@@ -143,6 +159,15 @@ fn epoch_to_micros(number: f64, options: &TimeOptions) -> Result<i64, String> {
     let micros = (number * unit.micros_per_unit()).round();
     if micros > 4.0e15 {
         return Err(format!("timestamp {number} is beyond the year 2096"));
+    }
+    // A unit guessed from the magnitude that lands before 2000 is a number one unit larger
+    // would also read: 253402300799 is 9999-12-31 in seconds and 1978-01-11 in
+    // milliseconds. Neither is a request's time; say so rather than keep 1978.
+    if guessed && unit != EpochUnit::Seconds && micros < EPOCH_GUESS_EARLIEST_MICROS {
+        return Err(format!(
+            "timestamp {number} is ambiguous: read as {} it falls before 2000, one unit larger after 2095; set time_unit = \"s\" | \"ms\" | \"us\" | \"ns\" if it is right",
+            unit.name()
+        ));
     }
     Ok(options.origin_micros.unwrap_or(0) + micros as i64)
 }
@@ -316,5 +341,23 @@ mod tests {
         );
         assert!(utc(json!(-5)).is_err());
         assert!(utc(json!(true)).is_err());
+    }
+
+    /// Issue 30: 253402300799 is 9999-12-31T23:59:59Z in seconds; its size made it
+    /// milliseconds, 1978-01-11. Refused as ambiguous; a real millisecond epoch
+    /// (1794868200000 = 2026-11-16T22:30:00Z) and a stated unit still read.
+    #[test]
+    fn an_epoch_whose_guessed_unit_lands_before_2000_is_refused() {
+        let err = utc(json!(253_402_300_799_i64)).unwrap_err();
+        assert!(err.contains("ambiguous"), "{err}");
+        assert_eq!(utc(json!(1_794_868_200_000_i64)), Ok(1_794_868_200_000_000));
+        let options = TimeOptions {
+            unit: EpochUnit::Millis,
+            ..TimeOptions::default()
+        };
+        assert_eq!(
+            parse_timestamp(&json!(253_402_300_799_i64), &options),
+            Ok(253_402_300_799_000)
+        );
     }
 }
