@@ -100,7 +100,9 @@ pub fn expand(path: &Path) -> Result<Vec<PathBuf>> {
             message: "no such file or folder".to_string(),
         });
     };
-    files.retain(|f| classify(f).is_some());
+    // Regular files only: a named pipe, socket or device could block a reader for ever
+    // (`skipped` names them).
+    files.retain(|f| f.is_file() && classify(f).is_some());
     files.sort();
     let mut seen = std::collections::HashSet::new();
     files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
@@ -113,6 +115,8 @@ pub fn expand(path: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Every entry below `dir` that is not a folder (hidden ones left out), following each
+/// real folder once.
 fn walk(
     dir: &Path,
     files: &mut Vec<PathBuf>,
@@ -132,8 +136,7 @@ fn walk(
         }
         if path.is_dir() {
             walk(&path, files, visited)?;
-        } else if path.is_file() {
-            // Not a named pipe, socket or device: reading one could block for ever.
+        } else {
             files.push(path);
         }
     }
@@ -155,7 +158,9 @@ pub fn skipped(path: &Path) -> Vec<(PathBuf, &'static str)> {
             candidates.extend(entries.flatten().filter(|p| !p.is_dir()));
         }
     } else if path.is_dir() {
-        list_all(path, &mut candidates, &mut std::collections::HashSet::new());
+        // A folder that cannot be walked fails ingest with its reason; what was found
+        // before it is enough to name here.
+        let _ = walk(path, &mut candidates, &mut std::collections::HashSet::new());
     } else if path.exists() && !path.is_dir() {
         candidates.push(path.to_path_buf());
     }
@@ -176,30 +181,6 @@ pub fn skipped(path: &Path) -> Vec<(PathBuf, &'static str)> {
         .collect();
     skipped.sort();
     skipped
-}
-
-/// Every entry below `dir` that is not a folder, as [`walk`] visits them.
-fn list_all(dir: &Path, out: &mut Vec<PathBuf>, visited: &mut std::collections::HashSet<PathBuf>) {
-    let Ok(real) = std::fs::canonicalize(dir) else {
-        return;
-    };
-    if !visited.insert(real) {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        if path.is_dir() {
-            list_all(&path, out, visited);
-        } else {
-            out.push(path);
-        }
-    }
 }
 
 /// A file's bytes as stored (a local file, or an object streamed from object storage).
