@@ -5,7 +5,10 @@ synth`), then runs `inferledger run` and bench/duckdb_baseline.py on it, each as
 process, and reads the child's wall time and peak resident memory (os.wait4). The machine
 is shared and noisy: the two run in turn BENCH_REPEAT times (default 3, alternating which
 goes first), and the median time and the highest peak of each are reported; the ratios
-(inferledger / DuckDB) are the figures to read.
+(inferledger / DuckDB) are the figures to read. It also reports what publishing the
+tables as Delta commits costs (the run's own figure) beside the journal of renames it
+replaced (emulated on the same folder), and the peak memory before publication (the run
+summary's) beside the whole run's.
 
 Usage: compare.py INFERLEDGER_BINARY WORK_DIR SIZE [SIZE ...]
 """
@@ -28,6 +31,44 @@ def measure(argv):
     return seconds, usage.ru_maxrss * 1024, output
 
 
+def published_seconds(output):
+    """What the run said its publication (files moved in, Delta commits, manifest) took."""
+    for part in output.replace(";", "\n").splitlines():
+        part = part.strip()
+        if part.startswith("published ") and " tables in " in part:
+            return float(part.split(" tables in ")[1].split()[0])
+    return float("nan")
+
+
+def journal_publication_seconds(out):
+    """The previous publication protocol on the same folder, emulated: a journal written
+    and flushed, then two renames per table folder and per day partition (the old one
+    aside, the new one in), as inferledger did before its tables were Delta tables."""
+    aside = os.path.join(out, ".bench-aside")
+    os.makedirs(aside, exist_ok=True)
+    moves = []
+    for table in sorted(os.listdir(out)):
+        path = os.path.join(out, table)
+        if table.startswith((".", "_")) or not os.path.isdir(path):
+            continue
+        days = [d for d in os.listdir(path) if d.startswith("date=")]
+        moves += [os.path.join(table, d) for d in days] if days else [table]
+    start = time.monotonic()
+    journal = os.path.join(out, ".bench-journal.json")
+    with open(journal, "w") as f:
+        f.write("\n".join(moves))
+        f.flush()
+        os.fsync(f.fileno())
+    for i, move in enumerate(moves):
+        os.rename(os.path.join(out, move), os.path.join(aside, str(i)))
+    for i, move in enumerate(moves):
+        os.rename(os.path.join(aside, str(i)), os.path.join(out, move))
+    os.remove(journal)
+    seconds = time.monotonic() - start
+    os.rmdir(aside)
+    return seconds, len(moves) * 2
+
+
 def summarise(runs):
     """The median wall time, the highest peak memory and the last run's output."""
     times = sorted(r[0] for r in runs)
@@ -39,6 +80,7 @@ def main():
     repeat = max(1, int(os.environ.get("BENCH_REPEAT", "3")))
     here = os.path.dirname(os.path.abspath(__file__))
     rows = []
+    publications = []
     for size in sizes:
         folder = os.path.join(work, f"{size}")
         logs = os.path.join(folder, "logs")
@@ -61,6 +103,13 @@ def main():
                     os.makedirs(out)
                 runs[who].append(measure(ours_argv if who == "ours" else theirs_argv))
         ours, theirs = summarise(runs["ours"]), summarise(runs["theirs"])
+        publish_times = sorted(published_seconds(r[2]) for r in runs["ours"])
+        journal_seconds, renames = journal_publication_seconds(os.path.join(folder, "out"))
+        before_publish = [
+            int(part.split("peak memory ")[1].split()[0]) for part in ours[2].split(";") if "peak memory " in part
+        ]
+        publications.append((size, publish_times[len(publish_times) // 2], journal_seconds, renames,
+                             before_publish[0] if before_publish else 0, ours[1] / 2**20))
         print(f"{size:,} requests, seconds per run: inferledger "
               + " ".join(f"{r[0]:.2f}" for r in runs["ours"])
               + ", DuckDB " + " ".join(f"{r[0]:.2f}" for r in runs["theirs"]))
@@ -75,6 +124,11 @@ def main():
             f"{size:>10,} {megabytes:>8.0f} | {ours[0]:>13.2f} {ours[1] / 2**20:>9.0f} | {theirs[0]:>9.2f} {theirs[1] / 2**20:>9.0f}"
             f" | {ours[0] / theirs[0]:>9.2f}x {ours[1] / theirs[1]:>11.2f}x"
         )
+    print()
+    print("publication: Delta commits (one per table, files moved in, manifest) against the journal of renames it replaced")
+    print(f"{'requests':>10} | {'Delta s':>8} | {'journal s':>9} {'renames':>8} | {'peak MiB before':>15} {'peak MiB whole run':>18}")
+    for size, delta_s, journal_s, renames, before, whole in publications:
+        print(f"{size:>10,} | {delta_s:>8.2f} | {journal_s:>9.3f} {renames:>8} | {before:>15} {whole:>18.0f}")
     if len(rows) > 1:
         (s0, _, o0, _), (s1, _, o1, _) = rows[0], rows[-1]
         print(f"\ninferledger time from {s0:,} to {s1:,} requests: x{o1[0] / o0[0]:.2f} for x{s1 / s0:.0f} the rows (linear: x{s1 / s0:.1f})")

@@ -408,6 +408,10 @@ pub struct RunConfig {
     /// at a time, so that their memory does not grow with the log. By default one per 200
     /// MiB of request logs (compressed files counted at 8× their size).
     pub session_buckets: Option<u32>,
+    /// How many runs' versions of the tables are kept for `sql --as-of` and `history`
+    /// (30 by default, at least 1); files only older runs needed are deleted (vacuum).
+    #[serde(default = "default_keep_runs")]
+    pub keep_runs: usize,
 }
 
 impl Default for RunConfig {
@@ -417,8 +421,13 @@ impl Default for RunConfig {
             max_bad_fraction: default_bad_fraction(),
             memory_limit: None,
             session_buckets: None,
+            keep_runs: default_keep_runs(),
         }
     }
+}
+
+fn default_keep_runs() -> usize {
+    30
 }
 
 fn default_bad_fraction() -> f64 {
@@ -700,6 +709,11 @@ impl Config {
             .is_some_and(|b| !(1..=4096).contains(&b))
         {
             problems.push("[run] session_buckets must be between 1 and 4096".to_string());
+        }
+        if self.run.keep_runs == 0 {
+            problems.push(
+                "[run] keep_runs = 0: at least the latest run is kept (its tables are the ones read); use 1 or more".to_string(),
+            );
         }
         if let Some(limit) = &self.run.memory_limit
             && let Err(e) = parse_memory_size(limit)

@@ -7,18 +7,19 @@
 //! - [`config`]: the TOML config (`inferledger.toml`), parsed and checked before any work,
 //!   owning the formats it names.
 //! - [`read`]: files (folders, globs, compression), records (JSON lines, CSV, Parquet),
-//!   timestamps, JSON paths, bad-row accounting.
+//!   timestamps, JSON paths, bad-row accounting, and a published run's tables read back.
 //! - [`sources`]: request logs of every supported format into canonical `requests` rows,
 //!   GPU bills (FOCUS, CUR, GCP, generic) spread into hourly spend, GPU metrics (DCGM, vLLM).
 //! - [`prices`]: the built-in effective-dated price catalog, LiteLLM price files, and the
 //!   exact-decimal cost of one request.
 //! - [`analyze`]: the SQL steps in `queries/` (embedded in the binary), the history a run
 //!   reads back, the GPU-time sweep and exact cost split, the ideal-cache replay, `cost_of`.
-//! - [`publish`]: the output folder (lock, journaled publication), `run_summary.json`,
-//!   `report.md` and `report.html`.
+//! - [`publish`]: the output folder (lock, staging), publication as Delta Lake commits with a
+//!   run manifest, the conversion of earlier folders, `run_summary.json`, `report.md` and
+//!   `report.html`.
 //! - [`common`]: the error type, progress bars, Arrow helpers.
-//! - [`commands`]: one module per subcommand (`run`, `validate`, `sql`, `prices`, `review`,
-//!   `export`, `synth`).
+//! - [`commands`]: one module per subcommand (`run`, `validate`, `sql`, `history`, `prices`,
+//!   `review`, `export`, `synth`).
 #![warn(missing_docs)]
 
 pub mod analyze;

@@ -26,6 +26,7 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use crate::analyze::udf::{PricedFunction, PricedKind, priced_function};
 use crate::common::error::Error;
 use crate::prices::PriceBook;
+use crate::read::published::SnapshotTable;
 use crate::sources::requests::on_cluster::{IngestExec, IngestTable};
 
 /// `local`'s session (its functions, tables and settings) with its queries run on the
@@ -98,6 +99,8 @@ const MEMORY_TABLE: &[u8] = b"inferledger/memory-table:";
 /// then its scan.
 const INGEST_TABLE: &[u8] = b"inferledger/ingest-table:";
 const INGEST_SCAN: &[u8] = b"inferledger/ingest-scan:";
+/// A published table version: its files (JSON, `read::published::SnapshotTable`).
+const SNAPSHOT_TABLE: &[u8] = b"inferledger/snapshot-table:";
 
 /// The logical codec: Ballista's, plus priced functions and in-memory tables.
 #[derive(Debug, Default)]
@@ -157,6 +160,9 @@ impl LogicalExtensionCodec for LogicalCodec {
         if let Some(job) = buf.strip_prefix(INGEST_TABLE) {
             return Ok(Arc::new(IngestTable::decode(job)?));
         }
+        if let Some(files) = buf.strip_prefix(SNAPSHOT_TABLE) {
+            return Ok(Arc::new(SnapshotTable::decode(files, schema)?));
+        }
         match buf.strip_prefix(MEMORY_TABLE) {
             Some(ipc) => {
                 let reader = StreamReader::try_new(ipc, None)?;
@@ -177,6 +183,11 @@ impl LogicalExtensionCodec for LogicalCodec {
     ) -> Result<()> {
         if let Some(table) = node.downcast_ref::<IngestTable>() {
             buf.extend_from_slice(INGEST_TABLE);
+            buf.extend_from_slice(&table.encode());
+            return Ok(());
+        }
+        if let Some(table) = node.downcast_ref::<SnapshotTable>() {
+            buf.extend_from_slice(SNAPSHOT_TABLE);
             buf.extend_from_slice(&table.encode());
             return Ok(());
         }

@@ -25,6 +25,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::common::arrow_util;
 use crate::common::error::Result;
+use crate::read::published::PublishedRun;
 
 /// The days a run covers and what it may see of history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,56 +91,22 @@ fn empty_history_schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Registers a folder of published history as table `name`: a local folder as
-/// [`arrow_util::register_parquet_dir`] does; a folder on object storage (the history of an
-/// output folder there) with its store registered with `ctx`, and an empty table of the
-/// expected schema when it holds no Parquet object.
-async fn register_published(
-    ctx: &SessionContext,
-    name: &str,
-    dir: &Path,
-    partitioned: bool,
-    expected_schema: Option<SchemaRef>,
-) -> Result<()> {
-    if !crate::read::remote::is_url(dir) {
-        return arrow_util::register_parquet_dir(ctx, name, dir, partitioned, expected_schema)
-            .await;
-    }
-    let url = crate::read::remote::folder_url(dir);
-    let listed = url.clone();
-    let objects = tokio::task::spawn_blocking(move || crate::read::remote::list(&listed))
-        .await
-        .map_err(|e| crate::common::error::Error::Usage(format!("listing {url} failed: {e}")))??;
-    if !objects
-        .iter()
-        .any(|(object, _)| object.ends_with(".parquet"))
-    {
-        let schema = expected_schema.ok_or_else(|| {
-            crate::common::error::Error::Usage(format!("table {name}: no data in {url}"))
-        })?;
-        ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
-        return Ok(());
-    }
-    let (store, base) = crate::read::remote::store_and_base(&url)?;
-    ctx.register_object_store(&base, store);
-    arrow_util::register_parquet_url(ctx, name, &url, partitioned, expected_schema.as_ref()).await
-}
-
-/// Registers `requests_context` from `out/requests` (empty when there is no history).
+/// Registers `requests_context` from the published `requests` (empty when there is no
+/// history).
 pub async fn register_requests_context(
     ctx: &SessionContext,
-    out: &Path,
+    history: &PublishedRun,
     window: &RunWindow,
     inactivity_gap_seconds: i64,
 ) -> Result<()> {
-    register_published(
-        ctx,
-        "requests_published",
-        &out.join("requests"),
-        true,
-        Some(empty_history_schema()),
-    )
-    .await?;
+    history
+        .register_or_empty(
+            ctx,
+            "requests_published",
+            "requests",
+            empty_history_schema(),
+        )
+        .await?;
     let from = window.from;
     let from_micros = window.from_micros();
     let open_after = from_micros - inactivity_gap_seconds * 1_000_000;
@@ -199,14 +166,14 @@ pub async fn register_requests_context(
         "requests_context",
         Arc::new(MemTable::try_new(schema, vec![batches])?),
     )?;
-    register_context_gpu_costs(ctx, out, window).await
+    register_context_gpu_costs(ctx, history, window).await
 }
 
 /// Registers `context_gpu_costs` (request_id, gpu_cost_usd): the GPU cost earlier nights
 /// published (`request_gpu_costs`) for the requests of interactions still open.
 async fn register_context_gpu_costs(
     ctx: &SessionContext,
-    out: &Path,
+    history: &PublishedRun,
     window: &RunWindow,
 ) -> Result<()> {
     let timestamp = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
@@ -221,14 +188,14 @@ async fn register_context_gpu_costs(
         ),
         Field::new("date", DataType::Utf8, true),
     ]));
-    register_published(
-        ctx,
-        "request_gpu_costs_published",
-        &out.join("request_gpu_costs"),
-        true,
-        Some(empty),
-    )
-    .await?;
+    history
+        .register_or_empty(
+            ctx,
+            "request_gpu_costs_published",
+            "request_gpu_costs",
+            empty,
+        )
+        .await?;
     let sql = format!(
         "SELECT g.request_id, SUM(g.gpu_cost_usd) AS gpu_cost_usd \
          FROM request_gpu_costs_published g \
@@ -254,7 +221,7 @@ async fn register_context_gpu_costs(
 /// sample of each vLLM counter series before the window.
 pub async fn register_vllm_context(
     ctx: &SessionContext,
-    out: &Path,
+    history: &PublishedRun,
     window: &RunWindow,
 ) -> Result<()> {
     let timestamp = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
@@ -269,14 +236,9 @@ pub async fn register_vllm_context(
         Field::new("last_value", DataType::Float64, true),
         text("date"),
     ]));
-    register_published(
-        ctx,
-        "vllm_counters_published",
-        &out.join("vllm_counters"),
-        true,
-        Some(empty),
-    )
-    .await?;
+    history
+        .register_or_empty(ctx, "vllm_counters_published", "vllm_counters", empty)
+        .await?;
     let sql = format!(
         "SELECT pool, host, model, metric, last_ts AS ts, last_value AS value FROM ( \
              SELECT *, ROW_NUMBER() OVER (PARTITION BY host, model, metric ORDER BY last_ts DESC) AS latest \
@@ -299,7 +261,7 @@ pub async fn register_vllm_context(
 /// outside the window plus this run's window (`tables_dir`), over the lookback days.
 pub async fn register_lookback(
     ctx: &SessionContext,
-    out: &Path,
+    history: &PublishedRun,
     tables_dir: &Path,
     window: &RunWindow,
     partitioned_tables: &[&str],
@@ -311,9 +273,17 @@ pub async fn register_lookback(
         };
         let published = format!("{table}__published");
         let window_part = format!("{table}__window");
-        for (name, root) in [(&published, out), (&window_part, tables_dir)] {
-            register_published(ctx, name, &root.join(table), true, Some(schema.clone())).await?;
-        }
+        history
+            .register_or_empty(ctx, &published, table, schema.clone())
+            .await?;
+        arrow_util::register_parquet_dir(
+            ctx,
+            &window_part,
+            &tables_dir.join(table),
+            true,
+            Some(schema.clone()),
+        )
+        .await?;
         let columns = schema
             .fields()
             .iter()

@@ -1334,8 +1334,8 @@ pub struct StepRun<'a> {
     pub book: &'a crate::prices::PriceBook,
     /// Where the run's tables are written.
     pub tables_dir: &'a Path,
-    /// Where earlier runs' tables are read (the output folder).
-    pub history: &'a Path,
+    /// Earlier runs' tables, as the latest run left them.
+    pub history: &'a crate::read::published::PublishedRun,
     /// The run's window and lookback.
     pub window: &'a crate::analyze::history::RunWindow,
     /// The staged requests, by session bucket.
@@ -1360,7 +1360,7 @@ pub async fn run_steps(ctx: &SessionContext, run: StepRun<'_>) -> Result<Vec<Ste
     use futures::StreamExt;
     let StepRun {
         tables_dir,
-        history: out,
+        history,
         window,
         ..
     } = run;
@@ -1391,7 +1391,7 @@ pub async fn run_steps(ctx: &SessionContext, run: StepRun<'_>) -> Result<Vec<Ste
                     .collect();
                 crate::analyze::history::register_lookback(
                     ctx,
-                    out,
+                    history,
                     tables_dir,
                     window,
                     &partitioned,

@@ -46,6 +46,7 @@ impl ExportArgs {
             .output
             .clone()
             .unwrap_or_else(|| out.join("focus_export.csv"));
+        super::refuse_inside_tables("--output", &path, &out)?;
         let format = match path.extension().and_then(|e| e.to_str()) {
             Some("csv") => OutputFormat::Csv,
             Some("parquet") => OutputFormat::Parquet,
@@ -56,7 +57,7 @@ impl ExportArgs {
                 )));
             }
         };
-        let session = Session::open(&out, None, None, false).await?;
+        let session = Session::open(&out, None, None, false, None).await?;
         let batches = session.run(FOCUS_SQL).await?.pop().unwrap_or_default();
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         if format == OutputFormat::Parquet {

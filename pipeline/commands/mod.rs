@@ -4,6 +4,7 @@
 #[cfg(feature = "cluster")]
 pub mod cluster;
 pub mod export;
+pub mod history;
 pub mod prices;
 pub mod prompt;
 pub mod review;
@@ -48,6 +49,8 @@ pub enum Command {
     Sql(sql::SqlArgs),
     /// Show the price catalog, how a model name is priced, and which entry priced what.
     Prices(prices::PricesArgs),
+    /// List the runs an output folder keeps: window, when, totals, restated days.
+    History(history::HistoryArgs),
     /// Export the run folder's AI spend as FOCUS 1.2 rows (CSV or Parquet).
     Export(export::ExportArgs),
     /// Write the quarterly self-host review (review.md and its tables) from a run folder's history.
@@ -73,6 +76,7 @@ impl Cli {
             Command::Prices(args) => args.run().await,
             Command::Review(args) => args.run().await,
             Command::Export(args) => args.run().await,
+            Command::History(args) => args.run().await,
             Command::Synth(args) => args.run(&progress),
             Command::Whatif(args) => args.run().await,
             #[cfg(feature = "cluster")]
@@ -149,4 +153,71 @@ pub fn local_output_dir(out: &std::path::Path, command: &str) -> crate::common::
 pub fn output_dir(flag: Option<PathBuf>, config: Option<&Config>) -> PathBuf {
     flag.or_else(|| config.and_then(|c| c.run.out.as_deref().map(|o| c.resolve(o))))
         .unwrap_or_else(|| PathBuf::from("out"))
+}
+
+/// Where a file written at `path` really lands: symlinks followed (a dangling one too, to
+/// where it points), made absolute.
+pub fn real_destination(path: &std::path::Path) -> PathBuf {
+    let mut path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    for _ in 0..40 {
+        match std::fs::read_link(&path) {
+            Ok(target) => {
+                let base = path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+                path = std::path::absolute(base.join(target)).unwrap_or_default();
+            }
+            Err(_) => break,
+        }
+    }
+    if let Ok(real) = std::fs::canonicalize(&path) {
+        return real;
+    }
+    // Not there yet: its folder's real path and its name.
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => real_destination(parent).join(name),
+        _ => path,
+    }
+}
+
+/// Refuses a file or folder a command would write (`flag` names it) that lands, after
+/// symlinks, among what runs publish in `out`: a table's folder, `internal/`, the run
+/// manifests, staging, or a run's own files. Readers never see such a file (Delta readers
+/// read what the log names), but it would sit among the tables and be vacuumed away.
+pub fn refuse_inside_tables(
+    flag: &str,
+    path: &std::path::Path,
+    out: &std::path::Path,
+) -> crate::common::error::Result<()> {
+    if crate::read::remote::is_url(out) || crate::read::remote::is_url(path) {
+        return Ok(());
+    }
+    let (real, out_real) = (real_destination(path), real_destination(out));
+    let Ok(below) = real.strip_prefix(&out_real) else {
+        return Ok(());
+    };
+    let first = below
+        .components()
+        .next()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let published = crate::analyze::published_steps()
+        .map(|s| s.table)
+        .chain(crate::analyze::RUN_TABLES)
+        .chain([
+            crate::analyze::INTERNAL_DIR,
+            crate::read::published::RUNS_DIR,
+            crate::publish::bucket::STAGING_COPIES,
+        ])
+        .any(|t| t == first);
+    let run_file =
+        below.components().count() == 1 && crate::publish::RUN_FILES.contains(&first.as_str());
+    if published || run_file || first.is_empty() || first.starts_with('.') {
+        return Err(crate::common::error::Error::Arguments(format!(
+            "{flag} {} lands in {} inside the run folder {}, among the tables runs publish: write it outside the tables (e.g. beside {})",
+            path.display(),
+            real.display(),
+            out.display(),
+            out.display()
+        )));
+    }
+    Ok(())
 }

@@ -103,7 +103,7 @@ pub fn parse_quarter(text: &str) -> std::result::Result<(i32, u32), String> {
 /// (the run's own clock plays no part, so the review is the same whenever it runs).
 pub async fn latest_quarter_with_data(out: &std::path::Path) -> Result<(i32, u32)> {
     let ctx = analyze::new_context();
-    let tables = crate::publish::output::register_output(&ctx, out).await?;
+    let tables = crate::publish::output::register_output(&ctx, out, None).await?;
     if !tables.iter().any(|t| t == "cost_attribution") {
         return Err(Error::Usage(format!(
             "{} has no cost_attribution history to review; run `inferledger run --out {}` first, or pass --quarter",
@@ -189,12 +189,13 @@ pub async fn review(
     economics: &crate::config::Economics,
 ) -> Result<PathBuf> {
     let ctx = analyze::new_context();
-    let tables = crate::publish::output::register_output(&ctx, out).await?;
+    let tables = crate::publish::output::register_output(&ctx, out, None).await?;
     analyze::register_economics(&ctx, economics)?;
     register_review_params(&ctx, quarter)?;
     let (start, end) = quarter_bounds(quarter);
     let label = format!("{}Q{}", quarter.0, quarter.1);
     let dir = out.join("review").join(&label);
+    super::refuse_inside_tables("the review folder", &dir, out)?;
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let mut md = String::new();
     let _ = writeln!(md, "# Self-host review, {label}\n");

@@ -14,8 +14,11 @@ use crate::common::arrow_util::{ShareFolder, SharedStaging};
 use crate::common::error::{Error, Result};
 use crate::common::progress::Progress;
 use crate::config::Config;
+use crate::publish::bucket::BucketStaging;
+use crate::publish::delta::{Publication, StagedTable};
 use crate::publish::output::{OutputLock, Staging};
 use crate::publish::summary::{self, RunSummary, Totals};
+use crate::read::published::{OutputFolder, PublishedRun, Restatement, RunManifest, RunTotals};
 use crate::read::source_reading::QuarantineWriter;
 use crate::sources::requests::canonical;
 use crate::sources::requests::{self, Window};
@@ -92,7 +95,7 @@ impl RunArgs {
             eprintln!("warning: {warning}");
         }
         eprintln!(
-            "inferledger: {} rows read ({:.1} MB) in {:.2} s: {:.0} rows/s, {:.1} MB/s; {} kept, {} quarantined, {} duplicates, {} outside window; total ${}; GPU bills: {} rows, ${} GPU spend; peak memory {} MiB; wrote {}",
+            "inferledger: {} rows read ({:.1} MB) in {:.2} s: {:.0} rows/s, {:.1} MB/s; {} kept, {} quarantined, {} duplicates, {} outside window; total ${}; GPU bills: {} rows, ${} GPU spend; peak memory {} MiB; published {} tables in {:.2} s; wrote {}",
             summary.totals.rows_read,
             bytes as f64 / 1e6,
             seconds,
@@ -106,6 +109,8 @@ impl RunArgs {
             summary.billing.iter().map(|b| b.rows_read).sum::<u64>(),
             summary.gpu_spend.billed_usd,
             summary.peak_rss_bytes.map_or(0, |b| b / (1024 * 1024)),
+            published_tables().len(),
+            summary.publish_seconds.unwrap_or_default(),
             out.display()
         );
         Ok(())
@@ -114,7 +119,7 @@ impl RunArgs {
 
 /// A run's copy of its staging folder in the output bucket, removed when the run ends,
 /// whether it published or failed.
-struct RemovedAtEnd(Arc<crate::publish::bucket::BucketStaging>);
+struct RemovedAtEnd(Arc<BucketStaging>);
 
 impl Drop for RemovedAtEnd {
     fn drop(&mut self) {
@@ -145,28 +150,36 @@ pub async fn run_pipeline(
     };
     let (book, price_file) = super::load_price_book(config)?;
     refuse_output_inside_inputs(config, out)?;
-    // A local folder: locked, staged inside, published by renames. A folder on object
-    // storage: staged in the temporary folder, its history read where it is, published as
-    // a new version (`publish::bucket`).
-    let (lock, staging, bucket) = if crate::read::remote::is_url(out) {
-        let current = crate::publish::bucket::Current::read(out)?;
-        (
-            None,
-            Staging::create_in(&std::env::temp_dir())?,
-            Some(current),
-        )
+    let run_id = format!(
+        "{}-{}",
+        started_at.format("%Y%m%dT%H%M%S%.6fZ"),
+        std::process::id()
+    );
+    // A local folder: locked, staged inside. A folder on object storage: staged in the
+    // temporary folder. Either way published as Delta commits (`publish::delta`).
+    let folder = OutputFolder::new(out)?;
+    let (lock, staging) = if crate::read::remote::is_url(out) {
+        BucketStaging::remove_stale(out)?;
+        (None, Staging::create_in(&std::env::temp_dir())?)
     } else {
         let lock = OutputLock::acquire(out)?;
         let staging = Staging::create(out, &lock)?;
-        (Some(lock), staging, None)
+        (Some(lock), staging)
     };
-    // Where earlier runs' tables are read from (an empty folder where there are none yet).
-    let history: PathBuf = match &bucket {
-        None => out.to_path_buf(),
-        Some(current) => current
-            .root()
-            .map(PathBuf::from)
-            .unwrap_or_else(|| staging.tables_dir().join(".no-history")),
+    // The history this run reads and replaces: the latest run's tables (an earlier
+    // version's folder converted in place first); a table a killed run committed past its
+    // manifest goes back to the version the manifest names.
+    let tables = published_tables();
+    let mut base = folder.manifest(None).await?;
+    if base.is_none() {
+        base = crate::publish::convert::convert(&folder, &tables, &run_id).await?;
+    }
+    let names: Vec<String> = tables.iter().map(|(t, _)| t.clone()).collect();
+    let base_versions =
+        crate::publish::delta::restore_unpublished(&folder, base.as_ref(), &names).await?;
+    let history = PublishedRun {
+        folder: folder.clone(),
+        manifest: base.clone(),
     };
     let mut timings = Vec::new();
     // The session, and the cluster's, before ingest: a cluster that cannot be reached is
@@ -176,9 +189,9 @@ pub async fn run_pipeline(
     // where a run with `--out` on object storage stages: its staged folders are copied into
     // the bucket as they are registered, and read there (removed when the run ends; a
     // killed run's by the next publication).
-    let _staging_copy = match (&bucket, cluster) {
-        (Some(current), Some(_)) => {
-            let copy = Arc::new(current.staging_copy(staging.root(), staging.name()));
+    let _staging_copy = match (crate::read::remote::is_url(out), cluster) {
+        (true, Some(_)) => {
+            let copy = Arc::new(BucketStaging::new(out, staging.root(), staging.name()));
             let (store, base) = crate::read::remote::store_and_base(&out.to_string_lossy())?;
             ctx.register_object_store(&base, store);
             let shared: Arc<dyn ShareFolder> = copy.clone();
@@ -361,12 +374,6 @@ pub async fn run_pipeline(
     let internal_tables = async {
         let clock = Instant::now();
         analyze::write_tables(&ctx, &analyze::INTERNAL_TABLES, &internal_dir).await?;
-        // Zero-row tables with each published table's schema, for `sql` over a history in
-        // which a table never had a row.
-        for step in analyze::published_steps() {
-            let empty = ctx.table(step.table).await?.limit(0, Some(0))?;
-            analyze::write_frame(empty, &internal_dir.join("empty").join(step.table)).await?;
-        }
         Ok::<_, Error>(StepTiming {
             table: "internal_tables".to_string(),
             millis: clock.elapsed().as_millis(),
@@ -381,6 +388,7 @@ pub async fn run_pipeline(
         billed_pools,
         gpu_spend,
         reconciliation,
+        restated,
         internal_timing,
     ) = tokio::try_join!(
         summary::source_summaries(&ctx, &ingested.sources),
@@ -390,6 +398,7 @@ pub async fn run_pipeline(
         pools_billed(&ctx),
         summary::gpu_spend(&ctx),
         summary::reconciliation_headline(&ctx),
+        restated_days(&ctx, &history, (from, to)),
         internal_tables,
     )?;
     timings.push(internal_timing);
@@ -430,12 +439,14 @@ pub async fn run_pipeline(
         gpu_spend,
         reconciliation,
         provider_usage,
+        restated,
         totals,
         unpriced_models,
         price_file,
         rounded_costs: ingested.rounded_costs,
         timings_ms: timings,
         peak_rss_bytes: None,
+        publish_seconds: None,
     };
     run_summary.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let (report, report_html) = tokio::try_join!(
@@ -460,17 +471,68 @@ pub async fn run_pipeline(
     ] {
         std::fs::write(files.join(name), contents).map_err(|e| Error::io(files.join(name), e))?;
     }
-    match &bucket {
-        None => staging.publish(out, (from.to_string(), to.to_string()))?,
-        Some(current) => {
-            current.publish(
-                &staging.tables_dir(),
-                &staging.files_dir(),
-                &from.to_string(),
-                &to.to_string(),
-            )?;
-        }
+    // The tables to commit: every published step's, the run-scoped ones, `internal/`.
+    let mut staged = Vec::new();
+    for step in analyze::published_steps() {
+        staged.push(StagedTable {
+            relative: step.table.to_string(),
+            staged: staging.tables_dir().join(step.table),
+            schema: ctx.table_provider(step.table).await?.schema(),
+            partitioned: step.partitioned,
+        });
     }
+    staged.push(StagedTable {
+        relative: "quarantine".to_string(),
+        staged: quarantine_dir.clone(),
+        schema: crate::read::source_reading::quarantine_schema(),
+        partitioned: false,
+    });
+    for table in analyze::INTERNAL_TABLES {
+        staged.push(StagedTable {
+            relative: format!("{}/{table}", analyze::INTERNAL_DIR),
+            staged: internal_dir.join(table),
+            schema: ctx.table_provider(table).await?.schema(),
+            partitioned: false,
+        });
+    }
+    let manifest = RunManifest {
+        run_id,
+        started_at: run_summary.started_at.clone(),
+        finished_at: String::new(),
+        window: [from.to_string(), to.to_string()],
+        config_sha256: config_sha256(config),
+        inferledger_version: env!("CARGO_PKG_VERSION").to_string(),
+        tables: Default::default(),
+        totals: RunTotals {
+            rows_read: run_summary.totals.rows_read,
+            rows_kept: run_summary.totals.rows_kept,
+            rows_quarantined: run_summary.totals.rows_quarantined,
+            api_cost_usd: run_summary.totals.cost_usd.clone(),
+            gpu_billed_usd: run_summary.gpu_spend.billed_usd.clone(),
+        },
+        restated: run_summary.restated.clone(),
+    };
+    let mut files = Vec::new();
+    for name in crate::publish::RUN_FILES {
+        let path = staging.files_dir().join(name);
+        files.push((
+            name.to_string(),
+            std::fs::read(&path).map_err(|e| Error::io(&path, e))?,
+        ));
+    }
+    let publishing = Instant::now();
+    crate::publish::delta::publish(
+        &staged,
+        Publication {
+            folder: &folder,
+            base: &base_versions,
+            manifest,
+            files,
+            keep_runs: config.run.keep_runs,
+        },
+    )
+    .await?;
+    run_summary.publish_seconds = Some(publishing.elapsed().as_secs_f64());
     drop(lock);
     Ok(run_summary)
 }
@@ -586,4 +648,93 @@ async fn pools_billed(
                 .filter_map(move |r| crate::common::arrow_util::string_at(b.column(0).as_ref(), r))
         })
         .collect())
+}
+
+/// Every table a run publishes (its folder below the output folder) and whether it is
+/// partitioned by `date`.
+fn published_tables() -> Vec<(String, bool)> {
+    analyze::published_steps()
+        .map(|s| (s.table.to_string(), s.partitioned))
+        .chain(analyze::RUN_TABLES.map(|t| (t.to_string(), false)))
+        .chain(analyze::INTERNAL_TABLES.map(|t| (format!("{}/{t}", analyze::INTERNAL_DIR), false)))
+        .collect()
+}
+
+/// SHA-256 of the config file's bytes (hex), recorded with every commit.
+fn config_sha256(config: &Config) -> String {
+    use sha2::Digest;
+    let bytes = std::fs::read(&config.file).unwrap_or_default();
+    sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The days of the window that published history already held, whose totals this run
+/// changes: the API cost and row count of `requests`, and the GPU cost of
+/// `gpu_cost_attribution`, old (as the latest run left them) against new.
+async fn restated_days(
+    ctx: &datafusion::prelude::SessionContext,
+    history: &PublishedRun,
+    (from, to): (NaiveDate, NaiveDate),
+) -> Result<Vec<Restatement>> {
+    if history.manifest.is_none() {
+        return Ok(Vec::new());
+    }
+    let gpu_schema = ctx.table_provider("gpu_cost_attribution").await?.schema();
+    history
+        .register_or_empty(
+            ctx,
+            "gpu_cost_attribution__before",
+            "gpu_cost_attribution",
+            gpu_schema,
+        )
+        .await?;
+    let window = format!("date >= '{from}' AND date <= '{to}'");
+    let sql = format!(
+        "WITH old AS ( \
+           SELECT date, 'requests.cost_usd' AS figure, CAST(SUM(cost_usd) AS VARCHAR) AS total \
+           FROM requests_published WHERE {window} GROUP BY date \
+           UNION ALL SELECT date, 'requests.rows', CAST(COUNT(*) AS VARCHAR) \
+           FROM requests_published WHERE {window} GROUP BY date \
+           UNION ALL SELECT date, 'gpu_cost_attribution.gpu_cost_usd', CAST(SUM(gpu_cost_usd) AS VARCHAR) \
+           FROM gpu_cost_attribution__before WHERE {window} GROUP BY date), \
+         new AS ( \
+           SELECT date, 'requests.cost_usd' AS figure, CAST(SUM(cost_usd) AS VARCHAR) AS total \
+           FROM requests WHERE {window} GROUP BY date \
+           UNION ALL SELECT date, 'requests.rows', CAST(COUNT(*) AS VARCHAR) \
+           FROM requests WHERE {window} GROUP BY date \
+           UNION ALL SELECT date, 'gpu_cost_attribution.gpu_cost_usd', CAST(SUM(gpu_cost_usd) AS VARCHAR) \
+           FROM gpu_cost_attribution WHERE {window} GROUP BY date) \
+         SELECT old.date, old.figure, old.total, COALESCE(new.total, '0') \
+         FROM old LEFT JOIN new ON old.date = new.date AND old.figure = new.figure \
+         ORDER BY old.date, old.figure"
+    );
+    let batches = crate::common::arrow_util::sql_batches(ctx, &sql).await?;
+    let mut restated = Vec::new();
+    for batch in &batches {
+        for row in 0..batch.num_rows() {
+            let text = |c: usize| {
+                crate::common::arrow_util::string_at(batch.column(c).as_ref(), row)
+                    .unwrap_or_else(|| "0".to_string())
+            };
+            let (old_total, new_total) = (decimal_text(&text(2)), decimal_text(&text(3)));
+            if old_total != new_total {
+                restated.push(Restatement {
+                    day: text(0),
+                    table: text(1),
+                    old_total,
+                    new_total,
+                });
+            }
+        }
+    }
+    Ok(restated)
+}
+
+/// A decimal's text without trailing zeros (`12.500000000000` → `12.5`).
+fn decimal_text(text: &str) -> String {
+    text.parse::<rust_decimal::Decimal>()
+        .map(|d| d.normalize().to_string())
+        .unwrap_or_else(|_| text.to_string())
 }

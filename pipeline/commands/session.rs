@@ -16,6 +16,7 @@ use datafusion::sql::parser::DFParser;
 
 use crate::analyze;
 use crate::common::error::{Error, Result};
+use crate::read::published::AsOf;
 
 /// The names Tab completes: tables and views, and each one's columns.
 #[derive(Debug, Clone, Default)]
@@ -103,9 +104,10 @@ impl Session {
         config: Option<&crate::config::Config>,
         memory_limit: Option<usize>,
         allow_write: bool,
+        as_of: Option<&AsOf>,
     ) -> Result<Session> {
         let ctx = analyze::new_context_with_limit(memory_limit, None)?;
-        Session::open_in(ctx, out, config, allow_write).await
+        Session::open_in(ctx, out, config, allow_write, as_of).await
     }
 
     /// [`Session::open`] with queries run on an Apache Ballista cluster: `scheduler` is its
@@ -117,6 +119,7 @@ impl Session {
         out: &Path,
         config: Option<&crate::config::Config>,
         allow_write: bool,
+        as_of: Option<&AsOf>,
     ) -> Result<Session> {
         let ctx = analyze::cluster::connect(scheduler, &analyze::new_context()).await?;
         // Absolute paths: the executors do not share this process's working folder.
@@ -125,7 +128,7 @@ impl Session {
         } else {
             std::path::absolute(out).map_err(|e| Error::io(out, e))?
         };
-        Session::open_in(ctx, &out, config, allow_write).await
+        Session::open_in(ctx, &out, config, allow_write, as_of).await
     }
 
     async fn open_in(
@@ -133,8 +136,9 @@ impl Session {
         out: &Path,
         config: Option<&crate::config::Config>,
         allow_write: bool,
+        as_of: Option<&AsOf>,
     ) -> Result<Session> {
-        crate::publish::output::register_output(&ctx, out).await?;
+        crate::publish::output::register_output(&ctx, out, as_of).await?;
         // The config's [economics] when one is given (to try other assumptions), else the
         // latest run's, else the defaults.
         match config {
@@ -326,7 +330,10 @@ pub fn plain_message(error: &datafusion::error::DataFusionError) -> String {
 
 /// Runs every statement of `sql` over the run in `out`, read-only.
 pub async fn query(out: &Path, sql: &str) -> Result<Vec<Vec<RecordBatch>>> {
-    Session::open(out, None, None, false).await?.run(sql).await
+    Session::open(out, None, None, false, None)
+        .await?
+        .run(sql)
+        .await
 }
 
 /// Prints batches in a format.

@@ -10,6 +10,7 @@ use datafusion::arrow::array::RecordBatch;
 
 pub use super::session::{OutputFormat, Session, plain_message, print_batches, query};
 use crate::common::error::{Error, Result};
+use crate::read::published::AsOf;
 
 /// Options of `sql`.
 #[derive(Debug, Clone, Args)]
@@ -32,6 +33,11 @@ pub struct SqlArgs {
     /// Allow statements that write or define tables (COPY, INSERT, CREATE …).
     #[arg(long)]
     pub allow_write: bool,
+    /// Read the tables as an earlier run left them: a run id (or its start) from
+    /// `inferledger history`, or a time (RFC 3339, `YYYY-MM-DD HH:MM`, or a day: its end),
+    /// for the last run published by then.
+    #[arg(long, value_name = "RUN|TIME")]
+    pub as_of: Option<String>,
     /// Memory the queries may use (e.g. 2G); sorts spill to disk beyond it.
     #[arg(long, value_parser = crate::config::parse_memory_size)]
     pub memory_limit: Option<usize>,
@@ -71,15 +77,39 @@ impl SqlArgs {
         if let Some(path) = &self.output {
             check_output_file(path, &out, self.allow_write)?;
         }
+        let as_of = self.as_of.as_deref().map(AsOf::parse);
         #[cfg(feature = "cluster")]
         let session = match &self.cluster {
             Some(scheduler) => {
-                Session::open_on_cluster(scheduler, &out, config.as_ref(), self.allow_write).await?
+                Session::open_on_cluster(
+                    scheduler,
+                    &out,
+                    config.as_ref(),
+                    self.allow_write,
+                    as_of.as_ref(),
+                )
+                .await?
             }
-            None => Session::open(&out, config.as_ref(), memory_limit, self.allow_write).await?,
+            None => {
+                Session::open(
+                    &out,
+                    config.as_ref(),
+                    memory_limit,
+                    self.allow_write,
+                    as_of.as_ref(),
+                )
+                .await?
+            }
         };
         #[cfg(not(feature = "cluster"))]
-        let session = Session::open(&out, config.as_ref(), memory_limit, self.allow_write).await?;
+        let session = Session::open(
+            &out,
+            config.as_ref(),
+            memory_limit,
+            self.allow_write,
+            as_of.as_ref(),
+        )
+        .await?;
         let sql = match (&self.query, &self.file) {
             (Some(q), _) => q.clone(),
             (None, Some(file)) => std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?,
@@ -116,20 +146,9 @@ fn check_output_file(path: &Path, out: &Path, allow_write: bool) -> Result<()> {
             path.display()
         )));
     }
-    let absolute = |p: &Path| {
-        std::fs::canonicalize(p)
-            .or_else(|_| {
-                // A file not yet written: its folder's real path and its name.
-                let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
-                let dir = std::fs::canonicalize(parent.unwrap_or(Path::new(".")))?;
-                Ok::<_, std::io::Error>(dir.join(p.file_name().unwrap_or_default()))
-            })
-            .or_else(|_| std::path::absolute(p))
-            .unwrap_or_else(|_| p.to_path_buf())
-    };
-    if absolute(path).starts_with(absolute(out)) {
+    if super::real_destination(path).starts_with(super::real_destination(out)) {
         return Err(Error::Arguments(format!(
-            "--output {} is inside the run folder {}: write results outside it",
+            "--output {} is inside the run folder {} (after following links): write results outside it",
             path.display(),
             out.display()
         )));

@@ -85,7 +85,7 @@ impl WhatifArgs {
             None
         };
         let out = super::output_dir(self.out.clone(), config.as_ref());
-        let session = Session::open(&out, config.as_ref(), None, false).await?;
+        let session = Session::open(&out, config.as_ref(), None, false, None).await?;
         let ctx = session.context();
         let mut book = match &config {
             Some(c) => super::load_price_book(c)?.0,

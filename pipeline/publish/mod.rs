@@ -1,18 +1,22 @@
-//! What a run leaves for its readers: the output folder (lock, journaled publication,
-//! reading a finished run back; `output`), an output folder on object storage (`bucket`),
-//! `run_summary.json` and `report.md` (`summary`), and `report.html` (`html`).
+//! What a run leaves for its readers: its tables as Delta Lake tables with a run manifest
+//! (`delta`), the conversion of folders earlier versions wrote (`convert`), the output
+//! folder's lock and staging and reading a run back (`output`), a staging copy in a bucket
+//! for a cluster (`bucket`), `run_summary.json` and `report.md` (`summary`), and
+//! `report.html` (`html`).
 
 pub mod bucket;
+pub mod convert;
+pub mod delta;
 pub mod html;
 pub mod output;
 pub mod summary;
 
-/// Test hook: abort the process (as kill -9 would) after this many publication steps (a
-/// local folder: renames, 0 right after the journal is written; a bucket: objects written).
+/// Test hook: abort the process (as kill -9 would) after this many publication steps
+/// (`delta::publish`: 0 before anything, then one per file moved in, per commit, for the
+/// manifest and per run file).
 pub const CRASH_ENV: &str = "INFERLEDGER_CRASH_AFTER_PUBLISH_STEPS";
 /// Files of a run published beside the tables.
 pub const RUN_FILES: [&str; 3] = ["report.md", "report.html", "run_summary.json"];
-/// Test hook: a file path; a run publishing into a bucket creates `<path>.waiting` just
-/// before it replaces `_current.json` and waits until `<path>` exists (so a test can publish
-/// another run in between).
-pub const HOLD_ENV: &str = "INFERLEDGER_HOLD_BEFORE_POINTER";
+/// Test hook: a file path; a run creates `<path>.waiting` just before it publishes and
+/// waits until `<path>` exists (so a test can publish another run in between).
+pub const HOLD_ENV: &str = "INFERLEDGER_HOLD_BEFORE_PUBLISHING";

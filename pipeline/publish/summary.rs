@@ -178,6 +178,9 @@ pub struct RunSummary {
     pub provider_usage: Vec<crate::sources::provider_usage::ProviderUsageReport>,
     /// Logged vs billed per provider and month (empty without provider exports).
     pub reconciliation: Vec<ReconciliationHeadline>,
+    /// Days of the window that earlier runs had published, whose totals this run changed.
+    #[serde(default)]
+    pub restated: Vec<crate::read::published::Restatement>,
     /// Whole-run totals.
     pub totals: Totals,
     /// Models without a price.
@@ -190,6 +193,10 @@ pub struct RunSummary {
     pub timings_ms: Vec<StepTiming>,
     /// Peak resident memory of the process, bytes (Linux only).
     pub peak_rss_bytes: Option<u64>,
+    /// Seconds the publication (moving files in, the Delta commits, the manifest) took;
+    /// known only after `run_summary.json` is written, so not in it.
+    #[serde(skip)]
+    pub publish_seconds: Option<f64>,
 }
 
 /// Pools whose `resources`, `names` or `tags` rules matched no GPU billing row, when there
@@ -640,6 +647,27 @@ pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Resu
     );
     for warning in &summary.warnings {
         let _ = writeln!(md, "**Warning:** {}\n", markdown_text(warning));
+    }
+    if !summary.restated.is_empty() {
+        let _ = writeln!(
+            md,
+            "## Restated since the last run
+
+This run replaced days an earlier run had published, and these totals changed (`inferledger history` lists the runs; `sql --as-of RUN` reads the tables as an earlier run left them).
+
+| Day | Figure | Before | Now |\n|---|---|---:|---:|"
+        );
+        for r in &summary.restated {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                r.day,
+                markdown_text(&r.table),
+                r.old_total,
+                r.new_total
+            );
+        }
+        let _ = writeln!(md);
     }
     let c = &summary.coverage;
     if let Some((from, to)) = &summary.window {

@@ -154,11 +154,6 @@ pub fn openai_line(id: &str, created: i64, prompt: i64, cached: i64, completion:
 pub fn tables(out: &Path) -> BTreeMap<String, Vec<Vec<String>>> {
     let mut all = BTreeMap::new();
     for step in inferledger::analyze::published_steps() {
-        let dir = out.join(step.table);
-        if !dir.is_dir() || listing(&dir).is_empty() {
-            all.insert(step.table.to_string(), Vec::new());
-            continue;
-        }
         let mut rows = query(out, &format!("SELECT * FROM {}", step.table));
         rows.sort();
         all.insert(step.table.to_string(), rows);
@@ -172,7 +167,8 @@ pub fn files_outside(out: &Path, date: &str) -> BTreeMap<PathBuf, Vec<u8>> {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if name == skip || name.starts_with(".staging") {
+            // The log grows with every commit; the day's files are what a run may touch.
+            if name == skip || name.starts_with(".staging") || name == "_delta_log" {
                 continue;
             }
             if path.is_dir() {
@@ -190,6 +186,17 @@ pub fn files_outside(out: &Path, date: &str) -> BTreeMap<PathBuf, Vec<u8>> {
         }
     }
     found
+}
+
+/// The latest run manifest of a local output folder (`_runs/<run>.json`).
+pub fn latest_manifest(out: &Path) -> serde_json::Value {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(out.join("_runs"))
+        .expect("_runs/")
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    let text = std::fs::read_to_string(names.last().expect("a manifest")).unwrap();
+    serde_json::from_str(&text).unwrap()
 }
 
 /// `inferledger sql --format csv --out OUT [EXTRA…] QUERY`, in-process.

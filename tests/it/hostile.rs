@@ -96,8 +96,10 @@ fn a_second_run_on_the_same_out_fails_naming_the_holder() {
 fn a_run_killed_at_each_publication_step_leaves_one_whole_run() {
     // Run A publishes two days; run B (one more request a day) is killed after each step
     // of its publication in turn (the kill is injected on the code path: the process
-    // aborts, as kill -9 would, after N renames). After each kill a reader must see
-    // exactly run A or exactly run B, table for table, and the next run finishes the job.
+    // aborts, as kill -9 would, after N steps: files moved into the tables, commits, the
+    // manifest, the run's files). After each kill a reader must see exactly run A (killed
+    // before its manifest) or exactly run B (after), table for table; the manifest names
+    // versions every table has; and the next run publishes run B whole.
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();
@@ -134,14 +136,11 @@ fn a_run_killed_at_each_publication_step_leaves_one_whole_run() {
         }
     }
     assert_ne!(tables_a["requests"], tables_b["requests"]);
-    let journal_steps = |out: &Path| -> usize {
-        let text = std::fs::read_to_string(out.join(".publish-journal.json")).unwrap();
-        let journal: serde_json::Value = serde_json::from_str(&text).unwrap();
-        journal["moves"].as_array().unwrap().len()
-    };
-    let mut steps = None;
+    let runs = |out: &Path| std::fs::read_dir(out.join("_runs")).unwrap().count();
     let mut step = 0;
-    while steps.is_none_or(|n| step <= n) {
+    let mut saw_a = 0;
+    let mut saw_b = 0;
+    loop {
         let out = dir.path().join(format!("out{step}"));
         copy_folder(&run_a, &out);
         let killed = std::process::Command::new(env!("CARGO_BIN_EXE_inferledger"))
@@ -153,41 +152,67 @@ fn a_run_killed_at_each_publication_step_leaves_one_whole_run() {
                 "--out",
                 out.to_str().unwrap(),
             ])
-            .env(inferledger::publish::output::CRASH_ENV, step.to_string())
+            .env(inferledger::publish::CRASH_ENV, step.to_string())
             .output()
             .unwrap();
-        assert!(
-            !killed.status.success(),
-            "step {step}: the run was to be killed"
-        );
-        steps.get_or_insert_with(|| journal_steps(&out));
-        // A reader (sql) finishes the interrupted publication first, then sees run B.
+        if killed.status.success() {
+            // Past the last step: the run published whole.
+            assert_eq!(tables(&out), tables_b);
+            break;
+        }
         let seen = tables(&out);
-        assert!(
-            seen == tables_b || seen == tables_a,
-            "step {step}: a reader saw a mix of two runs"
-        );
-        assert_eq!(
-            seen, tables_b,
-            "step {step}: the publication was rolled forward"
-        );
-        assert!(!out.join(".publish-journal.json").exists());
-        assert!(
-            std::fs::read_dir(&out).unwrap().all(|e| !e
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .starts_with(".staging")),
-            "step {step}: the killed run's staging is gone"
-        );
+        if runs(&out) == 1 {
+            assert_eq!(seen, tables_a, "step {step}: before the manifest, run A");
+            saw_a += 1;
+        } else {
+            assert_eq!(seen, tables_b, "step {step}: after the manifest, run B");
+            saw_b += 1;
+        }
+        // Every table is at a version of one run: the latest manifest's tables load.
+        let manifest = latest_manifest(&out);
+        for (table, version) in manifest["tables"].as_object().unwrap() {
+            let log = out
+                .join(table)
+                .join("_delta_log")
+                .join(format!("{:020}.json", version.as_u64().unwrap()));
+            assert!(log.exists(), "step {step}: {table} v{version} is missing");
+        }
+        // Every twentieth kill, a Delta reader that is not ours (DuckDB's delta extension and
+        // the `deltalake` package) reads each table's latest version: run A's rows or
+        // run B's, never a torn table.
+        if step % 20 == 0 {
+            let asked: Vec<(&str, &str)> = inferledger::analyze::published_steps()
+                .map(|s| (s.table, "COUNT(*)"))
+                .collect();
+            let read = crate::delta::read_with_delta_readers(&out, &asked);
+            for (table, _) in &asked {
+                let rows = |t: &std::collections::BTreeMap<String, Vec<Vec<String>>>| {
+                    t[*table].len().to_string()
+                };
+                for reader in ["duckdb", "deltalake"] {
+                    let seen = read[table][reader][0].as_str().unwrap().to_string();
+                    assert!(
+                        seen == rows(&tables_a) || seen == rows(&tables_b),
+                        "step {step}: {reader} read {seen} rows of {table}"
+                    );
+                }
+            }
+        }
+        // The next run restores what the killed one committed and publishes run B (every
+        // tenth kill: each run takes a second or two).
+        if step % 10 == 0 {
+            assert_ok(&run(&config, &out, &[]));
+            assert_eq!(tables(&out), tables_b, "step {step}: the next run");
+        }
+        std::fs::remove_dir_all(&out).unwrap();
         step += 1;
     }
     assert!(
-        steps.unwrap() > 20,
-        "every table, partition and file is a step"
+        saw_a > 40 && saw_b >= 1,
+        "every file and commit is a step: {saw_a} kills before the manifest, {saw_b} after"
     );
-    // Killed before publishing (no journal yet): the old run stays whole, and the next
-    // run cleans the staging left behind.
+    // Killed before publishing: the old run stays whole, and the next run cleans the
+    // staging left behind.
     let out = dir.path().join("before");
     write_logs(false);
     assert_ok(&run(&config, &out, &[]));

@@ -5,6 +5,7 @@ mod buckets;
 mod clients;
 #[cfg(feature = "cluster")]
 mod cluster;
+mod delta;
 mod end_to_end;
 mod helpers;
 mod hostile;

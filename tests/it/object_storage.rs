@@ -159,6 +159,30 @@ fn run_with_credentials(config: &Path, out: &Path, extra: &[&str]) -> Output {
 }
 
 /// The tables with every mention of where the inputs lie taken out of their cells.
+/// The same tables row for row: exact, but for floating-point ratios summed in another
+/// order (a bucket's reads finish in another order than a disk's), which agree to 12
+/// significant digits.
+fn assert_same_tables(
+    seen: &BTreeMap<String, Vec<Vec<String>>>,
+    expected: &BTreeMap<String, Vec<Vec<String>>>,
+    what: &str,
+) {
+    for (table, rows) in expected {
+        assert_eq!(seen[table].len(), rows.len(), "{what}: {table}");
+        for (a, b) in seen[table].iter().zip(rows) {
+            for (x, y) in a.iter().zip(b) {
+                let close = match (x.parse::<f64>(), y.parse::<f64>()) {
+                    (Ok(p), Ok(q)) if x.contains('.') => {
+                        p == q || (p - q).abs() <= 1e-12 * p.abs().max(q.abs())
+                    }
+                    _ => x == y,
+                };
+                assert!(close, "{what}: {table}: {x} against {y} in {a:?}");
+            }
+        }
+    }
+}
+
 fn tables_without_locations(out: &Path, locations: &[&str]) -> BTreeMap<String, Vec<Vec<String>>> {
     tables(out)
         .into_iter()
@@ -231,12 +255,7 @@ fn the_sample_read_from_an_s3_bucket_gives_the_tables_read_from_disk() {
         tables_without_locations(&from_bucket, &locations),
     );
     assert!(!disk_tables["requests"].is_empty());
-    for (table, rows) in &disk_tables {
-        assert_eq!(
-            rows, &bucket_tables[table],
-            "{table}: the bucket's run differs from the disk's"
-        );
-    }
+    assert_same_tables(&bucket_tables, &disk_tables, "the bucket's run");
     // Every row read, from the bucket as from disk: the summaries' counts agree; and the
     // bucket's run did read objects.
     let (disk, bucket) = (summary(&from_disk), summary(&from_bucket));
@@ -279,12 +298,7 @@ fn the_sample_read_from_an_s3_bucket_gives_the_tables_read_from_disk() {
         tables_without_locations(&from_disk, &locations),
         tables_without_locations(&from_bucket, &locations),
     );
-    for (table, rows) in &disk_tables {
-        assert_eq!(
-            rows, &bucket_tables[table],
-            "{table}: the bucket's rerun differs"
-        );
-    }
+    assert_same_tables(&bucket_tables, &disk_tables, "the bucket's rerun");
 }
 
 #[test]
@@ -465,16 +479,16 @@ fn keys_under(server: &S3Server, prefix: &str) -> Vec<String> {
     keys
 }
 
-/// The version `_current.json` under `history/` names.
-fn current_version(server: &S3Server) -> String {
-    let store = bucket_store(server);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let bytes = runtime.block_on(async {
-        let key = object_store::path::Path::from("history/_current.json");
-        store.get(&key).await.unwrap().bytes().await.unwrap()
-    });
-    let pointer: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    pointer["version"].as_str().unwrap().to_string()
+/// The latest run whose manifest is under `history/_runs/`.
+fn latest_run(server: &S3Server) -> String {
+    keys_under(server, "history/_runs/")
+        .last()
+        .expect("a run manifest")
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .trim_end_matches(".json")
+        .to_string()
 }
 
 /// Downloads the objects under `prefix` into `folder`, at their paths below `prefix`.
@@ -493,10 +507,10 @@ fn download(server: &S3Server, prefix: &str, folder: &Path) {
 }
 
 /// A run with `--out` on the bucket: the whole sample, then the nightly rerun of one day,
-/// publish exactly the tables the same runs publish into a local folder (compared row for
-/// row after downloading the version `_current.json` names); a run killed halfway through
-/// its publication changes nothing a reader sees; the next run publishes and removes what
-/// the killed one left.
+/// publish exactly the tables the same runs publish into a local folder (Delta tables,
+/// compared row for row after downloading the folder); a run killed halfway through its
+/// commits changes nothing a reader sees; the next run restores what the killed one
+/// committed and publishes.
 #[test]
 fn runs_publish_into_a_bucket_what_they_publish_into_a_folder_and_atomically() {
     let server = S3Server::with_empty_bucket();
@@ -516,20 +530,18 @@ fn runs_publish_into_a_bucket_what_they_publish_into_a_folder_and_atomically() {
         assert_ok(&with_server_env(&server, &args));
     }
     let published = dir.path().join("published");
-    let version = current_version(&server);
-    download(&server, &format!("history/versions/{version}/"), &published);
+    download(&server, "history/", &published);
     let expected = tables(&local);
     assert!(expected["requests"].len() > 4000, "the sample's requests");
-    assert_eq!(tables(&published), expected);
+    assert_same_tables(&tables(&published), &expected, "the bucket's tables");
     // Readers of the bucket see the same.
     let query = "SELECT date, COUNT(*) AS n, SUM(cost_usd) AS cost FROM requests GROUP BY date ORDER BY date";
     let before = sql_with_credentials(&server, &remote, query);
     assert_ok(&before);
     let from_local = sql_csv(&local, query, &[]);
     assert_eq!(stdout(&before), stdout(&from_local));
+    let published_run = latest_run(&server);
 
-    // Killed after writing two objects of its new version: the pointer and what readers
-    // see are unchanged.
     let args = [
         "run",
         "--quiet",
@@ -542,36 +554,24 @@ fn runs_publish_into_a_bucket_what_they_publish_into_a_folder_and_atomically() {
         "--to",
         "2026-11-17",
     ];
-    let killed = with_server_env_and(
-        &server,
-        &args,
-        &[(inferledger::publish::output::CRASH_ENV, "2")],
-    );
-    assert!(!killed.status.success(), "the run was to be killed");
-    assert_eq!(current_version(&server), version);
-    let versions = |server: &S3Server| {
-        keys_under(server, "history/versions/")
-            .into_iter()
-            .map(|k| k.split('/').nth(2).unwrap().to_string())
-            .collect::<std::collections::BTreeSet<_>>()
-    };
-    assert_eq!(
-        versions(&server).len(),
-        3,
-        "two published versions and the killed run's"
-    );
-    let after_kill = sql_with_credentials(&server, &remote, query);
-    assert_eq!(stdout(&after_kill), stdout(&before));
+    // Killed at several steps in turn (before anything, after some files and commits,
+    // after most): each time the latest run and every answer stay as they were.
+    for step in ["0", "40", "90"] {
+        let killed =
+            with_server_env_and(&server, &args, &[(inferledger::publish::CRASH_ENV, step)]);
+        assert!(
+            !killed.status.success(),
+            "the run was to be killed at {step}"
+        );
+        assert_eq!(latest_run(&server), published_run, "killed at {step}");
+        let after_kill = sql_with_credentials(&server, &remote, query);
+        assert_eq!(stdout(&after_kill), stdout(&before), "killed at {step}");
+    }
 
-    // The same night run again: published; the killed run's objects are gone, the version
-    // before stays for readers that resolved it.
+    // The same night run again: published on top of the restored tables.
     assert_ok(&with_server_env(&server, &args));
-    let newest = current_version(&server);
-    assert_ne!(newest, version);
-    assert_eq!(
-        versions(&server),
-        [version.clone(), newest.clone()].into_iter().collect()
-    );
+    let newest = latest_run(&server);
+    assert_ne!(newest, published_run);
     // Rerunning a day that the history already holds changes nothing.
     let after_rerun = sql_with_credentials(&server, &remote, query);
     assert_eq!(stdout(&after_rerun), stdout(&before));
@@ -599,11 +599,11 @@ fn runs_publish_into_a_bucket_what_they_publish_into_a_folder_and_atomically() {
         "{}",
         stderr(&refused)
     );
-    assert_eq!(current_version(&server), newest);
+    assert_eq!(latest_run(&server), newest);
 }
 
-/// Two runs publishing into one bucket folder at once: the one that replaces `_current.json`
-/// second fails, saying so, and leaves nothing behind; the first one's version stays current.
+/// Two runs publishing into one bucket folder at once: the one that commits second fails,
+/// saying so, and writes no manifest; the first one's run stays the latest.
 #[test]
 fn of_two_runs_publishing_at_once_the_later_fails_and_changes_nothing() {
     let server = S3Server::with_empty_bucket();
@@ -629,8 +629,8 @@ fn of_two_runs_publishing_at_once_the_later_fails_and_changes_nothing() {
         &server,
         &args("2026-11-16").each_ref().map(String::as_str),
     ));
-    let first = current_version(&server);
-    // Run A reads the pointer, writes its version, and waits before replacing the pointer.
+    let first = latest_run(&server);
+    // Run A reads the latest manifest, does its work, and waits before publishing.
     let hold = dir.path().join("go");
     let waiting = dir.path().join("go.waiting");
     let slow_args = args("2026-11-17");
@@ -643,7 +643,7 @@ fn of_two_runs_publishing_at_once_the_later_fails_and_changes_nothing() {
     while !waiting.exists() {
         assert!(
             started.elapsed() < Duration::from_secs(120),
-            "run A never got to its pointer"
+            "run A never got to its publication"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -652,7 +652,7 @@ fn of_two_runs_publishing_at_once_the_later_fails_and_changes_nothing() {
         &server,
         &args("2026-11-18").each_ref().map(String::as_str),
     ));
-    let second = current_version(&server);
+    let second = latest_run(&server);
     assert_ne!(second, first);
     std::fs::write(&hold, b"").unwrap();
     let slow = slow.wait_with_output().unwrap();
@@ -662,13 +662,10 @@ fn of_two_runs_publishing_at_once_the_later_fails_and_changes_nothing() {
         "{}",
         stderr(&slow)
     );
-    assert_eq!(current_version(&server), second);
-    // Run A's version is gone: only B's and the one before it remain.
-    let versions: std::collections::BTreeSet<String> = keys_under(&server, "history/versions/")
-        .into_iter()
-        .map(|k| k.split('/').nth(2).unwrap().to_string())
-        .collect();
-    assert_eq!(versions, [first, second].into_iter().collect());
+    // Run B's run stays the latest, and its tables are what readers see.
+    assert_eq!(latest_run(&server), second);
+    let runs = keys_under(&server, "history/_runs/");
+    assert_eq!(runs.len(), 2, "{runs:?}");
 }
 
 /// A scheduler and two executors with the moto server's variables (logs in `work`).
@@ -792,8 +789,7 @@ fn a_run_on_a_cluster_with_its_inputs_and_output_in_a_bucket_reads_nothing_from_
         ],
     ));
     let published = dir.path().join("published");
-    let version = current_version(&server);
-    download(&server, &format!("history/versions/{version}/"), &published);
+    download(&server, "history/", &published);
     assert_eq!(tables(&published), tables(&in_process));
     assert_eq!(
         summary(&published)["totals"],
@@ -805,7 +801,7 @@ fn a_run_on_a_cluster_with_its_inputs_and_output_in_a_bucket_reads_nothing_from_
     let plans = std::fs::read_to_string(dir.path().join("scheduler.log")).unwrap();
     let client_folder = client_tmp.to_string_lossy();
     assert!(!plans.contains(client_folder.trim_start_matches('/')));
-    assert!(plans.contains("versions/staging-"), "no scan of the copy");
+    assert!(plans.contains("_staging/staging-"), "no scan of the copy");
     assert!(
         plans.contains("input/requests_staged"),
         "no scan of the staged requests"
@@ -816,10 +812,82 @@ fn a_run_on_a_cluster_with_its_inputs_and_output_in_a_bucket_reads_nothing_from_
             "executor {n} read no request log"
         );
     }
-    // The copy is gone: only the published version is left.
-    let versions: std::collections::BTreeSet<String> = keys_under(&server, "history/versions/")
-        .iter()
-        .map(|key| key.split('/').nth(2).unwrap().to_string())
-        .collect();
-    assert_eq!(versions, std::collections::BTreeSet::from([version]));
+    // The copy is gone.
+    assert!(keys_under(&server, "history/_staging/").is_empty());
+}
+
+/// A bucket folder the previous version published into (`versions/<v>/` and
+/// `_current.json` naming it) is converted in place by the first run of this version:
+/// every row of the current version is kept, the old layout is gone, and the night's rows
+/// are added beside them.
+#[test]
+fn a_bucket_folder_of_the_previous_version_is_converted_in_place() {
+    let server = S3Server::with_empty_bucket();
+    let fixture = root().join("tests/fixtures/legacy_output");
+    // What the previous version left: the current version's objects, and the pointer.
+    upload_folder(&server, &fixture.join("out"), "history/versions/v1/");
+    let store = bucket_store(&server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let pointer = br#"{"version":"v1","published_at":"2026-11-18T02:30:00Z","first_day":"2026-11-16","last_day":"2026-11-17"}"#;
+        store
+            .put(
+                &object_store::path::Path::from("history/_current.json"),
+                pointer.to_vec().into(),
+            )
+            .await
+            .unwrap();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+    // The night of 2026-11-18: a3 = 500×0.15 + 11×0.6 = 81.6 µ$ (gpt-4o-mini).
+    std::fs::write(
+        dir.path().join("logs/log.jsonl"),
+        openai_line("a3", 1_794_960_000, 500, 0, 11),
+    )
+    .unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[requests]]\nname = \"logs\"\npath = \"logs\"\nformat = \"openai\"\n",
+    );
+    let remote = format!("s3://{BUCKET}/history/");
+    let converted = with_server_env(
+        &server,
+        &[
+            "run",
+            "--quiet",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            &remote,
+            "--from",
+            "2026-11-18",
+            "--to",
+            "2026-11-18",
+        ],
+    );
+    assert_ok(&converted);
+    assert!(
+        stderr(&converted).contains("converted"),
+        "{}",
+        stderr(&converted)
+    );
+    // The costs the previous version's `sql` gave, and the night's.
+    let costs = sql_with_credentials(
+        &server,
+        &remote,
+        "SELECT request_id, date, cost_usd FROM requests ORDER BY request_id",
+    );
+    assert_ok(&costs);
+    assert_eq!(
+        stdout(&costs),
+        "request_id,date,cost_usd\n\
+         a1,2026-11-16,0.000017250000\n\
+         a2,2026-11-17,0.000050400000\n\
+         a3,2026-11-18,0.000081600000\n\
+         b1,2026-11-16,0.000267000000\n"
+    );
+    assert!(keys_under(&server, "history/versions/").is_empty());
+    assert!(keys_under(&server, "history/_current.json").is_empty());
+    assert!(!keys_under(&server, "history/requests/_delta_log/").is_empty());
 }

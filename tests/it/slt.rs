@@ -89,21 +89,16 @@ async fn new_db() -> Result<Db, SltError> {
         lookback_days: 36_500,
     };
     analyze::register_run_params(&ctx, 1800, &window).map_err(|e| SltError(e.to_string()))?;
-    inferledger::analyze::history::register_requests_context(
-        &ctx,
-        std::path::Path::new("/nonexistent/inferledger-history"),
-        &window,
-        1800,
-    )
-    .await
+    let no_history = inferledger::read::published::PublishedRun::nothing(std::path::Path::new(
+        "/nonexistent/inferledger-history",
+    ))
     .map_err(|e| SltError(e.to_string()))?;
-    inferledger::analyze::history::register_vllm_context(
-        &ctx,
-        std::path::Path::new("/nonexistent/inferledger-history"),
-        &window,
-    )
-    .await
-    .map_err(|e| SltError(e.to_string()))?;
+    inferledger::analyze::history::register_requests_context(&ctx, &no_history, &window, 1800)
+        .await
+        .map_err(|e| SltError(e.to_string()))?;
+    inferledger::analyze::history::register_vllm_context(&ctx, &no_history, &window)
+        .await
+        .map_err(|e| SltError(e.to_string()))?;
     analyze::register_pools(&ctx, &[]).map_err(|e| SltError(e.to_string()))?;
     analyze::register_reconcile_settings(&ctx, &Default::default())
         .map_err(|e| SltError(e.to_string()))?;

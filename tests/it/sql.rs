@@ -138,7 +138,7 @@ fn tab_completes_the_run_folders_tables_and_columns() {
     let (_dir, out) = sample_run();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let names = runtime.block_on(async {
-        let session = inferledger::commands::session::Session::open(&out, None, None, false)
+        let session = inferledger::commands::session::Session::open(&out, None, None, false, None)
             .await
             .unwrap();
         session.names().await.unwrap()
