@@ -161,6 +161,30 @@ pub fn tables(out: &Path) -> BTreeMap<String, Vec<Vec<String>>> {
     all
 }
 
+/// The same tables row for row: exact (money is decimal), but for floating-point ratios,
+/// which DataFusion sums in the order partitions finish (a bucket's reads, or another
+/// plan's, finish in another order) and which agree to 12 significant digits.
+pub fn assert_same_tables(
+    seen: &BTreeMap<String, Vec<Vec<String>>>,
+    expected: &BTreeMap<String, Vec<Vec<String>>>,
+    what: &str,
+) {
+    for (table, rows) in expected {
+        assert_eq!(seen[table].len(), rows.len(), "{what}: {table}");
+        for (a, b) in seen[table].iter().zip(rows) {
+            for (x, y) in a.iter().zip(b) {
+                let close = match (x.parse::<f64>(), y.parse::<f64>()) {
+                    (Ok(p), Ok(q)) if x.contains('.') => {
+                        p == q || (p - q).abs() <= 1e-12 * p.abs().max(q.abs())
+                    }
+                    _ => x == y,
+                };
+                assert!(close, "{what}: {table}: {x} against {y} in {a:?}");
+            }
+        }
+    }
+}
+
 /// Every file under `out` except those of one day's partitions, with its bytes.
 pub fn files_outside(out: &Path, date: &str) -> BTreeMap<PathBuf, Vec<u8>> {
     fn walk(dir: &Path, skip: &str, found: &mut BTreeMap<PathBuf, Vec<u8>>) {

@@ -6,7 +6,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::helpers::{assert_ok, files_outside, query, run, summary, tables, write_config};
+use crate::helpers::{
+    assert_ok, assert_same_tables, files_outside, query, run, summary, tables, write_config,
+};
 
 const DAYS: u32 = 30;
 /// 2026-11-01T00:00:00Z.
@@ -248,15 +250,12 @@ fn a_month_night_by_night_equals_one_run_over_it() {
     for (table, rows) in &full_tables {
         // No spot capacity in this month; every other table has rows.
         assert_eq!(rows.is_empty(), table == "spot_volatility", "{table}");
-        assert_eq!(
-            rows.len(),
-            nightly_tables[table].len(),
-            "{table}: row counts differ"
-        );
-        for (a, b) in rows.iter().zip(&nightly_tables[table]) {
-            assert_eq!(a, b, "{table}: the full run and the nightly runs differ");
-        }
     }
+    assert_same_tables(
+        &nightly_tables,
+        &full_tables,
+        "the full run and the nightly runs",
+    );
 
     // Independent checks of what the month holds (worked by hand from write_month):
     // the committed node costs $36,000 / 720 h = $50 an hour, every hour of the month; the
@@ -592,16 +591,7 @@ fn a_run_folder_written_before_a_new_column_keeps_working() {
         }
     }
     let (upgraded_tables, new_tables) = (tables(&upgraded), tables(&always_new));
-    for (table, rows) in &new_tables {
-        assert_eq!(
-            rows.len(),
-            upgraded_tables[table].len(),
-            "{table}: row counts"
-        );
-        for (a, b) in rows.iter().zip(&upgraded_tables[table]) {
-            assert_eq!(a, b, "{table}");
-        }
-    }
+    assert_same_tables(&upgraded_tables, &new_tables, "the upgraded folder");
     assert_eq!(
         query(
             &upgraded,

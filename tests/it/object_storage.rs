@@ -159,30 +159,6 @@ fn run_with_credentials(config: &Path, out: &Path, extra: &[&str]) -> Output {
 }
 
 /// The tables with every mention of where the inputs lie taken out of their cells.
-/// The same tables row for row: exact, but for floating-point ratios summed in another
-/// order (a bucket's reads finish in another order than a disk's), which agree to 12
-/// significant digits.
-fn assert_same_tables(
-    seen: &BTreeMap<String, Vec<Vec<String>>>,
-    expected: &BTreeMap<String, Vec<Vec<String>>>,
-    what: &str,
-) {
-    for (table, rows) in expected {
-        assert_eq!(seen[table].len(), rows.len(), "{what}: {table}");
-        for (a, b) in seen[table].iter().zip(rows) {
-            for (x, y) in a.iter().zip(b) {
-                let close = match (x.parse::<f64>(), y.parse::<f64>()) {
-                    (Ok(p), Ok(q)) if x.contains('.') => {
-                        p == q || (p - q).abs() <= 1e-12 * p.abs().max(q.abs())
-                    }
-                    _ => x == y,
-                };
-                assert!(close, "{what}: {table}: {x} against {y} in {a:?}");
-            }
-        }
-    }
-}
-
 fn tables_without_locations(out: &Path, locations: &[&str]) -> BTreeMap<String, Vec<Vec<String>>> {
     tables(out)
         .into_iter()
@@ -790,7 +766,7 @@ fn a_run_on_a_cluster_with_its_inputs_and_output_in_a_bucket_reads_nothing_from_
     ));
     let published = dir.path().join("published");
     download(&server, "history/", &published);
-    assert_eq!(tables(&published), tables(&in_process));
+    assert_same_tables(&tables(&published), &tables(&in_process), "the cluster run");
     assert_eq!(
         summary(&published)["totals"],
         summary(&in_process)["totals"]
