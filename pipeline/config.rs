@@ -160,6 +160,10 @@ pub struct PoolConfig {
     /// Measured capacity per model: output tokens per second per GPU.
     #[serde(default)]
     pub tokens_per_second_per_gpu: BTreeMap<String, f64>,
+    /// The last day (`YYYY-MM-DD`) of the commitment (reservation, savings plan, committed
+    /// use discount) the pool's committed capacity is bought under: what it saves by giving
+    /// GPUs back or moving to an API is realisable from the day after.
+    pub commitment_ends: Option<String>,
 }
 
 /// One `[[gpu_metrics]]` block.
@@ -302,6 +306,18 @@ pub struct Economics {
     /// Days of published history the decision tables (break-even, recommendations, spot
     /// volatility) look back over, ending on the run's last day.
     pub lookback_days: u32,
+    /// GPUs one replica of the self-hosted stand-in for an API model needs, by API model
+    /// (`default` for the rest): a 70B model in 16 bits does not fit one 80 GB GPU.
+    pub replica_gpus: BTreeMap<String, u32>,
+    /// Replicas kept beyond what the busiest hours need (1: N+1, a node can fail or be
+    /// upgraded while serving).
+    pub spare_replicas: u32,
+    /// Engineer-months a month that running one self-hosted workload takes (model
+    /// upgrades, on-call, capacity planning), priced at `engineer_month_usd`.
+    pub selfhost_ops_engineer_months: f64,
+    /// Engineer-months, once, to move one workload onto self-hosted GPUs (serving stack,
+    /// evaluation, rollout), priced at `engineer_month_usd`: the payback's numerator.
+    pub migration_engineer_months: f64,
 }
 
 impl Default for Economics {
@@ -335,6 +351,10 @@ impl Default for Economics {
             material_share: 0.01,
             abandoned_share: 0.10,
             lookback_days: 30,
+            replica_gpus: [("default".to_string(), 1)].into_iter().collect(),
+            spare_replicas: 1,
+            selfhost_ops_engineer_months: 0.25,
+            migration_engineer_months: 1.0,
         }
     }
 }
@@ -612,6 +632,14 @@ impl Config {
             if !pool_names.insert(pool.name.clone()) {
                 problems.push(format!("[[pools]] {}: the name is used twice", pool.name));
             }
+            if let Some(day) = &pool.commitment_ends
+                && chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").is_err()
+            {
+                problems.push(format!(
+                    "[[pools]] {}: commitment_ends '{day}' is not a day; expected YYYY-MM-DD, e.g. 2027-03-31",
+                    pool.name
+                ));
+            }
             if pool.resources.is_empty() && pool.names.is_empty() && pool.tags.is_empty() {
                 problems.push(format!(
                     "[[pools]] {}: give resources, names or tags to say which billing rows are its",
@@ -693,6 +721,26 @@ impl Config {
         for (model, v) in &e.throughput_tokens_per_second {
             if !(v.is_finite() && *v > 0.0) {
                 problems.push(format!("[economics] {model} = {v} must be positive"));
+            }
+        }
+        for (model, v) in &e.replica_gpus {
+            if !(1..=1024).contains(v) {
+                problems.push(format!(
+                    "[economics] replica_gpus {model} = {v}: a replica needs 1 to 1,024 GPUs"
+                ));
+            }
+        }
+        for (name, value) in [
+            (
+                "selfhost_ops_engineer_months",
+                e.selfhost_ops_engineer_months,
+            ),
+            ("migration_engineer_months", e.migration_engineer_months),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                problems.push(format!(
+                    "[economics] {name} = {value} must be a non-negative number"
+                ));
             }
         }
         if parse_duration_seconds(&self.interactions.inactivity_gap)

@@ -13,6 +13,9 @@ SELECT
     p.method,
     p.cost_usd,
     COALESCE(i.idle_cost_usd, p.cost_usd) AS idle_cost_usd,
+    p.dcgm_utilization,
+    p.requests_utilization,
+    p.throughput_utilization,
     p.date
 FROM pool_hours p
 LEFT JOIN (

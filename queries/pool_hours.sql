@@ -76,7 +76,9 @@ measured AS (
            pl.deployments AS replicas,
            CASE WHEN rh.pool IS NOT NULL THEN COALESCE(rt.busy_gpu_seconds, 0.0)
                 ELSE COALESCE(vt.busy_gpu_seconds, 0.0)
-           END / NULLIF(b.gpu_hours_billed * 3600.0, 0.0) AS throughput_utilization
+           END / NULLIF(b.gpu_hours_billed * 3600.0, 0.0) AS throughput_utilization,
+           dep.pool IS NOT NULL AND COALESCE(rh.without_duration, 0) = 0 AS requests_measurable,
+           cap.pool IS NOT NULL AS throughput_measurable
     FROM billed b
     LEFT JOIN dcgm d ON d.pool = b.pool AND d.hour_index = CAST(floor(date_part('epoch', b.hour) / 3600) AS BIGINT)
     LEFT JOIN pools pl ON pl.pool = b.pool
@@ -98,6 +100,11 @@ SELECT
     replicas,
     busy_micros,
     CASE WHEN measured_utilization IS NULL THEN NULL ELSE LEAST(1.0, measured_utilization) END AS utilization,
+    -- Every source that could measure the hour, whichever was chosen: DCGM, request
+    -- timings, token throughput (NULL where the data for it is missing).
+    dcgm_utilization,
+    CASE WHEN requests_measurable THEN requests_utilization END AS requests_utilization,
+    CASE WHEN throughput_measurable THEN throughput_utilization END AS throughput_utilization,
     to_char(hour, '%Y-%m-%d') AS date
 FROM (
     SELECT *,

@@ -5,12 +5,13 @@
 -- MAX, which re-aggregate exactly: SUM(requests) over any of these keys is COUNT(*) over
 -- the requests, SUM(cost_usd) is the same decimal sum. The boolean keys split what the
 -- consumers filter row by row: priced (cost_usd IS NOT NULL) and writes_cache
--- (cache_write_tokens > 0).
+-- (cache_write_tokens > 0). hour_of_day (0–23, UTC) splits each day by hour, so the
+-- break-even can size self-hosting from the busy hours (its p95 hour), not the day.
 --
 -- Input: requests (the window's; the decision steps read the same rollup over their
 -- lookback, pipeline/analyze/history.rs).
 SELECT
-    date, source, team, feature, provider, model, deployment, pool, price_id, batch, status,
+    date, CAST(date_part('hour', ts) AS BIGINT) AS hour_of_day, source, team, feature, provider, model, deployment, pool, price_id, batch, status,
     cost_usd IS NOT NULL AS priced,
     cache_write_tokens > 0 AS writes_cache,
     COUNT(*) AS requests,
@@ -28,5 +29,5 @@ SELECT
     MIN(ts) AS first_ts,
     MAX(ts) AS last_ts
 FROM requests
-GROUP BY date, source, team, feature, provider, model, deployment, pool, price_id, batch, status,
+GROUP BY date, CAST(date_part('hour', ts) AS BIGINT), source, team, feature, provider, model, deployment, pool, price_id, batch, status,
          cost_usd IS NOT NULL, cache_write_tokens > 0

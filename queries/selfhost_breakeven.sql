@@ -4,10 +4,19 @@
 -- was billed (month_factor; request_days, billed_hours and the lookback are columns).
 --
 -- API workloads: monthly tokens and API cost at the actual prices and cache mix. Serving
--- the same output self-hosted needs gpus_needed = ceil(monthly output tokens /
--- (throughput × 3600 × 730.5 × target utilisation)) GPUs of economics.selfhost_gpu_model,
--- target utilisation = economics.selfhost_wins_above, priced at the billed price of that
--- GPU model where the bills have one, else economics' assumed price.
+-- the same output self-hosted is sized for the busy hours, not the month's average: the
+-- workload's p95 hour (over the hours it had traffic; requests_daily splits days by
+-- hour_of_day) needs gpus_for_peak = ceil(p95 output tokens per second / (throughput ×
+-- target utilisation)) GPUs, rounded up to whole replicas of replica_gpus (economics:
+-- the GPUs one replica of the stand-in model needs), plus economics.spare_replicas
+-- replicas (N+1): gpus_needed = replica_gpus × (ceil(gpus_for_peak / replica_gpus) +
+-- spare). Target utilisation = economics.selfhost_wins_above; the GPUs are
+-- economics.selfhost_gpu_model, priced at the billed price of that GPU model where the
+-- bills have one (on-demand GPU-hours, else committed ones: what is paid), else
+-- economics' assumed price. Running it costs monthly_ops_cost_usd =
+-- selfhost_ops_engineer_months × engineer_month_usd a month, in the self-hosted cost; moving
+-- it costs migration_cost_usd = migration_engineer_months × engineer_month_usd once, paid
+-- back in payback_months = migration cost / monthly saving.
 --   breakeven_tokens_per_gpu_month = GPU-month cost ÷ (API cost per token at this mix)
 --   breakeven_utilization = the share of a GPU's monthly output capacity those tokens'
 --                            output needs; above 1 (breakeven_reachable false) no
@@ -21,11 +30,18 @@
 WITH factor AS (
     SELECT * FROM month_factor
 ),
-billed_price AS (
-    SELECT CAST(SUM(cost_usd) / CAST(SUM(gpu_hours) AS DECIMAL(38, 6)) AS DECIMAL(38, 12)) AS gpu_hour_usd
+billed_by_category AS (
+    SELECT pricing_category,
+           CAST(SUM(cost_usd) / CAST(SUM(gpu_hours) AS DECIMAL(38, 6)) AS DECIMAL(38, 12)) AS gpu_hour_usd
     FROM gpu_billing_hourly
     WHERE gpu_model = (SELECT selfhost_gpu_model FROM economics)
-      AND pricing_category = 'on_demand' AND gpu_hours > 0
+      AND pricing_category IN ('on_demand', 'committed') AND gpu_hours > 0
+    GROUP BY pricing_category
+),
+billed_price AS (
+    -- On-demand where the bills have it (what another GPU would cost), else committed.
+    SELECT gpu_hour_usd, pricing_category FROM billed_by_category
+    ORDER BY pricing_category = 'on_demand' DESC LIMIT 1
 ),
 gpu_price AS (
     -- A rate in decimal, rounded to 6 decimals (GPU-hours are measured to 6 decimals):
@@ -37,7 +53,8 @@ gpu_price AS (
                 WHERE gpu_model = (SELECT selfhost_gpu_model FROM economics))
            ) AS DECIMAL(38, 6)) AS gpu_hour_usd,
            CASE WHEN (SELECT gpu_hour_usd FROM billed_price) IS NOT NULL
-                THEN 'bills: on-demand ' || (SELECT selfhost_gpu_model FROM economics) || ' GPU-hours in the lookback'
+                THEN 'bills: ' || CASE WHEN (SELECT pricing_category FROM billed_price) = 'on_demand' THEN 'on-demand ' ELSE 'committed ' END
+                     || (SELECT selfhost_gpu_model FROM economics) || ' GPU-hours in the lookback'
                 ELSE 'assumption: [economics] gpu_hour_usd ' || (SELECT selfhost_gpu_model FROM economics)
            END AS gpu_hour_source
 ),
@@ -50,6 +67,20 @@ workloads AS (
     FROM requests_daily r
     WHERE r.pool IS NULL AND r.priced
     GROUP BY r.model, r.feature
+),
+workload_hours AS (
+    SELECT r.model, r.feature, r.date, r.hour_of_day, SUM(r.output_tokens) AS output_tokens
+    FROM requests_daily r
+    WHERE r.pool IS NULL AND r.priced
+    GROUP BY r.model, r.feature, r.date, r.hour_of_day
+),
+workload_peaks AS (
+    -- The p95 of the workload's hours with traffic, in output tokens per second.
+    SELECT model, feature,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY CAST(output_tokens AS DOUBLE)) / 3600.0
+               AS peak_output_tokens_per_second
+    FROM workload_hours
+    GROUP BY model, feature
 ),
 api AS (
     SELECT
@@ -72,28 +103,48 @@ api AS (
         f.per_month_f,
         f.request_days AS coverage_days,
         CAST(NULL AS BIGINT) AS coverage_hours,
-        f.lookback_from, f.lookback_to
+        f.lookback_from, f.lookback_to,
+        COALESCE(p.peak_output_tokens_per_second, 0.0) AS peak_output_tokens_per_second,
+        CAST(COALESCE(rg.gpus, rd.gpus, 1.0) AS BIGINT) AS replica_gpus
     FROM workloads w
     CROSS JOIN factor f
     CROSS JOIN gpu_price g
+    LEFT JOIN workload_peaks p ON p.model = w.model AND p.feature IS NOT DISTINCT FROM w.feature
     LEFT JOIN gpu_throughput t ON t.model = w.model
     LEFT JOIN gpu_throughput d ON d.model = 'default'
+    LEFT JOIN replica_gpus rg ON rg.model = w.model
+    LEFT JOIN replica_gpus rd ON rd.model = 'default'
+),
+api_peak AS (
+    SELECT a.*,
+           CAST(GREATEST(ceil(a.peak_output_tokens_per_second / (a.throughput_tokens_per_second * e.selfhost_wins_above)), 1) AS BIGINT)
+               AS gpus_for_peak_load
+    FROM api a CROSS JOIN economics e
 ),
 api_sized AS (
     SELECT a.*,
-           CAST(GREATEST(ceil(monthly_output_tokens / (output_capacity_per_gpu_month * e.selfhost_wins_above)), 1) AS BIGINT) AS gpus_needed,
+           replica_gpus * CAST(ceil(CAST(gpus_for_peak_load AS DOUBLE) / replica_gpus) AS BIGINT) AS gpus_for_peak,
+           replica_gpus * (CAST(ceil(CAST(gpus_for_peak_load AS DOUBLE) / replica_gpus) AS BIGINT)
+                           + CAST(e.spare_replicas AS BIGINT)) AS gpus_needed,
+           CAST(e.engineer_month_usd * CAST(e.selfhost_ops_engineer_months AS DECIMAL(20, 6)) AS DECIMAL(38, 12)) AS monthly_ops_cost_usd,
+           CAST(e.engineer_month_usd * CAST(e.migration_engineer_months AS DECIMAL(20, 6)) AS DECIMAL(38, 12)) AS migration_cost_usd,
            -- tokens and cost_f are both over the run, so their ratio is the month's too.
            CASE WHEN cost_f > 0 THEN CAST(gpu_month_usd AS DOUBLE) * tokens / cost_f END AS breakeven_tokens_per_gpu_month,
            CASE WHEN cost_f > 0
                 THEN CAST(gpu_month_usd AS DOUBLE) * output_tokens / cost_f / output_capacity_per_gpu_month
            END AS breakeven_utilization,
            e.api_cheaper_below
-    FROM api a CROSS JOIN economics e
+    FROM api_peak a CROSS JOIN economics e
+),
+api_costed AS (
+    SELECT *,
+           CAST(CAST(gpus_needed AS DECIMAL(20, 0)) * gpu_month_usd + monthly_ops_cost_usd AS DECIMAL(38, 12)) AS selfhost_cost
+    FROM api_sized
 ),
 api_rows AS (
     SELECT kind, model, feature, pool, monthly_input_tokens, monthly_cache_read_tokens,
            monthly_output_tokens, monthly_api_cost_usd,
-           CAST(CAST(gpus_needed AS DECIMAL(20, 0)) * gpu_month_usd AS DECIMAL(38, 12)) AS monthly_selfhost_cost_usd,
+           selfhost_cost AS monthly_selfhost_cost_usd,
            gpus_needed, gpu_hour_usd, gpu_hour_source, throughput_tokens_per_second,
            breakeven_tokens_per_gpu_month, breakeven_utilization,
            breakeven_utilization <= 1.0 AS breakeven_reachable,
@@ -101,15 +152,20 @@ api_rows AS (
            CAST(NULL AS DOUBLE) AS actual_utilization,
            CAST(NULL AS DECIMAL(38, 12)) AS cost_per_million_tokens,
            CAST(NULL AS DECIMAL(38, 12)) AS api_cost_per_million_tokens,
-           CASE WHEN CAST(CAST(gpus_needed AS DECIMAL(20, 0)) * gpu_month_usd AS DECIMAL(38, 12)) >= monthly_api_cost_usd THEN 'api'
+           peak_output_tokens_per_second, replica_gpus, gpus_for_peak, monthly_ops_cost_usd,
+           migration_cost_usd,
+           CASE WHEN selfhost_cost < monthly_api_cost_usd
+                THEN CAST(migration_cost_usd AS DOUBLE) / CAST(monthly_api_cost_usd - selfhost_cost AS DOUBLE)
+           END AS payback_months,
+           CASE WHEN selfhost_cost >= monthly_api_cost_usd THEN 'api'
                 WHEN breakeven_utilization <= api_cheaper_below THEN 'selfhost'
                 ELSE 'marginal'
            END AS verdict,
-           CASE WHEN CAST(CAST(gpus_needed AS DECIMAL(20, 0)) * gpu_month_usd AS DECIMAL(38, 12)) >= monthly_api_cost_usd
+           CASE WHEN selfhost_cost >= monthly_api_cost_usd
                 THEN CAST(0 AS DECIMAL(38, 12))
-                ELSE monthly_api_cost_usd - CAST(CAST(gpus_needed AS DECIMAL(20, 0)) * gpu_month_usd AS DECIMAL(38, 12))
+                ELSE monthly_api_cost_usd - selfhost_cost
            END AS monthly_saving_usd
-    FROM api_sized
+    FROM api_costed
 ),
 pool_usage AS (
     SELECT pool, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens
@@ -150,7 +206,13 @@ pool_rows AS (
         CASE WHEN COALESCE(u.input_tokens, 0) + COALESCE(u.output_tokens, 0) > 0
              THEN CAST((u.input_tokens * p.input_per_token + u.output_tokens * p.output_per_token) * 1000000
                        / CAST(u.input_tokens + u.output_tokens AS DECIMAL(20, 0)) AS DECIMAL(38, 12))
-        END AS api_cost_per_million_tokens
+        END AS api_cost_per_million_tokens,
+        CAST(NULL AS DOUBLE) AS peak_output_tokens_per_second,
+        CAST(NULL AS BIGINT) AS replica_gpus,
+        CAST(NULL AS BIGINT) AS gpus_for_peak,
+        CAST(NULL AS DECIMAL(38, 12)) AS monthly_ops_cost_usd,
+        CAST(NULL AS DECIMAL(38, 12)) AS migration_cost_usd,
+        CAST(NULL AS DOUBLE) AS payback_months
     FROM pool_cost c
     CROSS JOIN factor f
     LEFT JOIN pool_usage u ON u.pool = c.pool

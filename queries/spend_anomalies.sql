@@ -12,12 +12,18 @@
 -- key that always spends more on Mondays is not flagged every Monday. A day is an anomaly
 -- when its cost exceeds the larger of the two medians by more than 3 robust deviations
 -- and by at least $1, with at least 14 days of baseline. impact_usd is the cost above the
--- larger median; severity is high from $100, medium from $10, else low. The explanation
--- names what grew most against its own median.
+-- larger median; severity is high from $100, medium from $10, else low.
+--
+-- Why it rose: the day's cost against the key's median day, split into three factors that
+-- multiply to it exactly: requests (volume) × tokens per request × price per token
+-- (cost / tokens: the model's prices and the token mix, e.g. more output or fewer cache
+-- reads), each the day's figure over the median day's (median requests, median tokens,
+-- median cost). `driver` names the factor that rose most; the explanation gives all
+-- three and, for the token mix, each token kind against its own median.
 WITH daily AS (
     SELECT CAST(to_unixtime(CAST(date AS TIMESTAMP)) / 86400 AS BIGINT) AS day_number,
            team, feature, model, cost_usd, requests, uncached_tokens, cache_read_tokens,
-           output_tokens
+           output_tokens, uncached_tokens + cache_read_tokens + output_tokens AS tokens
     FROM api_daily_spend
 ),
 first_days AS (
@@ -36,7 +42,8 @@ past AS (
            CAST(COALESCE(d.requests, 0) AS DOUBLE) AS requests,
            CAST(COALESCE(d.uncached_tokens, 0) AS DOUBLE) AS uncached_tokens,
            CAST(COALESCE(d.cache_read_tokens, 0) AS DOUBLE) AS cache_read_tokens,
-           CAST(COALESCE(d.output_tokens, 0) AS DOUBLE) AS output_tokens
+           CAST(COALESCE(d.output_tokens, 0) AS DOUBLE) AS output_tokens,
+           CAST(COALESCE(d.tokens, 0) AS DOUBLE) AS tokens
     FROM judged j
     CROSS JOIN (SELECT unnest(range(1, 29)) AS k) o
     JOIN first_days f ON f.team = j.team AND f.feature = j.feature AND f.model = j.model
@@ -51,7 +58,8 @@ baseline AS (
            median(CASE WHEN same_weekday THEN cost_usd END) AS weekday_median_cost_usd,
            median(requests) AS median_requests, median(uncached_tokens) AS median_uncached_tokens,
            median(cache_read_tokens) AS median_cache_read_tokens,
-           median(output_tokens) AS median_output_tokens
+           median(output_tokens) AS median_output_tokens,
+           median(tokens) AS median_tokens
     FROM past
     GROUP BY 1, 2, 3, 4
 ),
@@ -79,7 +87,15 @@ scored AS (
            CASE WHEN b.median_cache_read_tokens = 0 THEN CASE WHEN j.cache_read_tokens = 0 THEN 1.0 END
                 ELSE j.cache_read_tokens / b.median_cache_read_tokens END AS cache_read_ratio,
            CASE WHEN b.median_output_tokens = 0 THEN CASE WHEN j.output_tokens = 0 THEN 1.0 END
-                ELSE j.output_tokens / b.median_output_tokens END AS output_ratio
+                ELSE j.output_tokens / b.median_output_tokens END AS output_ratio,
+           -- The three factors of cost / median cost (NULL where the median day has none).
+           CASE WHEN b.median_requests > 0 THEN j.requests / b.median_requests END AS requests_factor,
+           CASE WHEN b.median_requests > 0 AND b.median_tokens > 0 AND j.requests > 0
+                THEN (CAST(j.tokens AS DOUBLE) / j.requests) / (b.median_tokens / b.median_requests)
+           END AS tokens_per_request_factor,
+           CASE WHEN b.median_tokens > 0 AND b.median_cost_usd > 0 AND j.tokens > 0
+                THEN (CAST(j.cost_usd AS DOUBLE) / j.tokens) / (CAST(b.median_cost_usd AS DOUBLE) / b.median_tokens)
+           END AS price_per_token_factor
     FROM judged j
     JOIN baseline b
       ON b.team = j.team AND b.feature = j.feature AND b.model = j.model
@@ -95,18 +111,18 @@ flagged AS (
       AND cost_usd > expected_cost_usd + 3 * robust_deviation_usd
       AND cost_usd - expected_cost_usd >= 1
 ),
--- What grew most against its own median (a component with a zero median counts as new).
+-- The factor that rose most (a key whose median day had no spend is new spend).
 grown AS (
     SELECT *,
            CASE
-               WHEN COALESCE(output_ratio, 1e9) >= greatest(COALESCE(uncached_ratio, 1e9), COALESCE(requests_ratio, 1e9), COALESCE(cache_read_ratio, 1e9))
-                   THEN 'output tokens'
-               WHEN COALESCE(uncached_ratio, 1e9) >= greatest(COALESCE(requests_ratio, 1e9), COALESCE(cache_read_ratio, 1e9))
-                   THEN 'uncached prompt tokens (cache misses)'
-               WHEN COALESCE(requests_ratio, 1e9) >= COALESCE(cache_read_ratio, 1e9)
+               WHEN requests_factor IS NULL OR tokens_per_request_factor IS NULL OR price_per_token_factor IS NULL
+                   THEN 'new spend'
+               WHEN requests_factor >= greatest(tokens_per_request_factor, price_per_token_factor)
                    THEN 'requests'
-               ELSE 'cache reads'
-           END AS grew
+               WHEN tokens_per_request_factor >= price_per_token_factor
+                   THEN 'tokens per request'
+               ELSE 'price per token'
+           END AS driver
     FROM flagged
 )
 SELECT
@@ -117,10 +133,20 @@ SELECT
     CASE WHEN impact_usd >= 100 THEN 'high' WHEN impact_usd >= 10 THEN 'medium' ELSE 'low' END
         AS severity,
     requests, uncached_tokens, cache_read_tokens, output_tokens,
-    grew || ' grew most: requests ' || COALESCE(CAST(round(requests_ratio, 1) AS VARCHAR) || '×', 'new')
-        || ', uncached prompt ' || COALESCE(CAST(round(uncached_ratio, 1) AS VARCHAR) || '×', 'new')
+    requests_factor, tokens_per_request_factor, price_per_token_factor, driver,
+    CASE driver
+        WHEN 'requests' THEN 'volume: requests'
+        WHEN 'tokens per request' THEN 'tokens per request'
+        WHEN 'price per token' THEN 'price per token (the model''s prices or the token mix)'
+        ELSE 'new spend: its median day spent nothing'
+    END || CASE WHEN driver = 'new spend' THEN '' ELSE ' rose most' END
+        || '; cost ' || COALESCE(CAST(round(CAST(cost_usd AS DOUBLE) / NULLIF(CAST(median_cost_usd AS DOUBLE), 0), 1) AS VARCHAR) || '×', 'new')
+        || ' its 28-day median day = requests ' || COALESCE(CAST(round(requests_factor, 1) AS VARCHAR) || '×', 'new')
+        || ' × tokens per request ' || COALESCE(CAST(round(tokens_per_request_factor, 1) AS VARCHAR) || '×', 'new')
+        || ' × price per token ' || COALESCE(CAST(round(price_per_token_factor, 1) AS VARCHAR) || '×', 'new')
+        || ' (uncached prompt ' || COALESCE(CAST(round(uncached_ratio, 1) AS VARCHAR) || '×', 'new')
         || ', cache reads ' || COALESCE(CAST(round(cache_read_ratio, 1) AS VARCHAR) || '×', 'new')
         || ', output ' || COALESCE(CAST(round(output_ratio, 1) AS VARCHAR) || '×', 'new')
-        || ' their 28-day medians' AS explanation
+        || ' their medians)' AS explanation
 FROM grown
 ORDER BY date, impact_usd DESC, team, feature, model

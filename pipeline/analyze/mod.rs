@@ -289,7 +289,7 @@ pub const STEPS: [Step; 27] = [
 /// acts_on, combines` (the spend it acts on, and whether it `stacks` with other rules on
 /// that spend or is an `alternative` to them); the `recommendations` table is all of
 /// them, sorted by savings, with `monthly_spend_usd` of the spend each acts on.
-pub const RECOMMENDATION_RULES: [(&str, &str); 12] = [
+pub const RECOMMENDATION_RULES: [(&str, &str); 14] = [
     (
         "cache_hit_low",
         include_str!("../../queries/recommendations/cache_hit_low.sql"),
@@ -309,6 +309,14 @@ pub const RECOMMENDATION_RULES: [(&str, &str); 12] = [
     (
         "consider_selfhosting",
         include_str!("../../queries/recommendations/consider_selfhosting.sql"),
+    ),
+    (
+        "use_idle_capacity",
+        include_str!("../../queries/recommendations/use_idle_capacity.sql"),
+    ),
+    (
+        "utilisation_sources_disagree",
+        include_str!("../../queries/recommendations/utilisation_sources_disagree.sql"),
     ),
     (
         "spot_risk",
@@ -367,14 +375,32 @@ pub async fn recommendations_frame(
         "recommendation_findings",
         Arc::new(MemTable::try_new(schema, vec![batches])?),
     )?;
-    Ok(ctx
-        .sql(
-            "SELECT f.*, w.monthly_spend_usd FROM recommendation_findings f \
-             LEFT JOIN workload_spend w ON w.acts_on = f.acts_on \
-             ORDER BY f.est_monthly_savings_usd DESC, f.rule, f.scope",
-        )
-        .await?)
+    Ok(ctx.sql(RECOMMENDATIONS_SQL).await?)
 }
+
+/// Registers `recommendation_findings`, the union of the rules, as a view (for `sql`, where
+/// `queries/recommendations.sql` pasted in reads it as the run did).
+pub async fn register_recommendation_findings_view(ctx: &SessionContext) -> Result<()> {
+    let mut all: Option<datafusion::dataframe::DataFrame> = None;
+    for (_, sql) in RECOMMENDATION_RULES {
+        let frame = ctx.sql(sql).await?;
+        all = Some(match all {
+            None => frame,
+            Some(previous) => previous.union(frame)?,
+        });
+    }
+    let findings = all.expect("there are rules");
+    ctx.deregister_table("recommendation_findings")?;
+    ctx.register_table("recommendation_findings", findings.into_view())?;
+    Ok(())
+}
+
+/// The rules' findings with the spend each acts on and when its saving can be had: a
+/// saving that gives back a pool's GPUs or moves its work off them (`pool_right_size`,
+/// `pool_costs_more_than_api`) is realisable only at renewal when the pool's capacity is
+/// committed (pool_rightsizing: at least half its cost committed); the day is the pool's
+/// `[[pools]] commitment_ends`. Sorted by what can be had now, then at renewal.
+pub const RECOMMENDATIONS_SQL: &str = include_str!("../../queries/recommendations.sql");
 
 /// The published steps.
 pub fn published_steps() -> impl Iterator<Item = Step> {
@@ -394,7 +420,7 @@ pub const INTERNAL_DIR: &str = "internal";
 /// The staged requests are not copied: `sql` reads them from the published `requests`
 /// (every staged column is there), and `requests_daily` is a view summing all of them,
 /// see [`register_output`].
-pub const INTERNAL_TABLES: [&str; 27] = [
+pub const INTERNAL_TABLES: [&str; 28] = [
     "billing_staged",
     "metrics_staged",
     "provider_usage_staged",
@@ -409,6 +435,7 @@ pub const INTERNAL_TABLES: [&str; 27] = [
     "economics",
     "gpu_hour_prices",
     "gpu_throughput",
+    "replica_gpus",
     "pool_api_prices",
     "gpu_time_split",
     "pool_busy",
@@ -815,6 +842,7 @@ pub fn register_pools(ctx: &SessionContext, pools: &[crate::config::PoolConfig])
             text("pool", false),
             text("environment", true),
             Field::new("deployments", DataType::Int64, false),
+            text("commitment_ends", true),
         ])),
         vec![
             Arc::new(StringArray::from(
@@ -830,6 +858,12 @@ pub fn register_pools(ctx: &SessionContext, pools: &[crate::config::PoolConfig])
                 pools
                     .iter()
                     .map(|p| p.deployments.len().max(1) as i64)
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                pools
+                    .iter()
+                    .map(|p| p.commitment_ends.as_deref())
                     .collect::<Vec<_>>(),
             )),
         ],
@@ -907,6 +941,12 @@ pub fn register_economics(ctx: &SessionContext, e: &crate::config::Economics) ->
         ("batch_discount", e.batch_discount),
         ("material_share", e.material_share),
         ("abandoned_share", e.abandoned_share),
+        ("spare_replicas", f64::from(e.spare_replicas)),
+        (
+            "selfhost_ops_engineer_months",
+            e.selfhost_ops_engineer_months,
+        ),
+        ("migration_engineer_months", e.migration_engineer_months),
     ];
     let amounts = [
         ("owned_gpu_month_usd", e.owned_gpu_month_usd),
@@ -965,6 +1005,12 @@ pub fn register_economics(ctx: &SessionContext, e: &crate::config::Economics) ->
         ("model", "tokens_per_second"),
         &e.throughput_tokens_per_second,
     )?;
+    let replicas: std::collections::BTreeMap<String, f64> = e
+        .replica_gpus
+        .iter()
+        .map(|(model, gpus)| (model.clone(), f64::from(*gpus)))
+        .collect();
+    register_map(ctx, "replica_gpus", ("model", "gpus"), &replicas)?;
     Ok(())
 }
 

@@ -47,6 +47,8 @@ pub const SECTIONS: [(&str, &str, &str); 7] = [
         "Self-host break-even (latest run)",
         "breakeven",
         "SELECT kind, model, feature, pool, monthly_api_cost_usd, monthly_selfhost_cost_usd, gpus_needed, \
+         CAST(round(peak_output_tokens_per_second) AS BIGINT) AS p95_hour_output_tokens_per_second, replica_gpus, \
+         monthly_ops_cost_usd, migration_cost_usd, round(payback_months, 1) AS payback_months, \
          breakeven_tokens_per_gpu_month, \
          CASE WHEN breakeven_reachable = false THEN 'never (' || CAST(CAST(round(100.0 * breakeven_utilization) AS BIGINT) AS VARCHAR) || '% of a GPU)' \
               ELSE CAST(round(100.0 * breakeven_utilization, 1) AS VARCHAR) || '%' END AS breakeven_at, \
@@ -61,7 +63,7 @@ pub const SECTIONS: [(&str, &str, &str); 7] = [
     (
         "Top recommendations (latest run)",
         "recommendations",
-        "SELECT rule, severity, scope, est_monthly_savings_usd, finding, action FROM recommendations LIMIT 10",
+        "SELECT rule, severity, scope, est_monthly_savings_usd, realisable, commitment_ends, saving_at_renewal_usd, confidence, finding, action FROM recommendations ORDER BY est_monthly_savings_usd DESC, saving_at_renewal_usd DESC, rule, scope LIMIT 10",
     ),
 ];
 
@@ -74,7 +76,8 @@ pub struct ReviewArgs {
     /// Output folder of the runs (default: `[run] out` of the config, else `out`).
     #[arg(long, short)]
     pub out: Option<PathBuf>,
-    /// Config whose [economics] the scenarios use (defaults apply when it does not exist).
+    /// Config for `[run] out`, and for the assumptions of a folder whose runs did not record
+    /// theirs (an earlier version's); a run's own recorded assumptions are always used.
     #[arg(long, short, default_value = "inferledger.toml")]
     pub config: PathBuf,
 }
@@ -190,7 +193,12 @@ pub async fn review(
 ) -> Result<PathBuf> {
     let ctx = analyze::new_context();
     let tables = crate::publish::output::register_output(&ctx, out, None).await?;
-    analyze::register_economics(&ctx, economics)?;
+    // The assumptions the run decided with (its `internal/economics`), whatever config the
+    // review is given; a folder without them (an earlier version's) takes the config's.
+    let recorded = ctx.table_exist("economics")?;
+    if !recorded {
+        analyze::register_economics(&ctx, economics)?;
+    }
     register_review_params(&ctx, quarter)?;
     let (start, end) = quarter_bounds(quarter);
     let label = format!("{}Q{}", quarter.0, quarter.1);
@@ -229,23 +237,114 @@ pub async fn review(
         text("lookback_to"),
         text("coverage_days"),
     );
+    let assumed = crate::common::arrow_util::sql_batches(
+        &ctx,
+        "SELECT selfhost_gpu_model, CAST(gpu_purchase_usd AS VARCHAR) AS gpu_purchase_usd, \
+         CAST(amortisation_months AS VARCHAR) AS amortisation_months, \
+         CAST(owned_gpu_month_usd AS VARCHAR) AS owned_gpu_month_usd, \
+         CAST(lead_time_months AS VARCHAR) AS lead_time_months, \
+         CAST(selfhost_wins_above AS VARCHAR) AS target, \
+         CAST(api_cheaper_below AS VARCHAR) AS api_below \
+         FROM economics",
+    )
+    .await?;
+    let assumption = |name: &str| {
+        assumed
+            .first()
+            .and_then(|b| b.column_by_name(name))
+            .and_then(|a| crate::common::arrow_util::string_at(a.as_ref(), 0))
+            .unwrap_or_default()
+    };
+    let percent = |name: &str| {
+        assumption(name)
+            .parse::<f64>()
+            .map_or("–".to_string(), |share| {
+                let text = format!("{:.1}", 100.0 * share);
+                text.trim_end_matches(".0").to_string()
+            })
+    };
+    let number = |name: &str| {
+        assumption(name)
+            .parse::<f64>()
+            .map_or("–".to_string(), |v| v.to_string())
+    };
+    let amount = |name: &str| {
+        assumption(name)
+            .parse::<rust_decimal::Decimal>()
+            .map_or("–".to_string(), |d| crate::publish::summary::money(d, 0))
+    };
+    let throughput = crate::common::arrow_util::sql_batches(
+        &ctx,
+        "SELECT model, CAST(tokens_per_second AS VARCHAR) FROM gpu_throughput ORDER BY model = 'default', model",
+    )
+    .await
+    .unwrap_or_default();
+    let mut per_model = Vec::new();
+    for batch in &throughput {
+        for row in 0..batch.num_rows() {
+            if let (Some(model), Some(rate)) = (
+                crate::common::arrow_util::text_at(batch, 0, row),
+                crate::common::arrow_util::text_at(batch, 1, row),
+            ) {
+                per_model.push(format!("{model} {rate}"));
+            }
+        }
+    }
     let _ = writeln!(
         md,
-        "Assumptions used: GPU {} an hour for {} ({}); buying: purchase {} over {} months plus {} a month owned, {} months' lead time; target utilisation {:.0}%.\n",
+        "Assumptions the run used ({}): GPU {} an hour for {} ({}); buying: purchase {} over {} months plus {} a month owned, {} months' lead time; target utilisation {}% (the API is cheaper below {}%); output tokens per second per GPU: {}.\n",
+        if recorded {
+            "recorded with its tables"
+        } else {
+            "not recorded by the version that wrote this folder: the config's"
+        },
         gpu_rate.map_or("–".to_string(), |r| crate::publish::summary::money(r, 2)),
-        economics.selfhost_gpu_model,
+        assumption("selfhost_gpu_model"),
         if gpu_rate.is_some() {
             text("gpu_hour_source")
         } else {
             "no break-even rows".to_string()
         },
-        crate::publish::summary::money(economics.gpu_purchase_usd, 0),
-        economics.amortisation_months,
-        crate::publish::summary::money(economics.owned_gpu_month_usd, 0),
-        economics.lead_time_months,
-        100.0 * economics.selfhost_wins_above
+        amount("gpu_purchase_usd"),
+        number("amortisation_months"),
+        amount("owned_gpu_month_usd"),
+        number("lead_time_months"),
+        percent("target"),
+        percent("api_below"),
+        if per_model.is_empty() {
+            "none recorded".to_string()
+        } else {
+            per_model.join(", ")
+        }
     );
-    if tables.iter().any(|t| t == "savings_by_spend") {
+    // Decisions (break-even, what-if, recommendations) are the latest run's, over its
+    // lookback: they belong to the quarter reviewed only when that lookback falls in it.
+    let lookback = crate::common::arrow_util::sql_batches(
+        &ctx,
+        "SELECT lookback_from, lookback_to FROM run_params",
+    )
+    .await
+    .unwrap_or_default();
+    let lookback_day = |column: usize| {
+        lookback
+            .first()
+            .filter(|b| b.num_rows() > 0)
+            .and_then(|b| crate::common::arrow_util::text_at(b, column, 0))
+            .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+    };
+    let decisions_in_quarter = match (lookback_day(0), lookback_day(1)) {
+        (Some(first), Some(last)) => first < end && last >= start,
+        _ => true,
+    };
+    let decisions_elsewhere = format!(
+        "_(not this quarter's: the latest run decided over {} to {}, outside {label}; run `inferledger run --from {start} --to {}` to decide on {label})_\n",
+        lookback_day(0).map_or("–".to_string(), |d| d.to_string()),
+        lookback_day(1).map_or("–".to_string(), |d| d.to_string()),
+        end.pred_opt().unwrap_or(end),
+    );
+    if !decisions_in_quarter {
+        let _ = writeln!(md, "**No decisions for {label}.** {decisions_elsewhere}");
+    } else if tables.iter().any(|t| t == "savings_by_spend") {
         let total = crate::common::arrow_util::sql_batches(
             &ctx,
             crate::publish::summary::queries::SAVINGS_TOTAL,
@@ -283,6 +382,12 @@ pub async fn review(
                 md,
                 "_(no data: the runs in this folder have no table for this section)_\n"
             );
+            continue;
+        }
+        let decides = ["breakeven", "scenarios", "recommendations"].contains(&table);
+        if decides && !decisions_in_quarter {
+            md.push_str(&decisions_elsewhere);
+            md.push('\n');
             continue;
         }
         let batches = crate::common::arrow_util::sql_batches(&ctx, sql).await?;

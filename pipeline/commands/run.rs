@@ -94,8 +94,14 @@ impl RunArgs {
         for warning in &summary.warnings {
             eprintln!("warning: {warning}");
         }
+        let exact = |text: &str| text.parse::<rust_decimal::Decimal>().unwrap_or_default();
+        let (api, gpu) = (
+            exact(&summary.totals.cost_usd),
+            exact(&summary.gpu_spend.billed_usd),
+        );
+        let money = |amount| crate::publish::summary::money(amount, 2);
         eprintln!(
-            "inferledger: {} rows read ({:.1} MB) in {:.2} s: {:.0} rows/s, {:.1} MB/s; {} kept, {} quarantined, {} duplicates, {} outside window; total ${}; GPU bills: {} rows, ${} GPU spend; peak memory {} MiB; published {} tables in {:.2} s; wrote {}",
+            "inferledger: {} rows read ({:.1} MB) in {:.2} s: {:.0} rows/s, {:.1} MB/s; {} kept, {} quarantined, {} duplicates, {} outside window; API {} + GPU {} billed = {} (GPU bills: {} rows); peak memory {} MiB; published {} tables in {:.2} s; wrote {}",
             summary.totals.rows_read,
             bytes as f64 / 1e6,
             seconds,
@@ -105,9 +111,10 @@ impl RunArgs {
             summary.totals.rows_quarantined,
             summary.totals.duplicates,
             summary.totals.rows_outside_window,
-            summary.totals.cost_usd,
+            money(api),
+            money(gpu),
+            money(api + gpu),
             summary.billing.iter().map(|b| b.rows_read).sum::<u64>(),
-            summary.gpu_spend.billed_usd,
             summary.peak_rss_bytes.map_or(0, |b| b / (1024 * 1024)),
             published_tables().len(),
             summary.publish_seconds.unwrap_or_default(),
@@ -160,6 +167,7 @@ pub async fn run_pipeline(
     let folder = OutputFolder::new(out)?;
     let (lock, staging) = if crate::read::remote::is_url(out) {
         BucketStaging::remove_stale(out)?;
+        Staging::remove_orphans_in(&std::env::temp_dir());
         (None, Staging::create_in(&std::env::temp_dir())?)
     } else {
         let lock = OutputLock::acquire(out)?;
@@ -430,6 +438,7 @@ pub async fn run_pipeline(
                 })
             }))
             .chain(summary::unmatched_pools(config, &billed_pools))
+            .chain(summary::unmatched_pool_hosts(config, &metrics))
             .collect(),
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         finished_at: String::new(),

@@ -252,23 +252,144 @@ pub fn validate(config_path: &std::path::Path) -> Result<ValidationReport> {
             }
         }
     }
+    validate_gpu_metrics(&config, &mut report);
+    Ok(report)
+}
+
+/// Lists each `[[gpu_metrics]]` source and checks its files' first records as `run` reads
+/// them: samples, their time span, the hosts they name and the pools those hosts belong
+/// to. A host that matches no pool's `hosts` is a warning (its samples measure no pool);
+/// a file none of whose records reads, or a source with no file, is a problem.
+fn validate_gpu_metrics(config: &crate::config::Config, report: &mut ValidationReport) {
+    use std::collections::BTreeSet;
+    let pools = crate::sources::billing::pools::PoolMatcher::new(&config.pools);
+    let mut pools_measured: BTreeSet<String> = BTreeSet::new();
+    let mut sampled = false;
     for source in &config.gpu_metrics {
-        let path = config.resolve(&source.path);
-        if crate::read::remote::is_url(&path) {
-            match crate::read::remote::list(&path.to_string_lossy()) {
-                Ok(found) if !found.is_empty() => {}
-                Ok(_) => report.problems.push(format!(
-                    "gpu_metrics {}: no such object or prefix",
-                    path.display()
-                )),
-                Err(e) => report.problems.push(format!("gpu_metrics {e}")),
+        let name = source.name.clone().unwrap_or_else(|| source.path.clone());
+        let format = match source.format {
+            crate::config::MetricsFormat::Dcgm => "dcgm",
+            crate::config::MetricsFormat::Vllm => "vllm",
+        };
+        let files = match crate::sources::metrics::expand_metrics(config, source) {
+            Ok(files) if !files.is_empty() => files,
+            Ok(_) => {
+                report.problems.push(format!(
+                    "gpu_metrics {name}: no metrics file at {}",
+                    config.resolve(&source.path).display()
+                ));
+                continue;
             }
-        } else if !path.exists() {
-            report.problems.push(format!(
-                "gpu_metrics {}: no such file or folder",
-                path.display()
+            Err(e) => {
+                report.problems.push(format!("gpu_metrics {name}: {e}"));
+                continue;
+            }
+        };
+        report.text.push_str(&format!(
+            "gpu_metrics {name} ({format}, host label {}): {} file(s)\n",
+            crate::sources::metrics::host_label(source),
+            files.len()
+        ));
+        for path in &files {
+            let records = match crate::sources::metrics::first_records(path, source, SAMPLE_RECORDS)
+            {
+                Ok(records) => records,
+                Err(e) => {
+                    report.problems.push(e.to_string());
+                    continue;
+                }
+            };
+            let (mut samples, mut bad) = (0usize, Vec::new());
+            let (mut first, mut last) = (i64::MAX, i64::MIN);
+            let mut hosts: BTreeSet<String> = BTreeSet::new();
+            let mut outside: BTreeSet<String> = BTreeSet::new();
+            for (line, read) in &records {
+                match read {
+                    Ok(found) => {
+                        for sample in found {
+                            samples += 1;
+                            first = first.min(sample.ts_micros);
+                            last = last.max(sample.ts_micros);
+                            let Some(host) = sample.host.clone() else {
+                                continue;
+                            };
+                            match pools.pool_for_host(&host) {
+                                Some(pool) => {
+                                    pools_measured.insert(pool.to_string());
+                                }
+                                None => {
+                                    outside.insert(host.clone());
+                                }
+                            }
+                            hosts.insert(host);
+                        }
+                    }
+                    Err(reason) => bad.push(format!("{}:{line}: {reason}", path.display())),
+                }
+            }
+            sampled |= samples > 0;
+            let day = |micros: i64| {
+                chrono::DateTime::from_timestamp_micros(micros)
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_default()
+            };
+            let span = if samples > 0 {
+                format!(", {} to {} UTC", day(first), day(last))
+            } else {
+                String::new()
+            };
+            let list = |set: &BTreeSet<String>| {
+                let shown: Vec<&str> = set.iter().take(8).map(String::as_str).collect();
+                let more = set.len().saturating_sub(shown.len());
+                format!(
+                    "{}{}",
+                    shown.join(", "),
+                    if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    }
+                )
+            };
+            report.text.push_str(&format!(
+                "  {}: {} record(s) checked, {samples} sample(s){span}, {} unreadable; hosts: {}\n",
+                path.display(),
+                records.len(),
+                bad.len(),
+                if hosts.is_empty() {
+                    "none".to_string()
+                } else {
+                    list(&hosts)
+                }
             ));
+            if !outside.is_empty() {
+                report.text.push_str(&format!(
+                    "warning: {}: hosts {} match no pool's `hosts` (their samples measure no pool)\n",
+                    path.display(),
+                    list(&outside)
+                ));
+            }
+            if !records.is_empty() && bad.len() == records.len() {
+                report.problems.push(format!(
+                    "{}: none of the {} records checked could be read as {format} metrics; first: {}",
+                    path.display(),
+                    records.len(),
+                    bad[0]
+                ));
+            }
+            for line in bad.iter().take(3) {
+                report.text.push_str(&format!("    {line}\n"));
+            }
         }
     }
-    Ok(report)
+    if sampled {
+        for pool in config.pools.iter().filter(|p| !p.hosts.is_empty()) {
+            if !pools_measured.contains(&pool.name) {
+                report.text.push_str(&format!(
+                    "warning: pool {}: its hosts {:?} match no GPU metrics sample checked, so its utilisation would be measured from request timings or token throughput, not DCGM\n",
+                    pool.name, pool.hosts
+                ));
+            }
+        }
+    }
 }

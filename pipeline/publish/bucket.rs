@@ -20,11 +20,10 @@ pub const STAGING_COPIES: &str = "_staging";
 const PARALLEL_REQUESTS: usize = 16;
 
 /// A run's staging folder copied, folder by folder as the run registers them, into the
-/// output folder's bucket under `versions/staging-<name>/`: `run --cluster` with `--out`
-/// on object storage stages in this machine's temporary folder, which a cluster's
-/// executors on other machines do not see, so they read the copies. Publication deletes
-/// it with the superseded versions (a killed run's too, at the next publication), and
-/// [`BucketStaging::remove`] at once.
+/// output folder's bucket under `_staging/<name>/`: `run --cluster` with `--out` on object
+/// storage stages in this machine's temporary folder, which a cluster's executors on other
+/// machines do not see, so they read the copies. [`BucketStaging::remove`] deletes it when
+/// the run ends; a killed run's copy goes at the next run ([`BucketStaging::remove_stale`]).
 #[derive(Debug)]
 pub struct BucketStaging {
     local_root: PathBuf,

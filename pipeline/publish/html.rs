@@ -659,7 +659,7 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
 
     let recommendations = Rows::of(
         ctx,
-        "SELECT rule, severity, scope, est_monthly_savings_usd, finding, action FROM recommendations",
+        "SELECT rule, severity, scope, est_monthly_savings_usd, realisable, saving_at_renewal_usd, confidence, finding, action FROM recommendations ORDER BY est_monthly_savings_usd DESC, saving_at_renewal_usd DESC, rule, scope",
     )
     .await?;
     let recs = html_table(
@@ -668,7 +668,10 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
             ("rule", "Rule"),
             ("severity", "Severity"),
             ("scope", "Scope"),
-            ("est_monthly_savings_usd", "Savings a month"),
+            ("est_monthly_savings_usd", "Saves a month now"),
+            ("realisable", "When"),
+            ("saving_at_renewal_usd", "Saves a month from renewal"),
+            ("confidence", "Confidence"),
             ("finding", "Finding"),
             ("action", "Action"),
         ],
@@ -722,18 +725,26 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
             ("high_usd", "High (95%)"),
         ],
     );
-    let anomalies = html_table(
-        &Rows::of(ctx, crate::publish::summary::queries::SPEND_ANOMALIES).await?,
-        &[
-            ("date", "Day"),
-            ("team", "Team"),
-            ("feature", "Feature"),
-            ("model", "Model"),
-            ("severity", "Severity"),
-            ("impact_usd", "Above normal"),
-            ("explanation", "What grew"),
-        ],
-    );
+    let anomaly_rows = Rows::of(ctx, crate::publish::summary::queries::SPEND_ANOMALIES).await?;
+    let anomalies = if anomaly_rows.each().next().is_none() {
+        format!(
+            "<p>{}</p>",
+            escape(&crate::publish::summary::no_anomalies_because(ctx).await?)
+        )
+    } else {
+        html_table(
+            &anomaly_rows,
+            &[
+                ("date", "Day"),
+                ("team", "Team"),
+                ("feature", "Feature"),
+                ("model", "Model"),
+                ("severity", "Severity"),
+                ("impact_usd", "Above normal"),
+                ("explanation", "Why"),
+            ],
+        )
+    };
 
     let mut html = String::new();
     let _ = write!(

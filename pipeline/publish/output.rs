@@ -128,6 +128,32 @@ impl Staging {
         Ok(Staging { root, name })
     }
 
+    /// Removes the `.staging-<pid>-…` folders in `parent` (the temporary folder, shared by
+    /// runs into different buckets) whose process is no longer running: what a killed run
+    /// staged. A folder whose process id lives on (or where `/proc` cannot tell) is kept.
+    pub fn remove_orphans_in(parent: &Path) {
+        let proc = Path::new("/proc");
+        if !proc.join("self").exists() {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(parent) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name
+                .strip_prefix(".staging-")
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if !proc.join(pid.to_string()).exists() && entry.path().is_dir() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+
     /// The folder itself.
     pub fn root(&self) -> &Path {
         &self.root
@@ -247,6 +273,11 @@ pub async fn register_output(
             ctx.register_table(name, view.into_view())?;
         }
         crate::analyze::register_request_step_views(ctx).await?;
+    }
+    // The rules' union, which queries/recommendations.sql reads (a folder missing a table
+    // a rule reads goes without it).
+    if names.iter().any(|n| n == "recommendations") {
+        let _ = crate::analyze::register_recommendation_findings_view(ctx).await;
     }
     if names.is_empty() {
         return Err(Error::Usage(format!(

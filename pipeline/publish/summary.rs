@@ -55,6 +55,8 @@ pub mod queries {
         include_str!("../../queries/report/reconciliation_findings.sql");
     /// The window's spend anomalies, largest impact first.
     pub const SPEND_ANOMALIES: &str = include_str!("../../queries/report/spend_anomalies.sql");
+    /// The spend history the anomaly detection read (first day, last day, days between).
+    pub const ANOMALY_HISTORY: &str = include_str!("../../queries/report/anomaly_history.sql");
     /// The month-end forecast of API spend.
     pub const SPEND_FORECAST: &str = include_str!("../../queries/report/spend_forecast.sql");
     /// The report queries users get as views in `sql` (`report_<name>`).
@@ -75,6 +77,27 @@ pub mod queries {
         ("spend_anomalies", SPEND_ANOMALIES),
         ("spend_forecast", SPEND_FORECAST),
     ];
+}
+
+/// Why the window has no spend anomaly: too little history to judge any day (a day needs
+/// 14 days of spend before it), or none rose above its normal level.
+pub async fn no_anomalies_because(ctx: &SessionContext) -> Result<String> {
+    let history = sql_batches(ctx, queries::ANOMALY_HISTORY).await?;
+    let cell = |column: usize| {
+        history
+            .first()
+            .filter(|b| b.num_rows() > 0)
+            .and_then(|b| crate::common::arrow_util::text_at(b, column, 0))
+    };
+    let days: i64 = cell(2).and_then(|d| d.parse().ok()).unwrap_or(0);
+    Ok(match (cell(0), cell(1)) {
+        (Some(first), Some(last)) if days < 14 => format!(
+            "Not enough history to look for anomalies: a day is judged against at least 14 days of spend before it, and the spend read starts {first}, {days} day{} before the window's last day ({last}). Nightly runs into this folder build the history up; from 14 days on, anomalies are looked for.",
+            if days == 1 { "" } else { "s" }
+        ),
+        (None, _) | (_, None) => "None: no priced API spend to judge.".to_string(),
+        _ => "None: no team × feature × model with 14 days of baseline rose more than 3 robust deviations and $1 above its 28-day and same-weekday medians.".to_string(),
+    })
 }
 
 /// One source in the run summary.
@@ -220,6 +243,59 @@ pub fn unmatched_pools(
             )
         })
         .collect()
+}
+
+/// A pool whose `hosts` globs match no GPU metrics sample (a typo sends every sample to
+/// no pool, and the pool's utilisation silently falls back to request timings or token
+/// throughput), and a metrics source none of whose samples belongs to a pool: one warning
+/// each, naming hosts the samples do have.
+pub fn unmatched_pool_hosts(
+    config: &crate::config::Config,
+    metrics: &[crate::sources::metrics::MetricsReport],
+) -> Vec<String> {
+    let seen = |reports: &[&crate::sources::metrics::MetricsReport]| {
+        let hosts: std::collections::BTreeSet<&String> =
+            reports.iter().flat_map(|r| &r.unmatched_hosts).collect();
+        if hosts.is_empty() {
+            "none outside the pools".to_string()
+        } else {
+            hosts
+                .into_iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let sampled: Vec<&crate::sources::metrics::MetricsReport> =
+        metrics.iter().filter(|r| r.samples > 0).collect();
+    if sampled.is_empty() {
+        return Vec::new();
+    }
+    let mut warnings: Vec<String> = config
+        .pools
+        .iter()
+        .filter(|p| !p.hosts.is_empty())
+        .filter(|p| !sampled.iter().any(|r| r.pools_matched.contains(&p.name)))
+        .map(|p| {
+            format!(
+                "pool {}: its hosts {:?} match no GPU metrics sample (hosts the samples name that match no pool: {}), so its utilisation is measured from request timings or token throughput, not DCGM",
+                p.name,
+                p.hosts,
+                seen(&sampled)
+            )
+        })
+        .collect();
+    for report in &sampled {
+        if report.samples_without_pool == report.samples && report.pools_matched.is_empty() {
+            warnings.push(format!(
+                "[[gpu_metrics]] {}: none of its {} samples belongs to a pool (hosts: {}); give the pools' `hosts` globs that match them",
+                report.name,
+                report.samples,
+                seen(&[*report])
+            ));
+        }
+    }
+    warnings
 }
 
 /// The files the config's local input paths reach that no source reads (an unknown
@@ -834,10 +910,7 @@ This run replaced days an earlier run had published, and these totals changed (`
         );
         md.push_str(&markdown_table(&anomalies, 15));
     } else {
-        let _ = writeln!(
-            md,
-            "None: no team × feature × model with 14 days of baseline rose more than 3 robust deviations and $1 above its 28-day and same-weekday medians."
-        );
+        let _ = writeln!(md, "{}", no_anomalies_because(ctx).await?);
     }
     if !summary.provider_usage.is_empty() {
         let _ = writeln!(md, "\n## Logged vs billed\n");
@@ -915,7 +988,7 @@ This run replaced days an earlier run had published, and these totals changed (`
     md.push_str(&markdown_table(
         &sql_batches(
             ctx,
-            "SELECT rule, severity, scope, est_monthly_savings_usd, finding, action FROM recommendations LIMIT 10",
+            "SELECT rule, severity, scope, est_monthly_savings_usd, realisable, commitment_ends, saving_at_renewal_usd, confidence, finding, action FROM recommendations ORDER BY est_monthly_savings_usd DESC, saving_at_renewal_usd DESC, rule, scope LIMIT 10",
         )
         .await?,
         10,

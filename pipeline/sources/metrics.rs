@@ -281,6 +281,10 @@ pub struct MetricsReport {
     pub samples: u64,
     /// Samples whose host matched no pool (kept, with pool NULL).
     pub samples_without_pool: u64,
+    /// The pools whose `hosts` matched a sample.
+    pub pools_matched: std::collections::BTreeSet<String>,
+    /// Up to 5 hosts of samples that matched no pool (for the warning that names them).
+    pub unmatched_hosts: Vec<String>,
     /// Records quarantined.
     pub rows_quarantined: u64,
     /// Commonest quarantine reasons.
@@ -356,13 +360,7 @@ pub fn ingest(
             MetricsFormat::Dcgm => "dcgm",
             MetricsFormat::Vllm => "vllm",
         };
-        let host_label = source
-            .host_label
-            .clone()
-            .unwrap_or_else(|| match source.format {
-                MetricsFormat::Dcgm => "Hostname".to_string(),
-                MetricsFormat::Vllm => "instance".to_string(),
-            });
+        let host_label = host_label(source);
         let mut report = MetricsReport {
             name: name.clone(),
             format: format_name.to_string(),
@@ -396,6 +394,21 @@ pub fn ingest(
                         .map(str::to_string);
                     report.samples += 1;
                     report.samples_without_pool += pool.is_none() as u64;
+                    match (&pool, &sample.host) {
+                        (Some(pool), _) => {
+                            if !report.pools_matched.contains(pool) {
+                                report.pools_matched.insert(pool.clone());
+                            }
+                        }
+                        (None, Some(host)) => {
+                            if report.unmatched_hosts.len() < 5
+                                && !report.unmatched_hosts.contains(host)
+                            {
+                                report.unmatched_hosts.push(host.clone());
+                            }
+                        }
+                        (None, None) => {}
+                    }
                     batch.rows.rows.push((sample, pool, line));
                 }
                 batch.row_added()?;
@@ -414,39 +427,8 @@ pub fn ingest(
                     .filter_map(|(i, line)| {
                         // Comments and blank lines are not samples: not read as rows.
                         let parsed = parse_exposition_line(&line)?;
-                        let value = parsed.and_then(
-                            |ExpositionLine {
-                                 name: metric,
-                                 labels,
-                                 value,
-                                 ts_ms: ts,
-                             }| {
-                                let labels = Value::Object(labels);
-                                let ts = ts.ok_or(
-                                    "sample has no timestamp (snapshots need `value timestamp_ms`)",
-                                )?;
-                                let ts_micros = ts
-                                    .checked_mul(1000)
-                                    .filter(|t| (0..crate::read::time::LATEST_MICROS).contains(t))
-                                    .ok_or_else(|| {
-                                        format!("timestamp {ts} ms is outside 1970–2095")
-                                    })?;
-                                Ok(vec![Sample {
-                                    ts_micros,
-                                    host: label_text(&labels, &host_label),
-                                    series: match source.format {
-                                        MetricsFormat::Dcgm => label_text(&labels, "UUID")
-                                            .or_else(|| label_text(&labels, "gpu"))
-                                            .unwrap_or_default(),
-                                        MetricsFormat::Vllm => {
-                                            label_text(&labels, "model_name").unwrap_or_default()
-                                        }
-                                    },
-                                    metric,
-                                    value,
-                                }])
-                            },
-                        );
+                        let value = parsed
+                            .and_then(|line| exposition_samples(line, &host_label, source.format));
                         Some(Item {
                             line: i as u64 + 1,
                             raw: line,
@@ -483,7 +465,98 @@ pub fn ingest(
     Ok(reports)
 }
 
-fn expand_metrics(config: &Config, source: &GpuMetricsSource) -> Result<Vec<std::path::PathBuf>> {
+/// The label naming a sample's host: the source's `host_label`, else `Hostname` (DCGM) or
+/// `instance` (vLLM).
+pub fn host_label(source: &GpuMetricsSource) -> String {
+    source
+        .host_label
+        .clone()
+        .unwrap_or_else(|| match source.format {
+            MetricsFormat::Dcgm => "Hostname".to_string(),
+            MetricsFormat::Vllm => "instance".to_string(),
+        })
+}
+
+/// One sample line of a text-exposition snapshot as a sample (a snapshot's line must carry
+/// its timestamp).
+fn exposition_samples(
+    line: ExpositionLine,
+    host_label: &str,
+    format: MetricsFormat,
+) -> Result<Vec<Sample>, String> {
+    let ExpositionLine {
+        name: metric,
+        labels,
+        value,
+        ts_ms: ts,
+    } = line;
+    let labels = Value::Object(labels);
+    let ts = ts.ok_or("sample has no timestamp (snapshots need `value timestamp_ms`)")?;
+    let ts_micros = ts
+        .checked_mul(1000)
+        .filter(|t| (0..crate::read::time::LATEST_MICROS).contains(t))
+        .ok_or_else(|| format!("timestamp {ts} ms is outside 1970–2095"))?;
+    Ok(vec![Sample {
+        ts_micros,
+        host: label_text(&labels, host_label),
+        series: match format {
+            MetricsFormat::Dcgm => label_text(&labels, "UUID")
+                .or_else(|| label_text(&labels, "gpu"))
+                .unwrap_or_default(),
+            MetricsFormat::Vllm => label_text(&labels, "model_name").unwrap_or_default(),
+        },
+        metric,
+        value,
+    }])
+}
+
+/// One record of a metrics file: its line and its samples, or why it cannot be read.
+pub type RecordSamples = (u64, std::result::Result<Vec<Sample>, String>);
+
+/// The first `limit` records of one metrics file, read as `run` reads them: what
+/// `validate` checks.
+pub fn first_records(
+    path: &Path,
+    source: &GpuMetricsSource,
+    limit: usize,
+) -> Result<Vec<RecordSamples>> {
+    let host_label = host_label(source);
+    let mut found = Vec::new();
+    if path.extension().is_some_and(|e| e == "prom" || e == "txt") {
+        let reader = BufReader::new(files::open_raw(path)?);
+        for (i, line) in reader.lines().enumerate() {
+            let line = line.map_err(|e| Error::io(path, e))?;
+            let Some(parsed) = parse_exposition_line(&line) else {
+                continue;
+            };
+            let samples = parsed
+                .and_then(|l| exposition_samples(l, &host_label, source.format))
+                .and_then(|samples| in_range(samples, source.format));
+            found.push((i as u64 + 1, samples));
+            if found.len() >= limit {
+                break;
+            }
+        }
+        return Ok(found);
+    }
+    let Some((layout, compression)) = files::classify(path) else {
+        return Ok(found);
+    };
+    for record in records::open(path, layout, compression, |f| Box::new(f))?.take(limit) {
+        let samples = record
+            .value
+            .and_then(|v| samples_of(&v, &host_label, source.format))
+            .and_then(|samples| in_range(samples, source.format));
+        found.push((record.line, samples));
+    }
+    Ok(found)
+}
+
+/// The files of a metrics source: text-exposition snapshots first, then record files.
+pub fn expand_metrics(
+    config: &Config,
+    source: &GpuMetricsSource,
+) -> Result<Vec<std::path::PathBuf>> {
     let path = config.resolve(&source.path);
     let exposition = |p: &std::path::Path| p.extension().is_some_and(|e| e == "prom" || e == "txt");
     if crate::read::remote::is_url(&path) {

@@ -1,12 +1,15 @@
 -- Rule cache_writes_outweigh_reads: a model × feature whose cache writes cost more above
--- the input price than its cache reads saved. Saving: the difference, per month.
+-- the input price than its cache reads saved, over every request of the model × feature
+-- (a read is usually a request that writes nothing: what the writes bought). Saving: the
+-- difference, per month.
 WITH groups AS (
     SELECT model, feature,
            SUM(cache_saved_usd) AS saved, SUM(cache_write_premium_usd) AS premium,
            SUM(cache_write_1h_tokens) AS written_1h, SUM(cache_write_tokens) AS written
     FROM requests_daily
-    WHERE pool IS NULL AND writes_cache
+    WHERE pool IS NULL
     GROUP BY model, feature
+    HAVING SUM(cache_write_tokens) > 0
 )
 SELECT
     'cache_writes_outweigh_reads' AS rule,

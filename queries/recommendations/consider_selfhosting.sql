@@ -8,8 +8,12 @@ SELECT
     'model ' || b.model || ' / feature ' || COALESCE(b.feature, '-') AS scope,
     'API spend of $' || CAST(CAST(b.monthly_api_cost_usd AS DECIMAL(20, 2)) AS VARCHAR) || ' a month would cost $'
         || CAST(CAST(b.monthly_selfhost_cost_usd AS DECIMAL(20, 2)) AS VARCHAR) || ' on ' || CAST(b.gpus_needed AS VARCHAR)
-        || ' self-hosted GPU(s); it breaks even at ' || CAST(round(100.0 * b.breakeven_utilization, 1) AS VARCHAR)
-        || '% utilisation.' AS finding,
+        || ' self-hosted GPU(s) (its p95 hour, ' || CAST(CAST(round(b.peak_output_tokens_per_second) AS BIGINT) AS VARCHAR)
+        || ' output tokens/s, needs ' || CAST(b.gpus_for_peak AS VARCHAR) || ' at the target utilisation, plus the spare), ops $'
+        || CAST(CAST(b.monthly_ops_cost_usd AS DECIMAL(20, 2)) AS VARCHAR) || ' a month included; moving costs $'
+        || CAST(CAST(b.migration_cost_usd AS DECIMAL(20, 2)) AS VARCHAR) || ' once, paid back in '
+        || CAST(round(b.payback_months, 1) AS VARCHAR) || ' months; it breaks even at '
+        || CAST(round(100.0 * b.breakeven_utilization, 1) AS VARCHAR) || '% utilisation.' AS finding,
     'selfhost_breakeven: kind = ''api_workload'', model = ''' || b.model || ''', feature = ''' || COALESCE(b.feature, '') || '''' AS evidence,
     CAST(b.monthly_saving_usd AS DECIMAL(38, 12)) AS est_monthly_savings_usd,
     'Pilot an open-weight model of similar quality on ' || CAST(b.gpus_needed AS VARCHAR)

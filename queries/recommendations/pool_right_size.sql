@@ -1,7 +1,8 @@
 -- Rule pool_right_size: a pool that could give back whole instances at some hours of the
 -- day and still run at most economics.selfhost_wins_above busy (pool_rightsizing). Saving:
--- the GPUs given back, priced at the pool's GPU-hour price (committed capacity: at renewal,
--- so no monthly saving is claimed). An alternative to moving the pool to the API.
+-- the GPUs given back, priced at the pool's GPU-hour price (for committed capacity the
+-- saving at renewal, which queries/recommendations.sql marks as realisable only then). An
+-- alternative to moving the pool to the API.
 WITH plan AS (
     SELECT pool,
            MAX(billed_gpus) AS billed_gpus,
@@ -21,7 +22,7 @@ utilisation AS (
 )
 SELECT
     'pool_right_size' AS rule,
-    CASE WHEN p.monthly_saving_usd >= 10000 THEN 'high' ELSE 'medium' END AS severity,
+    CASE WHEN p.monthly_saving_usd + p.saving_at_renewal_usd >= 10000 THEN 'high' ELSE 'medium' END AS severity,
     'pool ' || p.pool AS scope,
     'Pool ' || p.pool || ' was busy ' || CAST(round(100.0 * u.utilization, 1) AS VARCHAR) || '% of its GPU-hours on '
         || CAST(p.billed_gpus AS VARCHAR) || ' GPUs; at ' || CAST(round(100.0 * p.target_utilization, 1) AS VARCHAR)
@@ -29,10 +30,9 @@ SELECT
         || CASE WHEN p.peak_gpus_needed > p.billed_gpus THEN ' (more than it has: its peak runs above the target)' ELSE '' END
         || ' and ' || CAST(p.quiet_gpus_needed AS VARCHAR) || ' in its quietest; '
         || CAST(p.hours_to_scale_down AS VARCHAR) || ' hours of the day could run on fewer'
-        || CASE WHEN p.committed THEN ' (committed capacity: $' || CAST(CAST(p.saving_at_renewal_usd AS DECIMAL(20, 2)) AS VARCHAR) || ' a month at renewal).'
-                ELSE '.' END AS finding,
+        || '.' AS finding,
     'pool_rightsizing: pool = ''' || p.pool || ''' (gpus_needed, removable_gpus by hour_of_day)' AS evidence,
-    CAST(p.monthly_saving_usd AS DECIMAL(38, 12)) AS est_monthly_savings_usd,
+    CAST(p.monthly_saving_usd + p.saving_at_renewal_usd AS DECIMAL(38, 12)) AS est_monthly_savings_usd,
     'Scale the pool down in the hours pool_rightsizing lists (an autoscaler schedule: gpus_needed by hour_of_day), back to '
         || CAST(LEAST(p.peak_gpus_needed, p.billed_gpus) AS VARCHAR) || ' GPUs for the busy hours.' AS action,
     'pool ' || p.pool AS acts_on,

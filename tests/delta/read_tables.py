@@ -1,11 +1,12 @@
 """Reads inferledger's published tables with two Delta Lake readers that are not ours:
 DuckDB's `delta` extension (delta-kernel-rs, through duckdb-ext-delta) and the Python
-`deltalake` package (delta-rs, querying with its own DataFusion). For each
-`table:expression` argument it prints, as one JSON object, the table's row count and the
-expression's value (cast to text) as each reader computes them over the table's latest
-version.
+`deltalake` package (delta-rs, querying with its own DataFusion). For each output folder
+and each `table:expression` argument it prints, in one JSON object keyed by folder, then
+table, the table's row count and the expression's value (cast to text) as each reader
+computes them over the table's latest version. One process reads many folders (the
+kill-at-every-step test's) without paying for the imports each time.
 
-    python read_tables.py OUT requests:SUM(cost_usd) interactions:COUNT(*) ...
+    python read_tables.py OUT [OUT ...] -- requests:SUM(cost_usd) interactions:COUNT(*) ...
 """
 
 import glob
@@ -29,11 +30,20 @@ def delta_extension() -> str:
 
 
 def main() -> None:
-    out = sys.argv[1]
+    args = sys.argv[1:]
+    if "--" not in args:
+        sys.exit("usage: read_tables.py OUT [OUT ...] -- TABLE:EXPRESSION ...")
+    split = args.index("--")
+    folders, asked = args[:split], args[split + 1 :]
     con = duckdb.connect()
     con.execute(f"LOAD '{delta_extension()}'")
+    print(json.dumps({out: read_folder(con, out, asked) for out in folders}))
+
+
+def read_folder(con, out: str, asked: list) -> dict:
+    """Each asked table of one output folder, as both readers see it."""
     result = {}
-    for arg in sys.argv[2:]:
+    for arg in asked:
         table, expression = arg.split(":", 1)
         path = os.path.join(out, table)
         duck = con.execute(
@@ -53,7 +63,7 @@ def main() -> None:
             "deltalake": [rows, value],
             "version": dt.version(),
         }
-    print(json.dumps(result))
+    return result
 
 
 if __name__ == "__main__":

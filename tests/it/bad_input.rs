@@ -297,3 +297,68 @@ fn files_that_are_not_read_are_named_not_silently_skipped() {
         assert!(text.contains(name), "{text}");
     }
 }
+
+#[test]
+fn a_typo_in_a_pool_s_hosts_is_named_not_silently_measured_another_way() {
+    // The sample's DCGM samples come from gpu-chat-1 and gpu-chat-2 (sample-data/metrics/
+    // dcgm_chat_prod.csv), which chat-prod's `hosts = ["gpu-chat-*"]` claims. Misspelt as
+    // "gpu-chta-*", no sample belongs to the pool: the run says so, naming the hosts the
+    // samples have, and chat-prod's utilisation is no longer DCGM's.
+    let dir = tempfile::tempdir().unwrap();
+    let good = sample_config_with_absolute_paths();
+    assert!(good.contains("hosts = [\"gpu-chat-*\"]"));
+    let config = write_config(
+        dir.path(),
+        &good.replace("hosts = [\"gpu-chat-*\"]", "hosts = [\"gpu-chta-*\"]"),
+    );
+    // `validate` says so before any run.
+    let validate = inferledger(&["validate", "--config", config.to_str().unwrap()]);
+    assert_ok(&validate);
+    let listed = stdout(&validate);
+    assert!(
+        listed.contains("hosts gpu-chat-1, gpu-chat-2 match no pool's `hosts`")
+            && listed.contains("warning: pool chat-prod: its hosts [\"gpu-chta-*\"] match no GPU metrics sample checked"),
+        "{listed}"
+    );
+    let out = dir.path().join("out");
+    let output = run(&config, &out, &["--quiet"]);
+    assert_ok(&output);
+    let warnings = stderr(&output);
+    assert!(
+        warnings.contains("pool chat-prod: its hosts [\"gpu-chta-*\"] match no GPU metrics sample")
+            && warnings.contains("gpu-chat-1, gpu-chat-2"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("[[gpu_metrics]] dcgm: none of its"),
+        "{warnings}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run_summary.json")).unwrap())
+            .unwrap();
+    let listed = summary["warnings"].as_array().unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with("pool chat-prod: its hosts")),
+        "{listed:?}"
+    );
+    let methods = query(
+        &out,
+        "SELECT DISTINCT method FROM hourly_utilization WHERE pool = 'chat-prod'",
+    );
+    assert!(!methods.iter().any(|m| m[0] == "dcgm"), "{methods:?}");
+    // Spelt right: no such warning, and DCGM measures the pool.
+    let right = dir.path().join("right");
+    std::fs::create_dir_all(&right).unwrap();
+    let config = write_config(&right, &good);
+    let output = run(&config, &right.join("out"), &["--quiet"]);
+    assert_ok(&output);
+    assert!(!stderr(&output).contains("match no GPU metrics sample"));
+    assert!(!stderr(&output).contains("none of its"));
+    let methods = query(
+        &right.join("out"),
+        "SELECT DISTINCT method FROM hourly_utilization WHERE pool = 'chat-prod'",
+    );
+    assert!(methods.iter().any(|m| m[0] == "dcgm"), "{methods:?}");
+}

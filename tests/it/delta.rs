@@ -42,18 +42,59 @@ fn delta_readers_python() -> PathBuf {
 }
 
 /// Each table's row count and `expression`, as DuckDB and `deltalake` compute them over
-/// the table's latest version: table → (duckdb [rows, value], deltalake [rows, value]).
+/// the table's latest version: `{table: {"duckdb": [rows, value], "deltalake": [rows,
+/// value], "version": v}}`.
 pub fn read_with_delta_readers(out: &Path, tables: &[(&str, &str)]) -> serde_json::Value {
+    let key = out.to_str().unwrap();
+    read_folders_with_delta_readers(&[out], tables)[key].clone()
+}
+
+/// [`read_with_delta_readers`] over many folders in one Python process:
+/// `{folder: {table: …}}`.
+pub fn read_folders_with_delta_readers(
+    folders: &[&Path],
+    tables: &[(&str, &str)],
+) -> serde_json::Value {
     let mut command = Command::new(delta_readers_python());
     command
         .arg(root().join("tests/delta/read_tables.py"))
-        .arg(out);
+        .args(folders)
+        .arg("--");
     for (table, expression) in tables {
         command.arg(format!("{table}:{expression}"));
     }
     let output = command.output().expect("python runs");
     assert_ok(&output);
     serde_json::from_str(&stdout(&output)).unwrap()
+}
+
+/// Reads every folder a kill left with DuckDB's delta extension and the `deltalake`
+/// package (in one process) and asserts each published table holds run A's row count or
+/// run B's, never a torn table.
+pub fn assert_each_table_at_one_run(
+    folders: &[std::path::PathBuf],
+    tables_a: &std::collections::BTreeMap<String, Vec<Vec<String>>>,
+    tables_b: &std::collections::BTreeMap<String, Vec<Vec<String>>>,
+) {
+    let asked: Vec<(&str, &str)> = inferledger::analyze::published_steps()
+        .map(|s| (s.table, "COUNT(*)"))
+        .collect();
+    let paths: Vec<&Path> = folders.iter().map(|p| p.as_path()).collect();
+    let read = read_folders_with_delta_readers(&paths, &asked);
+    for folder in folders {
+        let read = &read[folder.to_str().unwrap()];
+        for (table, _) in &asked {
+            let (a, b) = (tables_a[*table].len(), tables_b[*table].len());
+            for reader in ["duckdb", "deltalake"] {
+                let seen: usize = read[table][reader][0].as_str().unwrap().parse().unwrap();
+                assert!(
+                    seen == a || seen == b,
+                    "{}: {reader} read {seen} rows of {table}",
+                    folder.display()
+                );
+            }
+        }
+    }
 }
 
 /// A decimal's text, normalised (readers print different numbers of trailing zeros).

@@ -185,6 +185,24 @@ fn sample_data_run_matches_independent_figures() {
     // generate.py: 2,857 of 2,893 interactions completed; cost is API and GPU together.
     assert!(report.contains("2,857 of 2,893 completed"), "{report}");
     assert!(stderr(&output).contains("4623 rows read"));
+    // The sample's seven days (2026-11-16 to 22) are too few to judge a day against 14
+    // days of spend before it: said so, not "None".
+    assert!(
+        report.contains("Not enough history to look for anomalies")
+            && report.contains(
+                "the spend read starts 2026-11-16, 6 days before the window's last day (2026-11-22)"
+            ),
+        "{report}"
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("Not enough history to look for anomalies"));
+    // The run's last line says what its total is: API and GPU, as the review's November
+    // row ($2,164.87 API + $33,847.15 GPU billed = $36,012.02).
+    assert!(
+        stderr(&output).contains("API $2,164.87 + GPU $33,847.15 billed = $36,012.02"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -296,6 +314,17 @@ fn validate_checks_everything_and_writes_nothing() {
     let output = inferledger(&["validate", "--config", SAMPLE_CONFIG]);
     assert_ok(&output);
     assert!(stdout(&output).contains("ok: config and inputs are readable"));
+    // The GPU metrics sources are listed and their first records read: the DCGM dump
+    // starts at 1794787260 s (2026-11-16 00:01:00 UTC) on gpu-chat-1 and gpu-chat-2,
+    // which chat-prod's hosts claim (sample-data/metrics/dcgm_chat_prod.csv).
+    let listed = stdout(&output);
+    assert!(
+        listed.contains("gpu_metrics dcgm (dcgm, host label Hostname): 1 file(s)")
+            && listed.contains("2026-11-16 00:01:00 to")
+            && listed.contains("hosts: gpu-chat-1, gpu-chat-2"),
+        "{listed}"
+    );
+    assert!(!listed.contains("match no"), "{listed}");
 
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
@@ -598,15 +627,71 @@ fn quarterly_review_of_the_sample_history() {
         ),
         "{review}"
     );
-    // Money rounded once, the same way: the Opus workload's $9,379.60 a month on the API,
-    // $8,977.85 self-hosted (8,977.845 rounds half away from zero), saving $401.75.
+    // The Opus workload ($9,379.60 a month on the API) sized for its busy hours: its p95
+    // hour (314 output tokens/s) needs ceil(314 / (1,000 × 0.6)) = 1 GPU, 2 with the spare
+    // replica, at the bill's $12.29 an H100-hour: 2 × 12.29 × 730.5 = $17,955.69, plus ops
+    // 0.25 × the sample's $2,500 engineer-month = $625: $18,580.69 a month. The API stays
+    // cheaper ('api', nothing saved), where a month's average on one GPU ($8,977.85) had
+    // said self-host and save $401.75.
     assert!(
-        review.contains("| $9,379.60 | $8,977.85 | 1 |")
-            && review.contains("| selfhost | $401.75 |"),
+        review.contains("| claude-opus-4-1-20250805 | nightly-report | – | $9,379.60 | $18,580.69 | 2 | 314 | 1 | $625.00 | $2,500.00 | – |")
+            && review.contains("| 2.0% | – | api | $0.00 |"),
         "{review}"
     );
     // gpt-4o-mini breaks even only above 100% of a GPU: said as never, not as 246%.
     assert!(review.contains("| never (246% of a GPU) |"), "{review}");
+    // Cost per completed interaction is API and GPU together, as in report.md: for each
+    // feature in November, the total cost of its interactions (summed here straight from
+    // `interactions`, which the review does not read) over the completed ones. chat runs
+    // on the self-hosted pool: without its GPU share it would be cents.
+    let by_feature = |rows: Vec<Vec<String>>| -> std::collections::BTreeMap<String, String> {
+        rows.into_iter()
+            .map(|r| (r[0].clone(), r[1].clone()))
+            .collect()
+    };
+    let expected = by_feature(query(
+        &out,
+        "SELECT feature, CAST(CAST(CAST(SUM(total_cost_usd) AS DECIMAL(30, 12)) \
+         / CAST(SUM(CASE WHEN completed THEN 1 ELSE 0 END) AS DECIMAL(20, 0)) AS DECIMAL(38, 12)) AS VARCHAR) \
+         FROM interactions WHERE date LIKE '2026-11%' GROUP BY feature \
+         HAVING SUM(CASE WHEN completed THEN 1 ELSE 0 END) > 0",
+    ));
+    let reviewed = by_feature(parquet_query(
+        &out.join("review/2026Q4/cost_per_completed_by_month.parquet"),
+        "SELECT feature, CAST(cost_per_completed_interaction AS VARCHAR) FROM t \
+         WHERE month = '2026-11' AND cost_per_completed_interaction IS NOT NULL",
+    ));
+    assert_eq!(reviewed, expected);
+    let chat: rust_decimal::Decimal = reviewed["chat"].parse().unwrap();
+    assert!(chat > rust_decimal::Decimal::ONE, "chat: {chat}");
+    // The assumptions printed are the ones the run recorded with its tables, whatever
+    // config the review is given (the sample's target utilisation is the default 60%; a
+    // config saying 75% changes nothing here), and the throughput it assumed per model.
+    let other = dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        sample_config_with_absolute_paths()
+            .replace("[economics]\n", "[economics]\nselfhost_wins_above = 0.75\n"),
+    )
+    .unwrap();
+    let again = inferledger(&[
+        "review",
+        "--quarter",
+        "2026Q4",
+        "--out",
+        out.to_str().unwrap(),
+        "--config",
+        other.to_str().unwrap(),
+    ]);
+    assert_ok(&again);
+    let again = std::fs::read_to_string(out.join("review/2026Q4/review.md")).unwrap();
+    assert!(
+        again.contains("Assumptions the run used (recorded with its tables)")
+            && again.contains("target utilisation 60%")
+            && !again.contains("target utilisation 75%")
+            && again.contains("output tokens per second per GPU: "),
+        "{again}"
+    );
     // Without --quarter: the quarter of the latest data (2026Q4), whatever today is.
     let default = inferledger(&["review", "--out", out.to_str().unwrap()]);
     assert_ok(&default);
@@ -616,9 +701,23 @@ fn quarterly_review_of_the_sample_history() {
         stdout(&default)
     );
     // Every scenario of the Opus workload, with the GPU price from the bill ($12.29 an
-    // H100-hour, $8,977.845 a month): +40% → $12,568.98, −40% → $5,386.71.
-    assert!(review.contains("GPU price +40% | $12,568.98 |"), "{review}");
-    assert!(review.contains("GPU price -40% | $5,386.71 |"), "{review}");
+    // H100-hour, $8,977.845 a GPU-month, 2 GPUs: $17,955.69) and its $625 of ops, which no
+    // GPU price moves: +40% → 25,137.966 + 625 = $25,762.97, −40% → 10,773.414 + 625 =
+    // $11,398.41. Throughput −50% (500 tokens/s a GPU): ceil(314 / 300) = 2 GPUs, 3 with
+    // the spare: 3 × 8,977.845 + 625 = $27,558.54 (…535 rounds half away from zero);
+    // +50%: still 1 + 1, $18,580.69.
+    let opus = "model claude-opus-4-1-20250805 / feature nightly-report | api\\_workload";
+    for (scenario, cost) in [
+        ("GPU price +40%", "$25,762.97"),
+        ("GPU price -40%", "$11,398.41"),
+        ("throughput -50%", "$27,558.54"),
+        ("throughput +50%", "$18,580.69"),
+    ] {
+        assert!(
+            review.contains(&format!("| {opus} | {scenario} | {cost} |")),
+            "{scenario}: {review}"
+        );
+    }
     // The tables are written as Parquet too.
     for table in [
         "spend_by_month",
@@ -631,7 +730,8 @@ fn quarterly_review_of_the_sample_history() {
             "{table}"
         );
     }
-    // A quarter without data says so rather than failing.
+    // A quarter without data says so rather than failing, and shows no decision: the
+    // latest run decided over November 2026, not 2025Q1.
     let empty = inferledger(&[
         "review",
         "--quarter",
@@ -640,6 +740,14 @@ fn quarterly_review_of_the_sample_history() {
         out.to_str().unwrap(),
     ]);
     assert_ok(&empty);
+    let empty = std::fs::read_to_string(out.join("review/2025Q1/review.md")).unwrap();
+    assert!(
+        empty.contains("**No decisions for 2025Q1.**")
+            && empty.contains("outside 2025Q1")
+            && !empty.contains("a month together")
+            && !empty.contains("| selfhost |"),
+        "{empty}"
+    );
     let bad = inferledger(&[
         "review",
         "--quarter",

@@ -72,6 +72,23 @@ pub fn query(out: &Path, sql: &str) -> Vec<Vec<String>> {
     cells(&results[0])
 }
 
+/// `sql` over one Parquet file, registered as `t`, as rows of text cells.
+pub fn parquet_query(file: &Path, sql: &str) -> Vec<Vec<String>> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let ctx = datafusion::prelude::SessionContext::new();
+        ctx.register_parquet(
+            "t",
+            file.to_str().unwrap(),
+            datafusion::prelude::ParquetReadOptions::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        cells(&batches)
+    })
+}
+
 /// Batches as rows of text cells.
 pub fn cells(batches: &[RecordBatch]) -> Vec<Vec<String>> {
     let options = FormatOptions::default().with_null("NULL");
@@ -150,15 +167,43 @@ pub fn openai_line(id: &str, created: i64, prompt: i64, cached: i64, completion:
     )
 }
 
+/// Writes `logs/log.jsonl` for the kill-at-every-step tests: run A's one request a day on
+/// 2026-11-16 and 17, and with `extra` run B's second request each day.
+pub fn write_two_days_of_logs(logs: &Path, extra: bool) {
+    let mut lines = Vec::new();
+    for (day, created) in [(1, 1_794_787_200), (2, 1_794_873_600)] {
+        lines.push(openai_line(&format!("a{day}"), created, 100, 10, 5));
+        if extra {
+            lines.push(openai_line(&format!("b{day}"), created + 60, 200, 0, 7));
+        }
+    }
+    std::fs::write(logs.join("log.jsonl"), lines.join("\n")).unwrap();
+}
+
 /// Every published table of an output folder, each as sorted rows of text cells.
 pub fn tables(out: &Path) -> BTreeMap<String, Vec<Vec<String>>> {
-    let mut all = BTreeMap::new();
-    for step in inferledger::analyze::published_steps() {
-        let mut rows = query(out, &format!("SELECT * FROM {}", step.table));
-        rows.sort();
-        all.insert(step.table.to_string(), rows);
-    }
-    all
+    // One session (one read of the run manifest and the Delta logs) for every table.
+    let names: Vec<&str> = inferledger::analyze::published_steps()
+        .map(|s| s.table)
+        .collect();
+    let statements: String = names
+        .iter()
+        .map(|t| format!("SELECT * FROM {t};"))
+        .collect();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let results = runtime
+        .block_on(inferledger::commands::sql::query(out, &statements))
+        .unwrap_or_else(|e| panic!("{}: {e}", out.display()));
+    assert_eq!(results.len(), names.len(), "one result per table");
+    names
+        .iter()
+        .zip(results)
+        .map(|(table, batches)| {
+            let mut rows = cells(&batches);
+            rows.sort();
+            (table.to_string(), rows)
+        })
+        .collect()
 }
 
 /// The same tables row for row: exact (money is decimal), but for floating-point ratios,

@@ -297,16 +297,27 @@ fn a_month_night_by_night_equals_one_run_over_it() {
     // The runaway agent is the month's one anomaly: dave's chat spend on gpt-4o-mini on the
     // 20th (20 and more requests of 100,000 output tokens, each 6 cents at $0.60 per
     // million: over $1 above a median of cents, so `low`), found the same night by night.
+    // What moved is tokens per request: about 100,000 against a usual 550–2,400 (dozens of
+    // times more), beyond requests (27-odd against his usual 6–7: about 4×) and price per
+    // token (at most 4×: output's $0.60 a million against a prompt token's $0.15).
     let anomalies = query(
         &nightly,
-        "SELECT date, team, feature, model, severity, starts_with(explanation, 'output tokens grew most') FROM spend_anomalies",
+        "SELECT date, team, feature, model, severity, driver, tokens_per_request_factor > 30 FROM spend_anomalies",
     );
     assert_eq!(
         anomalies,
         vec![
-            ["2026-11-20", "team-d", "chat", "gpt-4o-mini", "low", "true"]
-                .map(String::from)
-                .to_vec()
+            [
+                "2026-11-20",
+                "team-d",
+                "chat",
+                "gpt-4o-mini",
+                "low",
+                "tokens per request",
+                "true"
+            ]
+            .map(String::from)
+            .to_vec()
         ]
     );
     // Alice's session at 23:50 and 23:58 continues at 00:05 and 00:20 the next night: one

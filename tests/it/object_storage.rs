@@ -578,6 +578,153 @@ fn runs_publish_into_a_bucket_what_they_publish_into_a_folder_and_atomically() {
     assert_eq!(latest_run(&server), newest);
 }
 
+/// Whether the bucket holds an object at `key`.
+fn object_exists(server: &S3Server, key: &str) -> bool {
+    let store = bucket_store(server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(store.head(&object_store::path::Path::from(key)))
+        .is_ok()
+}
+
+/// Copies every object under `from` to `to` inside the bucket (server-side).
+fn copy_prefix(server: &S3Server, from: &str, to: &str) {
+    let store = bucket_store(server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for key in keys_under(server, from) {
+        let target = format!("{to}{}", key.strip_prefix(from).unwrap());
+        runtime.block_on(async {
+            store
+                .copy(
+                    &object_store::path::Path::from(key.as_str()),
+                    &object_store::path::Path::from(target.as_str()),
+                )
+                .await
+                .unwrap()
+        });
+    }
+}
+
+/// A run into a bucket killed after each step of its publication in turn (each upload of
+/// a file into a table, each commit, the manifest, each of the run's files; the process
+/// aborts there, as kill -9 would). Run A published two days; run B adds a request a day.
+/// After each kill: `sql` through S3 sees exactly run A (killed before B's manifest) or
+/// exactly run B (after); the latest manifest names versions every table has in the
+/// bucket; the bucket's tables, downloaded, hold one run's rows table for row, read by us
+/// and by two Delta readers that are not ours; and (every tenth kill) the next run
+/// publishes run B.
+#[test]
+fn a_run_into_a_bucket_killed_at_each_publication_step_leaves_one_whole_run() {
+    let server = S3Server::with_empty_bucket();
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let write_logs = |extra: bool| write_two_days_of_logs(&logs, extra);
+    let config = write_config(
+        dir.path(),
+        "[[requests]]\nname = \"logs\"\npath = \"logs\"\nformat = \"openai\"\n",
+    );
+    let url = |prefix: &str| format!("s3://{BUCKET}/{prefix}/");
+    let run_into = |prefix: &str, crash_after: Option<usize>| {
+        let out = url(prefix);
+        let args = [
+            "run",
+            "--quiet",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            &out,
+        ];
+        match crash_after {
+            Some(step) => with_server_env_and(
+                &server,
+                &args,
+                &[(inferledger::publish::CRASH_ENV, &step.to_string())],
+            ),
+            None => with_server_env(&server, &args),
+        }
+    };
+    // Every table's rows and the API total, in one query through S3.
+    let counts: String = inferledger::analyze::published_steps()
+        .map(|s| format!("SELECT '{0}' AS t, COUNT(*) AS n FROM {0}", s.table))
+        .chain([
+            "SELECT 'cost' AS t, CAST(SUM(cost_usd) * 1e9 AS BIGINT) AS n FROM requests"
+                .to_string(),
+        ])
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+        + " ORDER BY t";
+    let seen_through_s3 = |prefix: &str| {
+        let answer = sql_with_credentials(&server, &url(prefix), &counts);
+        assert_ok(&answer);
+        stdout(&answer)
+    };
+    let downloaded = |prefix: &str| {
+        let local = dir.path().join(prefix);
+        download(&server, &format!("{prefix}/"), &local);
+        local
+    };
+    write_logs(false);
+    assert_ok(&run_into("a", None));
+    let (counts_a, tables_a) = (seen_through_s3("a"), tables(&downloaded("a")));
+    write_logs(true);
+    assert_ok(&run_into("b", None));
+    let (counts_b, tables_b) = (seen_through_s3("b"), tables(&downloaded("b")));
+    assert_ne!(counts_a, counts_b);
+    assert_eq!(tables_b["requests"].len(), 4);
+
+    let mut killed_folders = Vec::new();
+    let (mut saw_a, mut saw_b) = (0, 0);
+    for step in 0.. {
+        let prefix = format!("kill{step}");
+        copy_prefix(&server, "a/", &format!("{prefix}/"));
+        if run_into(&prefix, Some(step)).status.success() {
+            // Past the last step: the run published whole.
+            assert_eq!(seen_through_s3(&prefix), counts_b);
+            break;
+        }
+        let runs = keys_under(&server, &format!("{prefix}/_runs/"));
+        let local = downloaded(&prefix);
+        if runs.len() == 1 {
+            assert_eq!(seen_through_s3(&prefix), counts_a, "step {step}: run A");
+            assert_eq!(tables(&local), tables_a, "step {step}: run A");
+            saw_a += 1;
+        } else {
+            assert_eq!(seen_through_s3(&prefix), counts_b, "step {step}: run B");
+            assert_eq!(tables(&local), tables_b, "step {step}: run B");
+            saw_b += 1;
+        }
+        // The latest manifest names versions every table has in the bucket.
+        let manifest = latest_manifest(&local);
+        for (table, version) in manifest["tables"].as_object().unwrap() {
+            let entry = format!(
+                "{prefix}/{table}/_delta_log/{:020}.json",
+                version.as_u64().unwrap()
+            );
+            assert!(
+                object_exists(&server, &entry),
+                "step {step}: {entry} is missing"
+            );
+        }
+        killed_folders.push(local);
+        if step % 10 == 0 {
+            assert_ok(&run_into(&prefix, None));
+            assert_eq!(
+                seen_through_s3(&prefix),
+                counts_b,
+                "step {step}: the next run"
+            );
+        }
+    }
+    assert!(
+        saw_a > 40 && saw_b >= 1,
+        "every upload and commit is a step: {saw_a} kills before the manifest, {saw_b} after"
+    );
+    // What each kill left, read by DuckDB's delta extension and the `deltalake` package:
+    // every table at run A's rows or run B's.
+    crate::delta::assert_each_table_at_one_run(&killed_folders, &tables_a, &tables_b);
+}
+
 /// Two runs publishing into one bucket folder at once: the one that commits second fails,
 /// saying so, and writes no manifest; the first one's run stays the latest.
 #[test]

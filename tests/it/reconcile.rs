@@ -359,6 +359,45 @@ fn whatif_reprices_with_substitutes_and_states_the_cache_range() {
         total_of(&widened, "difference_high_usd"),
         lost * decimal("1.1") - current
     );
+    // The logs name the dated snapshot (gpt-4o-2024-08-06); `--map gpt-4o=…` names the
+    // model as `prices` and the catalog do, and reprices the same requests.
+    let by_alias = whatif(&["gpt-4o=gpt-4o-mini"]);
+    assert_eq!(total_of(&by_alias, "whatif_cost_usd"), kept);
+    assert!(by_alias.iter().all(|r| r["model"] == "gpt-4o-2024-08-06"));
+    // A model no request names is an error listing the logged models with close names,
+    // not an empty table and exit 0; so is a period that ends before it starts.
+    let args = |extra: &[&str]| {
+        let mut args = vec![
+            "whatif",
+            "--out",
+            out.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        inferledger(&args)
+    };
+    let unmatched = args(&["--map", "gpt-4=gpt-4o-mini"]);
+    assert!(!unmatched.status.success());
+    let message = stderr(&unmatched);
+    assert!(
+        message.contains("no request names gpt-4") && message.contains("gpt-4o-2024-08-06"),
+        "{message}"
+    );
+    let reversed = args(&[
+        "--map",
+        "gpt-4o=gpt-4o-mini",
+        "--from",
+        "2026-11-20",
+        "--to",
+        "2026-11-10",
+    ]);
+    assert!(!reversed.status.success());
+    assert!(
+        stderr(&reversed).contains("--from 2026-11-20 is after --to 2026-11-10"),
+        "{}",
+        stderr(&reversed)
+    );
     // A mapping to an unknown model says so rather than pricing it at zero.
     let unknown = whatif(&["gpt-4o-mini=no-such-model"]);
     assert!(

@@ -1,0 +1,55 @@
+-- recommendations: every rule's findings (recommendation_findings, the union of
+-- queries/recommendations/*.sql) with the monthly spend each acts on (workload_spend) and
+-- when its saving can be had. Committed capacity (reservations, savings plans: a pool whose
+-- cost is at least half committed, pool_rightsizing.committed) is paid until its term
+-- ends, whether used or not: a saving that gives back the pool's GPUs or moves its work
+-- off them (pool_right_size, pool_costs_more_than_api) is then realisable only at renewal,
+-- from the day after [[pools]] commitment_ends (NULL when the config does not say):
+-- est_monthly_savings_usd is 0 (nothing now) and saving_at_renewal_usd the figure.
+-- Sorted by what can be had now, then by what comes at renewal.
+WITH commitments AS (
+    SELECT 'pool ' || r.pool AS acts_on, p.commitment_ends
+    FROM (SELECT pool, bool_or(committed) AS committed FROM pool_rightsizing GROUP BY pool) r
+    LEFT JOIN pools p ON p.pool = r.pool
+    WHERE r.committed
+),
+doubtful AS (
+    -- Pools whose utilisation sources disagree (rule utilisation_sources_disagree).
+    SELECT DISTINCT scope AS acts_on FROM recommendation_findings WHERE rule = 'utilisation_sources_disagree'
+),
+judged AS (
+    SELECT f.*, w.monthly_spend_usd,
+           CASE WHEN d.acts_on IS NOT NULL THEN 'low: the pool''s utilisation sources disagree'
+                WHEN m.request_days < 7 THEN 'low: ' || CAST(m.request_days AS VARCHAR) || ' day(s) of requests in the lookback'
+                WHEN m.request_days < 28 THEN 'medium: ' || CAST(m.request_days AS VARCHAR) || ' days of requests in the lookback'
+                ELSE 'high: ' || CAST(m.request_days AS VARCHAR) || ' days of requests in the lookback'
+           END AS confidence,
+           c.acts_on IS NOT NULL AND f.rule IN ('pool_right_size', 'pool_costs_more_than_api') AS at_renewal,
+           c.commitment_ends
+    FROM recommendation_findings f
+    LEFT JOIN workload_spend w ON w.acts_on = f.acts_on
+    LEFT JOIN commitments c ON c.acts_on = f.acts_on
+    LEFT JOIN doubtful d ON d.acts_on = f.acts_on
+    CROSS JOIN month_factor m
+),
+timed AS (
+SELECT rule, severity, scope,
+       CASE WHEN at_renewal
+            THEN finding || ' Its capacity is committed: nothing can be given back before '
+                 || COALESCE('the commitment ends on ' || commitment_ends, 'the commitment ends (its last day: [[pools]] commitment_ends)')
+                 || ', so this saves $' || CAST(CAST(est_monthly_savings_usd AS DECIMAL(20, 2)) AS VARCHAR)
+                 || ' a month from renewal, nothing now.'
+            ELSE finding
+       END AS finding,
+       evidence,
+       CASE WHEN at_renewal THEN CAST(0 AS DECIMAL(38, 12)) ELSE est_monthly_savings_usd END AS est_monthly_savings_usd,
+       CASE WHEN at_renewal THEN 'At renewal: ' || action ELSE action END AS action,
+       acts_on, combines, monthly_spend_usd,
+       CASE WHEN at_renewal THEN 'at renewal' ELSE 'now' END AS realisable,
+       CASE WHEN at_renewal THEN commitment_ends END AS commitment_ends,
+       CASE WHEN at_renewal THEN est_monthly_savings_usd ELSE CAST(0 AS DECIMAL(38, 12)) END AS saving_at_renewal_usd,
+       confidence
+FROM judged
+)
+SELECT * FROM timed
+ORDER BY est_monthly_savings_usd DESC, saving_at_renewal_usd DESC, rule, scope
