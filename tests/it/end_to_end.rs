@@ -591,15 +591,23 @@ fn quarterly_review_of_the_sample_history() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     assert_ok(&run(&root().join(SAMPLE_CONFIG), &out, &[]));
-    let output = inferledger(&[
-        "review",
-        "--quarter",
-        "2026Q4",
-        "--out",
-        out.to_str().unwrap(),
-        "--config",
-        SAMPLE_CONFIG,
-    ]);
+    // `review --quarter Q --out OUT` and more arguments.
+    let review_of = |quarter: &str, more: &[&str]| {
+        inferledger(
+            &[
+                &[
+                    "review",
+                    "--quarter",
+                    quarter,
+                    "--out",
+                    out.to_str().unwrap(),
+                ],
+                more,
+            ]
+            .concat(),
+        )
+    };
+    let output = review_of("2026Q4", &["--config", SAMPLE_CONFIG]);
     assert_ok(&output);
     let review = std::fs::read_to_string(out.join("review/2026Q4/review.md")).unwrap();
     for section in [
@@ -674,15 +682,7 @@ fn quarterly_review_of_the_sample_history() {
             .replace("[economics]\n", "[economics]\nselfhost_wins_above = 0.75\n"),
     )
     .unwrap();
-    let again = inferledger(&[
-        "review",
-        "--quarter",
-        "2026Q4",
-        "--out",
-        out.to_str().unwrap(),
-        "--config",
-        other.to_str().unwrap(),
-    ]);
+    let again = review_of("2026Q4", &["--config", other.to_str().unwrap()]);
     assert_ok(&again);
     let again = std::fs::read_to_string(out.join("review/2026Q4/review.md")).unwrap();
     assert!(
@@ -732,13 +732,7 @@ fn quarterly_review_of_the_sample_history() {
     }
     // A quarter without data says so rather than failing, and shows no decision: the
     // latest run decided over November 2026, not 2025Q1.
-    let empty = inferledger(&[
-        "review",
-        "--quarter",
-        "2025Q1",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let empty = review_of("2025Q1", &[]);
     assert_ok(&empty);
     let empty = std::fs::read_to_string(out.join("review/2025Q1/review.md")).unwrap();
     assert!(
@@ -748,13 +742,7 @@ fn quarterly_review_of_the_sample_history() {
             && !empty.contains("| selfhost |"),
         "{empty}"
     );
-    let bad = inferledger(&[
-        "review",
-        "--quarter",
-        "2026Q7",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let bad = review_of("2026Q7", &[]);
     assert_eq!(
         bad.status.code(),
         Some(64),
