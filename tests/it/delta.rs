@@ -12,33 +12,16 @@ use crate::helpers::*;
 /// DuckDB with its delta extension and the `deltalake` package, pinned, installed into
 /// `.venv-delta/` on first use; its python.
 fn delta_readers_python() -> PathBuf {
-    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _installing = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = root().join(".venv-delta");
-    let python = venv.join("bin/python");
-    let ready = venv.join("installed");
-    if !ready.exists() {
-        let made = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 runs");
-        assert!(made.success(), "python3 -m venv {} failed", venv.display());
-        let installed = Command::new(venv.join("bin/pip"))
-            .args([
-                "install",
-                "-q",
-                "duckdb==1.4.4",
-                "duckdb-ext-delta==1.4.4.20260205",
-                "deltalake==1.6.6",
-                "arro3-core==0.9.1",
-            ])
-            .status()
-            .expect("pip runs");
-        assert!(installed.success(), "pip install failed (PyPI reachable?)");
-        std::fs::write(&ready, b"").unwrap();
-    }
-    python
+    pinned_venv(
+        ".venv-delta",
+        &[
+            "duckdb==1.4.4",
+            "duckdb-ext-delta==1.4.4.20260205",
+            "deltalake==1.6.6",
+            "arro3-core==0.9.1",
+        ],
+    )
+    .join("bin/python")
 }
 
 /// Each table's row count and `expression`, as DuckDB and `deltalake` compute them over

@@ -180,6 +180,34 @@ pub fn write_two_days_of_logs(logs: &Path, extra: bool) {
     std::fs::write(logs.join("log.jsonl"), lines.join("\n")).unwrap();
 }
 
+/// A virtual environment `root()/<name>` with the pinned `packages` installed from PyPI on
+/// first use (one install at a time: tests start in parallel); returns its folder.
+pub fn pinned_venv(name: &str, packages: &[&str]) -> PathBuf {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _installing = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let venv = root().join(name);
+    let ready = venv.join("installed");
+    if !ready.exists() {
+        let made = std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 runs");
+        assert!(made.success(), "python3 -m venv {} failed", venv.display());
+        let installed = std::process::Command::new(venv.join("bin/pip"))
+            .args(["install", "-q"])
+            .args(packages)
+            .status()
+            .expect("pip runs");
+        assert!(
+            installed.success(),
+            "pip install {packages:?} failed (PyPI reachable?)"
+        );
+        std::fs::write(&ready, b"").unwrap();
+    }
+    venv
+}
+
 /// Every published table of an output folder, each as sorted rows of text cells.
 pub fn tables(out: &Path) -> BTreeMap<String, Vec<Vec<String>>> {
     // One session (one read of the run manifest and the Delta logs) for every table.

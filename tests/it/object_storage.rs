@@ -20,28 +20,7 @@ const BUCKET: &str = "inferledger-sample";
 
 /// moto's server, installed into `.venv-test/` if it is not there yet.
 fn moto_server() -> PathBuf {
-    // One install at a time: the tests of this module start servers in parallel.
-    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _installing = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = root().join(".venv-test");
-    let server = venv.join("bin/moto_server");
-    if !server.exists() {
-        let made = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 runs");
-        assert!(made.success(), "python3 -m venv {} failed", venv.display());
-        let installed = Command::new(venv.join("bin/pip"))
-            .args(["install", "-q", "moto[server]==5.2.5"])
-            .status()
-            .expect("pip runs");
-        assert!(
-            installed.success(),
-            "pip install moto[server] failed (PyPI reachable?)"
-        );
-    }
-    server
+    pinned_venv(".venv-test", &["moto[server]==5.2.5"]).join("bin/moto_server")
 }
 
 /// A moto server on 127.0.0.1, stopped when dropped.
