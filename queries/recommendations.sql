@@ -4,13 +4,22 @@
 -- cost is at least half committed, pool_rightsizing.committed) is paid until its term
 -- ends, whether used or not: a saving that gives back the pool's GPUs or moves its work
 -- off them (pool_right_size, pool_costs_more_than_api) is then realisable only at renewal,
--- from the day after [[pools]] commitment_ends (NULL when the config does not say):
+-- from the day after the commitment's last day: [[pools]] commitment_ends, else the latest
+-- end of the pool's committed bill rows (billing_staged.commitment_ends, from CUR's
+-- savings_plan_end_time / reservation_end_time), NULL when neither says:
 -- est_monthly_savings_usd is 0 (nothing now) and saving_at_renewal_usd the figure.
 -- Sorted by what can be had now, then by what comes at renewal.
-WITH commitments AS (
-    SELECT 'pool ' || r.pool AS acts_on, p.commitment_ends
+WITH billed_terms AS (
+    SELECT pool, MAX(commitment_ends) AS commitment_ends
+    FROM billing_staged
+    WHERE pool IS NOT NULL AND pricing_category = 'committed' AND commitment_ends IS NOT NULL
+    GROUP BY pool
+),
+commitments AS (
+    SELECT 'pool ' || r.pool AS acts_on, COALESCE(p.commitment_ends, b.commitment_ends) AS commitment_ends
     FROM (SELECT pool, bool_or(committed) AS committed FROM pool_rightsizing GROUP BY pool) r
     LEFT JOIN pools p ON p.pool = r.pool
+    LEFT JOIN billed_terms b ON b.pool = r.pool
     WHERE r.committed
 ),
 doubtful AS (

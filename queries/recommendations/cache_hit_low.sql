@@ -2,6 +2,8 @@
 -- economics.material_share of all API spend) whose prompt-cache hit ratio is under
 -- economics.cache_hit_low. Saving: the cache gap (to the ideal cache where prompts carry
 -- prefix identity, else to economics.cache_hit_target), priced per request, per month.
+-- Where prompts carry prefix identity the ideal cache caps the claim: prompts that share no
+-- prefix can cache nothing more (gap 0), however low their hit ratio, and get no finding.
 WITH groups AS (
     SELECT model, feature,
            SUM(input_tokens) AS input_tokens,
@@ -33,5 +35,6 @@ CROSS JOIN total t
 CROSS JOIN economics e
 CROSS JOIN month_factor m
 WHERE g.input_tokens > 0
+  AND g.gap_usd > 0
   AND CAST(g.cache_read_tokens AS DOUBLE) / g.input_tokens < e.cache_hit_low
   AND CAST(s.cost_usd AS DOUBLE) >= e.material_share * CAST(t.cost_usd AS DOUBLE)

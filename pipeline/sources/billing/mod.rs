@@ -112,6 +112,10 @@ fn preset(format: BillingFormat, basis: CostBasis) -> BTreeMap<&'static str, Vec
             ),
             ("ri_effective", vec!["reservation_effective_cost"]),
             (
+                "commitment_end",
+                vec!["savings_plan_end_time", "reservation_end_time"],
+            ),
+            (
                 "service",
                 vec![
                     "line_item_product_code",
@@ -161,6 +165,7 @@ fn preset(format: BillingFormat, basis: CostBasis) -> BTreeMap<&'static str, Vec
             ("tags", vec!["tags"]),
             ("service", vec!["service"]),
             ("line_description", vec!["description", "sku"]),
+            ("commitment_ends", vec!["commitment_ends", "commitment_end"]),
         ],
     };
     list.into_iter().collect()
@@ -211,6 +216,10 @@ pub struct Charge {
     pub service: Option<String>,
     /// The row's SKU and description, for what an AI API line bills (model, tokens).
     pub line_text: Option<String>,
+    /// The last day of the commitment a committed row is billed under (`YYYY-MM-DD`): from
+    /// CUR's `savings_plan_end_time` / `reservation_end_time` (the instant it ends, so the
+    /// day before when that is midnight), or a generic bill's `commitment_ends` (a day).
+    pub commitment_ends: Option<String>,
 }
 
 /// The provider, as request logs name it, of an AI API service on a cloud bill: Amazon
@@ -284,6 +293,25 @@ impl BillingReader {
                 .map(Some)
                 .ok_or_else(|| format!("{key}: expected a number, found {}", describe(&v))),
         }
+    }
+
+    /// The last day of a committed row's commitment, when the bill says.
+    fn commitment_ends(&self, record: &Value) -> Result<Option<String>, String> {
+        if let Some(day) = self.text(record, "commitment_ends") {
+            return chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+                .map(|d| Some(d.to_string()))
+                .map_err(|_| {
+                    format!("commitment_ends: expected the commitment's last day as YYYY-MM-DD, found '{day}'")
+                });
+        }
+        let Some(end) = self.value(record, "commitment_end") else {
+            return Ok(None);
+        };
+        let end_micros = parse_timestamp(&end, &self.time)
+            .map_err(|e| format!("savings_plan_end_time / reservation_end_time: {e}"))?;
+        // The end is an instant (exclusive): the last day is the one before it ends.
+        Ok(chrono::DateTime::from_timestamp_micros(end_micros - 1)
+            .map(|t| t.date_naive().to_string()))
     }
 
     /// Reads one billing record.
@@ -423,6 +451,11 @@ impl BillingReader {
             .value(record, "tags")
             .map(|t| tags_object(&t))
             .unwrap_or(Value::Null);
+        let commitment_ends = if category == "committed" {
+            self.commitment_ends(record)?
+        } else {
+            None
+        };
         let pool = gpu_model
             .as_ref()
             .and_then(|_| {
@@ -457,6 +490,7 @@ impl BillingReader {
                     .collect();
                 (!parts.is_empty()).then(|| parts.join(" "))
             },
+            commitment_ends,
         })
     }
 
@@ -607,6 +641,7 @@ pub fn staged_schema() -> SchemaRef {
         Field::new("source", DataType::Utf8, false),
         Field::new("source_file", DataType::Utf8, false),
         Field::new("source_line", DataType::Int64, false),
+        text("commitment_ends"),
     ]))
 }
 
@@ -675,6 +710,7 @@ impl StagedRows for BillingHours {
             Arc::new(Int64Array::from(
                 rows.iter().map(|r| r.line as i64).collect::<Vec<_>>(),
             )),
+            opt(|c| c.commitment_ends.as_deref()),
         ];
         Ok(columns)
     }
@@ -1039,6 +1075,68 @@ mod tests {
             ))
             .unwrap();
         assert_eq!(billed.cost, d("-98.32"));
+    }
+
+    #[test]
+    fn cur_commitment_terms_give_the_last_day() {
+        // CUR 2.0 carries the term's end as an instant (savings_plan_end_time,
+        // reservation_end_time): a plan ending at 2027-04-01T00:00:00Z has 2027-03-31 as its
+        // last day; one ending mid-day has that day. Usage rows carry no term.
+        let r = reader(BillingFormat::AwsCur, CostBasis::Effective, "");
+        let row = |line_type: &str, column: &str, end: &str| {
+            serde_json::json!({"line_item_usage_start_date": "2026-11-16T00:00:00Z",
+                "line_item_usage_end_date": "2026-11-16T01:00:00Z", "line_item_resource_id": "i-chat-1",
+                "line_item_usage_type": "USE2-BoxUsage:p5.48xlarge", "line_item_line_item_type": line_type,
+                "line_item_unblended_cost": "98.32", "line_item_usage_amount": "1",
+                "savings_plan_savings_plan_effective_cost": "61.00", "reservation_effective_cost": "50.00",
+                "product_instance_type": "p5.48xlarge", column: end})
+        };
+        let ends = |line_type: &str, column: &str, end: &str| {
+            r.read(&row(line_type, column, end))
+                .map(|c| c.commitment_ends)
+        };
+        assert_eq!(
+            ends(
+                "SavingsPlanCoveredUsage",
+                "savings_plan_end_time",
+                "2027-04-01T00:00:00Z"
+            ),
+            Ok(Some("2027-03-31".to_string()))
+        );
+        assert_eq!(
+            ends(
+                "DiscountedUsage",
+                "reservation_end_time",
+                "2027-06-15T12:30:00.000Z"
+            ),
+            Ok(Some("2027-06-15".to_string()))
+        );
+        assert_eq!(
+            ends("SavingsPlanCoveredUsage", "savings_plan_end_time", ""),
+            Ok(None)
+        );
+        assert_eq!(
+            ends("Usage", "savings_plan_end_time", "2027-04-01T00:00:00Z"),
+            Ok(None)
+        );
+        let bad = ends("SavingsPlanCoveredUsage", "savings_plan_end_time", "soon").unwrap_err();
+        assert!(bad.contains("savings_plan_end_time"), "{bad}");
+        // A generic bill names the last day itself.
+        let generic = reader(
+            BillingFormat::Generic,
+            CostBasis::Billed,
+            "[billing.fields]\nstart = \"start\"\ncost = \"cost\"\n",
+        );
+        let charge = generic
+            .read(&serde_json::json!({"start": "2026-11-16T00:00:00Z", "cost": "4.00", "gpu_model": "H100",
+                "gpus": 1, "pricing_category": "committed", "commitment_ends": "2027-03-31"}))
+            .unwrap();
+        assert_eq!(charge.commitment_ends.as_deref(), Some("2027-03-31"));
+        let bad = generic
+            .read(&serde_json::json!({"start": "2026-11-16T00:00:00Z", "cost": "4.00", "gpu_model": "H100",
+                "gpus": 1, "pricing_category": "committed", "commitment_ends": "2027-02-30"}))
+            .unwrap_err();
+        assert!(bad.contains("YYYY-MM-DD"), "{bad}");
     }
 
     #[test]
