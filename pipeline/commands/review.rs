@@ -21,8 +21,20 @@ use crate::common::error::{Error, Result};
 use crate::publish::output::write_atomic;
 use crate::publish::summary::markdown_table;
 
-/// The review's sections: title, table name, SQL.
-pub const SECTIONS: [(&str, &str, &str); 7] = [
+/// The review's sections: title, table name, SQL. Each section's result is registered
+/// under its table name, unless a run table has it, for the sections after it
+/// (`next_quarter` reads `plan`).
+pub const SECTIONS: [(&str, &str, &str); 9] = [
+    (
+        "Plan: what to do, what it saves and from when, how sure",
+        "plan",
+        include_str!("../../queries/review/plan.sql"),
+    ),
+    (
+        "Next quarter",
+        "next_quarter",
+        include_str!("../../queries/review/next_quarter.sql"),
+    ),
     (
         "Spend by month",
         "spend_by_month",
@@ -159,17 +171,25 @@ impl ReviewArgs {
 }
 
 /// Registers `review_params` (quarter_start, quarter_end: the quarter's first day and the
-/// first day after it; previous_quarter_start), which the files in `queries/review/` read.
+/// first day after it; previous_quarter_start; next_quarter_start, next_quarter_end), which
+/// the files in `queries/review/` read.
 pub fn register_review_params(ctx: &SessionContext, quarter: (i32, u32)) -> Result<()> {
     let (start, end) = quarter_bounds(quarter);
     let previous = match quarter {
         (year, 1) => (year - 1, 4),
         (year, q) => (year, q - 1),
     };
+    let next = match quarter {
+        (year, 4) => (year + 1, 1),
+        (year, q) => (year, q + 1),
+    };
+    let (next_start, next_end) = quarter_bounds(next);
     let schema = Arc::new(Schema::new(vec![
         Field::new("quarter_start", DataType::Utf8, false),
         Field::new("quarter_end", DataType::Utf8, false),
         Field::new("previous_quarter_start", DataType::Utf8, false),
+        Field::new("next_quarter_start", DataType::Utf8, false),
+        Field::new("next_quarter_end", DataType::Utf8, false),
     ]));
     crate::common::arrow_util::register_memtable(
         ctx,
@@ -181,6 +201,8 @@ pub fn register_review_params(ctx: &SessionContext, quarter: (i32, u32)) -> Resu
             Arc::new(StringArray::from(vec![
                 quarter_bounds(previous).0.to_string(),
             ])),
+            Arc::new(StringArray::from(vec![next_start.to_string()])),
+            Arc::new(StringArray::from(vec![next_end.to_string()])),
         ],
     )
 }
@@ -376,7 +398,8 @@ pub async fn review(
         ];
         let missing = needed
             .iter()
-            .any(|t| sql.contains(t) && !tables.iter().any(|have| have == t));
+            .any(|t| sql.contains(t) && !tables.iter().any(|have| have == t))
+            || (table == "next_quarter" && !ctx.table_exist("plan")?);
         if missing {
             let _ = writeln!(
                 md,
@@ -384,13 +407,40 @@ pub async fn review(
             );
             continue;
         }
-        let decides = ["breakeven", "scenarios", "recommendations"].contains(&table);
+        let decides = [
+            "plan",
+            "next_quarter",
+            "breakeven",
+            "scenarios",
+            "recommendations",
+        ]
+        .contains(&table);
         if decides && !decisions_in_quarter {
             md.push_str(&decisions_elsewhere);
             md.push('\n');
             continue;
         }
-        let batches = crate::common::arrow_util::sql_batches(&ctx, sql).await?;
+        let frame = ctx.sql(sql).await.map_err(|source| Error::Query {
+            file: format!("review section {table}"),
+            source,
+            hint: "",
+        })?;
+        let schema: datafusion::arrow::datatypes::SchemaRef =
+            Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame.collect().await?;
+        let schema = batches.first().map_or(schema, |b| b.schema());
+        // Later sections read this one's rows (next_quarter reads plan); a section named
+        // like a run table (recommendations) leaves that table as it is.
+        if !ctx.table_exist(table)? {
+            ctx.register_table(
+                table,
+                Arc::new(datafusion::datasource::MemTable::try_new(
+                    schema,
+                    vec![batches.clone()],
+                )?),
+            )?;
+        }
+        md.push_str(&section_introduction(table, &batches, quarter));
         md.push_str(&markdown_table(&batches, 40));
         md.push('\n');
         if let Some(first) = batches.first() {
@@ -409,6 +459,48 @@ pub async fn review(
     let path = dir.join("review.md");
     write_atomic(&path, md.as_bytes())?;
     Ok(path)
+}
+
+/// What a reader needs before a section's table: the plan's assumptions, and the next
+/// quarter's two totals in words.
+fn section_introduction(
+    table: &str,
+    batches: &[datafusion::arrow::array::RecordBatch],
+    quarter: (i32, u32),
+) -> String {
+    let next = match quarter {
+        (year, 4) => format!("{}Q1", year + 1),
+        (year, q) => format!("{year}Q{}", q + 1),
+    };
+    match table {
+        "plan" => format!(
+            "In order: first what puts other figures in doubt, then what saves now (assumed done by {next}'s first day), then what waits on one of those checks, then what saves when a commitment ends. Each dollar is counted once (a spend's best alternative, or its stacking steps together); `next_quarter_saving_usd` is what the step saves in {next}, less any one-off migration. `confidence` says how sure: days of requests behind the figure, and whether the pool's utilisation sources agree.\n\n"
+        ),
+        "next_quarter" => {
+            let total = batches.iter().find_map(|b| {
+                (0..b.num_rows()).find_map(|row| {
+                    (crate::common::arrow_util::text_at(b, 0, row).as_deref() == Some("total"))
+                        .then(|| {
+                            let at = |column: usize| {
+                                crate::common::arrow_util::decimal_at(
+                                    b.column(column).as_ref(),
+                                    row,
+                                )
+                                .map_or("–".to_string(), |d| crate::publish::summary::money(d, 2))
+                            };
+                            (at(1), at(3), at(4))
+                        })
+                })
+            });
+            match total {
+                Some((unchanged, planned, waiting)) => format!(
+                    "**{next}: {unchanged} if nothing changes, {planned} with the plan** (API + GPU, committed GPU capacity included until it ends); the steps waiting on a check would save {waiting} more if their figures hold.\n\n"
+                ),
+                None => String::new(),
+            }
+        }
+        _ => String::new(),
+    }
 }
 
 #[cfg(test)]

@@ -611,6 +611,8 @@ fn quarterly_review_of_the_sample_history() {
     assert_ok(&output);
     let review = std::fs::read_to_string(out.join("review/2026Q4/review.md")).unwrap();
     for section in [
+        "## Plan: what to do",
+        "## Next quarter",
         "## Spend by month",
         "## Quarter over quarter",
         "## Cost per completed interaction by month",
@@ -645,6 +647,42 @@ fn quarterly_review_of_the_sample_history() {
         review.contains("| claude-opus-4-1-20250805 | nightly-report | – | $9,379.60 | $18,580.69 | 2 | 314 | 1 | $625.00 | $2,500.00 | – |")
             && review.contains("| 2.0% | – | api | $0.00 |"),
         "{review}"
+    );
+    // The plan for 2027Q1: chat-prod's sources disagree (DCGM 37% busy, its tokens 0.013%
+    // of its GPUs at the assumed 1,000 tokens/s): checked first, and its move to the API
+    // waits on that check instead of counting as a saving now.
+    assert!(
+        review.contains("| check first | pool chat-prod | utilisation\\_sources\\_disagree |")
+            && review.contains(
+                "| after the check | pool chat-prod | pool\\_costs\\_more\\_than\\_api |"
+            ),
+        "{review}"
+    );
+    // The forecast of 2027Q1 (90 days) if nothing changes: the lookback's API spend over
+    // its 7 days with requests × 90, and its GPU bill over its 168 billed hours × 2,160
+    // hours, from cost_attribution's sums with Decimal arithmetic here.
+    let sum = |column: &str| -> rust_decimal::Decimal {
+        scalar(
+            &out,
+            &format!("SELECT CAST(SUM({column}) AS VARCHAR) FROM cost_attribution"),
+        )
+        .parse()
+        .unwrap()
+    };
+    let api = (sum("cost_usd") * rust_decimal::Decimal::from(90) / rust_decimal::Decimal::from(7))
+        .round_dp(2);
+    let gpu = (sum("gpu_cost_usd") * rust_decimal::Decimal::from(2160)
+        / rust_decimal::Decimal::from(168))
+    .round_dp(2);
+    let dollars = |d: rust_decimal::Decimal| inferledger::publish::summary::money(d, 2);
+    assert!(
+        review.contains(&format!("| API | {} |", dollars(api)))
+            && review.contains(&format!("| GPU | {} |", dollars(gpu)))
+            && review.contains(&format!(
+                "**2027Q1: {} if nothing changes",
+                dollars(api + gpu)
+            )),
+        "API {api}, GPU {gpu}: {review}"
     );
     // gpt-4o-mini breaks even only above 100% of a GPU: said as never, not as 246%.
     assert!(review.contains("| never (246% of a GPU) |"), "{review}");
@@ -747,6 +785,120 @@ fn quarterly_review_of_the_sample_history() {
         bad.status.code(),
         Some(64),
         "a bad quarter is an argument error (64), not bad rows (2)"
+    );
+}
+
+#[test]
+fn a_committed_pool_saves_only_from_its_renewal_in_the_review() {
+    // The sample's chat-prod pool billed under a commitment: the same FOCUS rows with
+    // PricingCategory Committed instead of Standard (same costs), and [[pools]]
+    // commitment_ends = "2027-02-14". Moving it to the API saves the same each month as on
+    // demand, but only from 2027-02-15: nothing now, and in 2027Q1 45 of its 90 days
+    // (14 in February, 31 in March), 45 / 30.4375 of a month's saving.
+    let dir = tempfile::tempdir().unwrap();
+    let on_demand = dir.path().join("on-demand");
+    assert_ok(&run(&root().join(SAMPLE_CONFIG), &on_demand, &[]));
+    let rule =
+        "FROM recommendations WHERE rule = 'pool_costs_more_than_api' AND scope = 'pool chat-prod'";
+    let saving: rust_decimal::Decimal = scalar(
+        &on_demand,
+        &format!("SELECT CAST(est_monthly_savings_usd AS VARCHAR) {rule}"),
+    )
+    .parse()
+    .unwrap();
+    assert!(saving > rust_decimal::Decimal::from(100_000), "{saving}");
+    let focus =
+        std::fs::read_to_string(root().join("sample-data/billing/focus_aws_week.csv")).unwrap();
+    let mut flipped = 0;
+    let committed: Vec<String> = focus
+        .lines()
+        .map(|line| {
+            if line.contains(",i-0chatprod") && line.contains(",Standard,AWS,") {
+                flipped += 1;
+                line.replace(",Standard,AWS,", ",Committed,AWS,")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    assert_eq!(
+        flipped, 336,
+        "every chat-prod usage row of the sample bill (its one credit has no pricing category)"
+    );
+    let bill = dir.path().join("focus_committed.csv");
+    std::fs::write(&bill, committed.join("\n") + "\n").unwrap();
+    let config = dir.path().join("committed.toml");
+    let text = sample_config_with_absolute_paths()
+        .replace(
+            &root()
+                .join("sample-data/billing/focus_aws_week.csv")
+                .display()
+                .to_string(),
+            &bill.display().to_string(),
+        )
+        .replace(
+            "api_model = \"gpt-4o\"\n",
+            "api_model = \"gpt-4o\"\ncommitment_ends = \"2027-02-14\"\n",
+        );
+    assert!(text.contains("commitment_ends") && text.contains("focus_committed.csv"));
+    std::fs::write(&config, text).unwrap();
+    let out = dir.path().join("committed");
+    assert_ok(&run(&config, &out, &[]));
+    assert_eq!(
+        query(
+            &out,
+            &format!(
+                "SELECT realisable, commitment_ends, CAST(est_monthly_savings_usd AS VARCHAR), CAST(saving_at_renewal_usd AS VARCHAR) {rule}"
+            )
+        ),
+        vec![vec![
+            "at renewal".to_string(),
+            "2027-02-14".to_string(),
+            "0.000000000000".to_string(),
+            saving.to_string(),
+        ]]
+    );
+    let review = inferledger(&[
+        "review",
+        "--quarter",
+        "2026Q4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_ok(&review);
+    let review = std::fs::read_to_string(out.join("review/2026Q4/review.md")).unwrap();
+    let dollars = |d: rust_decimal::Decimal| inferledger::publish::summary::money(d, 2);
+    let in_quarter = (saving * rust_decimal::Decimal::from(45)
+        / rust_decimal::Decimal::new(304375, 4))
+    .round_dp(2);
+    assert!(
+        review.contains(&format!(
+            "| at renewal | pool chat-prod | pool\\_costs\\_more\\_than\\_api | {} | 2027-02-15 | $0.00 | {} |",
+            dollars(saving),
+            dollars(in_quarter)
+        )) && !review.contains("| after the check | pool chat-prod |"),
+        "{} from 2027-02-15, {} in 2027Q1: {review}",
+        dollars(saving),
+        dollars(in_quarter)
+    );
+    // The GPU line of 2027Q1 keeps the committed pool until its renewal: the GPU bill
+    // over the lookback's 168 billed hours × 2,160 hours if nothing changes, and the plan
+    // saves only those 45 days (batch-pool's move waits on its check).
+    let gpu: rust_decimal::Decimal = scalar(
+        &out,
+        "SELECT CAST(SUM(gpu_cost_usd) AS VARCHAR) FROM cost_attribution",
+    )
+    .parse()
+    .unwrap();
+    let gpu =
+        (gpu * rust_decimal::Decimal::from(2160) / rust_decimal::Decimal::from(168)).round_dp(2);
+    assert!(
+        review.contains(&format!(
+            "| GPU | {} | {} |",
+            dollars(gpu),
+            dollars(in_quarter)
+        )),
+        "GPU {gpu}: {review}"
     );
 }
 

@@ -2,7 +2,9 @@
 //! like a run's: an empty `requests_staged` table with the canonical schema and a
 //! `run_params` row (a window from 2000 to 2099) and no history. Besides SQL, a file may say
 //! `RUN STEP <table>`: that runs the step as `run` does (`analyze::step_frame`: its Rust
-//! work, then `queries/<table>.sql`) and registers its result under the table's name.
+//! work, then `queries/<table>.sql`) and registers its result under the table's name; and
+//! `RUN REVIEW <section> <quarter>` runs a section of the quarterly review
+//! (`queries/review/`, with `review_params` for that quarter) and registers it likewise.
 
 use std::sync::Arc;
 
@@ -52,6 +54,34 @@ impl sqllogictest::AsyncDB for Db {
             let table = MemTable::try_new(schema, vec![batches]).map_err(err)?;
             self.ctx
                 .register_table(step.table, Arc::new(table))
+                .map_err(err)?;
+            return Ok(DBOutput::StatementComplete(n));
+        }
+        if let Some(args) = sql.trim().strip_prefix("RUN REVIEW ") {
+            let (section, quarter) = args
+                .trim()
+                .split_once(' ')
+                .ok_or_else(|| SltError(format!("RUN REVIEW <section> <quarter>: {args}")))?;
+            let quarter =
+                inferledger::commands::review::parse_quarter(quarter.trim()).map_err(SltError)?;
+            let (_, table, query) = inferledger::commands::review::SECTIONS
+                .iter()
+                .find(|(_, table, _)| *table == section)
+                .ok_or_else(|| SltError(format!("no review section {section}")))?;
+            if self.ctx.table_exist("review_params").map_err(err)? {
+                self.ctx.deregister_table("review_params").map_err(err)?;
+            }
+            inferledger::commands::review::register_review_params(&self.ctx, quarter)
+                .map_err(|e| SltError(e.to_string()))?;
+            let frame = self.ctx.sql(query).await.map_err(err)?;
+            let schema = Arc::new(frame.schema().as_arrow().clone());
+            let batches = frame.collect().await.map_err(err)?;
+            let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
+            let n = batches.iter().map(|b| b.num_rows() as u64).sum();
+            self.ctx.deregister_table(*table).map_err(err)?;
+            let table_data = MemTable::try_new(schema, vec![batches]).map_err(err)?;
+            self.ctx
+                .register_table(*table, Arc::new(table_data))
                 .map_err(err)?;
             return Ok(DBOutput::StatementComplete(n));
         }
