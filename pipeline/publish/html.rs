@@ -122,20 +122,81 @@ fn log_axis(svg: &mut String, low: f64, high: f64, format: &dyn Fn(f64) -> Strin
     }
 }
 
-fn legend(svg: &mut String, names: &[String]) {
+/// Dash patterns that tell apart lines of the same colour: the palette's colours solid
+/// first, then dashed, then dotted, so up to 30 series each look different.
+const DASHES: [&str; 3] = ["none", "6 3", "2 2"];
+
+/// The colour and dash of series `i`.
+fn series_style(i: usize) -> (&'static str, &'static str) {
+    (
+        PALETTE[i % PALETTE.len()],
+        DASHES[(i / PALETTE.len()) % DASHES.len()],
+    )
+}
+
+/// The legend: a swatch per series (a line sample with its dash when `as_lines`).
+fn legend(svg: &mut String, names: &[String], as_lines: bool) {
     for (i, name) in names.iter().enumerate() {
         let x = LEFT + (i % 6) as f64 * 140.0;
         let y = HEIGHT + 14.0 + (i / 6) as f64 * 16.0;
+        let (color, dash) = series_style(i);
+        if as_lines {
+            let _ = write!(
+                svg,
+                r#"<line x1="{x:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{color}" stroke-width="2" stroke-dasharray="{dash}"/>"#,
+                y - 4.0,
+                x + 12.0,
+                y - 4.0,
+            );
+        } else {
+            let _ = write!(
+                svg,
+                r#"<rect x="{x:.1}" y="{:.1}" width="10" height="10" fill="{color}"/>"#,
+                y - 9.0,
+            );
+        }
         let _ = write!(
             svg,
-            r#"<rect x="{x:.1}" y="{:.1}" width="10" height="10" fill="{}"/><text x="{:.1}" y="{:.1}" class="tick">{}</text>"#,
-            y - 9.0,
-            PALETTE[i % PALETTE.len()],
+            r#"<text x="{:.1}" y="{:.1}" class="tick">{}</text>"#,
             x + 14.0,
             y,
             escape(name)
         );
     }
+}
+
+/// Every how many categories an axis label is written so that labels stay at least 64
+/// units apart (40 days on a 900-unit chart: every third).
+fn label_every(categories: usize) -> usize {
+    let band = (WIDTH - LEFT) / categories.max(1) as f64;
+    ((64.0 / band).ceil() as usize).max(1)
+}
+
+/// At most as many series as the palette has colours, so no two bars share one: the
+/// largest by total keep their own, the rest are summed into one "other (N)" series.
+fn fold_to_palette(series: &BTreeMap<String, Vec<f64>>) -> BTreeMap<String, Vec<f64>> {
+    if series.len() <= PALETTE.len() {
+        return series.clone();
+    }
+    let mut by_total: Vec<(&String, &Vec<f64>)> = series.iter().collect();
+    by_total.sort_by(|a, b| {
+        let total = |v: &Vec<f64>| v.iter().sum::<f64>();
+        total(b.1).total_cmp(&total(a.1)).then(a.0.cmp(b.0))
+    });
+    let kept = PALETTE.len() - 1;
+    let mut folded: BTreeMap<String, Vec<f64>> = by_total[..kept]
+        .iter()
+        .map(|(name, values)| ((*name).clone(), (*values).clone()))
+        .collect();
+    let rest = &by_total[kept..];
+    let mut other = vec![0.0; rest[0].1.len()];
+    for (_, values) in rest {
+        for (sum, v) in other.iter_mut().zip(values.iter()) {
+            *sum += v;
+        }
+    }
+    folded.insert(format!("other ({})", rest.len()), other);
+    folded
 }
 
 fn open_svg(id: &str, title: &str, legend_rows: usize) -> String {
@@ -158,8 +219,10 @@ fn stacked_bars(
     categories: &[String],
     series: &BTreeMap<String, Vec<f64>>,
 ) -> String {
+    let series = &fold_to_palette(series);
     let names: Vec<String> = series.keys().cloned().collect();
     let mut svg = open_svg(id, title, names.len().div_ceil(6));
+    let every = label_every(categories.len());
     let totals: Vec<f64> = (0..categories.len())
         .map(|i| series.values().map(|v| v[i].max(0.0)).sum())
         .collect();
@@ -180,21 +243,23 @@ fn stacked_bars(
                 svg,
                 r#"<rect class="mark" x="{x:.1}" y="{y:.1}" width="{:.1}" height="{h:.1}" fill="{}"><title>{} {}: {}</title></rect>"#,
                 band * 0.7,
-                PALETTE[s % PALETTE.len()],
+                series_style(s).0,
                 escape(category),
                 escape(name),
                 dollars(v)
             );
         }
-        let _ = write!(
-            svg,
-            r#"<text x="{:.1}" y="{:.1}" class="tick" text-anchor="middle">{}</text>"#,
-            x + band * 0.35,
-            HEIGHT - BOTTOM + 14.0,
-            escape(category)
-        );
+        if i % every == 0 {
+            let _ = write!(
+                svg,
+                r#"<text x="{:.1}" y="{:.1}" class="tick" text-anchor="middle">{}</text>"#,
+                x + band * 0.35,
+                HEIGHT - BOTTOM + 14.0,
+                escape(category)
+            );
+        }
     }
-    legend(&mut svg, &names);
+    legend(&mut svg, &names, false);
     svg.push_str("</svg></figure>");
     svg
 }
@@ -262,7 +327,8 @@ fn lines(
     }
     let step = (WIDTH - LEFT) / categories.len().max(1) as f64;
     let x_of = |i: usize| LEFT + step * (i as f64 + 0.5);
-    for (i, category) in categories.iter().enumerate() {
+    let every = label_every(categories.len());
+    for (i, category) in categories.iter().enumerate().step_by(every) {
         let _ = write!(
             svg,
             r#"<text x="{:.1}" y="{:.1}" class="tick" text-anchor="middle">{}</text>"#,
@@ -272,7 +338,7 @@ fn lines(
         );
     }
     for (s, (name, values)) in series.iter().enumerate() {
-        let color = PALETTE[s % PALETTE.len()];
+        let (color, dash) = series_style(s);
         let points: Vec<String> = values
             .iter()
             .enumerate()
@@ -280,7 +346,7 @@ fn lines(
             .collect();
         let _ = write!(
             svg,
-            r#"<polyline class="line" fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
+            r#"<polyline class="line" fill="none" stroke="{color}" stroke-dasharray="{dash}" stroke-width="2" points="{}"/>"#,
             points.join(" ")
         );
         for (i, v) in values.iter().enumerate() {
@@ -297,7 +363,7 @@ fn lines(
             }
         }
     }
-    legend(&mut svg, &names);
+    legend(&mut svg, &names, true);
     svg.push_str("</svg></figure>");
     svg
 }
@@ -677,6 +743,24 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
         ],
     );
 
+    // The column above adds alternatives and overlapping steps: the total counts each
+    // dollar once (savings_by_spend), as report.md and review.md say it.
+    let savings = Rows::of(ctx, crate::publish::summary::queries::SAVINGS_TOTAL).await?;
+    let savings_total = savings
+        .each()
+        .next()
+        .map(|(b, r)| {
+            let amount = |name: &str| money(dec(b, name, r).unwrap_or_default(), 2);
+            format!(
+                r#"<p id="savings-total"><strong>Together {} a month now</strong>, each dollar counted once. The rules' own figures in the column below add up to {} on the same spend ({} counted twice: alternatives, and steps that stack, on one spend); abandoned spend, an upper bound of {}, is in neither.</p>"#,
+                amount("combined_monthly_savings_usd"),
+                amount("rules_sum_usd"),
+                amount("overlap_usd"),
+                amount("upper_bound_usd"),
+            )
+        })
+        .unwrap_or_default();
+
     // Logged vs billed, when the run read the providers' own exports.
     let reconciliation = if summary.provider_usage.is_empty() {
         String::new()
@@ -773,7 +857,7 @@ th {{ text-align: left; }} td.num {{ text-align: right; white-space: nowrap; fon
 <h2>Month-end forecast (API spend)</h2>{forecast}
 <h2>Spend anomalies</h2>{anomalies}
 {reconciliation}
-<h2>Recommendations</h2>{recs}
+<h2>Recommendations</h2>{savings_total}{recs}
 </body></html>
 "#,
         escape(&summary.finished_at),
@@ -789,4 +873,66 @@ th {{ text-align: left; }} td.num {{ text-align: right; white-space: nowrap; fon
         ),
     );
     Ok(html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forty_days_and_twelve_series_stay_legible() {
+        // 40 days on 830 units of chart: 20.75 a day, so every ceil(64 / 20.75) = 4th day
+        // is labelled: days 0, 4, …, 36, ten labels, none closer than 83 units.
+        let days: Vec<String> = (1..=40).map(|d| format!("2026-10-{d:02}")).collect();
+        assert_eq!(label_every(days.len()), 4);
+        let mut per_feature: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
+        for f in 0..12 {
+            per_feature.insert(format!("feature-{f:02}"), vec![Some(1.0 + f as f64); 40]);
+        }
+        let svg = lines(
+            "c",
+            "t",
+            &days,
+            &per_feature,
+            &[],
+            &|v| v.to_string(),
+            Scale::Log,
+        );
+        let day_label = r#"class="tick" text-anchor="middle">2026-10-"#;
+        assert_eq!(svg.matches(day_label).count(), 10);
+        // Twelve lines, twelve distinct looks: the palette's ten solid, then two dashed.
+        let looks: BTreeSet<(String, String)> = svg
+            .split("<polyline ")
+            .skip(1)
+            .map(|line| {
+                let attr = |name: &str| {
+                    line.split(&format!(" {name}=\""))
+                        .nth(1)
+                        .and_then(|rest| rest.split('"').next())
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                (attr("stroke"), attr("stroke-dasharray"))
+            })
+            .collect();
+        assert_eq!(looks.len(), 12, "{looks:?}");
+        // Bars: twelve teams fold into the nine largest and "other (3)", ten colours, and
+        // the folded bar keeps the three smallest teams' sum (1 + 2 + 3 = 6 a day).
+        let mut per_team: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for t in 0..12 {
+            per_team.insert(format!("team-{t:02}"), vec![1.0 + t as f64; 40]);
+        }
+        let folded = fold_to_palette(&per_team);
+        assert_eq!(folded.len(), 10);
+        assert_eq!(folded["other (3)"], vec![6.0; 40]);
+        assert!(!folded.contains_key("team-02") && folded.contains_key("team-03"));
+        let bars = stacked_bars("b", "t", &days, &per_team);
+        assert_eq!(bars.matches(day_label).count(), 10);
+        let colours: BTreeSet<&str> = PALETTE
+            .iter()
+            .copied()
+            .filter(|c| bars.contains(&format!("fill=\"{c}\"")))
+            .collect();
+        assert_eq!(colours.len(), 10);
+    }
 }

@@ -1199,11 +1199,33 @@ fn html_report_parses_and_draws_one_mark_per_data_point() {
         );
         (row[0][0].parse().unwrap(), row[0][1].parse().unwrap())
     };
-    let buckets: Vec<String> = ticks("chart-tokens-per-interaction")
+    // Labels are thinned to stay legible (every other one for more than 13 slots): the
+    // labelled powers of two start at the smallest bucket, step evenly, and the step
+    // reaches past the largest.
+    let exponent = |label: &str| -> i64 {
+        let t = label.trim_start_matches('≥');
+        let (n, shift) = match t.strip_suffix('M') {
+            Some(n) => (n, 20),
+            None => match t.strip_suffix('k') {
+                Some(n) => (n, 10),
+                None => (t, 0),
+            },
+        };
+        n.parse::<i64>().unwrap().trailing_zeros() as i64 + shift
+    };
+    let labelled: Vec<i64> = ticks("chart-tokens-per-interaction")
         .into_iter()
         .filter(|t| t.starts_with('≥'))
+        .map(|t| exponent(&t))
         .collect();
-    assert_eq!(buckets.len() as i64, high - low + 1, "{buckets:?}");
+    let step = labelled[1] - labelled[0];
+    assert!(
+        labelled[0] == low
+            && labelled.windows(2).all(|w| w[1] - w[0] == step)
+            && labelled.last().unwrap() + step > high
+            && (step == 1) == (high - low + 1 <= 13),
+        "{labelled:?} for {low}..={high}"
+    );
     // Round axis values: the daily spend axis counts in round steps.
     let spend_ticks: Vec<String> = ticks("chart-daily-spend")
         .into_iter()
@@ -1250,6 +1272,22 @@ fn html_report_parses_and_draws_one_mark_per_data_point() {
     assert!(
         html.contains(r#"<td class="num">$4,689.80</td>"#),
         "batch API saving, right-aligned"
+    );
+    // Above the recommendations, the total with each dollar counted once (the sum over
+    // savings_by_spend's spends), not the column's sum, which adds alternatives on one
+    // pool (chat-prod's move to the API and its right-sizing) and more.
+    let figure = |sql: &str| -> rust_decimal::Decimal { scalar(&out, sql).parse().unwrap() };
+    let once =
+        figure("SELECT CAST(SUM(combined_monthly_savings_usd) AS VARCHAR) FROM savings_by_spend");
+    let column =
+        figure("SELECT CAST(SUM(est_monthly_savings_usd) AS VARCHAR) FROM recommendations");
+    assert!(column > once, "{column} {once}");
+    assert!(
+        html.contains(&format!(
+            "<strong>Together {} a month now</strong>",
+            inferledger::publish::summary::money(once, 2)
+        )),
+        "counted once: {once}"
     );
 }
 
