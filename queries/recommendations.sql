@@ -8,6 +8,10 @@
 -- end of the pool's committed bill rows (billing_staged.commitment_ends, from CUR's
 -- savings_plan_end_time / reservation_end_time), NULL when neither says:
 -- est_monthly_savings_usd is 0 (nothing now) and saving_at_renewal_usd the figure.
+-- confidence: low when the pool's utilisation sources disagree (rule
+-- utilisation_sources_disagree), else by the days of requests behind the figure (under 7
+-- low, under 28 medium), and for a pool how its utilisation was measured (the method of
+-- most of its hours).
 -- Sorted by what can be had now, then by what comes at renewal.
 WITH billed_terms AS (
     SELECT pool, MAX(commitment_ends) AS commitment_ends
@@ -22,6 +26,19 @@ commitments AS (
     LEFT JOIN billed_terms b ON b.pool = r.pool
     WHERE r.committed
 ),
+measured_by AS (
+    -- How each pool's utilisation was measured over most of its hours (pool_hours.method).
+    SELECT acts_on,
+           CASE method WHEN 'dcgm' THEN 'DCGM'
+                       WHEN 'requests' THEN 'request timings'
+                       WHEN 'throughput' THEN 'token throughput at the assumed tokens/s'
+                       ELSE 'nothing (no DCGM, request timings or capacity figure)' END AS method
+    FROM (
+        SELECT acts_on, method, ROW_NUMBER() OVER (PARTITION BY acts_on ORDER BY hours DESC, method) AS rank_of_method
+        FROM (SELECT 'pool ' || pool AS acts_on, method, COUNT(*) AS hours FROM hourly_utilization GROUP BY pool, method) counted
+    ) ranked
+    WHERE rank_of_method = 1
+),
 doubtful AS (
     -- Pools whose utilisation sources disagree (rule utilisation_sources_disagree).
     SELECT DISTINCT scope AS acts_on FROM recommendation_findings WHERE rule = 'utilisation_sources_disagree'
@@ -32,13 +49,14 @@ judged AS (
                 WHEN m.request_days < 7 THEN 'low: ' || CAST(m.request_days AS VARCHAR) || ' day(s) of requests in the lookback'
                 WHEN m.request_days < 28 THEN 'medium: ' || CAST(m.request_days AS VARCHAR) || ' days of requests in the lookback'
                 ELSE 'high: ' || CAST(m.request_days AS VARCHAR) || ' days of requests in the lookback'
-           END AS confidence,
+           END || COALESCE('; utilisation measured by ' || u.method, '') AS confidence,
            c.acts_on IS NOT NULL AND f.rule IN ('pool_right_size', 'pool_costs_more_than_api') AS at_renewal,
            c.commitment_ends
     FROM recommendation_findings f
     LEFT JOIN workload_spend w ON w.acts_on = f.acts_on
     LEFT JOIN commitments c ON c.acts_on = f.acts_on
     LEFT JOIN doubtful d ON d.acts_on = f.acts_on
+    LEFT JOIN measured_by u ON u.acts_on = f.acts_on
     CROSS JOIN month_factor m
 ),
 timed AS (

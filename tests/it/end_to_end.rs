@@ -1223,7 +1223,7 @@ fn html_report_parses_and_draws_one_mark_per_data_point() {
         labelled[0] == low
             && labelled.windows(2).all(|w| w[1] - w[0] == step)
             && labelled.last().unwrap() + step > high
-            && (step == 1) == (high - low + 1 <= 13),
+            && (step == 1) == (high - low < 13),
         "{labelled:?} for {low}..={high}"
     );
     // Round axis values: the daily spend axis counts in round steps.
