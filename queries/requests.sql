@@ -14,10 +14,14 @@
 -- and joins hold one bucket's rows; every interaction lies in one bucket. session_bucket(key, buckets) is
 -- the bucket ingest filed a key's requests under.
 --
--- Duplicates: a request_id seen more than once in a run is kept once, the copy with the
--- most output tokens (streaming logs repeat a message id with growing usage), then the
--- first in file order, whichever bucket each copy is in; the pass of the kept copy's
--- bucket outputs it. Only the duplicated ids are ranked, so the whole table is never
+-- Duplicates: a request_id seen more than once in a run is kept once: the copy on the
+-- earliest UTC day (a night cannot rewrite a day already published, so one run over
+-- several days keeps what night-by-night runs keep), then the one with the most output
+-- tokens (streaming logs repeat a message id with growing usage), then the first in file
+-- order, whichever bucket each copy is in; the pass of the kept copy's bucket outputs it.
+-- A copy whose id is already published on the day before the window or the day after it
+-- (requests_neighbour_ids: two copies either side of midnight, read by two nightly runs,
+-- or a night rerun after the next one) is a duplicate of that published copy. Only the duplicated ids are ranked, so the whole table is never
 -- sorted by id; every join has the small side (the duplicated ids' best copies, the
 -- pools) as its build side, so memory does not grow with the log.
 --
@@ -33,8 +37,9 @@
 -- sorted every column of every request, on one core).
 WITH
 -- The best copy of each duplicated id, of all its copies in every bucket, as where it was
--- read (source, file, line): the copy no other copy of its id beats (more output tokens,
--- or as many from an earlier file, or from the same file on an earlier line, or, for one
+-- read (source, file, line): the copy no other copy of its id beats (
+-- on an earlier UTC day, or on the same day with more output tokens, or as many from an
+-- earlier file, or from the same file on an earlier line, or, for one
 -- file read by two sources, the same line of the source named first), so exactly one copy
 -- per id is left. An anti-join rather than ROW_NUMBER() over the copies: Apache Ballista
 -- 55 runs that window twice when its result is united with other rows (`run --cluster`
@@ -45,24 +50,40 @@ best_copies AS (
     WHERE NOT EXISTS (
         SELECT 1 FROM requests_duplicate_copies o
         WHERE o.request_id = c.request_id
-          AND (o.output_tokens > c.output_tokens
-               OR (o.output_tokens = c.output_tokens
-                   AND (o.source_file < c.source_file
-                        OR (o.source_file = c.source_file
-                            AND (o.source_line < c.source_line
-                                 OR (o.source_line = c.source_line AND o.source < c.source))))))
+          AND (date_trunc('day', o.ts) < date_trunc('day', c.ts)
+               OR (date_trunc('day', o.ts) = date_trunc('day', c.ts)
+                   AND (o.output_tokens > c.output_tokens
+                        OR (o.output_tokens = c.output_tokens
+                            AND (o.source_file < c.source_file
+                                 OR (o.source_file = c.source_file
+                                     AND (o.source_line < c.source_line
+                                          OR (o.source_line = c.source_line AND o.source < c.source))))))))
     )
 ),
--- This bucket's rows, but of a duplicated id only its best copy (in whichever bucket it
--- lies, that bucket's pass keeps it). One join with the best copies (one row per
--- duplicated id) as its build side: a row whose id has none is not duplicated.
+-- The copy to keep of each id that has one elsewhere: its best copy here, or, for an id
+-- already published on a neighbouring day, that published copy (which no staged row is:
+-- every staged copy of the id is then a duplicate).
+kept_copies AS (
+    SELECT request_id AS keep_id, '' AS keep_source, '' AS keep_file, CAST(-1 AS BIGINT) AS keep_line
+    FROM requests_neighbour_ids
+    UNION ALL
+    SELECT request_id, source, source_file, source_line
+    FROM best_copies
+    WHERE request_id NOT IN (SELECT request_id FROM requests_neighbour_ids)
+),
+-- This bucket's rows, but of an id with copies elsewhere only the copy to keep (in
+-- whichever bucket it lies, that bucket's pass keeps it). One join with the copies to keep
+-- (one row per duplicated or published id) as its build side: a row whose id has none is
+-- not duplicated. (The copies' columns are named apart from the rows': with the same
+-- names, DataFusion 55 turned `s.source = b.source`, once the window's date filter was
+-- pushed into this join, into `source = source` and kept every copy.)
 kept AS (
     SELECT s.*
-    FROM best_copies b
-    RIGHT JOIN requests_staged s ON s.request_id = b.request_id
-    WHERE b.request_id IS NULL
-       OR (s.source = b.source AND s.source_file = b.source_file
-           AND s.source_line = b.source_line)
+    FROM kept_copies b
+    RIGHT JOIN requests_staged s ON s.request_id = b.keep_id
+    WHERE b.keep_id IS NULL
+       OR (s.source = b.keep_source AND s.source_file = b.keep_file
+           AND s.source_line = b.keep_line)
 ),
 keyed AS (
     SELECT k.*,

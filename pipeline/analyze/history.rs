@@ -7,6 +7,9 @@
 //!   still in flight at the window's start (`in_flight`: their GPU time after midnight
 //!   belongs to the window's pool-hours), and requests with prompt-prefix identity (the
 //!   ideal cache's warm state, `warms_cache`).
+//! - `requests_neighbour_ids`: the request ids published on the day before the window and
+//!   the day after it; a copy of one of them in the window is a duplicate of the published
+//!   copy (two copies either side of midnight read by two nightly runs count once).
 //! - `context_gpu_costs`: the GPU cost earlier nights attributed to those requests of open
 //!   interactions (from the published `request_gpu_costs`).
 //! - `vllm_context`: each vLLM counter series' last sample before the window (from the
@@ -108,6 +111,22 @@ pub async fn register_requests_context(
         )
         .await?;
     let from = window.from;
+    // As the staged rows hold their ids (Utf8: the published table may read as Utf8View,
+    // and a join of the two types found no match).
+    let neighbours_sql = format!(
+        "SELECT DISTINCT arrow_cast(request_id, 'Utf8') AS request_id FROM requests_published \
+         WHERE date = '{}' OR date = '{}'",
+        from - Duration::days(1),
+        window.to + Duration::days(1)
+    );
+    let frame = ctx.sql(&neighbours_sql).await?;
+    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    let neighbours = frame.collect().await?;
+    ctx.deregister_table("requests_neighbour_ids")?;
+    ctx.register_table(
+        "requests_neighbour_ids",
+        Arc::new(MemTable::try_new(schema, vec![neighbours])?),
+    )?;
     let from_micros = window.from_micros();
     let open_after = from_micros - inactivity_gap_seconds * 1_000_000;
     let recent_from =

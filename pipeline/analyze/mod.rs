@@ -420,12 +420,13 @@ pub const INTERNAL_DIR: &str = "internal";
 /// The staged requests are not copied: `sql` reads them from the published `requests`
 /// (every staged column is there), and `requests_daily` is a view summing all of them,
 /// see [`register_output`].
-pub const INTERNAL_TABLES: [&str; 28] = [
+pub const INTERNAL_TABLES: [&str; 29] = [
     "billing_staged",
     "metrics_staged",
     "provider_usage_staged",
     "reconcile_settings",
     "requests_context",
+    "requests_neighbour_ids",
     "open_sessions",
     "vllm_context",
     "run_params",
@@ -1102,14 +1103,15 @@ pub async fn register_request_step_views(ctx: &SessionContext) -> Result<()> {
 
 /// The staged copies of every duplicated request id, whichever session bucket each copy
 /// is in: `queries/requests.sql` picks the copy to keep among them all, by these columns.
-const DUPLICATE_COPIES_SQL: &str = "SELECT request_id, output_tokens, source, source_file, \
+const DUPLICATE_COPIES_SQL: &str = "SELECT request_id, ts, output_tokens, source, source_file, \
      source_line FROM requests_staged \
      WHERE request_id IN (SELECT request_id FROM requests_duplicate_ids)";
 
 /// What `requests_duplicate_copies` holds of each copy: its id, what ranks it, and where
 /// it was read (which identifies it among the staged rows).
-const DUPLICATE_COPY_COLUMNS: [&str; 5] = [
+const DUPLICATE_COPY_COLUMNS: [&str; 6] = [
     "request_id",
+    "ts",
     "output_tokens",
     "source",
     "source_file",
@@ -1124,7 +1126,7 @@ const DUPLICATE_COPY_COLUMNS: [&str; 5] = [
 /// The ids are a list the scan tests each staged row's id against before it reads the
 /// row's other columns (Parquet filter pushdown): joining the staged rows with the ids
 /// instead read all 35 columns of every staged row (on the 1M-request bench, about a
-/// thousand copies: 64 ms instead of 88 ms). Of those, only five are read: the whole row
+/// thousand copies: 64 ms instead of 88 ms). Of those, only six are read: the whole row
 /// of the copy kept comes from the `requests` step's own scan.
 pub async fn register_duplicate_copies(
     ctx: &SessionContext,

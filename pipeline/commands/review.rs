@@ -21,9 +21,8 @@ use crate::common::error::{Error, Result};
 use crate::publish::output::write_atomic;
 use crate::publish::summary::markdown_table;
 
-/// The review's sections: title, table name, SQL. Each section's result is registered
-/// under its table name, unless a run table has it, for the sections after it
-/// (`next_quarter` reads `plan`).
+/// The review's sections: title, table name, SQL. Each section's result is registered as
+/// `review_<table>` for the sections after it (`next_quarter` reads `review_plan`).
 pub const SECTIONS: [(&str, &str, &str); 9] = [
     (
         "Plan: what to do, what it saves and from when, how sure",
@@ -379,12 +378,32 @@ pub async fn review(
                 .and_then(|a| crate::common::arrow_util::decimal_at(a.as_ref(), 0))
                 .unwrap_or_default()
         };
+        // The part that rests on utilisation in doubt (the plan's 'after the check').
+        let doubtful = crate::common::arrow_util::sql_batches(
+            &ctx,
+            "SELECT CAST(COALESCE(SUM(s.combined_monthly_savings_usd), 0) AS DECIMAL(38, 12)) AS doubtful_usd \
+             FROM savings_by_spend s \
+             JOIN (SELECT DISTINCT acts_on FROM recommendations \
+                   WHERE confidence LIKE 'low: the pool''s utilisation sources disagree%') d ON d.acts_on = s.acts_on",
+        )
+        .await?
+        .first()
+        .and_then(|b| crate::common::arrow_util::decimal_at(b.column(0).as_ref(), 0))
+        .unwrap_or_default();
         let _ = writeln!(
             md,
-            "**The recommendations save {} a month together**, each dollar counted once; their own figures add up to {} ({} counted twice).\n",
+            "**The recommendations save {} a month together**, each dollar counted once; their own figures add up to {} ({} counted twice).{}\n",
             crate::publish::summary::money(amount("combined_monthly_savings_usd"), 2),
             crate::publish::summary::money(amount("rules_sum_usd"), 2),
-            crate::publish::summary::money(amount("overlap_usd"), 2)
+            crate::publish::summary::money(amount("overlap_usd"), 2),
+            if doubtful > rust_decimal::Decimal::ZERO {
+                format!(
+                    " {} of it is on pools whose utilisation sources disagree: it waits on their check (the plan).",
+                    crate::publish::summary::money(doubtful, 2)
+                )
+            } else {
+                String::new()
+            }
         );
     }
     for (title, table, sql) in SECTIONS {
@@ -399,7 +418,7 @@ pub async fn review(
         let missing = needed
             .iter()
             .any(|t| sql.contains(t) && !tables.iter().any(|have| have == t))
-            || (table == "next_quarter" && !ctx.table_exist("plan")?);
+            || (table == "next_quarter" && !ctx.table_exist("review_plan")?);
         if missing {
             let _ = writeln!(
                 md,
@@ -429,17 +448,14 @@ pub async fn review(
             Arc::new(frame.schema().as_arrow().clone());
         let batches = frame.collect().await?;
         let schema = batches.first().map_or(schema, |b| b.schema());
-        // Later sections read this one's rows (next_quarter reads plan); a section named
-        // like a run table (recommendations) leaves that table as it is.
-        if !ctx.table_exist(table)? {
-            ctx.register_table(
-                table,
-                Arc::new(datafusion::datasource::MemTable::try_new(
-                    schema,
-                    vec![batches.clone()],
-                )?),
-            )?;
-        }
+        // Later sections read this one's rows (next_quarter reads review_plan).
+        ctx.register_table(
+            format!("review_{table}"),
+            Arc::new(datafusion::datasource::MemTable::try_new(
+                schema,
+                vec![batches.clone()],
+            )?),
+        )?;
         md.push_str(&section_introduction(table, &batches, quarter));
         md.push_str(&markdown_table(&batches, 40));
         md.push('\n');

@@ -439,6 +439,12 @@ pub async fn run_pipeline(
             }))
             .chain(summary::unmatched_pools(config, &billed_pools))
             .chain(summary::unmatched_pool_hosts(config, &metrics))
+            .chain(provider_usage.iter().filter(|u| u.rows_superseded > 0).map(|u| {
+                format!(
+                    "[[provider_usage]] {}: {} result(s) superseded by the same bucket exported later or by finer buckets of the same day (the latest export and the finest buckets count; nothing is added twice)",
+                    u.name, u.rows_superseded
+                )
+            }))
             .collect(),
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         finished_at: String::new(),

@@ -157,6 +157,14 @@ impl Session {
         {
             use chrono::Datelike;
             super::review::register_review_params(&ctx, (latest.year(), latest.month0() / 3 + 1))?;
+            // The review's plan, which its next-quarter forecast reads (left out where this
+            // folder lacks its tables).
+            let plan = super::review::SECTIONS
+                .iter()
+                .find(|(_, table, _)| *table == "plan")
+                .map(|(_, _, sql)| *sql)
+                .expect("the review has a plan");
+            let _ = ctx.sql(&format!("CREATE VIEW review_plan AS {plan}")).await;
         }
         let book = match config {
             Some(c) => super::load_price_book(c)?.0,

@@ -6,7 +6,9 @@
 //! put on the canonical footing of the `requests` table: input = every prompt token
 //! (OpenAI's `input_tokens` already holds its cached ones; Anthropic's are uncached +
 //! cache reads + cache writes). A result that cannot be read is quarantined with its
-//! reason; the same result saved twice (overlapping exports) is counted once.
+//! reason; the same result saved twice (overlapping exports) is counted once, and of
+//! exports that overlap with different figures the latest, and the finest buckets of a day,
+//! stand (the others are counted as superseded).
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -45,8 +47,13 @@ pub struct ProviderUsageReport {
     pub rows_kept: u64,
     /// Results quarantined.
     pub rows_quarantined: u64,
-    /// Results seen before (the same bucket and values in two saved pages).
+    /// Results seen before (the same bucket and values in two saved pages, or in a file two
+    /// sources name).
     pub rows_duplicate: u64,
+    /// Results another export supersedes: the same bucket exported again later (the latest
+    /// export of a bucket wins), or a coarser bucket of a day finer buckets cover (a day's
+    /// daily bucket beside its hourly ones). Read, not staged.
+    pub rows_superseded: u64,
     /// Results whose bucket lies outside `--from/--to`.
     pub rows_outside_window: u64,
     /// Commonest quarantine reasons, with counts.
@@ -304,7 +311,107 @@ pub fn bill_line_cost(
     })
 }
 
+/// One result read and not yet staged: where it came from and when that export was made.
+struct Candidate {
+    /// Index of its file among every file read, in reading order.
+    file: usize,
+    /// Line of its page.
+    line: u64,
+    row: UsageRow,
+    /// Superseded by another export's result (a re-export of the bucket, or finer buckets
+    /// covering its day).
+    superseded: bool,
+}
+
+/// The identity of a result apart from its figures: one bucket of one provider's usage or
+/// cost, for one group (model, project, key, tier, batch, token type, line item).
+type ResultKey = (
+    &'static str,
+    &'static str,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<bool>,
+    Option<String>,
+    Option<String>,
+);
+
+fn result_key(row: &UsageRow) -> ResultKey {
+    (
+        row.provider,
+        row.kind,
+        row.bucket_start,
+        row.bucket_end,
+        row.model.clone(),
+        row.project_id.clone(),
+        row.api_key_id.clone(),
+        row.service_tier.clone(),
+        row.batch,
+        row.token_type.clone(),
+        row.description.clone(),
+    )
+}
+
+/// Marks what other exports supersede, so that overlapping exports are not summed:
+/// - a result exported again in a later export (another file, modified later; read later
+///   at the same time) is superseded there: the latest export of a bucket wins;
+/// - on a day a provider's usage (or cost) is exported in buckets of different widths
+///   (daily and hourly, say), only the finest count: a day covered by finer buckets is not
+///   added to its daily bucket.
+///
+/// `exported` holds each file's modification time, by file index.
+fn mark_superseded(candidates: &mut [Candidate], exported: &[std::time::SystemTime]) {
+    use std::collections::HashMap;
+    let newer = |a: usize, b: usize| (exported[a], a) > (exported[b], b);
+    let mut latest: HashMap<ResultKey, usize> = HashMap::new();
+    for c in candidates.iter() {
+        latest
+            .entry(result_key(&c.row))
+            .and_modify(|file| {
+                if newer(c.file, *file) {
+                    *file = c.file;
+                }
+            })
+            .or_insert(c.file);
+    }
+    for c in candidates.iter_mut() {
+        if latest[&result_key(&c.row)] != c.file {
+            c.superseded = true;
+        }
+    }
+    const DAY: i64 = 86_400_000_000;
+    let mut finest: HashMap<(&'static str, &'static str, i64), i64> = HashMap::new();
+    for c in candidates.iter().filter(|c| !c.superseded) {
+        let width = c.row.bucket_end - c.row.bucket_start;
+        finest
+            .entry((
+                c.row.provider,
+                c.row.kind,
+                c.row.bucket_start.div_euclid(DAY),
+            ))
+            .and_modify(|w| *w = (*w).min(width))
+            .or_insert(width);
+    }
+    for c in candidates.iter_mut().filter(|c| !c.superseded) {
+        let day = (
+            c.row.provider,
+            c.row.kind,
+            c.row.bucket_start.div_euclid(DAY),
+        );
+        if c.row.bucket_end - c.row.bucket_start > finest[&day] {
+            c.superseded = true;
+        }
+    }
+}
+
 /// Reads every `[[provider_usage]]` source into `staging/provider_usage_staged/`.
+///
+/// Every result is read first, then what overlapping exports supersede is set aside
+/// ([`mark_superseded`], counted in `rows_superseded`), and the rest is staged. The same
+/// result saved twice (the same bucket and figures, in one source or two) counts once.
 pub fn ingest(
     config: &Config,
     window: Option<Window>,
@@ -315,8 +422,11 @@ pub fn ingest(
     let dir = staging.join(STAGED_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let mut reports = Vec::new();
-    let mut index = 0;
-    for source in &config.provider_usage {
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut files_read: Vec<(usize, String)> = Vec::new();
+    let mut exported: Vec<std::time::SystemTime> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    for (source_index, source) in config.provider_usage.iter().enumerate() {
         let name = source.name.clone().unwrap_or_else(|| source.path.clone());
         let mut report = ProviderUsageReport {
             name: name.clone(),
@@ -325,17 +435,17 @@ pub fn ingest(
         };
         let reading = SourceReading::new(&name, &mut *quarantine);
         let mut counts = Counts::default();
-        let mut seen: HashSet<String> = HashSet::new();
         for path in files::expand(&config.resolve(&source.path))? {
-            index += 1;
             let display = path.to_string_lossy().into_owned();
             let bar = progress.file(&display, files::size(&path));
             let text = read_text(&path)?;
-            let mut staged = StagedFile::create(
-                &dir.join(format!("{index:05}.parquet")),
-                UsageColumns::new(&name, &display),
-                Kept::ForThisRun,
-            )?;
+            let file_index = files_read.len();
+            files_read.push((source_index, display.clone()));
+            exported.push(
+                std::fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .unwrap_or(std::time::UNIX_EPOCH),
+            );
             let pages = pages(&path, &text)?;
             // Each result of each page is an item, at its page's line.
             let items = pages.iter().flat_map(|page| {
@@ -356,11 +466,14 @@ pub fn ingest(
                 if !seen.insert(format!("{}|{}|{}", row.bucket_start, row.bucket_end, raw)) {
                     return Ok(Outcome::Duplicate);
                 }
-                staged.rows.push(line, &row);
-                staged.row_added()?;
+                candidates.push(Candidate {
+                    file: file_index,
+                    line,
+                    row,
+                    superseded: false,
+                });
                 Ok(Outcome::Kept)
             })?;
-            staged.finish()?;
             bar.finish_and_clear();
             report.files.push(display);
         }
@@ -372,6 +485,26 @@ pub fn ingest(
         let limit = config.bad_row_limit(source.max_bad_fraction);
         report.quarantine_reasons = reading.finish(&counts, limit)?;
         reports.push(report);
+    }
+    mark_superseded(&mut candidates, &exported);
+    // Stage what stands, one staged file per file read.
+    for (file_index, (source_index, display)) in files_read.iter().enumerate() {
+        let report = &mut reports[*source_index];
+        let mut staged = StagedFile::create(
+            &dir.join(format!("{:05}.parquet", file_index + 1)),
+            UsageColumns::new(&report.name, display),
+            Kept::ForThisRun,
+        )?;
+        for c in candidates.iter().filter(|c| c.file == file_index) {
+            if c.superseded {
+                report.rows_kept -= 1;
+                report.rows_superseded += 1;
+            } else {
+                staged.rows.push(c.line, &c.row);
+                staged.row_added()?;
+            }
+        }
+        staged.finish()?;
     }
     Ok(reports)
 }
@@ -490,28 +623,44 @@ fn results(
 }
 
 /// A bucket's `[start, end)` in UTC µs: OpenAI's `start_time`/`end_time` (epoch seconds) or
-/// Anthropic's `starting_at`/`ending_at` (RFC 3339).
+/// Anthropic's `starting_at`/`ending_at` (RFC 3339). A time outside 1970–2095 (the rule
+/// every timestamp of every source follows, `read::time`) is refused by name.
 fn bucket_span(bucket: &Value) -> std::result::Result<(i64, i64), String> {
-    let epoch = |key: &str| {
-        bucket
-            .get(key)
-            .and_then(Value::as_i64)
-            .map(|s| s * 1_000_000)
+    let plausible = |key: &str, micros: Option<i64>, shown: &dyn std::fmt::Display| match micros {
+        Some(m) if (0..crate::read::time::LATEST_MICROS).contains(&m) => Ok(m),
+        _ => Err(format!(
+            "{key} {shown} is outside 1970–2095, the times inferledger reads"
+        )),
+    };
+    let epoch = |key: &str| -> std::result::Result<Option<i64>, String> {
+        let Some(value) = bucket.get(key).filter(|v| v.is_number()) else {
+            return Ok(None);
+        };
+        let seconds = value.as_i64().or_else(|| {
+            value
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+                .map(|f| f as i64)
+        });
+        match seconds {
+            Some(s) => plausible(key, s.checked_mul(1_000_000), value).map(Some),
+            None => Err(format!("{key} {value} is not whole epoch seconds")),
+        }
     };
     let rfc3339 = |key: &str| -> std::result::Result<Option<i64>, String> {
         match bucket.get(key).and_then(Value::as_str) {
             None => Ok(None),
             Some(text) => chrono::DateTime::parse_from_rfc3339(text)
-                .map(|d| Some(d.timestamp_micros()))
-                .map_err(|_| format!("{key} '{text}' is not an RFC 3339 time")),
+                .map_err(|_| format!("{key} '{text}' is not an RFC 3339 time"))
+                .and_then(|d| plausible(key, Some(d.timestamp_micros()), &text).map(Some)),
         }
     };
-    let start = match epoch("start_time") {
+    let start = match epoch("start_time")? {
         Some(s) => s,
         None => rfc3339("starting_at")?
             .ok_or("no start_time (epoch seconds) or starting_at (RFC 3339)")?,
     };
-    let end = match epoch("end_time") {
+    let end = match epoch("end_time")? {
         Some(e) => e,
         None => {
             rfc3339("ending_at")?.ok_or("no end_time (epoch seconds) or ending_at (RFC 3339)")?
@@ -848,6 +997,44 @@ mod tests {
                 .unwrap_err()
                 .contains("longer than a day")
         );
+    }
+
+    /// Issue 30: bucket times outside 1970–2095 are refused by name: a start_time whose µs
+    /// overflow an i64 (it wrapped to a plausible time), 1e13 written as a float, years 9999
+    /// and 1870.
+    #[test]
+    fn bucket_times_outside_the_readable_years_are_refused() {
+        let span = |bucket: Value| bucket_span(&bucket);
+        assert_eq!(
+            span(json!({"start_time": 1794787200, "end_time": 1794873600})),
+            Ok((1_794_787_200_000_000, 1_794_873_600_000_000))
+        );
+        for (bucket, named) in [
+            // × 10^6 is 9.2 × 10^21 µs: past i64, it wrapped to 2,170,157,932 s (2038).
+            (
+                json!({"start_time": 9_225_542_194_787_200_i64, "end_time": 1794873600}),
+                "start_time 9225542194787200 is outside 1970–2095",
+            ),
+            (
+                json!({"start_time": 1e13, "end_time": 1794873600}),
+                "start_time 10000000000000.0 is outside 1970–2095",
+            ),
+            (
+                json!({"starting_at": "9999-12-31T00:00:00Z", "ending_at": "9999-12-31T01:00:00Z"}),
+                "starting_at 9999-12-31T00:00:00Z is outside 1970–2095",
+            ),
+            (
+                json!({"starting_at": "1870-01-01T00:00:00Z", "ending_at": "1870-01-01T01:00:00Z"}),
+                "starting_at 1870-01-01T00:00:00Z is outside 1970–2095",
+            ),
+            (
+                json!({"start_time": 1794787200.5, "end_time": 1794873600}),
+                "start_time 1794787200.5 is not whole epoch seconds",
+            ),
+        ] {
+            let refused = span(bucket.clone()).unwrap_err();
+            assert!(refused.contains(named), "{bucket}: {refused}");
+        }
     }
 
     /// Issue 30: an export saved with a byte-order mark reads as without one (it failed

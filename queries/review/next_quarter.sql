@@ -1,5 +1,5 @@
 -- next_quarter (review): what the next quarter will cost if nothing changes, and with the
--- plan (plan.sql's next-quarter savings), API and GPU apart and together.
+-- plan (plan.sql's next-quarter savings, review_plan), API and GPU apart and together.
 -- Run-rates are the latest run's lookback, scaled as the decision tables scale it
 -- (month_factor): API spend (cost_attribution.cost_usd) per day with requests, GPU spend
 -- (gpu_cost_usd: attributed + idle + unassigned = billed, committed charges included) per
@@ -10,7 +10,8 @@
 -- at-renewal saving only after the commitment's last day). Steps that wait on a check
 -- (plan.sql's 'after the check') are not in the plan's figure: waiting_on_checks_usd says
 -- what they would save besides.
--- Input: cost_attribution, run_params, month_factor, review_params and the plan.
+-- Input: cost_attribution, run_params, month_factor, review_params and review_plan (the
+-- plan section's rows; in `sql`, a view of queries/review/plan.sql).
 WITH params AS (
     SELECT CAST(to_unixtime(CAST(next_quarter_end AS TIMESTAMP)) / 86400 AS BIGINT)
            - CAST(to_unixtime(CAST(next_quarter_start AS TIMESTAMP)) / 86400 AS BIGINT) AS days
@@ -34,7 +35,7 @@ savings AS (
            COALESCE(SUM(CASE WHEN acts_on NOT LIKE 'pool %' AND when_to_act <> 'after the check' THEN next_quarter_saving_usd END), CAST(0 AS DECIMAL(38, 12))) AS api_usd,
            COALESCE(SUM(CASE WHEN acts_on LIKE 'pool %' AND when_to_act = 'after the check' THEN next_quarter_saving_usd END), CAST(0 AS DECIMAL(38, 12))) AS gpu_waiting_usd,
            COALESCE(SUM(CASE WHEN acts_on NOT LIKE 'pool %' AND when_to_act = 'after the check' THEN next_quarter_saving_usd END), CAST(0 AS DECIMAL(38, 12))) AS api_waiting_usd
-    FROM plan
+    FROM review_plan
     WHERE when_to_act IN ('now', 'after the check', 'at renewal')
 )
 SELECT * FROM (

@@ -658,6 +658,22 @@ fn quarterly_review_of_the_sample_history() {
             ),
         "{review}"
     );
+    // Of the total counted once, what the two pools in doubt would save waits on their
+    // check, and the headline says how much.
+    let doubtful: rust_decimal::Decimal = scalar(
+        &out,
+        "SELECT CAST(SUM(combined_monthly_savings_usd) AS VARCHAR) FROM savings_by_spend \
+         WHERE acts_on IN ('pool chat-prod', 'pool batch-pool')",
+    )
+    .parse()
+    .unwrap();
+    assert!(
+        review.contains(&format!(
+            " {} of it is on pools whose utilisation sources disagree",
+            inferledger::publish::summary::money(doubtful, 2)
+        )),
+        "{doubtful}: {review}"
+    );
     // The forecast of 2027Q1 (90 days) if nothing changes: the lookback's API spend over
     // its 7 days with requests × 90, and its GPU bill over its 168 billed hours × 2,160
     // hours, from cost_attribution's sums with Decimal arithmetic here.

@@ -611,3 +611,108 @@ fn a_run_folder_written_before_a_new_column_keeps_working() {
         "0"
     );
 }
+
+/// Issue: two copies of one request id either side of midnight (23:59:59 with 100 output
+/// tokens, 00:00:01 with 200) were kept once by a run over both days and twice by two
+/// nightly runs. The earliest day's copy stands (a night cannot rewrite a published day),
+/// and a night's copy of an id published on a neighbouring day is a duplicate of it.
+#[test]
+fn a_request_id_either_side_of_midnight_counts_once_night_by_night() {
+    use crate::helpers::openai_line;
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    // 2026-11-16 and 17 (UTC), one ordinary request each and the id "x" either side of
+    // midnight.
+    let nov_16 = 1_794_787_200;
+    std::fs::write(
+        logs.join("2026-11-16.jsonl"),
+        [
+            openai_line("a1", nov_16 + 3_600, 1_000, 0, 5),
+            openai_line("x", nov_16 + 86_399, 1_000, 0, 100),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        logs.join("2026-11-17.jsonl"),
+        [
+            openai_line("x", nov_16 + 86_401, 1_000, 0, 200),
+            openai_line("a2", nov_16 + 90_000, 1_000, 0, 7),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let config_for = |path: &str| {
+        let config = dir.path().join(format!("{}.toml", path.replace('/', "_")));
+        std::fs::write(
+            &config,
+            format!(
+                "[[requests]]\nname = \"logs\"\npath = \"{}\"\nformat = \"openai\"\n",
+                dir.path().join(path).display()
+            ),
+        )
+        .unwrap();
+        config
+    };
+    let both = config_for("logs");
+    let night = |n: u32| config_for(&format!("logs/2026-11-{n}.jsonl"));
+    let days = |from: &str, to: &str| -> Vec<String> {
+        ["--from", from, "--to", to].map(str::to_string).to_vec()
+    };
+    let run_days = |config: &Path, out: &Path, from: &str, to: &str| {
+        let args = days(from, to);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_ok(&run(config, out, &args));
+    };
+    // (requests, output tokens, x's day and tokens), by hand: x once, from the 16th with
+    // its 100 tokens, beside a1's 5 and a2's 7: 3 requests, 112 output tokens.
+    let expected = vec![vec![
+        "3".to_string(),
+        "112".to_string(),
+        "2026-11-16 100".to_string(),
+    ]];
+    let counted = |out: &Path| {
+        query(
+            out,
+            "SELECT COUNT(*), SUM(output_tokens), \
+             MAX(CASE WHEN request_id = 'x' THEN date || ' ' || CAST(output_tokens AS VARCHAR) END) \
+             FROM requests",
+        )
+    };
+    let full = dir.path().join("full");
+    run_days(&both, &full, "2026-11-16", "2026-11-17");
+    assert_eq!(counted(&full), expected);
+    assert_eq!(summary(&full)["totals"]["duplicates"], 1);
+    // Night by night: the 17th's copy is a duplicate of the one the 16th published.
+    let nightly = dir.path().join("nightly");
+    run_days(&night(16), &nightly, "2026-11-16", "2026-11-16");
+    run_days(&night(17), &nightly, "2026-11-17", "2026-11-17");
+    assert_eq!(counted(&nightly), expected);
+    let second_night = summary(&nightly);
+    assert_eq!(
+        (
+            &second_night["totals"]["rows_kept"],
+            &second_night["totals"]["duplicates"]
+        ),
+        (&serde_json::json!(1), &serde_json::json!(1)),
+        "{second_night}"
+    );
+    assert_same_tables(&tables(&nightly), &tables(&full), "night by night");
+    // A rerun of the 16th after the 17th changes nothing.
+    run_days(&night(16), &nightly, "2026-11-16", "2026-11-16");
+    assert_eq!(counted(&nightly), expected);
+    // Nights run out of order (the 17th first): the 16th's copy defers to the published
+    // one of the 17th; x still counts once (there, with its 200 tokens).
+    let backfilled = dir.path().join("backfilled");
+    run_days(&night(17), &backfilled, "2026-11-17", "2026-11-17");
+    run_days(&night(16), &backfilled, "2026-11-16", "2026-11-16");
+    assert_eq!(
+        counted(&backfilled),
+        vec![vec![
+            "3".to_string(),
+            "212".to_string(),
+            "2026-11-17 200".to_string()
+        ]]
+    );
+}

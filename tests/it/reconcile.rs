@@ -136,7 +136,11 @@ fn the_samples_planted_discrepancies_are_found_with_their_reasons_and_amounts() 
         let n = |k: &str| source[k].as_u64().unwrap();
         assert_eq!(
             n("rows_read"),
-            n("rows_kept") + n("rows_quarantined") + n("rows_duplicate") + n("rows_outside_window"),
+            n("rows_kept")
+                + n("rows_quarantined")
+                + n("rows_duplicate")
+                + n("rows_superseded")
+                + n("rows_outside_window"),
             "{source}"
         );
     }
@@ -620,5 +624,118 @@ fn hourly_usage_buckets_are_summed_to_the_day() {
                 .map(String::from)
                 .to_vec()
         ]
+    );
+}
+
+/// Overlapping exports were summed twice (billed = 2 × logged, "missing_logs"): a re-export
+/// of a day with updated figures, daily and hourly buckets of the same day, and one file
+/// named by two `[[provider_usage]]` blocks. The latest export of a bucket and the finest
+/// buckets of a day stand; the rest are counted as superseded or repeated.
+#[test]
+fn overlapping_provider_exports_are_not_summed_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+    let exports = dir.path().join("exports");
+    std::fs::create_dir_all(&exports).unwrap();
+    // 2026-11-02T10:00Z: two requests of gpt-4o-mini; 2026-11-03T10:00Z: one.
+    let nov_2 = 1_793_577_600;
+    let day = 86_400;
+    let log = [
+        openai_line("a", nov_2 + 36_000, 1000, 0, 100),
+        openai_line("b", nov_2 + 36_060, 1000, 0, 100),
+        openai_line("c", nov_2 + day + 36_000, 1000, 0, 100),
+    ]
+    .join("\n");
+    std::fs::write(dir.path().join("logs/requests.jsonl"), log + "\n").unwrap();
+    let result = |requests: i64| {
+        format!(
+            r#"{{"object":"organization.usage.completions.result","input_tokens":{},"input_cached_tokens":0,"output_tokens":{},"num_model_requests":{requests},"model":"gpt-4o-mini-2024-07-18"}}"#,
+            1000 * requests,
+            100 * requests
+        )
+    };
+    let page = |start: i64, end: i64, requests: i64| {
+        format!(
+            r#"{{"object":"page","data":[{{"start_time":{start},"end_time":{end},"results":[{}]}}]}}"#,
+            result(requests)
+        )
+    };
+    // The day of 2026-11-02 exported twice: first with 1 request (the day was not over),
+    // then again with the final 2. The stale export's file sorts last but was written an
+    // hour earlier: the later export wins, not the later name.
+    std::fs::write(
+        exports.join("b_final.jsonl"),
+        page(nov_2, nov_2 + day, 2) + "\n",
+    )
+    .unwrap();
+    let stale = exports.join("z_stale.jsonl");
+    std::fs::write(&stale, page(nov_2, nov_2 + day, 1) + "\n").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+    // 2026-11-03 exported daily and hourly (its 10:00 hour): the hour counts, not both.
+    let nov_3 = nov_2 + day;
+    std::fs::write(
+        exports.join("c_daily_and_hourly.jsonl"),
+        [
+            page(nov_3, nov_3 + day, 1),
+            page(nov_3 + 36_000, nov_3 + 39_600, 1),
+        ]
+        .join("\n")
+            + "\n",
+    )
+    .unwrap();
+    // And the final export named again by a second block.
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[[requests]]\npath = \"logs\"\nformat = \"openai\"\n\n[[provider_usage]]\nname = \"usage\"\npath = \"exports\"\n\n[[provider_usage]]\nname = \"again\"\npath = \"{}\"\n",
+            exports.join("b_final.jsonl").display()
+        ),
+    );
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &["--quiet"]));
+    // By hand: 2 requests logged and 2 billed on the 2nd, 1 and 1 on the 3rd.
+    assert_eq!(
+        query(
+            &out,
+            "SELECT date, model, reason, CAST(logged_requests AS VARCHAR), CAST(billed_requests AS VARCHAR) \
+             FROM reconciliation ORDER BY date"
+        ),
+        vec![
+            ["2026-11-02", "gpt-4o-mini", "ok", "2", "2"]
+                .map(str::to_string)
+                .to_vec(),
+            ["2026-11-03", "gpt-4o-mini", "ok", "1", "1"]
+                .map(str::to_string)
+                .to_vec(),
+        ]
+    );
+    // "usage" read 4 results (the final, the stale, the daily and the hourly): 2 stand and
+    // 2 are superseded; "again" read the final once more: a repeat.
+    let s = summary(&out);
+    let counts = |i: usize| {
+        let source = &s["provider_usage"][i];
+        [
+            "rows_read",
+            "rows_kept",
+            "rows_superseded",
+            "rows_duplicate",
+        ]
+        .map(|k| source[k].as_u64().unwrap())
+    };
+    assert_eq!(counts(0), [4, 2, 2, 0]);
+    assert_eq!(counts(1), [1, 0, 0, 1]);
+    // The summary says so.
+    assert!(
+        s["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("[[provider_usage]] usage: 2 result(s) superseded")),
+        "{}",
+        s["warnings"]
     );
 }

@@ -4,7 +4,8 @@
 //! `RUN STEP <table>`: that runs the step as `run` does (`analyze::step_frame`: its Rust
 //! work, then `queries/<table>.sql`) and registers its result under the table's name; and
 //! `RUN REVIEW <section> <quarter>` runs a section of the quarterly review
-//! (`queries/review/`, with `review_params` for that quarter) and registers it likewise.
+//! (`queries/review/`, with `review_params` for that quarter) and registers it as
+//! `review_<section>`, as `review` does.
 
 use std::sync::Arc;
 
@@ -78,10 +79,11 @@ impl sqllogictest::AsyncDB for Db {
             let batches = frame.collect().await.map_err(err)?;
             let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
             let n = batches.iter().map(|b| b.num_rows() as u64).sum();
-            self.ctx.deregister_table(*table).map_err(err)?;
+            let name = format!("review_{table}");
+            self.ctx.deregister_table(name.as_str()).map_err(err)?;
             let table_data = MemTable::try_new(schema, vec![batches]).map_err(err)?;
             self.ctx
-                .register_table(*table, Arc::new(table_data))
+                .register_table(name, Arc::new(table_data))
                 .map_err(err)?;
             return Ok(DBOutput::StatementComplete(n));
         }
