@@ -313,6 +313,39 @@ fn a_very_deep_query_runs() {
     assert!(stdout(&output).contains("2000"), "{}", stdout(&output));
 }
 
+/// Issue 30: `sql -f` with 20,000 UNION ALLs ran for minutes (planning grows with the
+/// square of the set operations). Over 4,096 in one statement it is refused before any
+/// planning, naming the statement and the limit.
+#[test]
+fn a_plan_too_large_is_refused_before_planning() {
+    let (dir, config) = one_request();
+    let out = dir.path().join("out");
+    assert_ok(&run(&config, &out, &[]));
+    let file = dir.path().join("huge.sql");
+    let text: Vec<String> = (0..20_000).map(|i| format!("SELECT {i} AS x")).collect();
+    std::fs::write(
+        &file,
+        format!(
+            "SELECT 1;\nSELECT COUNT(*) FROM ({});",
+            text.join(" UNION ALL ")
+        ),
+    )
+    .unwrap();
+    let output = inferledger(&[
+        "sql",
+        "--out",
+        out.to_str().unwrap(),
+        "-f",
+        file.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("statement 2 combines more than 4096 set operations"),
+        "{message}"
+    );
+}
+
 #[test]
 fn out_of_range_timestamps_are_quarantined() {
     let dir = tempfile::tempdir().unwrap();
