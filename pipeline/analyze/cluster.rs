@@ -88,7 +88,32 @@ pub async fn connect(
             remote.register_udaf(function.as_ref().clone());
         }
     }
+    probe(&remote, scheduler).await?;
     Ok(remote)
+}
+
+/// How long a cluster has to run a first task before a run or query gives up on it.
+pub const PROBE_SECONDS: u64 = 30;
+
+/// Runs one trivial query on the cluster, within [`PROBE_SECONDS`]: a scheduler with no
+/// executor registered queues the job for ever (Ballista fails jobs only when it loses its
+/// last executor, not when it never had one), so without this a run waited silently.
+async fn probe(
+    remote: &datafusion::prelude::SessionContext,
+    scheduler: &str,
+) -> crate::common::error::Result<()> {
+    let query = async { remote.sql("SELECT 1 AS probe").await?.collect().await };
+    match tokio::time::timeout(std::time::Duration::from_secs(PROBE_SECONDS), query).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(Error::Usage(format!(
+            "the cluster at {scheduler} could not run a first query: {e}"
+        ))),
+        Err(_) => Err(Error::Usage(format!(
+            "the cluster at {scheduler} ran no task within {PROBE_SECONDS} s: its scheduler \
+             answers but no executor has registered with it (start one: `inferledger cluster \
+             executor --scheduler HOST:PORT`); nothing was read or published"
+        ))),
+    }
 }
 
 /// What starts every buffer these codecs write, then what follows: a price book (JSON) or

@@ -103,6 +103,10 @@ impl ClusterArgs {
                     override_function_registry: Some(Arc::new(function_registry())),
                     override_logical_codec: Some(Arc::new(LogicalCodec::default())),
                     override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
+                    // Often enough for the scheduler to see a lost executor within its
+                    // EXECUTOR_TIMEOUT_SECONDS (Ballista's default, 60 s, with a 180 s
+                    // timeout, left a run waiting minutes on a killed executor).
+                    executor_heartbeat_interval_seconds: EXECUTOR_HEARTBEAT_SECONDS,
                     ..ExecutorProcessConfig::default()
                 };
                 start_executor_process(Arc::new(config))
@@ -148,6 +152,15 @@ fn function_registry() -> BallistaFunctionRegistry {
     registry
 }
 
+/// How often executors tell the scheduler they are alive.
+pub const EXECUTOR_HEARTBEAT_SECONDS: u64 = 5;
+/// Without a heartbeat for this long, the scheduler counts an executor lost.
+pub const EXECUTOR_TIMEOUT_SECONDS: u64 = 20;
+/// How often the scheduler looks for lost executors.
+pub const EXPIRY_CHECK_SECONDS: u64 = 5;
+/// How long running jobs wait for an executor to come back once the last one is lost.
+pub const NO_EXECUTOR_GRACE_SECONDS: u64 = 10;
+
 async fn run_scheduler(bind: &str, port: u16) -> Result<()> {
     let addr: SocketAddr = format!("{bind}:{port}")
         .parse()
@@ -172,6 +185,14 @@ async fn run_scheduler(bind: &str, port: u16) -> Result<()> {
         }));
     config.override_logical_codec = Some(Arc::new(LogicalCodec::default()));
     config.override_physical_codec = Some(Arc::new(PhysicalCodec::default()));
+    // A killed executor is noticed within EXECUTOR_TIMEOUT_SECONDS (checked every
+    // EXPIRY_CHECK_SECONDS); when it was the last one, its running jobs fail
+    // NO_EXECUTOR_GRACE_SECONDS later (time for one to come back), and the client's run
+    // fails with that, publishing nothing. Ballista's defaults (180 s, then as long again)
+    // left a run waiting six minutes.
+    config.executor_timeout_seconds = EXECUTOR_TIMEOUT_SECONDS;
+    config.expire_dead_executor_interval_seconds = EXPIRY_CHECK_SECONDS;
+    config.no_executors_grace_period_seconds = NO_EXECUTOR_GRACE_SECONDS;
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(|e| Error::Usage(format!("scheduler: {e}")))?;

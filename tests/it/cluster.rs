@@ -100,6 +100,13 @@ impl Cluster {
         }
     }
 
+    /// Kills executor `n` as kill -9 would (no goodbye to the scheduler).
+    pub fn kill_executor(&mut self, n: usize) {
+        let executor = &mut self.processes[n + 1];
+        executor.kill().unwrap();
+        executor.wait().unwrap();
+    }
+
     /// The `--cluster` URL.
     pub fn url(&self) -> String {
         format!("df://127.0.0.1:{}", self.scheduler_port)
@@ -454,4 +461,116 @@ fn logs_read_on_a_cluster_are_quarantined_and_refused_as_a_local_run_does() {
     assert_eq!(refused_on_cluster.status.code(), Some(2));
     assert_eq!(stderr(&refused_on_cluster), stderr(&refused_locally));
     assert!(!dir.path().join("remote-over").join("requests").exists());
+}
+
+/// `run --cluster`, started now; its output once it ends, or a failure if it has not
+/// ended within `limit` (a hang: the run is killed). Not a timing assertion: the bound is
+/// several times what the run may take.
+fn run_on_cluster_within(
+    config: &Path,
+    out: &Path,
+    url: &str,
+    limit: Duration,
+    while_running: impl FnOnce(),
+) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inferledger"))
+        .args([
+            "run",
+            "--quiet",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--cluster",
+            url,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while_running();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("run --cluster did not end within {limit:?}: it hangs");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Issue 30: a scheduler with no executor made `run --cluster` wait for ever, silently; an
+/// executor killed mid-run hung the run (killed at 1.5 s or 7 s; at 4 s it failed). Each
+/// now fails within a stated time (the probe's 30 s; the scheduler's 20 s executor timeout
+/// plus its 10 s grace), names the step and why, and publishes nothing.
+#[test]
+fn a_cluster_without_its_executor_fails_in_bounded_time_and_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sample_config_with_absolute_paths());
+    let nothing_published = |out: &Path| {
+        !out.join("run_summary.json").exists()
+            && !out.join("_runs").exists()
+            && !out.join("requests").exists()
+    };
+    // A scheduler and no executor: the probe's first query runs nowhere.
+    let work = dir.path().join("no-executor");
+    std::fs::create_dir_all(&work).unwrap();
+    let cluster = Cluster::start(&work, 0);
+    let out = dir.path().join("out-none");
+    let output = run_on_cluster_within(
+        &config,
+        &out,
+        &cluster.url(),
+        Duration::from_secs(180),
+        || {},
+    );
+    assert!(!output.status.success());
+    let message = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(
+        message.contains(&format!(
+            "the cluster at {} ran no task within 30 s",
+            cluster.url()
+        )) && message.contains("no executor has registered"),
+        "{message}"
+    );
+    assert!(nothing_published(&out));
+    drop(cluster);
+    // Its only executor killed early, midway and late in a run: once it has started its
+    // 2nd, 100th and 300th task (of about 400 a run of the sample gives it: the probe, the
+    // logs read on it, then the steps), as its log says.
+    let tasks_started = |work: &Path| {
+        std::fs::read_to_string(work.join("executor-0.log"))
+            .map_or(0, |log| log.matches("Execute task").count())
+    };
+    for task in [2, 100, 300] {
+        let work = dir.path().join(format!("killed-{task}"));
+        std::fs::create_dir_all(&work).unwrap();
+        let mut cluster = Cluster::start(&work, 1);
+        let out = dir.path().join(format!("out-{task}"));
+        let output = run_on_cluster_within(
+            &config,
+            &out,
+            &cluster.url(),
+            Duration::from_secs(240),
+            || {
+                let started = Instant::now();
+                while tasks_started(&work) < task {
+                    assert!(
+                        started.elapsed() < Duration::from_secs(120),
+                        "the executor never started task {task}"
+                    );
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                cluster.kill_executor(0);
+            },
+        );
+        let message = String::from_utf8_lossy(&output.stderr).to_string();
+        assert!(!output.status.success(), "killed at task {task}: {message}");
+        assert!(
+            message.contains("failed") && message.contains("executor"),
+            "killed at task {task}: {message}"
+        );
+        assert!(nothing_published(&out), "killed at task {task}");
+    }
 }
