@@ -1190,3 +1190,145 @@ fn out_of_range_arguments_and_settings_are_refused_by_name() {
         stderr(&gap)
     );
 }
+
+/// Replaces, with probability 1 in `odds`, each leaf of `value` (at any depth) by an odd
+/// value a hostile or broken export may hold.
+fn mutate_leaves(value: &mut serde_json::Value, rng: &mut fastrand::Rng, odds: usize) {
+    use serde_json::{Value, json};
+    match value {
+        Value::Object(map) => map.values_mut().for_each(|v| mutate_leaves(v, rng, odds)),
+        Value::Array(items) => items.iter_mut().for_each(|v| mutate_leaves(v, rng, odds)),
+        leaf => {
+            if rng.usize(0..odds) == 0 {
+                let odd = [
+                    json!(-1),
+                    json!(1e300),
+                    json!(0.5),
+                    json!("abc"),
+                    Value::Null,
+                    json!("8e-06 USD"),
+                    json!({"x": 1}),
+                    json!(253_402_300_799_i64),
+                    json!(""),
+                    json!(true),
+                    json!(10_000_000_000_000_i64),
+                    json!("2026-02-30"),
+                ];
+                *leaf = odd[rng.usize(0..odd.len())].clone();
+            }
+        }
+    }
+}
+
+/// Issue 30: the property test extended to the providers' usage and cost exports and to a
+/// LiteLLM price file. Their values are mutated (the files stay JSON: a file that is not
+/// JSON is refused whole, naming its line and column, as `reconcile.rs` tests): whatever
+/// they hold, the run never panics, and when it runs every export result read is kept,
+/// quarantined, repeated, superseded or outside the window, and every price-file entry is
+/// loaded, skipped (not token-priced) or refused by name.
+#[test]
+fn mutated_values_of_provider_exports_and_price_files_never_panic_and_are_accounted_for() {
+    let seed = std::env::var("INFERLEDGER_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2026);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut runs_that_ran = 0;
+    for round in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = format!(
+            "[run]\nmax_bad_fraction = 1.0\n\n[[requests]]\npath = \"{}\"\nformat = \"openai\"\n",
+            root().join("sample-data/requests/openai").display()
+        );
+        for (file, format) in [
+            ("openai_usage_completions.jsonl", "openai_usage"),
+            ("openai_costs.json", "openai_costs"),
+            ("anthropic_usage_report.json", "anthropic_usage"),
+            ("anthropic_cost_report.json", "anthropic_costs"),
+        ] {
+            let text =
+                std::fs::read_to_string(root().join("sample-data/provider").join(file)).unwrap();
+            let pages: Vec<serde_json::Value> = if file.ends_with(".jsonl") {
+                text.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect()
+            } else {
+                vec![serde_json::from_str(&text).unwrap()]
+            };
+            let mutated: Vec<String> = pages
+                .into_iter()
+                .map(|mut page| {
+                    mutate_leaves(&mut page, &mut rng, 12);
+                    page.to_string()
+                })
+                .collect();
+            let path = dir.path().join(file);
+            std::fs::write(&path, mutated.join("\n") + "\n").unwrap();
+            config.push_str(&format!(
+                "\n[[provider_usage]]\nname = \"{file}\"\npath = \"{}\"\nformat = \"{format}\"\n",
+                path.display()
+            ));
+        }
+        let prices: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                root().join("tests/fixtures/litellm_1.110.2_prices_slice.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        // Model entries: `sample_spec` is LiteLLM's documentation of the format, not a model.
+        let entries = prices
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| *k != "sample_spec")
+            .count();
+        let mut prices = prices;
+        mutate_leaves(&mut prices, &mut rng, 6);
+        let price_file = dir.path().join("prices.json");
+        std::fs::write(&price_file, prices.to_string()).unwrap();
+        config.push_str(&format!(
+            "\n[prices]\nfile = \"{}\"\n",
+            price_file.display()
+        ));
+        let config = write_config(dir.path(), &config);
+        let out = dir.path().join("out");
+        let output = run(&config, &out, &["--quiet"]);
+        let message = stderr(&output);
+        assert!(
+            output.status.code() != Some(101) && !message.contains("panicked"),
+            "round {round}: {message}"
+        );
+        if !output.status.success() {
+            // Refused whole: the error names the file it could not use.
+            assert!(
+                message.contains(".json") || message.contains("[prices]"),
+                "round {round}: {message}"
+            );
+            continue;
+        }
+        runs_that_ran += 1;
+        let s = summary(&out);
+        for source in s["provider_usage"].as_array().unwrap() {
+            let n = |k: &str| source[k].as_u64().unwrap();
+            assert_eq!(
+                n("rows_read"),
+                n("rows_kept")
+                    + n("rows_quarantined")
+                    + n("rows_duplicate")
+                    + n("rows_superseded")
+                    + n("rows_outside_window"),
+                "round {round}: {source}"
+            );
+        }
+        let file = &s["price_file"];
+        let n = |k: &str| file[k].as_u64().unwrap() as usize;
+        assert_eq!(
+            n("entries") + n("skipped") + file["refused"].as_array().unwrap().len(),
+            entries,
+            "round {round}: {file}"
+        );
+    }
+    assert!(runs_that_ran >= 1, "every round was refused whole");
+}
