@@ -71,6 +71,17 @@ pub fn midnight_micros(day: NaiveDate) -> i64 {
         .timestamp_micros()
 }
 
+/// Runs `sql` and registers its rows as the in-memory table `name` (replacing any): what
+/// a run reads back from history is small and read several times.
+async fn register_query_result(ctx: &SessionContext, name: &str, sql: &str) -> Result<()> {
+    let frame = ctx.sql(sql).await?;
+    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame.collect().await?;
+    ctx.deregister_table(name)?;
+    ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+    Ok(())
+}
+
 /// Columns of `requests_context` (a subset of the published `requests` table and three
 /// flags).
 const CONTEXT_COLUMNS: &str = "request_id, ts, duration_ms, provider, model, deployment, team, \
@@ -111,22 +122,15 @@ pub async fn register_requests_context(
         )
         .await?;
     let from = window.from;
-    // As the staged rows hold their ids (Utf8: the published table may read as Utf8View,
-    // and a join of the two types found no match).
+    // In the type the staged rows hold their ids in (Utf8; the published table may read
+    // as Utf8View).
     let neighbours_sql = format!(
         "SELECT DISTINCT arrow_cast(request_id, 'Utf8') AS request_id FROM requests_published \
          WHERE date = '{}' OR date = '{}'",
         from - Duration::days(1),
         window.to + Duration::days(1)
     );
-    let frame = ctx.sql(&neighbours_sql).await?;
-    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-    let neighbours = frame.collect().await?;
-    ctx.deregister_table("requests_neighbour_ids")?;
-    ctx.register_table(
-        "requests_neighbour_ids",
-        Arc::new(MemTable::try_new(schema, vec![neighbours])?),
-    )?;
+    register_query_result(ctx, "requests_neighbour_ids", &neighbours_sql).await?;
     let from_micros = window.from_micros();
     let open_after = from_micros - inactivity_gap_seconds * 1_000_000;
     let recent_from =
@@ -177,14 +181,7 @@ pub async fn register_requests_context(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let frame = ctx.sql(&context_sql).await?;
-    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-    let batches = frame.collect().await?;
-    ctx.deregister_table("requests_context")?;
-    ctx.register_table(
-        "requests_context",
-        Arc::new(MemTable::try_new(schema, vec![batches])?),
-    )?;
+    register_query_result(ctx, "requests_context", &context_sql).await?;
     register_context_gpu_costs(ctx, history, window).await
 }
 
@@ -225,14 +222,7 @@ async fn register_context_gpu_costs(
          GROUP BY g.request_id",
         from = window.from
     );
-    let frame = ctx.sql(&sql).await?;
-    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-    let batches = frame.collect().await?;
-    ctx.deregister_table("context_gpu_costs")?;
-    ctx.register_table(
-        "context_gpu_costs",
-        Arc::new(MemTable::try_new(schema, vec![batches])?),
-    )?;
+    register_query_result(ctx, "context_gpu_costs", &sql).await?;
     Ok(())
 }
 
@@ -265,14 +255,7 @@ pub async fn register_vllm_context(
          WHERE latest = 1",
         window.from
     );
-    let frame = ctx.sql(&sql).await?;
-    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-    let batches = frame.collect().await?;
-    ctx.deregister_table("vllm_context")?;
-    ctx.register_table(
-        "vllm_context",
-        Arc::new(MemTable::try_new(schema, vec![batches])?),
-    )?;
+    register_query_result(ctx, "vllm_context", &sql).await?;
     Ok(())
 }
 
