@@ -63,6 +63,23 @@ pub fn summary(out: &Path) -> serde_json::Value {
     serde_json::from_str(&text).expect("valid JSON")
 }
 
+/// Asserts that every `[[provider_usage]]` source of a run summary accounts for every
+/// result it read: kept, quarantined, repeated, superseded or outside the window.
+pub fn assert_provider_usage_reconciles(summary: &serde_json::Value, what: &str) {
+    for source in summary["provider_usage"].as_array().unwrap() {
+        let n = |k: &str| source[k].as_u64().unwrap();
+        assert_eq!(
+            n("rows_read"),
+            n("rows_kept")
+                + n("rows_quarantined")
+                + n("rows_duplicate")
+                + n("rows_superseded")
+                + n("rows_outside_window"),
+            "{what}: {source}"
+        );
+    }
+}
+
 /// Runs one query over a finished run; every cell as text (NULL as "NULL").
 pub fn query(out: &Path, sql: &str) -> Vec<Vec<String>> {
     let runtime = tokio::runtime::Runtime::new().unwrap();

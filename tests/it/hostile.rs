@@ -1310,18 +1310,7 @@ fn mutated_values_of_provider_exports_and_price_files_never_panic_and_are_accoun
         }
         runs_that_ran += 1;
         let s = summary(&out);
-        for source in s["provider_usage"].as_array().unwrap() {
-            let n = |k: &str| source[k].as_u64().unwrap();
-            assert_eq!(
-                n("rows_read"),
-                n("rows_kept")
-                    + n("rows_quarantined")
-                    + n("rows_duplicate")
-                    + n("rows_superseded")
-                    + n("rows_outside_window"),
-                "round {round}: {source}"
-            );
-        }
+        assert_provider_usage_reconciles(&s, &format!("round {round}"));
         let file = &s["price_file"];
         let n = |k: &str| file[k].as_u64().unwrap() as usize;
         assert_eq!(

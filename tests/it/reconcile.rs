@@ -132,18 +132,7 @@ fn the_samples_planted_discrepancies_are_found_with_their_reasons_and_amounts() 
         "{difference} vs 10% of {opus}"
     );
     // Every result read is accounted for.
-    for source in s["provider_usage"].as_array().unwrap() {
-        let n = |k: &str| source[k].as_u64().unwrap();
-        assert_eq!(
-            n("rows_read"),
-            n("rows_kept")
-                + n("rows_quarantined")
-                + n("rows_duplicate")
-                + n("rows_superseded")
-                + n("rows_outside_window"),
-            "{source}"
-        );
-    }
+    assert_provider_usage_reconciles(&s, "the sample's exports");
     // Both reports show it; nothing is unexplained, so no rule fires.
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("## Logged vs billed"), "{report}");
