@@ -23,7 +23,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 
-use crate::analyze::udf::{PricedFunction, PricedKind, priced_function};
+use crate::analyze::functions::udf::{PricedFunction, PricedKind, priced_function};
 use crate::common::error::Error;
 use crate::prices::PriceBook;
 use crate::read::published::SnapshotTable;

@@ -133,18 +133,13 @@ fn function_registry() -> BallistaFunctionRegistry {
                 .or_insert_with(|| function.clone());
         }
     }
-    for function in [
-        crate::analyze::udf::session_bucket(),
-        crate::analyze::udf::utc_date(),
-    ] {
+    let functions = crate::analyze::functions::all();
+    for function in functions.scalar {
         registry
             .scalar_functions
             .insert(function.name().to_string(), Arc::new(function));
     }
-    for function in crate::analyze::first_last::functions().into_iter().chain([
-        crate::analyze::interaction_spans::interaction_spans(),
-        crate::analyze::distinct_values::distinct_values(),
-    ]) {
+    for function in functions.aggregate {
         registry
             .aggregate_functions
             .insert(function.name().to_string(), Arc::new(function));

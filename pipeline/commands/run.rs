@@ -381,7 +381,8 @@ pub async fn run_pipeline(
     let internal_dir = staging.tables_dir().join(analyze::INTERNAL_DIR);
     let internal_tables = async {
         let clock = Instant::now();
-        analyze::write_tables(&ctx, &analyze::INTERNAL_TABLES, &internal_dir).await?;
+        crate::common::arrow_util::write_tables(&ctx, &analyze::INTERNAL_TABLES, &internal_dir)
+            .await?;
         Ok::<_, Error>(StepTiming {
             table: "internal_tables".to_string(),
             millis: clock.elapsed().as_millis(),

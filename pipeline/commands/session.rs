@@ -170,8 +170,8 @@ impl Session {
             Some(c) => super::load_price_book(c)?.0,
             None => crate::prices::PriceBook::builtin(),
         };
-        crate::analyze::udf::register_cache_read_discount(&ctx, Arc::new(book.clone()));
-        crate::analyze::udf::register_cost_of(&ctx, book);
+        crate::analyze::functions::udf::register_cache_read_discount(&ctx, Arc::new(book.clone()));
+        crate::analyze::functions::udf::register_cost_of(&ctx, book);
         // What `queries/whatif/reprice.sql` reads: no substitutes, every day.
         analyze::register_whatif_map(&ctx, &[])?;
         analyze::register_whatif_window(&ctx, None, None, 0.0)?;

@@ -193,7 +193,7 @@ impl WhatifArgs {
         if let Some(file) = &self.prices {
             book.add_overrides(crate::prices::litellm::load(file)?.prices);
         }
-        crate::analyze::udf::register_cost_of(ctx, book);
+        crate::analyze::functions::udf::register_cost_of(ctx, book);
         crate::analyze::register_whatif_map(ctx, &map)?;
         crate::analyze::register_whatif_window(
             ctx,

@@ -323,3 +323,29 @@ pub fn contains_parquet(dir: &Path) -> bool {
         }
     })
 }
+
+/// Writes each of `tables` to `dir/<table>/part-0.parquet`, streamed, with its schema even
+/// when it has no rows.
+pub async fn write_tables(ctx: &SessionContext, tables: &[&str], dir: &Path) -> Result<()> {
+    for table in tables {
+        write_frame(ctx.table(*table).await?, &dir.join(table)).await?;
+    }
+    Ok(())
+}
+
+/// Writes a frame to `folder/part-0.parquet`, streamed, with its schema even when it has
+/// no rows.
+pub async fn write_frame(frame: datafusion::dataframe::DataFrame, folder: &Path) -> Result<()> {
+    use futures::StreamExt;
+    std::fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
+    let path = folder.join("part-0.parquet");
+    let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, schema, None)?;
+    let mut stream = frame.execute_stream().await?;
+    while let Some(batch) = stream.next().await {
+        writer.write(&batch?)?;
+    }
+    writer.close()?;
+    Ok(())
+}

@@ -312,7 +312,7 @@ mod tests {
     use datafusion::prelude::SessionContext;
 
     use super::*;
-    use crate::analyze::test_support::{aggregate_config, result_lines};
+    use crate::analyze::functions::test_support::{aggregate_config, result_lines};
 
     /// `t(grp, value)` in batches of 2 over two partitions (partial states merged), with
     /// the partial aggregation skipped at once when `skip_partial` says so.

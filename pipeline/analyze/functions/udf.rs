@@ -238,12 +238,6 @@ fn arrays_of(args: &[ColumnarValue]) -> datafusion::error::Result<Vec<ArrayRef>>
     args.iter().map(|a| a.clone().into_array(rows)).collect()
 }
 
-/// Registers the functions that need no run state: [`session_bucket`] and [`utc_date`].
-pub fn register_row_functions(ctx: &SessionContext) {
-    ctx.register_udf(session_bucket());
-    ctx.register_udf(utc_date());
-}
-
 /// `session_bucket(session_key, buckets)`: the session bucket (from 0) a session key falls
 /// in among `buckets` (`common::session_buckets`), the bucket ingest filed the key's
 /// requests under; NULL for a NULL key.
@@ -367,7 +361,7 @@ mod tests {
         ]));
         let batch = RecordBatch::try_new(Arc::clone(&schema), vec![utc, naive]).unwrap();
         let ctx = SessionContext::new();
-        register_row_functions(&ctx);
+        crate::analyze::functions::register_all(&ctx);
         ctx.register_table(
             "t",
             Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap()),

@@ -534,7 +534,7 @@ mod tests {
         ctx
     }
 
-    use crate::analyze::test_support::result_lines as rows;
+    use crate::analyze::functions::test_support::result_lines as rows;
 
     /// Worked out by hand from the rows above, ordered by (ts, id) within each group:
     /// g1: (5,r3) c/false, (5,r9) NULL/NULL, (10,r2) a/true; g2: (7,a) y/true, (7,b)
@@ -544,7 +544,7 @@ mod tests {
     async fn grouped_picks_follow_time_then_id() {
         // Also with the partial aggregation skipped at once (each row passed on as its own
         // state, `convert_to_state`), as DataFusion does when groups are nearly all distinct.
-        let skipping = crate::analyze::test_support::aggregate_config(2, true);
+        let skipping = crate::analyze::functions::test_support::aggregate_config(2, true);
         for ctx in [context(), context_with(skipping)] {
             grouped_picks(&ctx).await;
         }

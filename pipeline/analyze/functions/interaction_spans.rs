@@ -446,7 +446,7 @@ mod tests {
     use datafusion::prelude::SessionContext;
 
     use super::*;
-    use crate::analyze::test_support::aggregate_config;
+    use crate::analyze::functions::test_support::aggregate_config;
 
     fn utc() -> DataType {
         DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
