@@ -26,6 +26,7 @@ pub mod analyze;
 pub mod commands;
 pub mod common;
 pub mod config;
+pub mod job;
 pub mod prices;
 pub mod publish;
 pub mod read;

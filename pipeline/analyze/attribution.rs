@@ -33,7 +33,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::common::arrow_util::{decimal_at, register_memtable, sql_batches, string_at};
 use crate::common::error::Result;
-use crate::sources::requests::canonical::{money_type, to_money};
+use crate::common::money::{money_type, to_money};
 
 /// µs in an hour.
 const HOUR_MICROS: i64 = 3_600_000_000;

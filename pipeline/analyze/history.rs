@@ -197,11 +197,7 @@ async fn register_context_gpu_costs(
         Field::new("hour", timestamp, true),
         Field::new("pool", DataType::Utf8, true),
         Field::new("request_id", DataType::Utf8, true),
-        Field::new(
-            "gpu_cost_usd",
-            crate::sources::requests::canonical::money_type(),
-            true,
-        ),
+        Field::new("gpu_cost_usd", crate::common::money::money_type(), true),
         Field::new("date", DataType::Utf8, true),
     ]));
     history

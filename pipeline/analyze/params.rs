@@ -13,6 +13,70 @@ use crate::common::arrow_util::write_frame;
 use crate::common::arrow_util::{register_memtable, register_parquet_dir};
 use crate::common::error::Result;
 
+/// What a run registers as tables before its steps, besides what ingest staged: the
+/// config's settings, the window, and the history read back. `run` and the SQL tests
+/// register them through [`register_run_inputs`], the one sequence both keep.
+pub struct RunInputs<'a> {
+    /// `[[pools]]`.
+    pub pools: &'a [crate::config::PoolConfig],
+    /// `[economics]`.
+    pub economics: &'a crate::config::Economics,
+    /// `[reconcile]`.
+    pub reconcile: &'a crate::config::ReconcileConfig,
+    /// The prices (the API price each pool stands in for).
+    pub book: &'a crate::prices::PriceBook,
+    /// The run's window and lookback.
+    pub window: &'a crate::analyze::history::RunWindow,
+    /// `[interactions] inactivity_gap` in seconds.
+    pub inactivity_gap_seconds: i64,
+    /// Earlier runs' tables, as the latest run left them.
+    pub history: &'a crate::read::published::PublishedRun,
+}
+
+/// The tables [`register_run_inputs`] registers (each published under `internal/`).
+pub const RUN_INPUT_TABLES: [&str; 15] = [
+    "reconcile_settings",
+    "pools",
+    "pool_deployments",
+    "pool_capacity",
+    "economics",
+    "gpu_hour_prices",
+    "gpu_throughput",
+    "replica_gpus",
+    "pool_api_prices",
+    "run_params",
+    "requests_neighbour_ids",
+    "open_sessions",
+    "requests_context",
+    "context_gpu_costs",
+    "vllm_context",
+];
+
+/// Registers [`RUN_INPUT_TABLES`]: the settings, the window, and what the window's steps
+/// read of earlier nights (`history::register_requests_context`, which reads the staged
+/// requests, so they come first).
+pub async fn register_run_inputs(ctx: &SessionContext, inputs: &RunInputs<'_>) -> Result<()> {
+    use crate::analyze::history;
+    register_reconcile_settings(ctx, inputs.reconcile)?;
+    register_pools(ctx, inputs.pools)?;
+    register_economics(ctx, inputs.economics)?;
+    register_pool_api_prices(
+        ctx,
+        inputs.pools,
+        inputs.book,
+        inputs.window.horizon_micros(),
+    )?;
+    register_run_params(ctx, inputs.inactivity_gap_seconds, inputs.window)?;
+    history::register_requests_context(
+        ctx,
+        inputs.history,
+        inputs.window,
+        inputs.inactivity_gap_seconds,
+    )
+    .await?;
+    history::register_vllm_context(ctx, inputs.history, inputs.window).await
+}
+
 /// Registers the one-row `session_pass` table: which session bucket (`session_bucket`, from
 /// 0) of how many (`session_buckets`) the session steps are reading now. The `sql` prompt
 /// and a run with one bucket read bucket 0 of 1: everything.
@@ -156,7 +220,7 @@ pub fn register_pools(ctx: &SessionContext, pools: &[crate::config::PoolConfig])
 /// as DECIMAL(38, 12)), `gpu_hour_prices` (gpu_model, gpu_hour_usd decimal) and
 /// `gpu_throughput` (model, tokens_per_second).
 pub fn register_economics(ctx: &SessionContext, e: &crate::config::Economics) -> Result<()> {
-    use crate::sources::requests::canonical::{money_type, to_money};
+    use crate::common::money::{money_type, to_money};
     use datafusion::arrow::array::{ArrayRef, Decimal128Array, Float64Array, StringArray};
     let money = |v: rust_decimal::Decimal| -> ArrayRef {
         Arc::new(Decimal128Array::from(vec![to_money(v).0]).with_data_type(money_type()))
@@ -263,7 +327,7 @@ pub fn register_pool_api_prices(
             Some((p.name.as_str(), model, book.lookup(model, None, now)?))
         })
         .collect();
-    let money = crate::sources::requests::canonical::money_type;
+    let money = crate::common::money::money_type;
     let schema = Arc::new(Schema::new(vec![
         Field::new("pool", DataType::Utf8, false),
         Field::new("api_model", DataType::Utf8, false),
@@ -275,7 +339,7 @@ pub fn register_pool_api_prices(
         Arc::new(
             Decimal128Array::from(
                 rows.iter()
-                    .map(|r| crate::sources::requests::canonical::to_money(f(r.2)).0)
+                    .map(|r| crate::common::money::to_money(f(r.2)).0)
                     .collect::<Vec<_>>(),
             )
             .with_data_type(money()),
@@ -397,7 +461,7 @@ pub fn register_reconcile_settings(
     ctx: &SessionContext,
     settings: &crate::config::ReconcileConfig,
 ) -> Result<()> {
-    use crate::sources::requests::canonical::{money_type, to_money};
+    use crate::common::money::{money_type, to_money};
     use datafusion::arrow::array::{Decimal128Array, Float64Array};
     let schema = Arc::new(Schema::new(vec![
         Field::new("tolerance", DataType::Float64, false),
@@ -504,4 +568,71 @@ pub fn register_whatif_window(
             ])),
         ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tables `register_run_inputs` adds to a session holding only the staged inputs
+    /// are exactly [`RUN_INPUT_TABLES`] (which `internal_tables` publishes): a table added
+    /// to the sequence and not to the list, or listed and not registered, fails here.
+    #[tokio::test]
+    async fn run_inputs_register_exactly_the_listed_tables() {
+        let ctx = crate::analyze::new_context();
+        let empty = |schema: SchemaRef| {
+            Arc::new(datafusion::datasource::MemTable::try_new(schema, vec![vec![]]).unwrap())
+        };
+        ctx.register_table(
+            "requests_staged",
+            empty(crate::sources::requests::canonical::staged_requests_schema()),
+        )
+        .unwrap();
+        for (name, schema) in crate::analyze::steps::staged_inputs() {
+            ctx.register_table(name, empty(schema)).unwrap();
+        }
+        register_request_step_views(&ctx).await.unwrap();
+        let names = |ctx: &SessionContext| -> std::collections::BTreeSet<String> {
+            let catalog = ctx.catalog("datafusion").unwrap();
+            catalog
+                .schema("public")
+                .unwrap()
+                .table_names()
+                .into_iter()
+                .collect()
+        };
+        let before = names(&ctx);
+        let window = crate::analyze::history::RunWindow {
+            from: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            to: chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+            lookback_days: 30,
+        };
+        let history = crate::read::published::PublishedRun::nothing(Path::new(
+            "/nonexistent/inferledger-history",
+        ))
+        .unwrap();
+        register_run_inputs(
+            &ctx,
+            &RunInputs {
+                pools: &[],
+                economics: &Default::default(),
+                reconcile: &Default::default(),
+                book: &crate::prices::PriceBook::builtin(),
+                window: &window,
+                inactivity_gap_seconds: 1800,
+                history: &history,
+            },
+        )
+        .await
+        .unwrap();
+        // Besides the listed tables, the history registers the earlier runs' published
+        // tables it read (`<table>_published`), which are already published.
+        let added: std::collections::BTreeSet<String> = names(&ctx)
+            .difference(&before)
+            .filter(|name| !name.ends_with("_published"))
+            .cloned()
+            .collect();
+        let listed = RUN_INPUT_TABLES.iter().map(|t| t.to_string()).collect();
+        assert_eq!(added, listed);
+    }
 }

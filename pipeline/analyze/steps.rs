@@ -9,6 +9,7 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
 use crate::analyze::functions::udf;
+use crate::analyze::params::RUN_INPUT_TABLES;
 use crate::analyze::{attribution, bound_subqueries, cache_sim};
 use crate::common::error::{Error, Result};
 
@@ -395,44 +396,48 @@ pub const RUN_TABLES: [&str; 1] = ["quarantine"];
 /// The folder, inside the output folder, of the latest run's internal tables.
 pub const INTERNAL_DIR: &str = "internal";
 
+/// The tables ingest stages besides the requests, with their schemas: the bills, the GPU
+/// metrics and the providers' own usage exports.
+pub fn staged_inputs() -> [(&'static str, SchemaRef); 3] {
+    [
+        ("billing_staged", crate::sources::billing::staged_schema()),
+        ("metrics_staged", crate::sources::metrics::staged_schema()),
+        (
+            "provider_usage_staged",
+            crate::sources::provider_usage::staged_schema(),
+        ),
+    ]
+}
+
 /// What the step queries read besides the published tables: the run's staged bills and
-/// metrics, the history it read back, its settings from the config, and the Rust steps'
-/// results. A run publishes them under `out/internal/<table>/` (replaced whole by each
-/// run), and `sql` registers them, so that every file in `queries/` pasted into `sql` runs.
-/// The staged requests are not copied: `sql` reads them from the published `requests`
-/// (every staged column is there), and `requests_daily` is a view summing all of them,
-/// see [`register_output`].
-pub const INTERNAL_TABLES: [&str; 29] = [
-    "billing_staged",
-    "metrics_staged",
-    "provider_usage_staged",
-    "reconcile_settings",
-    "requests_context",
-    "requests_neighbour_ids",
-    "open_sessions",
-    "vllm_context",
-    "run_params",
-    "pools",
-    "pool_deployments",
-    "pool_capacity",
-    "economics",
-    "gpu_hour_prices",
-    "gpu_throughput",
-    "replica_gpus",
-    "pool_api_prices",
-    "gpu_time_split",
-    "pool_busy",
-    "gpu_request_weights",
-    "pool_hours",
-    "gpu_cost_split",
-    "gpu_request_time",
-    "request_gpu_cost_split",
-    "context_gpu_costs",
-    "cache_ideal",
-    "month_factor",
-    "workload_spend",
-    "api_daily_spend",
-];
+/// metrics ([`staged_inputs`]), its settings and the history it read back
+/// ([`RUN_INPUT_TABLES`]), the tables the steps' Rust work registers
+/// ([`Prepare::registers`]) and the internal steps' tables. A run publishes them under
+/// `out/internal/<table>/` (replaced whole by each run), and `sql` registers them, so that
+/// every file in `queries/` pasted into `sql` runs. The staged requests are not copied:
+/// `sql` reads them from the published `requests` (every staged column is there), and
+/// `requests_daily` is a view summing all of them (`publish::output::register_output`).
+pub fn internal_tables() -> Vec<&'static str> {
+    let prepared = STEPS
+        .iter()
+        .filter_map(|step| match step.work {
+            Work::Prepared(prepare, _) => Some(prepare.registers()),
+            _ => None,
+        })
+        .flatten()
+        .copied();
+    let internal_steps = STEPS
+        .iter()
+        .filter(|step| !step.published && step.table != REQUESTS_DAILY.table)
+        .map(|step| step.table);
+    staged_inputs()
+        .map(|(name, _)| name)
+        .into_iter()
+        .chain(RUN_INPUT_TABLES)
+        .chain(prepared)
+        .chain(internal_steps)
+        .collect()
+}
 
 /// The frame of one step: its SQL, after the Rust work some steps need first (the GPU-time
 /// sweep, the cost split, the ideal-cache replay, the union of the recommendation rules).
@@ -486,6 +491,19 @@ impl Prepare {
             // cache_sim::register_ideal: the requests and the earlier nights' context.
             Prepare::IdealCacheReplay => Some(&["requests", "requests_context"]),
             Prepare::GpuTimeSweep | Prepare::GpuCostSplit => None,
+        }
+    }
+
+    /// The tables the Rust work registers besides the step's own, for the step's query
+    /// and later ones.
+    pub fn registers(self) -> &'static [&'static str] {
+        match self {
+            // attribution::register_weights
+            Prepare::GpuTimeSweep => &["gpu_request_time", "gpu_time_split", "pool_busy"],
+            // attribution::register_split
+            Prepare::GpuCostSplit => &["gpu_cost_split", "request_gpu_cost_split"],
+            // cache_sim::register_ideal
+            Prepare::IdealCacheReplay => &["cache_ideal"],
         }
     }
 }

@@ -23,8 +23,6 @@ use clap::{Parser, Subcommand};
 use crate::common::error::{Error, Result};
 use crate::common::progress::Progress;
 use crate::config::Config;
-use crate::prices::{PriceBook, litellm};
-use crate::publish::summary::PriceFileSummary;
 
 /// inferledger: what your AI inference really costs, and what to change.
 #[derive(Debug, Parser)]
@@ -111,28 +109,6 @@ pub fn load_config(path: &Path) -> Result<Config> {
         )));
     }
     Config::load(path)
-}
-
-/// The built-in catalog, overridden by the config's `[prices] file` when set. Also returns
-/// what the file gave, for the run summary.
-pub fn load_price_book(config: &Config) -> Result<(PriceBook, Option<PriceFileSummary>)> {
-    let mut book = PriceBook::builtin();
-    let Some(file) = &config.prices.file else {
-        return Ok((book, None));
-    };
-    let path = config.resolve(file);
-    let loaded = litellm::load(&path)?;
-    let entries = loaded.prices.len();
-    book.add_overrides(loaded.prices);
-    Ok((
-        book,
-        Some(PriceFileSummary {
-            path: path.display().to_string(),
-            entries,
-            skipped: loaded.skipped,
-            refused: loaded.refused,
-        }),
-    ))
 }
 
 /// Refuses an output folder on object storage for a command that writes into it (`run`,

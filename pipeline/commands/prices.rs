@@ -209,7 +209,7 @@ impl PricesArgs {
             None
         };
         let book = match &config {
-            Some(config) => super::load_price_book(config)?.0,
+            Some(config) => crate::prices::load_price_book(config)?.0,
             None => PriceBook::builtin(),
         };
         let out = super::output_dir(self.out.clone(), config.as_ref());

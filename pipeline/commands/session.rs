@@ -167,7 +167,7 @@ impl Session {
             let _ = ctx.sql(&format!("CREATE VIEW review_plan AS {plan}")).await;
         }
         let book = match config {
-            Some(c) => super::load_price_book(c)?.0,
+            Some(c) => crate::prices::load_price_book(c)?.0,
             None => crate::prices::PriceBook::builtin(),
         };
         crate::analyze::functions::udf::register_cache_read_discount(&ctx, Arc::new(book.clone()));

@@ -57,7 +57,7 @@ pub struct ValidationReport {
 pub fn validate(config_path: &std::path::Path) -> Result<ValidationReport> {
     let config = super::load_config(config_path)?;
     let mut report = ValidationReport::default();
-    match super::load_price_book(&config) {
+    match crate::prices::load_price_book(&config) {
         Err(e) => report.problems.push(e.to_string()),
         Ok((_, Some(file))) => {
             for entry in &file.refused {

@@ -187,7 +187,7 @@ impl WhatifArgs {
         let logged = logged_models(&session, self.from, self.to).await?;
         let map = match_logged_models(&self.map, &logged)?;
         let mut book = match &config {
-            Some(c) => super::load_price_book(c)?.0,
+            Some(c) => crate::prices::load_price_book(c)?.0,
             None => crate::prices::PriceBook::builtin(),
         };
         if let Some(file) = &self.prices {

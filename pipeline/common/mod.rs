@@ -3,6 +3,7 @@
 
 pub mod arrow_util;
 pub mod error;
+pub mod money;
 pub mod progress;
 pub mod session_buckets;
 pub mod staged;

@@ -13,7 +13,6 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use crate::common::error::{Error, Result};
-use crate::sources::requests::extract::RequestRow;
 
 /// The built-in catalog, as shipped.
 pub const CATALOG_CSV: &str = include_str!("catalog.csv");
@@ -168,15 +167,36 @@ impl Price {
     }
 }
 
+/// What a request's price depends on besides its model and time: its token counts (cache
+/// tokens counted inside `input_tokens`, 1-hour cache writes inside `cache_write_tokens`),
+/// its service tier and whether it went through a batch API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenUsage<'a> {
+    /// Every prompt token, cached or not.
+    pub input_tokens: i64,
+    /// Prompt tokens read from the cache.
+    pub cache_read_tokens: i64,
+    /// Prompt tokens written to the cache (5-minute and 1-hour).
+    pub cache_write_tokens: i64,
+    /// Of those, the 1-hour writes.
+    pub cache_write_1h_tokens: i64,
+    /// Completion tokens (reasoning included).
+    pub output_tokens: i64,
+    /// The service tier the provider reported (`priority`, `flex`, …).
+    pub service_tier: Option<&'a str>,
+    /// Sent through a batch API.
+    pub batch: bool,
+}
+
 impl Price {
-    /// Prices a request with this entry.
-    pub fn cost(&self, row: &RequestRow) -> RequestCost {
+    /// Prices a request's usage with this entry.
+    pub fn cost(&self, row: &TokenUsage<'_>) -> RequestCost {
         let long = row.input_tokens > LONG_CONTEXT_THRESHOLD && self.long_context.is_some();
         // A named service tier's prices where the entry has them (a tier it does not
         // price, such as `default`, is the standard one).
         let service_tier = (!long)
             .then(|| {
-                let name = row.service_tier.as_deref()?;
+                let name = row.service_tier?;
                 self.service_tiers.iter().find(|(tier, _)| tier == name)
             })
             .flatten();
@@ -678,6 +698,44 @@ impl<'a> PriceMemo<'a> {
     }
 }
 
+/// A price file in the summary.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PriceFileSummary {
+    /// Path.
+    pub path: String,
+    /// Entries loaded.
+    pub entries: usize,
+    /// Entries skipped (not token-priced).
+    pub skipped: usize,
+    /// Entries refused (a price or day that cannot be read), each `name: why`; the
+    /// catalog prices their models.
+    pub refused: Vec<String>,
+}
+
+/// The built-in catalog, overridden by the config's `[prices] file` when set. Also returns
+/// what the file gave, for the run summary.
+pub fn load_price_book(
+    config: &crate::config::Config,
+) -> Result<(PriceBook, Option<PriceFileSummary>)> {
+    let mut book = PriceBook::builtin();
+    let Some(file) = &config.prices.file else {
+        return Ok((book, None));
+    };
+    let path = config.resolve(file);
+    let loaded = litellm::load(&path)?;
+    let entries = loaded.prices.len();
+    book.add_overrides(loaded.prices);
+    Ok((
+        book,
+        Some(PriceFileSummary {
+            path: path.display().to_string(),
+            entries,
+            skipped: loaded.skipped,
+            refused: loaded.refused,
+        }),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -724,6 +782,8 @@ mod tests {
         assert_eq!(back, book);
         assert!(PriceBook::from_json(&serde_json::json!({"catalog": []})).is_err());
     }
+
+    use crate::sources::requests::extract::RequestRow;
 
     fn row(model: &str, ts: &str) -> RequestRow {
         let ts = chrono::DateTime::parse_from_rfc3339(ts)
@@ -887,7 +947,7 @@ mod tests {
         let cost = book
             .lookup(r.model.as_deref().unwrap(), None, r.ts_micros)
             .unwrap()
-            .cost(&r);
+            .cost(&r.usage());
         // 50×3 + 4000×0.30 + 600×3.75 + 400×6 + 250×15 = 150 + 1200 + 2250 + 2400 + 3750
         // = 9750 $/M-tokens → $0.00975.
         assert_eq!(cost.cost_usd, d("0.00975"));
@@ -909,9 +969,9 @@ mod tests {
         r.output_tokens = 300;
         // 464×0.15 + 1536×0.075 + 300×0.60 = 69.6 + 115.2 + 180 = 364.8 → $0.0003648.
         let price = book.lookup("gpt-4o-mini", None, r.ts_micros).unwrap();
-        assert_eq!(price.cost(&r).cost_usd, d("0.0003648"));
+        assert_eq!(price.cost(&r.usage()).cost_usd, d("0.0003648"));
         r.batch = true;
-        let batch = price.cost(&r);
+        let batch = price.cost(&r.usage());
         assert_eq!(batch.cost_usd, d("0.0001824"));
         // Output at half price too: 300 × 0.60 / 2 = 90 → $0.00009.
         assert_eq!(batch.output_cost_usd, d("0.00009"));
@@ -929,24 +989,27 @@ mod tests {
         r.output_tokens = 300;
         let price = book.lookup("gpt-4o", None, r.ts_micros).unwrap();
         // Standard: 512×2.50 + 1536×1.25 + 300×10 = 1280 + 1920 + 3000 = 6200 → $0.0062.
-        assert_eq!(price.cost(&r).cost_usd, d("0.0062"));
+        assert_eq!(price.cost(&r.usage()).cost_usd, d("0.0062"));
         r.service_tier = Some("default".to_string());
-        assert_eq!(price.cost(&r).cost_usd, d("0.0062"));
+        assert_eq!(price.cost(&r.usage()).cost_usd, d("0.0062"));
         // Priority: 512×4.25 + 1536×2.125 + 300×17 = 2176 + 3264 + 5100 = 10540 → $0.01054.
         r.service_tier = Some("priority".to_string());
-        let priority = price.cost(&r);
+        let priority = price.cost(&r.usage());
         assert_eq!(priority.cost_usd, d("0.01054"));
         assert!(priority.price_id.ends_with("+priority"));
         // gpt-4o has no flex tier: standard prices, no suffix.
         r.service_tier = Some("flex".to_string());
-        assert_eq!(price.cost(&r).cost_usd, d("0.0062"));
-        assert!(!price.cost(&r).price_id.contains('+'));
+        assert_eq!(price.cost(&r.usage()).cost_usd, d("0.0062"));
+        assert!(!price.cost(&r.usage()).price_id.contains('+'));
         // o4-mini flex: 1000×0.55 + 500×2.2 = 550 + 1100 = 1650 → $0.00165.
         let mut o = row("o4-mini", "2026-11-16T10:00:00Z");
         o.input_tokens = 1000;
         o.output_tokens = 500;
         o.service_tier = Some("flex".to_string());
-        let flex = book.lookup("o4-mini", None, o.ts_micros).unwrap().cost(&o);
+        let flex = book
+            .lookup("o4-mini", None, o.ts_micros)
+            .unwrap()
+            .cost(&o.usage());
         assert_eq!(flex.cost_usd, d("0.00165"));
         // The tiers travel with the price book to a cluster's executors.
         let back = PriceBook::from_json(&book.to_json()).unwrap();
@@ -963,7 +1026,7 @@ mod tests {
         let cost = book
             .lookup("gemini-2.5-pro", None, r.ts_micros)
             .unwrap()
-            .cost(&r);
+            .cost(&r.usage());
         assert_eq!(cost.cost_usd, d("0.64"));
         assert!(cost.price_id.ends_with("+long_context"));
         r.input_tokens = 200_000;
@@ -971,7 +1034,7 @@ mod tests {
         assert_eq!(
             book.lookup("gemini-2.5-pro", None, r.ts_micros)
                 .unwrap()
-                .cost(&r)
+                .cost(&r.usage())
                 .cost_usd,
             d("0.26")
         );

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use datafusion::prelude::SessionContext;
 
-use crate::analyze::{INTERNAL_DIR, INTERNAL_TABLES, RUN_TABLES, published_steps};
+use crate::analyze::{INTERNAL_DIR, RUN_TABLES, internal_tables, published_steps};
 use crate::common::error::{Error, Result};
 use crate::read::published::{AsOf, PublishedRun};
 
@@ -242,7 +242,7 @@ pub async fn register_output(
         }
     }
     // The run's internal tables.
-    for table in INTERNAL_TABLES {
+    for table in internal_tables() {
         let relative = format!("{INTERNAL_DIR}/{table}");
         if let Some(version) = manifest.tables.get(&relative) {
             run.folder

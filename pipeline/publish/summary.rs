@@ -209,7 +209,7 @@ pub struct RunSummary {
     /// Models without a price.
     pub unpriced_models: Vec<UnpricedModel>,
     /// Price file overrides used, if any.
-    pub price_file: Option<PriceFileSummary>,
+    pub price_file: Option<crate::prices::PriceFileSummary>,
     /// Costs rounded at 12 decimals (prices with more than 6 decimals per million tokens).
     pub rounded_costs: u64,
     /// Milliseconds per phase.
@@ -459,20 +459,6 @@ pub async fn gpu_spend(ctx: &SessionContext) -> Result<GpuSpend> {
         unassigned_usd: unassigned.normalize().to_string(),
         reconciles: billed == attributed + idle + unassigned,
     })
-}
-
-/// A price file in the summary.
-#[derive(Debug, Clone, Serialize)]
-pub struct PriceFileSummary {
-    /// Path.
-    pub path: String,
-    /// Entries loaded.
-    pub entries: usize,
-    /// Entries skipped (not token-priced).
-    pub skipped: usize,
-    /// Entries refused (a price or day that cannot be read), each `name: why`; the
-    /// catalog prices their models.
-    pub refused: Vec<String>,
 }
 
 fn int_at(batch: &RecordBatch, column: &str, row: usize) -> i64 {

@@ -24,13 +24,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::common::error::{Error, Result};
+use crate::common::money::{money_type, to_money};
 use crate::common::progress::Progress;
 use crate::common::staged::{Kept, StagedFile, StagedRows};
 use crate::config::{Config, ProviderUsageFormat};
 use crate::read::files;
 use crate::read::source_reading::{Counts, Item, Outcome, QuarantineWriter, SourceReading};
 use crate::sources::requests::Window;
-use crate::sources::requests::canonical::{money_type, to_money};
 
 /// What happened to one `[[provider_usage]]` source's results.
 #[derive(Debug, Clone, Serialize, Default)]

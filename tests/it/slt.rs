@@ -120,30 +120,9 @@ async fn new_db() -> Result<Db, SltError> {
         to: chrono::NaiveDate::from_ymd_opt(2099, 12, 31).unwrap(),
         lookback_days: 36_500,
     };
-    analyze::register_run_params(&ctx, 1800, &window).map_err(|e| SltError(e.to_string()))?;
-    let no_history = inferledger::read::published::PublishedRun::nothing(std::path::Path::new(
-        "/nonexistent/inferledger-history",
-    ))
-    .map_err(|e| SltError(e.to_string()))?;
-    inferledger::analyze::history::register_requests_context(&ctx, &no_history, &window, 1800)
-        .await
-        .map_err(|e| SltError(e.to_string()))?;
-    inferledger::analyze::history::register_vllm_context(&ctx, &no_history, &window)
-        .await
-        .map_err(|e| SltError(e.to_string()))?;
-    analyze::register_pools(&ctx, &[]).map_err(|e| SltError(e.to_string()))?;
-    analyze::register_reconcile_settings(&ctx, &Default::default())
-        .map_err(|e| SltError(e.to_string()))?;
-    analyze::register_economics(&ctx, &Default::default()).map_err(|e| SltError(e.to_string()))?;
-    analyze::register_pool_api_prices(
-        &ctx,
-        &[],
-        &inferledger::prices::PriceBook::builtin(),
-        window.horizon_micros(),
-    )
-    .map_err(|e| SltError(e.to_string()))?;
-    // No GPU cost for requests until a file runs the GPU steps.
-    let request_gpu_costs = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+    // No GPU cost for requests until a file runs the GPU steps, and nothing staged but
+    // what a file inserts.
+    let request_gpu_costs = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
         datafusion::arrow::datatypes::Field::new(
             "request_id",
             datafusion::arrow::datatypes::DataType::Utf8,
@@ -151,29 +130,38 @@ async fn new_db() -> Result<Db, SltError> {
         ),
         datafusion::arrow::datatypes::Field::new(
             "gpu_cost_usd",
-            inferledger::sources::requests::canonical::money_type(),
+            inferledger::common::money::money_type(),
             false,
         ),
     ]));
-    for (name, schema) in [
-        (
-            "billing_staged",
-            inferledger::sources::billing::staged_schema(),
-        ),
-        (
-            "metrics_staged",
-            inferledger::sources::metrics::staged_schema(),
-        ),
-        ("request_gpu_costs", request_gpu_costs),
-        (
-            "provider_usage_staged",
-            inferledger::sources::provider_usage::staged_schema(),
-        ),
-    ] {
+    for (name, schema) in analyze::staged_inputs()
+        .into_iter()
+        .chain([("request_gpu_costs", request_gpu_costs)])
+    {
         let table = MemTable::try_new(schema, vec![vec![]]).map_err(|e| SltError(e.to_string()))?;
         ctx.register_table(name, Arc::new(table))
             .map_err(|e| SltError(e.to_string()))?;
     }
+    // The run's settings and history, as `run` registers them: the config's defaults,
+    // no pools, no earlier nights.
+    let no_history = inferledger::read::published::PublishedRun::nothing(std::path::Path::new(
+        "/nonexistent/inferledger-history",
+    ))
+    .map_err(|e| SltError(e.to_string()))?;
+    analyze::register_run_inputs(
+        &ctx,
+        &analyze::RunInputs {
+            pools: &[],
+            economics: &Default::default(),
+            reconcile: &Default::default(),
+            book: &inferledger::prices::PriceBook::builtin(),
+            window: &window,
+            inactivity_gap_seconds: 1800,
+            history: &no_history,
+        },
+    )
+    .await
+    .map_err(|e| SltError(e.to_string()))?;
     Ok(Db { ctx })
 }
 

@@ -18,9 +18,8 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
+use crate::common::money::{money_type, to_money};
 use crate::prices::PriceBook;
-use crate::sources::requests::canonical::{money_type, to_money};
-use crate::sources::requests::extract::RequestRow;
 
 /// Registers `cost_of` with a price book.
 pub fn register_cost_of(ctx: &SessionContext, book: PriceBook) {
@@ -176,16 +175,16 @@ fn cost_of_rows(
                 row + 1
             )));
         }
-        let request = RequestRow {
+        let usage = crate::prices::TokenUsage {
             input_tokens: input,
             cache_read_tokens: read,
             cache_write_tokens: write,
             output_tokens: output,
-            ..RequestRow::new(text.value(row), ts.value(row))
+            ..Default::default()
         };
         out.push(
-            book.lookup(text.value(row), None, request.ts_micros)
-                .map(|price| to_money(price.cost(&request).cost_usd).0),
+            book.lookup(text.value(row), None, ts.value(row))
+                .map(|price| to_money(price.cost(&usage).cost_usd).0),
         );
     }
     Ok(out)

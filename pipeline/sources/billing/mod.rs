@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::common::error::{Error, Result};
+use crate::common::money::{money_type, to_money};
 use crate::common::progress::Progress;
 use crate::common::staged::{Kept, StagedFile, StagedRows};
 use crate::config::{BillingFormat, CostBasis};
@@ -30,7 +31,6 @@ use crate::read::json_path::{describe, lookup};
 use crate::read::source_reading::{Counts, Outcome, QuarantineWriter, SourceReading};
 use crate::read::time::{TimeOptions, parse_offset, parse_timestamp};
 use crate::read::{files, records};
-use crate::sources::requests::canonical::{money_type, to_money};
 use instances::InstanceTable;
 use pools::PoolMatcher;
 

@@ -1,7 +1,6 @@
 //! The Arrow shape of canonical request rows, and their row buffer
 //! for the one staged writer (`common::staged`), which writes them to Parquet as they fill
-//! (never the whole input in memory). Money is `Decimal128(38, 12)`: exact to a
-//! trillionth of a dollar.
+//! (never the whole input in memory). Money columns are `common::money`'s.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,20 +14,12 @@ use rust_decimal::Decimal;
 
 use super::extract::RequestRow;
 use crate::common::error::Result;
+use crate::common::money::{money_type, to_money};
 use crate::common::staged::{Kept, StagedFile, StagedRows};
 use crate::prices::RequestCost;
 
-/// Precision of money columns.
-pub const MONEY_PRECISION: u8 = 38;
-/// Scale of money columns (digits after the point).
-pub const MONEY_SCALE: i8 = 12;
 /// Rows per record batch.
 pub const BATCH_ROWS: usize = crate::common::staged::BATCH_ROWS;
-
-/// The money column type.
-pub fn money_type() -> DataType {
-    DataType::Decimal128(MONEY_PRECISION, MONEY_SCALE)
-}
 
 /// Schema of staged request rows (the input of `queries/requests.sql`).
 pub fn staged_requests_schema() -> SchemaRef {
@@ -70,31 +61,6 @@ pub fn staged_requests_schema() -> SchemaRef {
         Field::new("prefix_block_tokens", DataType::Int64, true),
         Field::new("source_cost_usd", money_type(), true),
     ]))
-}
-
-/// A decimal as the money column's integer at [`MONEY_SCALE`], and whether it had to be
-/// rounded to fit (only for prices with more than 6 decimals per million tokens). Costs are
-/// bounded by the caps on token counts and prices, far inside `DECIMAL(38, 12)`.
-pub fn to_money(value: Decimal) -> (i128, bool) {
-    // Most amounts have at most 12 places already: widened as they are, no rounding.
-    if value.scale() <= MONEY_SCALE as u32 {
-        const WIDEN: [i128; MONEY_SCALE as usize + 1] = {
-            let mut powers = [1i128; MONEY_SCALE as usize + 1];
-            let mut i = 1;
-            while i < powers.len() {
-                powers[i] = powers[i - 1] * 10;
-                i += 1;
-            }
-            powers
-        };
-        return (
-            value.mantissa() * WIDEN[(MONEY_SCALE as u32 - value.scale()) as usize],
-            false,
-        );
-    }
-    let rounded = value.round_dp(MONEY_SCALE as u32);
-    let widen = 10i128.pow(MONEY_SCALE as u32 - rounded.scale());
-    (rounded.mantissa() * widen, rounded != value)
 }
 
 /// Staged request rows being buffered, one Arrow builder per column.

@@ -10,8 +10,9 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::fields::CanonicalField::{self, *};
-use super::presets::{CacheCounting, Format, Preset, ReasoningCounting, TokenRule};
+use super::presets::{CacheCounting, Preset, ReasoningCounting, TokenRule};
+use crate::config::Format;
+use crate::config::fields::CanonicalField::{self, *};
 use crate::read::json_path::{describe, is_absent, lookup_keys};
 use crate::read::json_slots::PathSet;
 use crate::read::time::{TimeOptions, parse_timestamp};
@@ -206,6 +207,19 @@ pub struct RequestRow {
 }
 
 impl RequestRow {
+    /// What the request's price depends on besides its model and time.
+    pub fn usage(&self) -> crate::prices::TokenUsage<'_> {
+        crate::prices::TokenUsage {
+            input_tokens: self.input_tokens,
+            cache_read_tokens: self.cache_read_tokens,
+            cache_write_tokens: self.cache_write_tokens,
+            cache_write_1h_tokens: self.cache_write_1h_tokens,
+            output_tokens: self.output_tokens,
+            service_tier: self.service_tier.as_deref(),
+            batch: self.batch,
+        }
+    }
+
     /// A successful request of `model` at `ts_micros` with no tokens and no attribution,
     /// to be filled in (hypothetical requests for `cost_of`, tests).
     pub fn new(model: &str, ts_micros: i64) -> RequestRow {
@@ -631,8 +645,9 @@ fn feature_tag(tags: Option<Cow<Value>>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Format;
     use crate::read::json_path::lookup;
-    use crate::sources::requests::presets::{Format, Preset};
+    use crate::sources::requests::presets::Preset;
     use serde_json::json;
 
     fn spec(format: Format) -> FieldSpec {
@@ -913,7 +928,8 @@ mod robustness {
     //! Nothing panics on any input: random corruptions of real-shaped records of every
     //! format go through the extractor; each must give a row or a reason.
     use super::*;
-    use crate::sources::requests::presets::{Format, Preset};
+    use crate::config::Format;
+    use crate::sources::requests::presets::Preset;
 
     const SEEDS: [&str; 5] = [
         r#"{"id":"chatcmpl-1","created":1793610900,"model":"gpt-4o","usage":{"prompt_tokens":2000,"completion_tokens":300,"prompt_tokens_details":{"cached_tokens":1536}},"metadata":{"team":"a","session_id":"s"}}"#,

@@ -5,7 +5,6 @@
 
 pub mod canonical;
 pub mod extract;
-pub mod fields;
 pub mod langfuse;
 #[cfg(feature = "cluster")]
 pub mod on_cluster;
@@ -19,14 +18,15 @@ use serde::Serialize;
 
 use crate::common::error::{Error, Result};
 use crate::common::progress::Progress;
+use crate::config::Format;
+use crate::config::fields::CanonicalField;
 use crate::config::{Config, RequestSource};
 use crate::prices::PriceBook;
 use crate::read::source_reading::{Counts, Item, Outcome, QuarantineWriter, SourceReading};
 use crate::read::time::{EpochUnit, TimeOptions};
 use crate::read::{files, records, time};
 use extract::FieldSpec;
-use fields::CanonicalField;
-use presets::{Format, Preset};
+use presets::Preset;
 
 /// A time window a run is restricted to: `[from, to)` in UTC microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -628,10 +628,10 @@ impl FileReading<'_, '_> {
         };
         // OTLP/JSON batches hold many spans: each span is a record of its own (their line
         // is the batch's). Under `otel`, every line is parsed whole for that.
-        let otel = self.spec.format == presets::Format::Otel;
+        let otel = self.spec.format == Format::Otel;
         // Langfuse observations are read whole: their usage buckets are summed
         // (`langfuse::add_usage_totals`), and spans and events are not requests.
-        let langfuse = self.spec.format == presets::Format::Langfuse;
+        let langfuse = self.spec.format == Format::Langfuse;
         let records: Box<dyn Iterator<Item = Item<Option<serde_json::Value>>>> = match input {
             Input::Records(records) => Box::new(records.map(|record| Item {
                 line: record.line,
@@ -732,7 +732,7 @@ impl FileReading<'_, '_> {
                             output_cost_usd: rust_decimal::Decimal::ZERO,
                             price_id: "proxy-cache-hit".to_string(),
                         }),
-                        None => price.map(|price| price.cost(&row)),
+                        None => price.map(|price| price.cost(&row.usage())),
                     };
                     let bucket = crate::common::session_buckets::bucket_of_request(
                         row.interaction_id.as_deref(),

@@ -39,7 +39,6 @@ use datafusion::physical_plan::{
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::presets::Format;
 use super::{
     FileReading, FileReport, IngestReport, ResolvedSource, SeenIds, SourceReport, Window,
     bucket_dir, canonical, file_parts, open_file, relative_to, self_hosted_deployments,
@@ -47,6 +46,7 @@ use super::{
 use crate::common::error::{Error, Result};
 use crate::common::progress::Progress;
 use crate::common::staged::BATCH_ROWS;
+use crate::config::Format;
 use crate::config::{Config, RequestSource};
 use crate::prices::PriceBook;
 use crate::read::bad_rows::BadRows;

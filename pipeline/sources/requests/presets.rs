@@ -4,48 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::fields::CanonicalField::{self, *};
-
-/// The `format` of a `[[requests]]` block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// OpenAI Chat Completions or Responses objects.
-    Openai,
-    /// Anthropic Messages responses.
-    Anthropic,
-    /// Gemini `generateContent` responses.
-    Gemini,
-    /// OpenTelemetry GenAI spans flattened to JSON.
-    Otel,
-    /// LiteLLM `LiteLLM_SpendLogs` exports (CSV or JSON).
-    Litellm,
-    /// Langfuse's observations export (Parquet, CSV or JSON lines).
-    Langfuse,
-    /// Public traces with timestamps and token counts only (Azure, Mooncake/Qwen, BurstGPT).
-    Trace,
-    /// Pick one of the above from each file's first record.
-    Auto,
-}
-
-impl Format {
-    /// The config name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Openai => "openai",
-            Format::Anthropic => "anthropic",
-            Format::Gemini => "gemini",
-            Format::Otel => "otel",
-            Format::Litellm => "litellm",
-            Format::Langfuse => "langfuse",
-            Format::Trace => "trace",
-            Format::Auto => "auto",
-        }
-    }
-}
+use crate::config::Format;
+use crate::config::fields::CanonicalField::{self, *};
 
 /// Whether a source counts cache tokens inside its input count or beside it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,6 +3,8 @@
 //! a whole ([`Config::load`]) so that every problem is reported before any work starts.
 //! Relative paths are resolved against the folder holding the config file.
 
+pub mod fields;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -11,8 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
 use crate::common::error::{Error, Result};
-use crate::sources::requests::fields::{CanonicalField, DEFAULTABLE_FIELDS};
-use crate::sources::requests::presets::Format;
+use fields::{CanonicalField, DEFAULTABLE_FIELDS};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -199,6 +200,44 @@ pub struct ProviderUsageSource {
     pub format: ProviderUsageFormat,
     /// Overrides `[run] max_bad_fraction` for this source.
     pub max_bad_fraction: Option<f64>,
+}
+
+/// The `format` of a `[[requests]]` block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// OpenAI Chat Completions or Responses objects.
+    Openai,
+    /// Anthropic Messages responses.
+    Anthropic,
+    /// Gemini `generateContent` responses.
+    Gemini,
+    /// OpenTelemetry GenAI spans flattened to JSON.
+    Otel,
+    /// LiteLLM `LiteLLM_SpendLogs` exports (CSV or JSON).
+    Litellm,
+    /// Langfuse's observations export (Parquet, CSV or JSON lines).
+    Langfuse,
+    /// Public traces with timestamps and token counts only (Azure, Mooncake/Qwen, BurstGPT).
+    Trace,
+    /// Pick one of the above from each file's first record.
+    Auto,
+}
+
+impl Format {
+    /// The config name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Openai => "openai",
+            Format::Anthropic => "anthropic",
+            Format::Gemini => "gemini",
+            Format::Otel => "otel",
+            Format::Litellm => "litellm",
+            Format::Langfuse => "langfuse",
+            Format::Trace => "trace",
+            Format::Auto => "auto",
+        }
+    }
 }
 
 /// The `format` of a `[[provider_usage]]` block.
