@@ -1,6 +1,8 @@
-//! The pipeline's modules import each other without a cycle (issue 9's layout): each
-//! module's `crate::…` and `super::…` references, outside tests and comments, form a graph
-//! with no strongly connected component of two or more modules.
+//! The pipeline's modules import each other without a cycle (issue 9's layout), and only
+//! downwards through the layers `pipeline/lib.rs` states (issue 31): each module's
+//! `crate::…` and `super::…` references, outside tests and comments, form a graph with no
+//! strongly connected component of two or more modules, and no edge from a layer to a later
+//! one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -82,4 +84,67 @@ fn modules_import_each_other_without_a_cycle() {
             }
         }
     }
+}
+
+/// The layers `lib.rs` states, in order: its line `//! Layers: a → b → …`.
+fn stated_layers() -> Vec<String> {
+    let lib = std::fs::read_to_string(crate::helpers::root().join("pipeline/lib.rs")).unwrap();
+    let line = lib
+        .lines()
+        .find_map(|l| l.strip_prefix("//! Layers: "))
+        .expect("lib.rs states its layers in a line `//! Layers: …`");
+    line.trim_end_matches('.')
+        .split('→')
+        .map(|layer| layer.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn modules_import_only_their_own_layer_and_the_layers_below() {
+    let layers = stated_layers();
+    let mut sources = BTreeMap::new();
+    modules(&crate::helpers::root().join("pipeline"), "", &mut sources);
+    let known: BTreeSet<String> = sources.keys().cloned().collect();
+    let layer_of = |module: &str| {
+        let top = module.split("::").next().unwrap();
+        layers
+            .iter()
+            .position(|l| l == top)
+            .unwrap_or_else(|| panic!("module {module} is in no layer of lib.rs: {layers:?}"))
+    };
+    let mut upward = Vec::new();
+    for (module, source) in &sources {
+        for imported in imports(module, source, &known) {
+            if layer_of(&imported) > layer_of(module) {
+                upward.push(format!("{module} imports {imported}"));
+            }
+        }
+    }
+    assert!(upward.is_empty(), "imports from a later layer: {upward:#?}");
+    // Every top-level module of the tree is in a layer, and every layer is a module.
+    let tops: BTreeSet<&str> = known
+        .iter()
+        .map(|m| m.split("::").next().unwrap())
+        .collect();
+    let stated: BTreeSet<&str> = layers.iter().map(String::as_str).collect();
+    assert_eq!(tops, stated);
+}
+
+/// The check itself finds an upward import: a module of the first layer naming one of the
+/// last is reported (a test that could not fail would prove nothing).
+#[test]
+fn an_upward_import_is_found() {
+    let known: BTreeSet<String> = ["common::error", "commands::run"]
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
+    let found = imports(
+        "common::error",
+        "use crate::commands::run::RunArgs;\n",
+        &known,
+    );
+    assert_eq!(found, BTreeSet::from(["commands::run".to_string()]));
+    let layers = stated_layers();
+    let position = |top: &str| layers.iter().position(|l| l == top).unwrap();
+    assert!(position("commands") > position("common"));
 }
