@@ -4,7 +4,7 @@
 -- replica's busy time split equally among the requests in flight then (a request across
 -- an hour boundary counts in both hours).
 --
--- Input: gpu_time_split, made by the pipeline (pipeline/attribution.rs, `sweep`) from
+-- Input: gpu_time_split, made by the pipeline (pipeline/analyze/attribution.rs, `sweep`) from
 -- requests and the requests of earlier nights still in flight when the window starts.
 SELECT *
 FROM gpu_time_split

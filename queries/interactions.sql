@@ -4,7 +4,7 @@
 -- Input: requests (of one session bucket when a run splits its requests: see
 -- queries/requests.sql and session_pass), and requests_context (the requests of earlier
 -- nights that belong to an interaction still open when this run's window starts;
--- pipeline/history.rs), run_params,
+-- pipeline/analyze/history.rs), run_params,
 -- request_gpu_costs and context_gpu_costs (the GPU cost of its self-hosted requests,
 -- tonight's and earlier nights').
 -- An interaction closes inactivity_gap_seconds after its last activity ends (the latest
@@ -26,7 +26,7 @@
 -- `self_hosted_requests` those served by a pool (their cost is in gpu_cost_attribution).
 --
 -- "First" and "last" are in (ts, request_id) order, taken with the aggregates
--- first_by_time / last_by_time (pipeline/analyze/first_last.rs): no sort of every request.
+-- first_by_time / last_by_time (pipeline/analyze/functions/first_last.rs): no sort of every request.
 WITH held AS (
     SELECT request_id, interaction_id, interaction_start, ts, duration_ms, team, feature, user_id,
            model, status, completed, input_tokens, cache_read_tokens, output_tokens, cost_usd, pool
@@ -62,7 +62,7 @@ grouped AS (
         first_by_time(team, ts, request_id) AS team,
         first_by_time(feature, ts, request_id) AS feature,
         first_by_time(user_id, ts, request_id) AS user_id,
-        -- The distinct models used (pipeline/analyze/distinct_values.rs), NULL left out.
+        -- The distinct models used (pipeline/analyze/functions/distinct_values.rs), NULL left out.
         distinct_values(model) AS models_used,
         COUNT(*) AS requests,
         SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS failed_requests,

@@ -6,7 +6,7 @@
 --               the hour in which at least one request was in flight on each replica (a
 --               deployment is a replica; overlapping requests count once), averaged over
 --               the pool's deployments (busy_micros, from pool_busy, made with
---               gpu_request_weights by pipeline/attribution.rs);
+--               gpu_request_weights by pipeline/analyze/attribution.rs);
 --   throughput  output tokens ÷ (tokens_per_second_per_gpu × GPU-hours billed × 3600), from
 --               the hour's requests or, without them, vLLM's generation counter;
 --   none        nothing to measure with (utilization NULL).
@@ -37,7 +37,7 @@ dcgm AS (
     GROUP BY 1, 2
 ),
 busy AS (
-    -- Busy time per pool-hour from pipeline/attribution.rs: the union of in-flight time
+    -- Busy time per pool-hour from pipeline/analyze/attribution.rs: the union of in-flight time
     -- of each replica (deployment), summed over replicas, exact in µs.
     SELECT b.pool, b.hour_index, b.busy_micros,
            CAST(b.busy_micros AS DOUBLE) / 3600000000.0 / CAST(pl.deployments AS DOUBLE) AS busy_share

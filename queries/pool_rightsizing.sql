@@ -9,7 +9,7 @@
 -- anything ran). GPUs go back whole instances at a time (instance_gpus: the pool's
 -- smallest instance), so removable_gpus = instance_gpus × floor((billed − needed) /
 -- instance_gpus). The saving prices them at the pool's GPU-hour price (its cost / billed
--- GPU-hours), 30.4375 times a month; capacity that is committed (reserved, savings plans)
+-- GPU-hours), run_params.days_per_month times a month; capacity that is committed (reserved, savings plans)
 -- is paid whether used or not: its saving comes only at renewal (monthly_saving_usd 0,
 -- saving_at_renewal_usd instead). peak_gpus_needed is the whole pool's need at its busiest
 -- hour.
@@ -62,10 +62,10 @@ removable AS (
 SELECT pool, hour_of_day, days_observed, billed_gpus, peak_busy_gpus, target_utilization,
        gpus_needed, peak_gpus_needed, instance_gpus, removable_gpus, gpu_hour_usd, committed,
        CASE WHEN committed THEN CAST(0 AS DECIMAL(38, 12))
-            ELSE CAST(CAST(removable_gpus AS DECIMAL(20, 0)) * gpu_hour_usd * CAST(30.4375 AS DECIMAL(10, 4)) AS DECIMAL(38, 12))
+            ELSE CAST(CAST(removable_gpus AS DECIMAL(20, 0)) * gpu_hour_usd * (SELECT days_per_month FROM run_params) AS DECIMAL(38, 12))
        END AS monthly_saving_usd,
        CASE WHEN committed
-            THEN CAST(CAST(removable_gpus AS DECIMAL(20, 0)) * gpu_hour_usd * CAST(30.4375 AS DECIMAL(10, 4)) AS DECIMAL(38, 12))
+            THEN CAST(CAST(removable_gpus AS DECIMAL(20, 0)) * gpu_hour_usd * (SELECT days_per_month FROM run_params) AS DECIMAL(38, 12))
             ELSE CAST(0 AS DECIMAL(38, 12))
        END AS saving_at_renewal_usd
 FROM removable

@@ -103,7 +103,7 @@ keyed AS (
           = (SELECT session_bucket FROM session_pass)
 ),
 -- Each session key's interactions as time spans {start, end} (interaction_spans,
--- pipeline/analyze/interaction_spans.rs): in time order, a request starts an interaction
+-- pipeline/analyze/functions/interaction_spans.rs): in time order, a request starts an interaction
 -- when it is its key's first or comes more than the gap after the one before. Earlier
 -- nights' requests count. An aggregate per key, so the requests are never sorted.
 spans AS (
@@ -159,7 +159,7 @@ SELECT
     k.source, k.source_file, k.source_line, k.prefix_blocks, k.prefix_block_tokens,
     pd.pool,
     -- The request's UTC day, as CAST(CAST(ts AS DATE) AS VARCHAR) gives it (utc_date,
-    -- pipeline/analyze/udf.rs, formats each day once).
+    -- pipeline/analyze/functions/udf.rs, formats each day once).
     utc_date(k.ts) AS date
 -- The few pools on the build side.
 FROM pool_deployments pd RIGHT JOIN sessionised k ON k.deployment = pd.deployment

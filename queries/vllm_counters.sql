@@ -3,7 +3,7 @@
 --
 -- Input: metrics_staged (format 'vllm'). A night's first counter increase needs the last
 -- sample before it; when the night's metrics files start at midnight, that sample is read
--- back from this table's history (pipeline/history.rs, vllm_context), so a period run
+-- back from this table's history (pipeline/analyze/history.rs, vllm_context), so a period run
 -- night by night gives the same vllm_hourly as one run over it.
 WITH ranked AS (
     SELECT date_trunc('hour', ts) AS hour, pool, host, series AS model, metric, ts, value,

@@ -1,7 +1,7 @@
 -- vllm_hourly: vLLM's counters turned into hourly increases, per pool, host and model.
 --
 -- Input: metrics_staged (format 'vllm'), and vllm_context: each series' last sample before
--- the run's window, from the published vllm_counters (pipeline/history.rs), so the
+-- the run's window, from the published vllm_counters (pipeline/analyze/history.rs), so the
 -- window's first increase is counted even when its metrics files start at midnight. A
 -- counter's increase between two samples is
 -- their difference, or the later value itself when the counter went down (the server

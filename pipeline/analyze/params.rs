@@ -481,10 +481,34 @@ pub fn register_reconcile_settings(
     )
 }
 
+/// A month's length, as every monthly figure scales to it: 365.25 / 12 days
+/// (`days_per_month`, DECIMAL(10, 4)) and 24 times that in hours (`hours_per_month`,
+/// DECIMAL(10, 1)). The one place the numbers are written: `run_params` and
+/// `review_params` carry them to the queries.
+pub fn month_length_columns() -> (Vec<Field>, Vec<datafusion::arrow::array::ArrayRef>) {
+    use datafusion::arrow::array::Decimal128Array;
+    // 30.4375 days and 730.5 hours, as the decimals' integers at their scales.
+    const DAYS_PER_MONTH_AT_SCALE_4: i128 = 304_375;
+    const HOURS_PER_MONTH_AT_SCALE_1: i128 = 7_305;
+    let decimal = |value: i128, scale: i8| -> datafusion::arrow::array::ArrayRef {
+        Arc::new(Decimal128Array::from(vec![value]).with_data_type(DataType::Decimal128(10, scale)))
+    };
+    (
+        vec![
+            Field::new("days_per_month", DataType::Decimal128(10, 4), false),
+            Field::new("hours_per_month", DataType::Decimal128(10, 1), false),
+        ],
+        vec![
+            decimal(DAYS_PER_MONTH_AT_SCALE_4, 4),
+            decimal(HOURS_PER_MONTH_AT_SCALE_1, 1),
+        ],
+    )
+}
+
 /// Registers the one-row `run_params` table the step queries read their settings from:
 /// inactivity_gap_seconds, the window (window_from, window_to), horizon_micros (midnight
-/// after the window: what closes at or after it is still open) and the decision tables'
-/// lookback (lookback_from, lookback_to).
+/// after the window: what closes at or after it is still open), the decision tables'
+/// lookback (lookback_from, lookback_to) and a month's length ([`month_length_columns`]).
 pub fn register_run_params(
     ctx: &SessionContext,
     inactivity_gap_seconds: i64,
@@ -492,14 +516,17 @@ pub fn register_run_params(
 ) -> Result<()> {
     use datafusion::arrow::array::StringArray;
     let text = |n: &str| Field::new(n, DataType::Utf8, false);
-    let schema = Arc::new(Schema::new(vec![
+    let (month_fields, month_values) = month_length_columns();
+    let mut fields = vec![
         Field::new("inactivity_gap_seconds", DataType::Int64, false),
         text("window_from"),
         text("window_to"),
         Field::new("horizon_micros", DataType::Int64, false),
         text("lookback_from"),
         text("lookback_to"),
-    ]));
+    ];
+    fields.extend(month_fields);
+    let schema = Arc::new(Schema::new(fields));
     let day = |d: chrono::NaiveDate| -> datafusion::arrow::array::ArrayRef {
         Arc::new(StringArray::from(vec![d.to_string()]))
     };
@@ -514,7 +541,10 @@ pub fn register_run_params(
             Arc::new(Int64Array::from(vec![window.horizon_micros()])),
             day(window.lookback_from()),
             day(window.to),
-        ],
+        ]
+        .into_iter()
+        .chain(month_values)
+        .collect(),
     )
 }
 

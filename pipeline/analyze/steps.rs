@@ -110,7 +110,7 @@ pub const REQUESTS_DAILY: Step = step(
 );
 
 /// The first decision step: from here on the steps read the lookback history
-/// (pipeline/history.rs) instead of the run's window alone.
+/// (`pipeline/analyze/history.rs`) instead of the run's window alone.
 pub const FIRST_DECISION_STEP: &str = "month_factor";
 
 /// The steps of a run, in order.

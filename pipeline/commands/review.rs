@@ -183,26 +183,27 @@ pub fn register_review_params(ctx: &SessionContext, quarter: (i32, u32)) -> Resu
         (year, q) => (year, q + 1),
     };
     let (next_start, next_end) = quarter_bounds(next);
-    let schema = Arc::new(Schema::new(vec![
+    let (month_fields, month_values) = analyze::params::month_length_columns();
+    let mut fields = vec![
         Field::new("quarter_start", DataType::Utf8, false),
         Field::new("quarter_end", DataType::Utf8, false),
         Field::new("previous_quarter_start", DataType::Utf8, false),
         Field::new("next_quarter_start", DataType::Utf8, false),
         Field::new("next_quarter_end", DataType::Utf8, false),
-    ]));
+    ];
+    fields.extend(month_fields);
+    let schema = Arc::new(Schema::new(fields));
     crate::common::arrow_util::register_memtable(
         ctx,
         "review_params",
         schema,
-        vec![
-            Arc::new(StringArray::from(vec![start.to_string()])),
-            Arc::new(StringArray::from(vec![end.to_string()])),
-            Arc::new(StringArray::from(vec![
-                quarter_bounds(previous).0.to_string(),
-            ])),
-            Arc::new(StringArray::from(vec![next_start.to_string()])),
-            Arc::new(StringArray::from(vec![next_end.to_string()])),
-        ],
+        [start, end, quarter_bounds(previous).0, next_start, next_end]
+            .into_iter()
+            .map(|day| -> datafusion::arrow::array::ArrayRef {
+                Arc::new(StringArray::from(vec![day.to_string()]))
+            })
+            .chain(month_values)
+            .collect(),
     )
 }
 

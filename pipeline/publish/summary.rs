@@ -347,10 +347,14 @@ pub struct Coverage {
     pub lookback_from: String,
     /// Last day of the lookback (the window's last day).
     pub lookback_to: String,
-    /// Days with requests in the lookback (API figures scale by 30.4375 / these).
+    /// Days with requests in the lookback (API figures scale by a month's days / these).
     pub request_days: u64,
-    /// Hours with GPU billing in the lookback (GPU figures scale by 730.5 / these).
+    /// Hours with GPU billing in the lookback (GPU figures scale by a month's hours /
+    /// these).
     pub billed_hours: u64,
+    /// A month's days and hours as `month_factor` has them, for the report's text.
+    #[serde(skip)]
+    pub month_length: (String, String),
     /// Requests with prefix identity (hash_ids) but no block size, replayed with the
     /// documented block size of their trace (Mooncake: 512 tokens) or, with none, not
     /// replayed (their cache gap is estimated to the target hit ratio instead).
@@ -375,7 +379,9 @@ pub async fn coverage(ctx: &SessionContext) -> Result<Coverage> {
               >= (SELECT horizon_micros FROM run_params))) AS c3, \
         (SELECT lookback_from FROM month_factor) AS c4, (SELECT lookback_to FROM month_factor) AS c5, \
         (SELECT request_days FROM month_factor) AS c6, (SELECT billed_hours FROM month_factor) AS c7, \
-        (SELECT COUNT(*) FROM requests WHERE prefix_blocks IS NOT NULL AND prefix_block_tokens IS NULL) AS c8";
+        (SELECT COUNT(*) FROM requests WHERE prefix_blocks IS NOT NULL AND prefix_block_tokens IS NULL) AS c8, \
+        (SELECT CAST(days_per_month AS VARCHAR) FROM month_factor) AS c9, \
+        (SELECT CAST(hours_per_month AS VARCHAR) FROM month_factor) AS c10";
     let batches = sql_batches(ctx, sql).await?;
     let batch = &batches[0];
     let count = |i: usize| {
@@ -395,6 +401,10 @@ pub async fn coverage(ctx: &SessionContext) -> Result<Coverage> {
         request_days: count(6),
         billed_hours: count(7),
         prefix_without_block_size: count(8),
+        month_length: (
+            string_at(batch.column(9).as_ref(), 0).unwrap_or_default(),
+            string_at(batch.column(10).as_ref(), 0).unwrap_or_default(),
+        ),
     })
 }
 
@@ -744,12 +754,14 @@ This run replaced days an earlier run had published, and these totals changed (`
     }
     let _ = writeln!(
         md,
-        "Decisions (break-even, recommendations, spot volatility) cover the published history from {} to {}: {} days with requests (API figures × 30.4375 / {}), {} hours of GPU billing (GPU figures × 730.5 / {}).\n",
+        "Decisions (break-even, recommendations, spot volatility) cover the published history from {} to {}: {} days with requests (API figures × {} / {}), {} hours of GPU billing (GPU figures × {} / {}).\n",
         c.lookback_from,
         c.lookback_to,
         c.request_days,
+        c.month_length.0,
         c.request_days,
         c.billed_hours,
+        c.month_length.1,
         c.billed_hours
     );
     if c.prefix_without_block_size > 0 {

@@ -7,7 +7,7 @@
 --                differ from the logs): no saving; settle them before acting on the rest;
 --   now          savings to be had as soon as the step is done: assumed done by the next
 --                quarter's first day (saves_from). Next quarter it saves the monthly figure
---                × the quarter's days / 30.4375 (a month of month_factor), less the one-off
+--                × the quarter's days / review_params.days_per_month, less the one-off
 --                migration (selfhost_breakeven.migration_cost_usd) where the step moves a
 --                workload onto self-hosted GPUs (consider_selfhosting, use_idle_capacity);
 --   after the check  a 'now' step on a pool whose utilisation sources disagree (its
@@ -22,7 +22,8 @@
 WITH params AS (
     SELECT CAST(to_unixtime(CAST(next_quarter_start AS TIMESTAMP)) / 86400 AS BIGINT) AS q_start,
            CAST(to_unixtime(CAST(next_quarter_end AS TIMESTAMP)) / 86400 AS BIGINT) AS q_end,
-           next_quarter_start
+           next_quarter_start,
+           CAST(days_per_month AS DOUBLE) AS days_per_month
     FROM review_params
 ),
 now_rules AS (
@@ -83,7 +84,7 @@ steps AS (
     SELECT CASE WHEN n.confidence LIKE 'low: the pool''s utilisation sources disagree%' THEN 2 ELSE 1 END,
            CASE WHEN n.confidence LIKE 'low: the pool''s utilisation sources disagree%' THEN 'after the check' ELSE 'now' END,
            n.acts_on, n.rules, n.monthly_saving_usd, p.next_quarter_start, n.one_off_cost_usd,
-           CAST(n.monthly_saving_usd * CAST(CAST(p.q_end - p.q_start AS DOUBLE) / 30.4375 AS DECIMAL(20, 10))
+           CAST(n.monthly_saving_usd * CAST(CAST(p.q_end - p.q_start AS DOUBLE) / p.days_per_month AS DECIMAL(20, 10))
                 - n.one_off_cost_usd AS DECIMAL(38, 12)),
            n.confidence, n.action, n.monthly_saving_usd AS sort_saving
     FROM now_steps n CROSS JOIN params p
@@ -93,7 +94,7 @@ steps AS (
            CAST(0 AS DECIMAL(38, 12)),
            CAST(CASE WHEN r.from_day IS NULL THEN CAST(0 AS DECIMAL(38, 12))
                      ELSE r.saving_at_renewal_usd
-                          * CAST(CAST(GREATEST(p.q_end - GREATEST(p.q_start, r.from_day), 0) AS DOUBLE) / 30.4375 AS DECIMAL(20, 10))
+                          * CAST(CAST(GREATEST(p.q_end - GREATEST(p.q_start, r.from_day), 0) AS DOUBLE) / p.days_per_month AS DECIMAL(20, 10))
                 END AS DECIMAL(38, 12)),
            r.confidence,
            CASE WHEN r.commitment_ends IS NULL

@@ -21,7 +21,7 @@ WITH base AS (
         peak_output_tokens_per_second AS peak,
         throughput_tokens_per_second AS throughput,
         replica_gpus,
-        CAST(gpu_hour_usd * CAST(730.5 AS DECIMAL(5, 1)) AS DECIMAL(38, 12)) AS gpu_month,
+        CAST(gpu_hour_usd * (SELECT hours_per_month FROM review_params) AS DECIMAL(38, 12)) AS gpu_month,
         gpus_needed
     FROM selfhost_breakeven
     -- Pools, and the API workloads with material spend.

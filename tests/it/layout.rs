@@ -148,3 +148,67 @@ fn an_upward_import_is_found() {
     let position = |top: &str| layers.iter().position(|l| l == top).unwrap();
     assert!(position("commands") > position("common"));
 }
+
+/// The project's files named in the code, the queries and the documentation
+/// (`pipeline/…/x.rs`, `queries/…/x.sql`, …) exist: a file that moved is not still named
+/// where it was.
+#[test]
+fn files_named_in_code_and_docs_exist() {
+    let root = crate::helpers::root();
+    let mut texts = Vec::new();
+    fn collect(dir: &Path, texts: &mut Vec<(String, String)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                collect(&path, texts);
+            } else if path
+                .extension()
+                .is_some_and(|e| e == "rs" || e == "sql" || e == "md")
+            {
+                let text = std::fs::read_to_string(&path).unwrap();
+                texts.push((path.display().to_string(), text));
+            }
+        }
+    }
+    for dir in ["pipeline", "queries", "docs", "tests/it"] {
+        collect(&root.join(dir), &mut texts);
+    }
+    texts.push((
+        "README.md".to_string(),
+        std::fs::read_to_string(root.join("README.md")).unwrap(),
+    ));
+    let mut missing = Vec::new();
+    let mut named = 0;
+    for (file, text) in &texts {
+        for prefix in ["pipeline/", "queries/", "sample-data/", "bench/", "docs/"] {
+            for (at, _) in text.match_indices(prefix) {
+                // Only a path's start: not the tail of another word or path.
+                let before = text[..at].chars().next_back();
+                if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '/' || c == '_') {
+                    continue;
+                }
+                let path: String = text[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || "/_.-".contains(*c))
+                    .collect();
+                let path = path.trim_end_matches('.');
+                let ends = [".rs", ".sql", ".py", ".slt", ".toml", ".md"];
+                if !ends.iter().any(|e| path.ends_with(e)) || path.contains('*') {
+                    continue;
+                }
+                named += 1;
+                if !root.join(path).exists() {
+                    missing.push(format!("{file} names {path}"));
+                }
+            }
+        }
+    }
+    assert!(
+        named > 20,
+        "only {named} file names found: the scan is broken"
+    );
+    assert!(missing.is_empty(), "{missing:#?}");
+}
