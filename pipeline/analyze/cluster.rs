@@ -49,7 +49,7 @@ pub async fn connect(
             ))
         })?;
     if let Err(e) = std::net::TcpStream::connect(&address) {
-        return Err(Error::Usage(format!(
+        return Err(Error::Cluster(format!(
             "cannot reach the cluster's scheduler at {scheduler}: {e} (is `inferledger cluster \
              scheduler` running there?)"
         )));
@@ -69,7 +69,7 @@ pub async fn connect(
         .build();
     let remote = datafusion::prelude::SessionContext::remote_with_state(scheduler, state)
         .await
-        .map_err(|e| Error::Usage(format!("cannot reach the cluster at {scheduler}: {e}")))?;
+        .map_err(|e| Error::Cluster(format!("cannot reach the cluster at {scheduler}: {e}")))?;
     // Ballista's session starts from its own function lists: the pipeline's are added
     // back (the cluster's processes know them by name, or from the plan).
     let known = remote.state();
@@ -105,10 +105,10 @@ async fn probe(
     let query = async { remote.sql("SELECT 1 AS probe").await?.collect().await };
     match tokio::time::timeout(std::time::Duration::from_secs(PROBE_SECONDS), query).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(Error::Usage(format!(
+        Ok(Err(e)) => Err(Error::Cluster(format!(
             "the cluster at {scheduler} could not run a first query: {e}"
         ))),
-        Err(_) => Err(Error::Usage(format!(
+        Err(_) => Err(Error::Cluster(format!(
             "the cluster at {scheduler} ran no task within {PROBE_SECONDS} s: its scheduler \
              answers but no executor has registered with it (start one: `inferledger cluster \
              executor --scheduler HOST:PORT`); nothing was read or published"

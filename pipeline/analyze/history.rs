@@ -361,7 +361,7 @@ async fn rollup_with_history(
 ) -> Result<Arc<MemTable>> {
     let lookback = ctx
         .deregister_table(table)?
-        .ok_or_else(|| crate::common::error::Error::Usage(format!("table {table} missing")))?;
+        .ok_or_else(|| crate::common::error::Error::Internal(format!("table {table} missing")))?;
     let history = async {
         let view = ctx
             .sql(&format!(

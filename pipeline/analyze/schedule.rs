@@ -135,7 +135,7 @@ async fn write_step(
         .await
         .map_err(|source| Error::Query {
             file: format!("queries/{}.sql", step.table),
-            hint: if source.to_string().contains("Failed to allocate") {
+            hint: if Error::is_memory_exhausted(&source) {
                 " (hint: raise --memory-limit or [run] memory_limit, or leave it unset)"
             } else {
                 ""
@@ -512,5 +512,32 @@ mod step_order_tests {
         for (i, waits_for) in dependencies.iter().enumerate() {
             assert!(waits_for.iter().all(|&j| j < i));
         }
+    }
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use crate::common::error::Error;
+
+    /// A query over a memory limit it cannot spill within fails with DataFusion's
+    /// resources-exhausted error, which the run recognises by its kind (to advise raising
+    /// --memory-limit), not by its text.
+    #[tokio::test]
+    async fn memory_exhaustion_is_recognised_by_its_kind() {
+        let ctx = crate::analyze::new_context_with_limit(Some(64 * 1024), None).unwrap();
+        let result = ctx
+            .sql(
+                "SELECT v % 1000 AS k, array_agg(v) FROM \
+                 (SELECT value AS v FROM generate_series(1, 200000)) GROUP BY v % 1000",
+            )
+            .await
+            .unwrap()
+            .collect()
+            .await;
+        let error = result.expect_err("64 KiB cannot hold the groups");
+        assert!(Error::is_memory_exhausted(&error), "{error}");
+        // And a planning error is not mistaken for it.
+        let other = ctx.sql("SELECT * FROM nowhere").await.unwrap_err();
+        assert!(!Error::is_memory_exhausted(&other));
     }
 }

@@ -111,7 +111,7 @@ impl ClusterArgs {
                 };
                 start_executor_process(Arc::new(config))
                     .await
-                    .map_err(|e| Error::Usage(format!("executor: {e}")))
+                    .map_err(|e| Error::Cluster(format!("executor: {e}")))
             }
         }
     }
@@ -190,9 +190,9 @@ async fn run_scheduler(bind: &str, port: u16) -> Result<()> {
     config.no_executors_grace_period_seconds = NO_EXECUTOR_GRACE_SECONDS;
     let cluster = BallistaCluster::new_from_config(&config)
         .await
-        .map_err(|e| Error::Usage(format!("scheduler: {e}")))?;
+        .map_err(|e| Error::Cluster(format!("scheduler: {e}")))?;
     eprintln!("inferledger: scheduler listening on {addr} (clients: --cluster df://{addr})");
     start_server(cluster, addr, Arc::new(config))
         .await
-        .map_err(|e| Error::Usage(format!("scheduler: {e}")))
+        .map_err(|e| Error::Cluster(format!("scheduler: {e}")))
 }

@@ -36,11 +36,13 @@ impl HistoryArgs {
         let folder = OutputFolder::new(&out)?;
         let manifests = folder.manifests().await?;
         if manifests.is_empty() {
-            return Err(Error::Usage(format!(
-                "{} holds no runs; run `inferledger run --out {}` first",
-                out.display(),
-                out.display()
-            )));
+            return Err(Error::NoRun {
+                out: out.clone(),
+                advice: format!(
+                    " holds no runs; run `inferledger run --out {}` first",
+                    out.display()
+                ),
+            });
         }
         let mut stdout = std::io::stdout().lock();
         use std::io::Write;

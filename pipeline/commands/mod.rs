@@ -103,10 +103,9 @@ pub const LATEST_YEAR: i32 = 2095;
 /// Loads the config, saying clearly when the file is missing.
 pub fn load_config(path: &Path) -> Result<Config> {
     if !path.exists() {
-        return Err(Error::Usage(format!(
-            "config file {} not found; pass --config FILE (see README.md, 'Configuration')",
-            path.display()
-        )));
+        return Err(Error::ConfigMissing {
+            path: path.to_path_buf(),
+        });
     }
     Config::load(path)
 }

@@ -119,11 +119,13 @@ pub async fn latest_quarter_with_data(out: &std::path::Path) -> Result<(i32, u32
     let ctx = analyze::new_context();
     let tables = crate::publish::output::register_output(&ctx, out, None).await?;
     if !tables.iter().any(|t| t == "cost_attribution") {
-        return Err(Error::Usage(format!(
-            "{} has no cost_attribution history to review; run `inferledger run --out {}` first, or pass --quarter",
-            out.display(),
-            out.display()
-        )));
+        return Err(Error::NoRun {
+            out: out.to_path_buf(),
+            advice: format!(
+                " has no cost_attribution history to review; run `inferledger run --out {}` first, or pass --quarter",
+                out.display()
+            ),
+        });
     }
     let batches =
         crate::common::arrow_util::sql_batches(&ctx, "SELECT MAX(date) FROM cost_attribution")

@@ -57,13 +57,7 @@ impl RunArgs {
         let started = Instant::now();
         let memory_limit = match self.memory_limit {
             Some(limit) => Some(limit),
-            None => config
-                .run
-                .memory_limit
-                .as_deref()
-                .map(crate::config::parse_memory_size)
-                .transpose()
-                .map_err(Error::Usage)?,
+            None => config.memory_limit()?,
         };
         #[cfg(feature = "cluster")]
         let cluster = self.cluster.as_deref();

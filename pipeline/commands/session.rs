@@ -224,30 +224,42 @@ impl Session {
         for statement in statements {
             // Planned from the parsed statement (not re-printed SQL), then checked against
             // the read-only options before anything runs.
-            let planned = match state.statement_to_plan(statement).await {
-                Ok(plan) => self.options.verify_plan(&plan).map(|_| plan),
-                Err(e) => Err(e),
+            let plan = match state.statement_to_plan(statement.clone()).await {
+                Ok(plan) => plan,
+                Err(e) => return Err(self.planning_error(&statement, e)),
             };
-            let plan = planned.map_err(|e| {
-                let message = plain_message(&e);
-                if message.contains("not supported") && (message.contains("DDL") || message.contains("DML") || message.contains("Statement")) {
-                    Error::Usage(format!(
-                        "read-only: {message}; `inferledger sql` does not write or define tables unless run with --allow-write"
-                    ))
-                } else if message.contains("not found") && message.contains("table") {
-                    Error::Usage(format!(
-                        "{message}\n  tables of {}: {}",
-                        self.out.display(),
-                        self.tables.join(", ")
-                    ))
-                } else {
-                    Error::Usage(message)
-                }
-            })?;
+            if self.options.verify_plan(&plan).is_err() {
+                // The options refuse only statements that write or define.
+                return Err(Error::ReadOnly {
+                    kind: writing_kind(&plan),
+                });
+            }
             let frame = self.ctx.execute_logical_plan(plan).await?;
             results.push(frame.collect().await?);
         }
         Ok(results)
+    }
+
+    /// Why a statement did not plan: a table it names that the session lacks (with the
+    /// tables it has), else DataFusion's message in plain words.
+    fn planning_error(
+        &self,
+        statement: &datafusion::sql::parser::Statement,
+        error: datafusion::error::DataFusionError,
+    ) -> Error {
+        let state = self.ctx.state();
+        if let Ok(references) = state.resolve_table_references(statement) {
+            for reference in references {
+                if !self.ctx.table_exist(reference.clone()).unwrap_or(true) {
+                    return Error::UnknownTable {
+                        table: reference.to_string(),
+                        out: self.out.clone(),
+                        tables: self.tables.clone(),
+                    };
+                }
+            }
+        }
+        Error::Usage(plain_message(&error))
     }
 
     /// The run folder.
@@ -313,6 +325,29 @@ impl Session {
         };
         Ok(self.ctx.sql(&sql).await?.collect().await?)
     }
+}
+
+/// What a refused plan would have done: DDL, DML (COPY among them) or a statement, and
+/// which.
+fn writing_kind(plan: &datafusion::logical_expr::LogicalPlan) -> String {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    use datafusion::logical_expr::LogicalPlan;
+    let mut kind = None;
+    let _ = plan.apply_with_subqueries(|node| {
+        kind = match node {
+            LogicalPlan::Ddl(ddl) => Some(format!("DDL ({})", ddl.name())),
+            LogicalPlan::Dml(dml) => Some(format!("DML ({})", dml.op)),
+            LogicalPlan::Copy(_) => Some("DML (COPY)".to_string()),
+            LogicalPlan::Statement(statement) => Some(format!("statement ({})", statement.name())),
+            _ => None,
+        };
+        Ok(if kind.is_some() {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    kind.unwrap_or_else(|| "writing".to_string())
 }
 
 /// The most set operations (`UNION`, `INTERSECT`, `EXCEPT`) one statement may combine.

@@ -62,12 +62,10 @@ impl SqlArgs {
         let out = super::output_dir(self.out.clone(), config.as_ref());
         let memory_limit = match self.memory_limit {
             Some(limit) => Some(limit),
-            None => config
-                .as_ref()
-                .and_then(|c| c.run.memory_limit.as_deref())
-                .map(crate::config::parse_memory_size)
-                .transpose()
-                .map_err(Error::Usage)?,
+            None => match &config {
+                Some(config) => config.memory_limit()?,
+                None => None,
+            },
         };
         if self.format == OutputFormat::Parquet && self.output.is_none() {
             return Err(Error::Arguments(

@@ -30,16 +30,9 @@ impl ValidateArgs {
             println!("ok: config and inputs are readable");
             Ok(())
         } else {
-            Err(Error::Usage(format!(
-                "{} problem(s) found:\n{}",
-                report.problems.len(),
-                report
-                    .problems
-                    .iter()
-                    .map(|p| format!("  - {p}"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )))
+            Err(Error::Invalid {
+                problems: report.problems,
+            })
         }
     }
 }

@@ -154,8 +154,9 @@ pub async fn register_parquet_dir(
 ) -> Result<()> {
     let has_files = dir.is_dir() && contains_parquet(dir);
     if !has_files {
-        let schema = expected_schema
-            .ok_or_else(|| Error::Usage(format!("table {name}: no data in {}", dir.display())))?;
+        let schema = expected_schema.ok_or_else(|| {
+            Error::Internal(format!("table {name}: no data in {}", dir.display()))
+        })?;
         let table = MemTable::try_new(schema, vec![vec![]])?;
         ctx.register_table(name, Arc::new(table))?;
         return Ok(());

@@ -48,9 +48,73 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
-    /// A user's request that cannot be carried out (missing run output, a query that fails).
+    /// A user's request that cannot be carried out as asked, and says why.
     #[error("{0}")]
     Usage(String),
+    /// The config file named does not exist.
+    #[error("config file {} not found; pass --config FILE (see README.md, 'Configuration')", .path.display())]
+    ConfigMissing {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// Another run holds the output folder's lock.
+    #[error("{} is being written by another inferledger run ({holder}); wait for it to finish, or stop it and run again", .out.display())]
+    OutputBusy {
+        /// The output folder.
+        out: PathBuf,
+        /// What the lock file says of its holder (pid, start time).
+        holder: String,
+    },
+    /// Another run committed to a table while this one was publishing: this run
+    /// published nothing.
+    #[error("another run published into {} while this one ran (table {table}); this run published nothing: run it again", .out.display())]
+    ConcurrentPublication {
+        /// The output folder.
+        out: PathBuf,
+        /// The table whose commit conflicted.
+        table: String,
+        /// Delta's conflict.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The output folder holds no run to read (empty, an earlier version's, unfinished),
+    /// with what to do.
+    #[error("{}{advice}", .out.display())]
+    NoRun {
+        /// The output folder.
+        out: PathBuf,
+        /// What the folder holds and what to run, starting with its separator.
+        advice: String,
+    },
+    /// A Ballista cluster could not be reached or failed a job.
+    #[error("cluster: {0}")]
+    Cluster(String),
+    /// `sql` without --allow-write was given a statement that writes or defines.
+    #[error(
+        "read-only: {kind} statements are not run; `inferledger sql` does not write or define tables unless run with --allow-write"
+    )]
+    ReadOnly {
+        /// What kind of statement (DDL, DML, COPY, SET …).
+        kind: String,
+    },
+    /// A query names a table the session does not have.
+    #[error("table '{table}' not found\n  tables of {}: {}", .out.display(), .tables.join(", "))]
+    UnknownTable {
+        /// The table named.
+        table: String,
+        /// The run folder.
+        out: PathBuf,
+        /// The tables it has.
+        tables: Vec<String>,
+    },
+    /// `validate` found problems.
+    #[error("{} problem(s) found:\n{}", .problems.len(), .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        /// One line per problem.
+        problems: Vec<String>,
+    },
+    /// A state the pipeline's own code should never reach (a bug: please report it).
+    #[error("internal error (a bug: please report it): {0}")]
+    Internal(String),
     /// Command-line arguments that cannot be used together or as given (exit code 64).
     #[error("{0}")]
     Arguments(String),
@@ -78,7 +142,8 @@ pub enum Error {
     Io {
         /// The file or folder.
         path: PathBuf,
-        /// The underlying error.
+        /// The underlying error (also the cause in the chain).
+        #[source]
         error: std::io::Error,
     },
     /// JSON written or read by the pipeline itself.
@@ -93,6 +158,15 @@ impl Error {
             path: path.into(),
             error: source,
         }
+    }
+
+    /// Whether a query ran out of the memory it may use (DataFusion's resources
+    /// exhausted, wherever in the chain).
+    pub fn is_memory_exhausted(source: &datafusion::error::DataFusionError) -> bool {
+        matches!(
+            source.find_root(),
+            datafusion::error::DataFusionError::ResourcesExhausted(_)
+        )
     }
 
     /// The process exit code for this error: 2 when the data was too bad to publish, 64

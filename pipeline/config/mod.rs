@@ -831,6 +831,20 @@ impl Config {
         &self.base_dir
     }
 
+    /// `[run] memory_limit` in bytes, if set (checked at load; a config built otherwise
+    /// gets the same error).
+    pub fn memory_limit(&self) -> Result<Option<usize>> {
+        self.run
+            .memory_limit
+            .as_deref()
+            .map(parse_memory_size)
+            .transpose()
+            .map_err(|e| Error::Config {
+                path: self.file.clone(),
+                problems: vec![format!("[run] memory_limit: {e}")],
+            })
+    }
+
     /// The inactivity gap in seconds (checked at load).
     pub fn inactivity_gap_seconds(&self) -> i64 {
         parse_duration_seconds(&self.interactions.inactivity_gap).unwrap_or(1800)

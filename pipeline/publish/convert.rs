@@ -110,10 +110,12 @@ pub async fn convert(
     if let Ok(local) = folder.url().to_file_path()
         && local.join(LEGACY_JOURNAL).exists()
     {
-        return Err(Error::Usage(format!(
-            "{} holds {LEGACY_JOURNAL}, an unfinished publication of an earlier inferledger: run `sql` once with that version to finish it, then run this one",
-            folder.shown().display()
-        )));
+        return Err(Error::NoRun {
+            out: folder.shown().to_path_buf(),
+            advice: format!(
+                " holds {LEGACY_JOURNAL}, an unfinished publication of an earlier inferledger: run `sql` once with that version to finish it, then run this one"
+            ),
+        });
     }
     let root = legacy_root(folder).await?;
     let source = |relative: &str| match &root {

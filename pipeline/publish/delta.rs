@@ -383,24 +383,25 @@ async fn commit_table(
         .partitioned
         .then(|| format!("{DATE_COLUMN} >= '{first}' AND {DATE_COLUMN} <= '{last}'"));
     let committed = CommitBuilder::from(commit_properties(app_metadata))
-    .with_actions(actions)
-    .build(
-        Some(snapshot),
-        existing.log_store(),
-        DeltaOperation::Write {
-            mode: SaveMode::Overwrite,
-            partition_by: table.partitioned.then(|| vec![DATE_COLUMN.to_string()]),
-            predicate,
-        },
-    )
-    .await
-    .map_err(|e| match e {
-        deltalake_core::DeltaTableError::Transaction { .. } => Error::Usage(format!(
-            "another run published into {} while this one ran (table {relative}: {e}); this run published nothing: run it again",
-            folder.shown().display()
-        )),
-        e => delta_error(e),
-    })?;
+        .with_actions(actions)
+        .build(
+            Some(snapshot),
+            existing.log_store(),
+            DeltaOperation::Write {
+                mode: SaveMode::Overwrite,
+                partition_by: table.partitioned.then(|| vec![DATE_COLUMN.to_string()]),
+                predicate,
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            deltalake_core::DeltaTableError::Transaction { .. } => Error::ConcurrentPublication {
+                out: folder.shown().to_path_buf(),
+                table: relative.to_string(),
+                source: Box::new(e),
+            },
+            e => delta_error(e),
+        })?;
     crash.step();
     Ok(committed.version)
 }

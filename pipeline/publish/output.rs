@@ -61,11 +61,10 @@ impl OutputLock {
             Err(std::fs::TryLockError::WouldBlock) => {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
-                return Err(Error::Usage(format!(
-                    "{} is being written by another inferledger run ({}); wait for it to finish, or stop it and run again",
-                    out.display(),
-                    holder.trim()
-                )));
+                return Err(Error::OutputBusy {
+                    out: out.to_path_buf(),
+                    holder: holder.trim().to_string(),
+                });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
         }
@@ -213,19 +212,17 @@ pub async fn register_output(
     let run = PublishedRun::open(out, as_of).await?;
     let Some(manifest) = &run.manifest else {
         let legacy = crate::publish::convert::is_legacy(&run.folder).await?;
-        return Err(Error::Usage(if legacy {
-            format!(
-                "{} was written by an earlier inferledger (plain Parquet folders); the next `inferledger run --out {}` converts it to Delta tables in place, keeping every row",
-                out.display(),
-                out.display()
-            )
-        } else {
-            format!(
-                "{} holds no inferledger tables; run `inferledger run --out {}` first",
-                out.display(),
-                out.display()
-            )
-        }));
+        return Err(Error::NoRun {
+            out: out.to_path_buf(),
+            advice: if legacy {
+                format!(
+                    " was written by an earlier inferledger (plain Parquet folders); the next `inferledger run --out {}` converts it to Delta tables in place, keeping every row",
+                    out.display()
+                )
+            } else {
+                no_tables_advice(out)
+            },
+        });
     };
     let mut names = Vec::new();
     let published = published_steps()
@@ -280,11 +277,18 @@ pub async fn register_output(
         let _ = crate::analyze::register_recommendation_findings_view(ctx).await;
     }
     if names.is_empty() {
-        return Err(Error::Usage(format!(
-            "{} holds no inferledger tables; run `inferledger run --out {}` first",
-            out.display(),
-            out.display()
-        )));
+        return Err(Error::NoRun {
+            out: out.to_path_buf(),
+            advice: no_tables_advice(out),
+        });
     }
     Ok(names)
+}
+
+/// What to say of a folder with no tables: what to run.
+fn no_tables_advice(out: &Path) -> String {
+    format!(
+        " holds no inferledger tables; run `inferledger run --out {}` first",
+        out.display()
+    )
 }

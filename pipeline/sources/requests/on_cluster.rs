@@ -367,7 +367,7 @@ impl ExecutionPlan for IngestExec {
                 let mut send = send;
                 for unit in listed {
                     if unit >= job.units.len() {
-                        return Err(Error::Usage(format!(
+                        return Err(Error::Cluster(format!(
                             "an ingest job of {} units was asked for unit {unit}",
                             job.units.len()
                         )));
@@ -676,7 +676,7 @@ pub async fn ingest_on_cluster(
             for row in 0..batch.num_rows() {
                 let unit = &units[unit_of.value(row) as usize];
                 let note: Note = serde_json::from_str(notes.value(row)).map_err(|e| {
-                    Error::Usage(format!("the cluster sent a note that does not read: {e}"))
+                    Error::Cluster(format!("the cluster sent a note that does not read: {e}"))
                 })?;
                 match note {
                     Note::Quarantined { line, reason, raw } => {
