@@ -18,26 +18,18 @@ pub struct ExportArgs {
     /// Export as FOCUS 1.2 (the only format so far).
     #[arg(long, required = true)]
     pub focus: bool,
-    /// Output folder of the runs (default: `[run] out` of the config, else `out`).
-    #[arg(long, short)]
-    pub out: Option<PathBuf>,
+    /// The run folder and config.
+    #[command(flatten)]
+    pub folder: super::RunFolderArgs,
     /// File to write: .csv or .parquet (default OUT/focus_export.csv).
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Config whose `[run] out` is the default output folder (used when it exists).
-    #[arg(long, short, default_value = "inferledger.toml")]
-    pub config: PathBuf,
 }
 
 impl ExportArgs {
     /// Writes the export and says where.
     pub async fn run(self) -> Result<()> {
-        let config = if self.config.exists() {
-            Some(super::load_config(&self.config)?)
-        } else {
-            None
-        };
-        let out = super::output_dir(self.out.clone(), config.as_ref());
+        let (_, out) = self.folder.resolve()?;
         if self.output.is_none() {
             // The export's default place is inside --out.
             super::local_output_dir(&out, "export")?;

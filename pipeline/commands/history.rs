@@ -3,8 +3,6 @@
 //! as the run manifests record them (`read::published`). `sql --as-of RUN` reads the
 //! tables as one of them left them.
 
-use std::path::PathBuf;
-
 use clap::Args;
 
 use crate::common::error::{Error, Result};
@@ -13,12 +11,9 @@ use crate::read::published::OutputFolder;
 /// Options of `history`.
 #[derive(Debug, Clone, Args)]
 pub struct HistoryArgs {
-    /// Output folder of the runs (default: `[run] out` of the config, else `out`).
-    #[arg(long, short)]
-    pub out: Option<PathBuf>,
-    /// Config whose `[run] out` is the default output folder (used when it exists).
-    #[arg(long, short, default_value = "inferledger.toml")]
-    pub config: PathBuf,
+    /// The run folder and config.
+    #[command(flatten)]
+    pub folder: super::RunFolderArgs,
     /// Print the manifests as JSON lines instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -27,12 +22,7 @@ pub struct HistoryArgs {
 impl HistoryArgs {
     /// Prints the runs.
     pub async fn run(self) -> Result<()> {
-        let config = if self.config.exists() {
-            Some(super::load_config(&self.config)?)
-        } else {
-            None
-        };
-        let out = super::output_dir(self.out.clone(), config.as_ref());
+        let (_, out) = self.folder.resolve()?;
         let folder = OutputFolder::new(&out)?;
         let manifests = folder.manifests().await?;
         if manifests.is_empty() {

@@ -124,6 +124,33 @@ pub fn local_output_dir(out: &std::path::Path, command: &str) -> crate::common::
     Ok(())
 }
 
+/// How a command that reads a run folder finds it, and the config it uses when there is
+/// one: `--out`, else the config's `[run] out`, else `out`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunFolderArgs {
+    /// Output folder of the runs (default: `[run] out` of the config, else `out`).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Config, used when the file exists: its `[run] out` is the default output folder, and
+    /// its `[prices] file`, `[economics]` and `[run] memory_limit` are used where the
+    /// command needs them (a run's own recorded assumptions always win in `review`).
+    #[arg(long, short, default_value = "inferledger.toml")]
+    pub config: PathBuf,
+}
+
+impl RunFolderArgs {
+    /// The config (when its file exists) and the output folder.
+    pub fn resolve(&self) -> Result<(Option<Config>, PathBuf)> {
+        let config = if self.config.exists() {
+            Some(load_config(&self.config)?)
+        } else {
+            None
+        };
+        let out = output_dir(self.out.clone(), config.as_ref());
+        Ok((config, out))
+    }
+}
+
 /// The output folder: the flag, else `[run] out` (relative to the config), else `out`.
 pub fn output_dir(flag: Option<PathBuf>, config: Option<&Config>) -> PathBuf {
     flag.or_else(|| config.and_then(|c| c.run.out.as_deref().map(|o| c.resolve(o))))

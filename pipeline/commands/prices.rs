@@ -2,8 +2,6 @@
 //! how a model name resolves to an entry at a date, and, over a finished run, which entry
 //! priced how many requests and how much money.
 
-use std::path::PathBuf;
-
 use chrono::NaiveDate;
 use clap::Args;
 
@@ -16,18 +14,15 @@ use crate::prices::{Price, PriceBook, name_candidates, per_million};
 pub struct PricesArgs {
     /// A model name as logs write it (e.g. `gpt-4o-2024-08-06`); without it, the whole catalog.
     pub model: Option<String>,
-    /// Config whose `[prices] file` overrides the catalog (used when the file exists).
-    #[arg(long, short, default_value = "inferledger.toml")]
-    pub config: PathBuf,
     /// The requests' provider, for price files keyed `provider/model`.
     #[arg(long)]
     pub provider: Option<String>,
     /// Day to resolve prices at (default: today, UTC).
     #[arg(long, value_parser = super::parse_date)]
     pub at: Option<NaiveDate>,
-    /// Output folder of the runs (default: `[run] out` of the config, else `out`).
-    #[arg(long, short)]
-    pub out: Option<PathBuf>,
+    /// The run folder and config.
+    #[command(flatten)]
+    pub folder: super::RunFolderArgs,
     /// Propose price entries from what the providers billed: for each model whose
     /// reconciliation says `price` (tokens agree, cost differs), the catalog's prices scaled
     /// by billed / logged, effective from its first such day, as a LiteLLM-format price file
@@ -203,16 +198,11 @@ fn related_entries<'a>(book: &'a PriceBook, price: &Price) -> Vec<&'a Price> {
 impl PricesArgs {
     /// Prints the catalog or one model's resolution.
     pub async fn run(self) -> Result<()> {
-        let config = if self.config.exists() {
-            Some(super::load_config(&self.config)?)
-        } else {
-            None
-        };
+        let (config, out) = self.folder.resolve()?;
         let book = match &config {
             Some(config) => crate::prices::load_price_book(config)?.0,
             None => PriceBook::builtin(),
         };
-        let out = super::output_dir(self.out.clone(), config.as_ref());
         if self.propose {
             let proposal = proposed_prices(&out, &book).await?;
             if proposal.as_object().is_none_or(|o| o.is_empty()) {

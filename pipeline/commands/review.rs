@@ -84,13 +84,9 @@ pub struct ReviewArgs {
     /// Quarter, e.g. 2026Q3 (default: the quarter of the history's latest day with spend).
     #[arg(long, value_parser = parse_quarter)]
     pub quarter: Option<(i32, u32)>,
-    /// Output folder of the runs (default: `[run] out` of the config, else `out`).
-    #[arg(long, short)]
-    pub out: Option<PathBuf>,
-    /// Config for `[run] out`, and for the assumptions of a folder whose runs did not record
-    /// theirs (an earlier version's); a run's own recorded assumptions are always used.
-    #[arg(long, short, default_value = "inferledger.toml")]
-    pub config: PathBuf,
+    /// The run folder and config.
+    #[command(flatten)]
+    pub folder: super::RunFolderArgs,
 }
 
 /// Parses `2026Q3`.
@@ -153,12 +149,7 @@ pub fn quarter_bounds((year, q): (i32, u32)) -> (NaiveDate, NaiveDate) {
 impl ReviewArgs {
     /// Writes the review and prints where.
     pub async fn run(self) -> Result<()> {
-        let config = if self.config.exists() {
-            Some(super::load_config(&self.config)?)
-        } else {
-            None
-        };
-        let out = super::output_dir(self.out.clone(), config.as_ref());
+        let (config, out) = self.folder.resolve()?;
         super::local_output_dir(&out, "review")?;
         let quarter = match self.quarter {
             Some(quarter) => quarter,

@@ -21,9 +21,9 @@ pub struct SqlArgs {
     /// Run the statements of a .sql file.
     #[arg(long, short = 'f', conflicts_with = "query")]
     pub file: Option<PathBuf>,
-    /// Output folder of the runs (default: `[run] out` of the config, else `out`).
-    #[arg(long, short)]
-    pub out: Option<PathBuf>,
+    /// The run folder and config.
+    #[command(flatten)]
+    pub folder: super::RunFolderArgs,
     /// How to print results.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
@@ -41,9 +41,6 @@ pub struct SqlArgs {
     /// Memory the queries may use (e.g. 2G); sorts spill to disk beyond it.
     #[arg(long, value_parser = crate::config::parse_memory_size)]
     pub memory_limit: Option<usize>,
-    /// Config for the price file `cost_of` uses, [economics] and [run] memory_limit (used when it exists).
-    #[arg(long, short, default_value = "inferledger.toml")]
-    pub config: PathBuf,
     /// Run the queries on an Apache Ballista cluster (`inferledger cluster`), given as
     /// df://SCHEDULER_HOST:PORT; its executors read the tables where --out names them.
     #[cfg(feature = "cluster")]
@@ -54,12 +51,7 @@ pub struct SqlArgs {
 impl SqlArgs {
     /// Runs the query, the file, or the prompt.
     pub async fn run(self) -> Result<()> {
-        let config = if self.config.exists() {
-            Some(super::load_config(&self.config)?)
-        } else {
-            None
-        };
-        let out = super::output_dir(self.out.clone(), config.as_ref());
+        let (config, out) = self.folder.resolve()?;
         let memory_limit = match self.memory_limit {
             Some(limit) => Some(limit),
             None => match &config {

@@ -33,12 +33,9 @@ pub struct WhatifArgs {
     /// text, as a share (0.1 = ±10%, e.g. moving between providers); widens the range.
     #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
     pub token_change: f64,
-    /// Output folder of the runs (default: `[run] out` of the config, else `out`).
-    #[arg(long, short)]
-    pub out: Option<PathBuf>,
-    /// Config for the price file (used when it exists).
-    #[arg(long, short, default_value = "inferledger.toml")]
-    pub config: PathBuf,
+    /// The run folder and config.
+    #[command(flatten)]
+    pub folder: super::RunFolderArgs,
     /// How to print the result.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
@@ -169,11 +166,7 @@ impl WhatifArgs {
                 "whatif prints a table, CSV or JSON (--format table|csv|json)".to_string(),
             ));
         }
-        let config = if self.config.exists() {
-            Some(super::load_config(&self.config)?)
-        } else {
-            None
-        };
+        let (config, out) = self.folder.resolve()?;
         if let (Some(from), Some(to)) = (self.from, self.to)
             && from > to
         {
@@ -181,7 +174,6 @@ impl WhatifArgs {
                 "--from {from} is after --to {to}: the period to reprice is empty"
             )));
         }
-        let out = super::output_dir(self.out.clone(), config.as_ref());
         let session = Session::open(&out, config.as_ref(), None, false, None).await?;
         let ctx = session.context();
         let logged = logged_models(&session, self.from, self.to).await?;
