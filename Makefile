@@ -19,7 +19,7 @@ run: build ## Run the nightly job on sample-data/ (writes out/)
 	@echo "tables, run_summary.json and report.md are in $(OUT)/"
 
 test: ## Run every test (debug profile)
-	$(CARGO) test --locked --all-targets
+	$(CARGO) test --locked --all-targets --features test-hooks
 
 check: fmt clippy ## cargo fmt --check and clippy with warnings denied
 fmt: ## Check formatting
@@ -27,6 +27,7 @@ fmt: ## Check formatting
 
 clippy: ## Lint, warnings denied
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --all-targets --features test-hooks -- -D warnings
 
 bench: build ## inferledger vs DuckDB on the same work, 1M and 3M synthetic requests (BENCH_SIZES), each BENCH_REPEAT times in turn (default 3); prints median times, peak memory and ratios
 	test -x $(BENCH_DIR)/venv/bin/python || python3 -m venv $(BENCH_DIR)/venv

@@ -32,6 +32,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::common::error::{Error, Result};
+#[cfg(feature = "test-hooks")]
 use crate::publish::CRASH_ENV;
 use crate::read::published::{DATE_COLUMN, OutputFolder, RUNS_DIR, RunManifest};
 
@@ -57,10 +58,11 @@ struct CrashHook {
 
 impl CrashHook {
     fn from_env() -> CrashHook {
-        CrashHook {
-            after: std::env::var(CRASH_ENV).ok().and_then(|v| v.parse().ok()),
-            done: 0,
-        }
+        #[cfg(feature = "test-hooks")]
+        let after = std::env::var(CRASH_ENV).ok().and_then(|v| v.parse().ok());
+        #[cfg(not(feature = "test-hooks"))]
+        let after = None;
+        CrashHook { after, done: 0 }
     }
 
     /// One step done; aborts (as kill -9 would) when the hook says so.
@@ -99,6 +101,7 @@ pub async fn publish(tables: &[StagedTable], publication: Publication<'_>) -> Re
         files,
         keep_runs,
     } = publication;
+    #[cfg(feature = "test-hooks")]
     if let Ok(hold) = std::env::var(crate::publish::HOLD_ENV) {
         let hold = PathBuf::from(hold);
         let _ = std::fs::write(hold.with_extension("waiting"), b"");

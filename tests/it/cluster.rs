@@ -306,6 +306,10 @@ pub fn read_logs(work: &Path, n: usize) -> bool {
         .is_ok_and(|log| log.contains("inferledger ingest: reading unit"))
 }
 
+#[cfg_attr(
+    not(feature = "test-hooks"),
+    ignore = "needs the test hooks: --features test-hooks (make test)"
+)]
 #[test]
 fn a_run_on_a_ballista_cluster_reads_the_logs_and_runs_its_steps_there_with_the_tables_of_a_local_run()
  {

@@ -1567,6 +1567,10 @@ fn focus_export_follows_the_spec_rules_and_credits_unassigned_gpus_apart() {
     assert_eq!(total.normalize().to_string(), "36007.01782658");
 }
 
+#[cfg_attr(
+    not(feature = "test-hooks"),
+    ignore = "needs the test hooks: --features test-hooks (make test)"
+)]
 #[test]
 fn logs_read_in_parallel_parts_give_the_same_tables() {
     // Every JSON-lines file of the sample split into parts at any size (the sample's files

@@ -92,6 +92,10 @@ fn a_second_run_on_the_same_out_fails_naming_the_holder() {
     assert_eq!(scalar(&out, "SELECT COUNT(*) FROM requests"), "1");
 }
 
+#[cfg_attr(
+    not(feature = "test-hooks"),
+    ignore = "needs the test hooks: --features test-hooks (make test)"
+)]
 #[test]
 fn a_run_killed_at_each_publication_step_leaves_one_whole_run() {
     // Run A publishes two days; run B (one more request a day) is killed after each step
@@ -1087,6 +1091,10 @@ fn a_pool_whose_rules_match_no_bill_is_warned_about() {
     assert!(!stderr(&output).contains("warning:"), "{}", stderr(&output));
 }
 
+#[cfg_attr(
+    not(feature = "test-hooks"),
+    ignore = "needs the test hooks: --features test-hooks (make test)"
+)]
 #[test]
 fn duplicates_across_sources_and_file_parts_keep_the_best_copy() {
     // a.jsonl (source "gateway"): r2 with 1 completion token, r1 with 1, 98 other

@@ -466,6 +466,10 @@ fn download(server: &S3Server, prefix: &str, folder: &Path) {
 /// compared row for row after downloading the folder); a run killed halfway through its
 /// commits changes nothing a reader sees; the next run restores what the killed one
 /// committed and publishes.
+#[cfg_attr(
+    not(feature = "test-hooks"),
+    ignore = "needs the test hooks: --features test-hooks (make test)"
+)]
 #[test]
 fn runs_publish_into_a_bucket_what_they_publish_into_a_folder_and_atomically() {
     let server = S3Server::with_empty_bucket();
@@ -592,6 +596,10 @@ fn copy_prefix(server: &S3Server, from: &str, to: &str) {
 /// bucket; the bucket's tables, downloaded, hold one run's rows table for row, read by us
 /// and by two Delta readers that are not ours; and (every tenth kill) the next run
 /// publishes run B.
+#[cfg_attr(
+    not(feature = "test-hooks"),
+    ignore = "needs the test hooks: --features test-hooks (make test)"
+)]
 #[test]
 fn a_run_into_a_bucket_killed_at_each_publication_step_leaves_one_whole_run() {
     let server = S3Server::with_empty_bucket();
@@ -706,6 +714,10 @@ fn a_run_into_a_bucket_killed_at_each_publication_step_leaves_one_whole_run() {
 
 /// Two runs publishing into one bucket folder at once: the one that commits second fails,
 /// saying so, and writes no manifest; the first one's run stays the latest.
+#[cfg_attr(
+    not(feature = "test-hooks"),
+    ignore = "needs the test hooks: --features test-hooks (make test)"
+)]
 #[test]
 fn of_two_runs_publishing_at_once_the_later_fails_and_changes_nothing() {
     let server = S3Server::with_empty_bucket();
@@ -838,6 +850,10 @@ fn a_cluster_queries_an_output_folder_in_a_bucket() {
 /// other machines would not see: no plan the scheduler was given names it), and the run
 /// publishes the tables the same run publishes in-process; the copy is gone afterwards.
 #[cfg(feature = "cluster")]
+#[cfg_attr(
+    not(feature = "test-hooks"),
+    ignore = "needs the test hooks: --features test-hooks (make test)"
+)]
 #[test]
 fn a_run_on_a_cluster_with_its_inputs_and_output_in_a_bucket_reads_nothing_from_the_client_s_disk()
 {

@@ -518,13 +518,18 @@ fn file_parts(path: &Path, parts: usize) -> Result<Vec<records::Part>> {
     }
 }
 
-/// Smallest JSON-lines file read in parallel parts: [`records::MIN_SPLIT_BYTES`], or the
-/// `INFERLEDGER_SPLIT_BYTES` environment variable (the tests split small files with it).
+/// Smallest JSON-lines file read in parallel parts: [`records::MIN_SPLIT_BYTES`], or, in
+/// a build with the `test-hooks` feature, the `INFERLEDGER_SPLIT_BYTES` environment
+/// variable (the tests split small files with it).
 fn split_bytes() -> u64 {
-    std::env::var("INFERLEDGER_SPLIT_BYTES")
+    #[cfg(feature = "test-hooks")]
+    if let Some(bytes) = std::env::var("INFERLEDGER_SPLIT_BYTES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(records::MIN_SPLIT_BYTES)
+    {
+        return bytes;
+    }
+    records::MIN_SPLIT_BYTES
 }
 
 /// What a file (or a part of one) is read from.
