@@ -357,10 +357,9 @@ pub async fn run_pipeline(
         publish_seconds: None,
     };
     run_summary.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let (report, report_html) = tokio::try_join!(
-        summary::report_markdown(&ctx, &run_summary),
-        crate::publish::html::report_html(&ctx, &run_summary),
-    )?;
+    let figures = crate::publish::figures::ReportFigures::load(&ctx).await?;
+    let report = summary::report_markdown(&figures, &run_summary)?;
+    let report_html = crate::publish::html::report_html(&figures, &run_summary)?;
     run_summary.timings_ms.push(StepTiming {
         table: "summary_and_reports".to_string(),
         millis: clock.elapsed().as_millis(),

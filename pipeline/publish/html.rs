@@ -1,18 +1,19 @@
 //! `report.html`: one self-contained page (no network, no scripts, inline SVG), readable on
 //! a laptop and printable. Every number and every chart mark comes from the run's tables
-//! through SQL; nothing is typed into the template.
+//! through the queries of `queries/report/` (loaded once with report.md's,
+//! `publish::figures`); nothing is typed into the template.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Float64Type};
-use datafusion::prelude::SessionContext;
 use rust_decimal::Decimal;
 
-use crate::common::arrow_util::sql_batches;
 use crate::common::arrow_util::{decimal_at, string_at};
 use crate::common::error::Result;
+use crate::publish::figures::ReportFigures;
+use crate::publish::summary::queries;
 use crate::publish::summary::{RunSummary, money, thousands};
 
 const PALETTE: [&str; 10] = [
@@ -33,10 +34,11 @@ struct Rows {
 }
 
 impl Rows {
-    async fn of(ctx: &SessionContext, sql: &str) -> Result<Rows> {
-        Ok(Rows {
-            batches: sql_batches(ctx, sql).await?,
-        })
+    /// The rows of one of the report's queries.
+    fn of(figures: &ReportFigures, sql: &'static str) -> Rows {
+        Rows {
+            batches: figures.rows(sql).to_vec(),
+        }
     }
 
     fn each(&self) -> impl Iterator<Item = (&RecordBatch, usize)> {
@@ -482,28 +484,16 @@ fn html_table(rows: &Rows, columns: &[(&str, &str)]) -> String {
 }
 
 /// Builds report.html from the run's tables.
-pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<String> {
+pub fn report_html(figures: &ReportFigures, summary: &RunSummary) -> Result<String> {
     // Headline figures.
-    let head = Rows::of(
-        ctx,
-        "SELECT SUM(cost_usd) AS api, SUM(gpu_cost_usd) AS gpu, SUM(total_cost_usd) AS total FROM cost_attribution",
-    )
-    .await?;
+    let head = Rows::of(figures, queries::SPEND_TOTALS);
     let (batch, row) = head.each().next().expect("one row");
     let (api, gpu, total) = (
         dec(batch, "api", row).unwrap_or_default(),
         dec(batch, "gpu", row).unwrap_or_default(),
         dec(batch, "total", row).unwrap_or_default(),
     );
-    let other = Rows::of(
-        ctx,
-        "SELECT (SELECT cost_per_completed_interaction FROM (SELECT CASE WHEN SUM(CASE WHEN completed THEN 1 ELSE 0 END) > 0 \
-           THEN CAST(CAST(SUM(total_cost_usd) AS DECIMAL(30, 12)) / CAST(SUM(CASE WHEN completed THEN 1 ELSE 0 END) AS DECIMAL(20, 0)) AS DECIMAL(38, 12)) END \
-           AS cost_per_completed_interaction FROM interactions)) AS per_completed, \
-         (SELECT CAST(SUM(cache_read_tokens) AS DOUBLE) / NULLIF(CAST(SUM(input_tokens) AS DOUBLE), 0) FROM requests_daily WHERE pool IS NULL) AS hit_ratio, \
-         (SELECT SUM(busy_gpu_hours) / NULLIF(SUM(gpu_hours_billed), 0) FROM hourly_utilization) AS fleet",
-    )
-    .await?;
+    let other = Rows::of(figures, queries::KPIS);
     let (b2, r2) = other.each().next().expect("one row");
     let card = |label: &str, value: String, note: &str| {
         format!(
@@ -548,12 +538,7 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
     ));
 
     // Daily spend stacked by team.
-    let spend = Rows::of(
-        ctx,
-        "SELECT date, COALESCE(team, '(none)') AS team, CAST(SUM(total_cost_usd) AS DOUBLE) AS cost \
-         FROM cost_attribution GROUP BY date, COALESCE(team, '(none)') ORDER BY date, team",
-    )
-    .await?;
+    let spend = Rows::of(figures, queries::DAILY_SPEND_BY_TEAM);
     let dates: Vec<String> = spend
         .each()
         .map(|(b, r)| text(b, "date", r))
@@ -578,12 +563,7 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
     );
 
     // Hourly utilisation heatmaps.
-    let util = Rows::of(
-        ctx,
-        "SELECT pool, date, CAST(date_part('hour', hour) AS BIGINT) AS h, utilization FROM hourly_utilization \
-         WHERE utilization IS NOT NULL ORDER BY pool, date, h",
-    )
-    .await?;
+    let util = Rows::of(figures, queries::UTILIZATION_CELLS);
     let mut pools: BTreeMap<String, BTreeMap<(String, u32), f64>> = BTreeMap::new();
     for (b, r) in util.each() {
         pools.entry(text(b, "pool", r)).or_default().insert(
@@ -607,12 +587,7 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
     }
 
     // Cache hit ratio over time with the quoted bands.
-    let hits = Rows::of(
-        ctx,
-        "SELECT date, CAST(SUM(cache_read_tokens) AS DOUBLE) / CAST(SUM(input_tokens) AS DOUBLE) AS ratio \
-         FROM requests_daily WHERE pool IS NULL GROUP BY date HAVING SUM(input_tokens) > 0 ORDER BY date",
-    )
-    .await?;
+    let hits = Rows::of(figures, queries::CACHE_HIT_RATIO_BY_DAY);
     let hit_dates: Vec<String> = hits.each().map(|(b, r)| text(b, "date", r)).collect();
     let mut hit_series = BTreeMap::new();
     hit_series.insert(
@@ -635,14 +610,7 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
     );
 
     // Cost per completed interaction by feature.
-    let per = Rows::of(
-        ctx,
-        "SELECT date, COALESCE(feature, '(none)') AS feature, \
-         CAST(SUM(total_cost_usd) AS DOUBLE) / SUM(completed_interactions) AS per_completed \
-         FROM interaction_costs WHERE total_cost_usd > 0 GROUP BY date, COALESCE(feature, '(none)') \
-         HAVING SUM(completed_interactions) > 0 ORDER BY date, feature",
-    )
-    .await?;
+    let per = Rows::of(figures, queries::COST_PER_COMPLETED_BY_DAY);
     let per_dates: Vec<String> = per
         .each()
         .map(|(b, r)| text(b, "date", r))
@@ -676,12 +644,7 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
     );
 
     // Tokens per interaction: a histogram on powers of two.
-    let dist = Rows::of(
-        ctx,
-        "SELECT CAST(floor(log2(CAST(GREATEST(total_tokens, 1) AS DOUBLE))) AS BIGINT) AS bucket, COUNT(*) AS n \
-         FROM interactions GROUP BY 1 ORDER BY 1",
-    )
-    .await?;
+    let dist = Rows::of(figures, queries::TOKENS_PER_INTERACTION);
     let found: BTreeMap<i64, f64> = dist
         .each()
         .map(|(b, r)| {
@@ -723,11 +686,7 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
         r#"class="tick" text-anchor="end">"#,
     );
 
-    let recommendations = Rows::of(
-        ctx,
-        "SELECT rule, severity, scope, est_monthly_savings_usd, realisable, saving_at_renewal_usd, confidence, finding, action FROM recommendations ORDER BY est_monthly_savings_usd DESC, saving_at_renewal_usd DESC, rule, scope",
-    )
-    .await?;
+    let recommendations = Rows::of(figures, queries::RECOMMENDATIONS);
     let recs = html_table(
         &recommendations,
         &[
@@ -745,7 +704,7 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
 
     // The column above adds alternatives and overlapping steps: the total counts each
     // dollar once (savings_by_spend), as report.md and review.md say it.
-    let savings = Rows::of(ctx, crate::publish::summary::queries::SAVINGS_TOTAL).await?;
+    let savings = Rows::of(figures, queries::SAVINGS_TOTAL);
     let savings_total = savings
         .each()
         .next()
@@ -765,12 +724,8 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
     let reconciliation = if summary.provider_usage.is_empty() {
         String::new()
     } else {
-        let headline = Rows::of(ctx, crate::publish::summary::queries::RECONCILIATION).await?;
-        let findings = Rows::of(
-            ctx,
-            crate::publish::summary::queries::RECONCILIATION_FINDINGS,
-        )
-        .await?;
+        let headline = Rows::of(figures, queries::RECONCILIATION);
+        let findings = Rows::of(figures, queries::RECONCILIATION_FINDINGS);
         format!(
             "<h2>Logged vs billed</h2><p>The logs' requests priced at the catalog against the providers' own cost exports (difference = billed − logged); the explained share is the part of the gross difference a reason explains.</p>{}{}",
             html_table(
@@ -800,7 +755,7 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
     };
 
     let forecast = html_table(
-        &Rows::of(ctx, crate::publish::summary::queries::SPEND_FORECAST).await?,
+        &Rows::of(figures, queries::SPEND_FORECAST),
         &[
             ("scope", "Scope"),
             ("month_to_date_usd", "Month to date"),
@@ -809,11 +764,13 @@ pub async fn report_html(ctx: &SessionContext, summary: &RunSummary) -> Result<S
             ("high_usd", "High (95%)"),
         ],
     );
-    let anomaly_rows = Rows::of(ctx, crate::publish::summary::queries::SPEND_ANOMALIES).await?;
+    let anomaly_rows = Rows::of(figures, queries::SPEND_ANOMALIES);
     let anomalies = if anomaly_rows.each().next().is_none() {
         format!(
             "<p>{}</p>",
-            escape(&crate::publish::summary::no_anomalies_because(ctx).await?)
+            escape(&crate::publish::summary::no_anomalies_because(
+                figures.rows(queries::ANOMALY_HISTORY),
+            ))
         )
     } else {
         html_table(

@@ -7,6 +7,7 @@
 pub mod bucket;
 pub mod convert;
 pub mod delta;
+pub mod figures;
 pub mod html;
 pub mod output;
 pub mod summary;

@@ -59,6 +59,43 @@ pub mod queries {
     pub const ANOMALY_HISTORY: &str = include_str!("../../queries/report/anomaly_history.sql");
     /// The month-end forecast of API spend.
     pub const SPEND_FORECAST: &str = include_str!("../../queries/report/spend_forecast.sql");
+    /// The run's spend totals: API, GPU and both (report.html's cards).
+    pub const SPEND_TOTALS: &str = include_str!("../../queries/report/spend_totals.sql");
+    /// Cost per completed interaction, API hit ratio, fleet utilisation (report.html).
+    pub const KPIS: &str = include_str!("../../queries/report/kpis.sql");
+    /// Daily spend by team (report.html's stacked bars).
+    pub const DAILY_SPEND_BY_TEAM: &str =
+        include_str!("../../queries/report/daily_spend_by_team.sql");
+    /// Each pool's utilisation by day and hour (report.html's heatmaps).
+    pub const UTILIZATION_CELLS: &str = include_str!("../../queries/report/utilization_cells.sql");
+    /// The API prompt-cache hit ratio by day (report.html).
+    pub const CACHE_HIT_RATIO_BY_DAY: &str =
+        include_str!("../../queries/report/cache_hit_ratio_by_day.sql");
+    /// Cost per completed interaction by day and feature (report.html).
+    pub const COST_PER_COMPLETED_BY_DAY: &str =
+        include_str!("../../queries/report/cost_per_completed_by_day.sql");
+    /// Interactions by tokens, in powers of two (report.html).
+    pub const TOKENS_PER_INTERACTION: &str =
+        include_str!("../../queries/report/tokens_per_interaction.sql");
+    /// The recommendations as both reports list them.
+    pub const RECOMMENDATIONS: &str = include_str!("../../queries/report/recommendations.sql");
+    /// The queries only the reports read (besides [`VIEWS`]), by file name.
+    pub const REPORT_ONLY: [(&str, &str); 9] = [
+        ("anomaly_history", ANOMALY_HISTORY),
+        ("spend_totals", SPEND_TOTALS),
+        ("kpis", KPIS),
+        ("daily_spend_by_team", DAILY_SPEND_BY_TEAM),
+        ("utilization_cells", UTILIZATION_CELLS),
+        ("cache_hit_ratio_by_day", CACHE_HIT_RATIO_BY_DAY),
+        ("cost_per_completed_by_day", COST_PER_COMPLETED_BY_DAY),
+        ("tokens_per_interaction", TOKENS_PER_INTERACTION),
+        ("recommendations", RECOMMENDATIONS),
+    ];
+    /// Every query report.md and report.html read, by file name (`queries/report/<name>.sql`):
+    /// `figures::ReportFigures` runs each once and both reports render from the rows.
+    pub fn figures() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+        VIEWS.iter().chain(REPORT_ONLY.iter())
+    }
     /// The report queries users get as views in `sql` (`report_<name>`).
     pub const VIEWS: [(&str, &str); 15] = [
         ("headline", HEADLINE),
@@ -81,8 +118,7 @@ pub mod queries {
 
 /// Why the window has no spend anomaly: too little history to judge any day (a day needs
 /// 14 days of spend before it), or none rose above its normal level.
-pub async fn no_anomalies_because(ctx: &SessionContext) -> Result<String> {
-    let history = sql_batches(ctx, queries::ANOMALY_HISTORY).await?;
+pub fn no_anomalies_because(history: &[RecordBatch]) -> String {
     let cell = |column: usize| {
         history
             .first()
@@ -90,14 +126,14 @@ pub async fn no_anomalies_because(ctx: &SessionContext) -> Result<String> {
             .and_then(|b| crate::common::arrow_util::text_at(b, column, 0))
     };
     let days: i64 = cell(2).and_then(|d| d.parse().ok()).unwrap_or(0);
-    Ok(match (cell(0), cell(1)) {
+    match (cell(0), cell(1)) {
         (Some(first), Some(last)) if days < 14 => format!(
             "Not enough history to look for anomalies: a day is judged against at least 14 days of spend before it, and the spend read starts {first}, {days} day{} before the window's last day ({last}). Nightly runs into this folder build the history up; from 14 days on, anomalies are looked for.",
             if days == 1 { "" } else { "s" }
         ),
         (None, _) | (_, None) => "None: no priced API spend to judge.".to_string(),
         _ => "None: no team × feature × model with 14 days of baseline rose more than 3 robust deviations and $1 above its 28-day and same-weekday medians.".to_string(),
-    })
+    }
 }
 
 /// One source in the run summary.
@@ -690,9 +726,12 @@ pub fn hit_ratio_verdict(ratio: f64) -> &'static str {
 }
 
 /// Writes `report.md` from the run's tables.
-pub async fn report_markdown(ctx: &SessionContext, summary: &RunSummary) -> Result<String> {
+pub fn report_markdown(
+    figures: &crate::publish::figures::ReportFigures,
+    summary: &RunSummary,
+) -> Result<String> {
     let mut md = String::new();
-    let headline = sql_batches(ctx, queries::HEADLINE).await?;
+    let headline = figures.rows(queries::HEADLINE);
     let h = &headline[0];
     let requests = int_at(h, "requests", 0);
     let fmt = |name: &str| {
@@ -830,7 +869,7 @@ This run replaced days an earlier run had published, and these totals changed (`
             money(premium, 2)
         );
     }
-    let interactions = sql_batches(ctx, queries::INTERACTIONS).await?;
+    let interactions = figures.rows(queries::INTERACTIONS);
     if let Some(i) = interactions.first() {
         let per = i
             .column_by_name("cost_per_completed_interaction")
@@ -864,51 +903,46 @@ This run replaced days an earlier run had published, and these totals changed (`
         md,
         "Thresholds users quote: under 20% is expensive, 30–50% is typical.\n"
     );
-    md.push_str(&markdown_table(
-        &sql_batches(ctx, queries::CACHE_BY_MODEL).await?,
-        30,
-    ));
+    md.push_str(&markdown_table(figures.rows(queries::CACHE_BY_MODEL), 30));
     let _ = writeln!(
         md,
         "\n## Cost per completed interaction by team and feature\n"
     );
     md.push_str(&markdown_table(
-        &sql_batches(ctx, queries::COST_PER_COMPLETED).await?,
+        figures.rows(queries::COST_PER_COMPLETED),
         30,
     ));
     let _ = writeln!(md, "\n## Spend by team and feature\n");
-    md.push_str(&markdown_table(
-        &sql_batches(ctx, queries::SPEND_BY_TEAM).await?,
-        30,
-    ));
-    let logged = sql_batches(ctx, queries::LOGGED_COST_BY_MODEL).await?;
+    md.push_str(&markdown_table(figures.rows(queries::SPEND_BY_TEAM), 30));
+    let logged = figures.rows(queries::LOGGED_COST_BY_MODEL);
     if logged.iter().any(|b| b.num_rows() > 0) {
         let _ = writeln!(md, "\n## Computed cost vs the logs' own cost\n");
         let _ = writeln!(
             md,
             "Some logs state what each request cost (LiteLLM's `spend`, kept as `requests.source_cost_usd`). Where the two differ, the price catalog or the log is out of date, or the log prices cache tokens differently; `difference_usd` is computed − logged over the requests both sides price.\n"
         );
-        md.push_str(&markdown_table(&logged, 30));
+        md.push_str(&markdown_table(logged, 30));
     }
     let _ = writeln!(md, "\n## Month-end forecast (API spend)\n");
     let _ = writeln!(
         md,
         "Month to date, and projected to the month's end at the observed daily mean with a 95% interval (days treated as independent; GPU bills are left out: they hold the month's commitments already).\n"
     );
-    md.push_str(&markdown_table(
-        &sql_batches(ctx, queries::SPEND_FORECAST).await?,
-        12,
-    ));
-    let anomalies = sql_batches(ctx, queries::SPEND_ANOMALIES).await?;
+    md.push_str(&markdown_table(figures.rows(queries::SPEND_FORECAST), 12));
+    let anomalies = figures.rows(queries::SPEND_ANOMALIES);
     let _ = writeln!(md, "\n## Spend anomalies\n");
     if anomalies.iter().any(|b| b.num_rows() > 0) {
         let _ = writeln!(
             md,
             "Days whose API spend on a team × feature × model rose more than 3 robust deviations (and $1) above the larger of its 28-day and same-weekday medians; `impact_usd` is the spend above that level.\n"
         );
-        md.push_str(&markdown_table(&anomalies, 15));
+        md.push_str(&markdown_table(anomalies, 15));
     } else {
-        let _ = writeln!(md, "{}", no_anomalies_because(ctx).await?);
+        let _ = writeln!(
+            md,
+            "{}",
+            no_anomalies_because(figures.rows(queries::ANOMALY_HISTORY))
+        );
     }
     if !summary.provider_usage.is_empty() {
         let _ = writeln!(md, "\n## Logged vs billed\n");
@@ -916,14 +950,11 @@ This run replaced days an earlier run had published, and these totals changed (`
             md,
             "The logs' requests priced at the catalog against the providers' own cost exports, over the days and providers an export covers (`difference_usd` = billed − logged). `explained_share` is the share of the gross difference a reason explains; the `reconciliation` table has each day × provider × model with its reason.\n"
         );
-        md.push_str(&markdown_table(
-            &sql_batches(ctx, queries::RECONCILIATION).await?,
-            30,
-        ));
-        let findings = sql_batches(ctx, queries::RECONCILIATION_FINDINGS).await?;
+        md.push_str(&markdown_table(figures.rows(queries::RECONCILIATION), 30));
+        let findings = figures.rows(queries::RECONCILIATION_FINDINGS);
         if findings.iter().any(|b| b.num_rows() > 0) {
             let _ = writeln!(md, "\nThe differences, largest first:\n");
-            md.push_str(&markdown_table(&findings, 20));
+            md.push_str(&markdown_table(findings, 20));
         }
     }
     if !summary.billing.is_empty() {
@@ -940,30 +971,27 @@ This run replaced days an earlier run had published, and these totals changed (`
                 2
             )
         );
-        md.push_str(&markdown_table(
-            &sql_batches(ctx, queries::POOLS).await?,
-            30,
-        ));
+        md.push_str(&markdown_table(figures.rows(queries::POOLS), 30));
         let _ = writeln!(
             md,
             "\n### Utilisation by hour of day (UTC)\n\nMarks users quote: many self-hosted fleets run at 15–25%; below 30% an API would likely have been cheaper; above 60% self-hosting wins.\n"
         );
         md.push_str(&markdown_table(
-            &sql_batches(ctx, queries::POOL_HOUR_OF_DAY).await?,
+            figures.rows(queries::POOL_HOUR_OF_DAY),
             24 * 8,
         ));
     }
-    let rightsizing = sql_batches(ctx, queries::RIGHTSIZING).await?;
+    let rightsizing = figures.rows(queries::RIGHTSIZING);
     if rightsizing.iter().any(|b| b.num_rows() > 0) {
         let _ = writeln!(md, "\n## Right-sizing the pools\n");
         let _ = writeln!(
             md,
             "GPUs needed at the target utilisation, from the busiest day at each hour (`pool_rightsizing` has every hour of the day); GPUs go back whole instances at a time.\n"
         );
-        md.push_str(&markdown_table(&rightsizing, 20));
+        md.push_str(&markdown_table(rightsizing, 20));
     }
     let _ = writeln!(md, "\n## Recommendations\n");
-    let total = sql_batches(ctx, queries::SAVINGS_TOTAL).await?;
+    let total = figures.rows(queries::SAVINGS_TOTAL);
     let amount = |name: &str| {
         total
             .first()
@@ -983,14 +1011,7 @@ This run replaced days an earlier run had published, and these totals changed (`
         md,
         "Ranked by estimated monthly savings; the whole list, with evidence, is the `recommendations` table.\n"
     );
-    md.push_str(&markdown_table(
-        &sql_batches(
-            ctx,
-            "SELECT rule, severity, scope, est_monthly_savings_usd, realisable, commitment_ends, saving_at_renewal_usd, confidence, finding, action FROM recommendations ORDER BY est_monthly_savings_usd DESC, saving_at_renewal_usd DESC, rule, scope LIMIT 10",
-        )
-        .await?,
-        10,
-    ));
+    md.push_str(&markdown_table(figures.rows(queries::RECOMMENDATIONS), 10));
     let _ = writeln!(md, "\n## Inputs\n");
     let _ = writeln!(
         md,
