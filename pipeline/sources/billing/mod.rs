@@ -5,6 +5,10 @@
 //! decimal splits (the remainder lands on the last hour, so the hours add up to the row).
 //! Non-GPU rows are counted and kept out of GPU figures.
 
+mod cur;
+mod focus;
+mod gcp;
+mod generic;
 pub mod instances;
 pub mod pools;
 
@@ -34,148 +38,133 @@ use crate::read::{files, records};
 use instances::InstanceTable;
 use pools::PoolMatcher;
 
+/// What a billing record is read for: each format's preset says where (`focus.rs`,
+/// `cur.rs`, `gcp.rs`, `generic.rs`), and `[billing.fields]` can say otherwise for the
+/// keys `config::FIELD_NAMES` lists.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, Serialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingField {
+    /// The bill's currency (only USD is summed).
+    Currency,
+    /// Start of the charge period.
+    Start,
+    /// End of the charge period (an hour after the start when absent).
+    End,
+    /// The cost in the chosen basis.
+    Cost,
+    /// The billed resource's id.
+    ResourceId,
+    /// The billed resource's name.
+    ResourceName,
+    /// Text naming the instance type (a column, a description, a SKU).
+    InstanceType,
+    /// The GPU model, where the bill says it (generic).
+    GpuModel,
+    /// The GPUs of the resource, where the bill says it (generic).
+    Gpus,
+    /// The bill's pricing words (Standard, Dynamic, Committed…).
+    PricingCategory,
+    /// Hours of usage.
+    UsageHours,
+    /// The unit of the usage (hours or not).
+    UsageUnit,
+    /// CUR's usage type (`…SpotUsage…`).
+    UsageType,
+    /// The cloud or neocloud.
+    Provider,
+    /// Region.
+    Region,
+    /// Tags (an object, or its JSON text).
+    Tags,
+    /// Usage, Credit, Tax…, as the bill says.
+    ChargeCategory,
+    /// FOCUS's commitment discount id (set: the row is committed).
+    Commitment,
+    /// CUR's savings-plan / reservation end (an instant).
+    CommitmentEnd,
+    /// A generic bill's commitment last day (`YYYY-MM-DD`).
+    CommitmentEnds,
+    /// CUR's savings-plan effective cost.
+    SpEffective,
+    /// CUR's reservation effective cost.
+    RiEffective,
+    /// GCP's credits (a list of amounts).
+    Credits,
+    /// GCP's SKU description.
+    Sku,
+    /// The cloud service billed.
+    Service,
+    /// The line's SKU, for what an AI API line bills.
+    LineSku,
+    /// The line's description.
+    LineDescription,
+}
+
+impl BillingField {
+    /// The field named by a `[billing.fields]` key.
+    pub fn from_key(key: &str) -> Option<BillingField> {
+        serde_json::from_value(Value::String(key.to_string())).ok()
+    }
+
+    /// The field's name, as `[billing.fields]` keys it.
+    pub fn key(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+/// How a billing row was bought: on demand, spot (preemptible), committed (reserved,
+/// savings plans, committed use) or other (credits, fees, what the bill does not say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PricingCategory {
+    /// On demand.
+    OnDemand,
+    /// Spot, preemptible, interruptible.
+    Spot,
+    /// Reserved, savings plans, committed use.
+    Committed,
+    /// Anything else.
+    Other,
+}
+
+impl PricingCategory {
+    /// The name the tables carry (`on_demand`, `spot`, `committed`, `other`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PricingCategory::OnDemand => "on_demand",
+            PricingCategory::Spot => "spot",
+            PricingCategory::Committed => "committed",
+            PricingCategory::Other => "other",
+        }
+    }
+}
+
 /// Longest charge spread over hours (400 days); longer rows are quarantined.
 const MAX_HOURS: i64 = 24 * 400;
 const HOUR: i64 = 3_600_000_000;
 
-fn preset(format: BillingFormat, basis: CostBasis) -> BTreeMap<&'static str, Vec<&'static str>> {
-    let list: Vec<(&str, Vec<&str>)> = match format {
-        BillingFormat::Focus => vec![
-            ("currency", vec!["BillingCurrency"]),
-            ("start", vec!["ChargePeriodStart"]),
-            ("end", vec!["ChargePeriodEnd"]),
-            (
-                "cost",
-                vec![match basis {
-                    CostBasis::Billed => "BilledCost",
-                    CostBasis::Effective => "EffectiveCost",
-                    CostBasis::List => "ListCost",
-                }],
-            ),
-            ("resource_id", vec!["ResourceId"]),
-            ("resource_name", vec!["ResourceName"]),
-            (
-                "instance_type",
-                vec![
-                    "x_InstanceType",
-                    "SkuPriceDetails.InstanceType",
-                    "ChargeDescription",
-                    "SkuId",
-                ],
-            ),
-            ("pricing_category", vec!["PricingCategory"]),
-            ("usage_hours", vec!["ConsumedQuantity"]),
-            ("usage_unit", vec!["ConsumedUnit"]),
-            ("provider", vec!["ProviderName"]),
-            ("region", vec!["RegionId"]),
-            ("tags", vec!["Tags"]),
-            ("charge_category", vec!["ChargeCategory"]),
-            ("commitment", vec!["CommitmentDiscountId"]),
-            ("service", vec!["ServiceName"]),
-            ("line_sku", vec!["SkuId"]),
-            ("line_description", vec!["ChargeDescription"]),
-        ],
-        BillingFormat::AwsCur => vec![
-            ("currency", vec!["line_item_currency_code"]),
-            ("start", vec!["line_item_usage_start_date"]),
-            ("end", vec!["line_item_usage_end_date"]),
-            (
-                "cost",
-                match basis {
-                    CostBasis::Billed => {
-                        vec!["line_item_net_unblended_cost", "line_item_unblended_cost"]
-                    }
-                    CostBasis::Effective => {
-                        vec!["line_item_net_unblended_cost", "line_item_unblended_cost"]
-                    }
-                    CostBasis::List => vec!["pricing_public_on_demand_cost"],
-                },
-            ),
-            ("resource_id", vec!["line_item_resource_id"]),
-            (
-                "resource_name",
-                vec!["resource_tags.user_Name", "resource_tags_user_name"],
-            ),
-            (
-                "instance_type",
-                vec!["product_instance_type", "line_item_usage_type"],
-            ),
-            ("usage_hours", vec!["line_item_usage_amount"]),
-            ("usage_type", vec!["line_item_usage_type"]),
-            ("provider", vec!["bill_billing_entity"]),
-            ("region", vec!["product_region_code", "product_region"]),
-            ("tags", vec!["resource_tags"]),
-            ("charge_category", vec!["line_item_line_item_type"]),
-            (
-                "sp_effective",
-                vec!["savings_plan_savings_plan_effective_cost"],
-            ),
-            ("ri_effective", vec!["reservation_effective_cost"]),
-            (
-                "commitment_end",
-                vec!["savings_plan_end_time", "reservation_end_time"],
-            ),
-            (
-                "service",
-                vec![
-                    "line_item_product_code",
-                    "product_servicecode",
-                    "product_product_name",
-                ],
-            ),
-            ("line_sku", vec!["line_item_usage_type"]),
-            ("line_description", vec!["line_item_line_item_description"]),
-        ],
-        BillingFormat::Gcp => vec![
-            ("currency", vec!["currency"]),
-            ("start", vec!["usage_start_time"]),
-            ("end", vec!["usage_end_time"]),
-            ("cost", vec!["cost"]),
-            ("resource_id", vec!["resource.global_name", "resource.name"]),
-            ("resource_name", vec!["resource.name"]),
-            (
-                "instance_type",
-                vec!["sku.description", "resource.name", "system_labels"],
-            ),
-            ("usage_hours", vec!["usage.amount_in_pricing_units"]),
-            ("usage_unit", vec!["usage.pricing_unit"]),
-            ("region", vec!["location.region"]),
-            ("tags", vec!["labels"]),
-            ("charge_category", vec!["cost_type"]),
-            ("credits", vec!["credits"]),
-            ("sku", vec!["sku.description"]),
-            ("service", vec!["service.description"]),
-            ("line_sku", vec!["sku.id"]),
-            ("line_description", vec!["sku.description"]),
-        ],
-        BillingFormat::Generic => vec![
-            ("currency", vec!["currency"]),
-            ("start", vec!["start", "hour", "timestamp"]),
-            ("end", vec!["end"]),
-            ("cost", vec!["cost", "cost_usd"]),
-            ("resource_id", vec!["resource_id", "resource"]),
-            ("resource_name", vec!["resource_name"]),
-            ("instance_type", vec!["instance_type"]),
-            ("gpu_model", vec!["gpu_type", "gpu_model"]),
-            ("gpus", vec!["gpu_count", "gpus"]),
-            ("pricing_category", vec!["pricing_category"]),
-            ("usage_hours", vec!["usage_hours", "hours"]),
-            ("provider", vec!["provider"]),
-            ("region", vec!["region"]),
-            ("tags", vec!["tags"]),
-            ("service", vec!["service"]),
-            ("line_description", vec!["description", "sku"]),
-            ("commitment_ends", vec!["commitment_ends", "commitment_end"]),
-        ],
-    };
-    list.into_iter().collect()
+/// The column paths a format reads each field from (before `[billing.fields]`).
+fn preset(format: BillingFormat, basis: CostBasis) -> BTreeMap<BillingField, Vec<&'static str>> {
+    match format {
+        BillingFormat::Focus => focus::preset(basis),
+        BillingFormat::AwsCur => cur::preset(basis),
+        BillingFormat::Gcp => gcp::preset(),
+        BillingFormat::Generic => generic::preset(),
+    }
+    .into_iter()
+    .collect()
 }
 
 /// How one billing source's records are read.
 pub struct BillingReader {
     format: BillingFormat,
     basis: CostBasis,
-    paths: BTreeMap<String, Vec<String>>,
+    paths: BTreeMap<BillingField, Vec<String>>,
     time: TimeOptions,
     instances: InstanceTable,
     pools: PoolMatcher,
@@ -207,7 +196,7 @@ pub struct Charge {
     /// GPU-hours the row covers.
     pub gpu_hours: f64,
     /// `on_demand | spot | committed | other`.
-    pub pricing_category: &'static str,
+    pub pricing_category: PricingCategory,
     /// Usage, Credit, Tax… as the bill says.
     pub charge_category: Option<String>,
     /// The pool the row belongs to.
@@ -238,26 +227,33 @@ pub fn ai_api_provider(service: &str) -> Option<&'static str> {
     }
 }
 
-/// Maps a bill's pricing words onto `on_demand | spot | committed | other`.
-pub fn pricing_category(text: &str) -> &'static str {
+/// Maps a bill's pricing words (FOCUS's Standard, Dynamic, Committed; a generic bill's)
+/// onto a [`PricingCategory`].
+pub fn pricing_category(text: &str) -> PricingCategory {
     let t = text.trim().to_ascii_lowercase().replace(['-', ' '], "_");
     match t.as_str() {
-        "standard" | "on_demand" | "ondemand" => "on_demand",
-        "dynamic" | "spot" | "preemptible" | "interruptible" => "spot",
-        "committed" | "reserved" | "savings_plan" | "savingsplan" | "commitment" => "committed",
-        _ => "other",
+        "standard" | "on_demand" | "ondemand" => PricingCategory::OnDemand,
+        "dynamic" | "spot" | "preemptible" | "interruptible" => PricingCategory::Spot,
+        "committed" | "reserved" | "savings_plan" | "savingsplan" | "commitment" => {
+            PricingCategory::Committed
+        }
+        _ => PricingCategory::Other,
     }
 }
 
 impl BillingReader {
     /// A reader for one `[[billing]]` block.
     pub fn new(config: &Config, source: &BillingSource) -> Self {
-        let mut paths: BTreeMap<String, Vec<String>> = preset(source.format, source.cost_basis)
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.into_iter().map(str::to_string).collect()))
-            .collect();
+        let mut paths: BTreeMap<BillingField, Vec<String>> =
+            preset(source.format, source.cost_basis)
+                .into_iter()
+                .map(|(k, v)| (k, v.into_iter().map(str::to_string).collect()))
+                .collect();
+        // The config refused keys that name no field (`config::FIELD_NAMES`).
         for (key, value) in &source.fields {
-            paths.insert(key.clone(), value.paths());
+            if let Some(field) = BillingField::from_key(key) {
+                paths.insert(field, value.paths());
+            }
         }
         let mut time = TimeOptions::default();
         if let Some(offset) = source.timezone.as_deref().and_then(parse_offset) {
@@ -274,37 +270,47 @@ impl BillingReader {
         }
     }
 
-    fn value<'a>(&self, record: &'a Value, key: &str) -> Option<std::borrow::Cow<'a, Value>> {
-        self.paths.get(key)?.iter().find_map(|p| lookup(record, p))
+    /// A field's value: the first of its paths the record has.
+    fn value<'a>(
+        &self,
+        record: &'a Value,
+        field: BillingField,
+    ) -> Option<std::borrow::Cow<'a, Value>> {
+        self.paths
+            .get(&field)?
+            .iter()
+            .find_map(|p| lookup(record, p))
     }
 
-    fn text(&self, record: &Value, key: &str) -> Option<String> {
-        self.value(record, key).and_then(|v| match v.as_ref() {
+    /// A field as trimmed text (a number as written).
+    fn text(&self, record: &Value, field: BillingField) -> Option<String> {
+        self.value(record, field).and_then(|v| match v.as_ref() {
             Value::String(s) => Some(s.trim().to_string()),
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         })
     }
 
-    fn decimal(&self, record: &Value, key: &str) -> Result<Option<Decimal>, String> {
-        match self.value(record, key) {
+    /// A field as an exact decimal; text that is not a number is an error naming it.
+    fn decimal(&self, record: &Value, field: BillingField) -> Result<Option<Decimal>, String> {
+        match self.value(record, field) {
             None => Ok(None),
-            Some(v) => decimal_of(&v)
-                .map(Some)
-                .ok_or_else(|| format!("{key}: expected a number, found {}", describe(&v))),
+            Some(v) => decimal_of(&v).map(Some).ok_or_else(|| {
+                format!("{}: expected a number, found {}", field.key(), describe(&v))
+            }),
         }
     }
 
     /// The last day of a committed row's commitment, when the bill says.
     fn commitment_ends(&self, record: &Value) -> Result<Option<String>, String> {
-        if let Some(day) = self.text(record, "commitment_ends") {
+        if let Some(day) = self.text(record, BillingField::CommitmentEnds) {
             return chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d")
                 .map(|d| Some(d.to_string()))
                 .map_err(|_| {
                     format!("commitment_ends: expected the commitment's last day as YYYY-MM-DD, found '{day}'")
                 });
         }
-        let Some(end) = self.value(record, "commitment_end") else {
+        let Some(end) = self.value(record, BillingField::CommitmentEnd) else {
             return Ok(None);
         };
         let end_micros = parse_timestamp(&end, &self.time)
@@ -320,7 +326,7 @@ impl BillingReader {
             return Err(format!("expected an object, found {}", describe(record)));
         }
         // Costs are summed in USD columns; another currency would be mixed in silently.
-        if let Some(currency) = self.text(record, "currency")
+        if let Some(currency) = self.text(record, BillingField::Currency)
             && !currency.trim().is_empty()
             && !currency.trim().eq_ignore_ascii_case("USD")
         {
@@ -329,10 +335,12 @@ impl BillingReader {
                 currency.trim()
             ));
         }
-        let start = self.value(record, "start").ok_or("missing charge start")?;
+        let start = self
+            .value(record, BillingField::Start)
+            .ok_or("missing charge start")?;
         let start_micros =
             parse_timestamp(&start, &self.time).map_err(|e| format!("start: {e}"))?;
-        let end_micros = match self.value(record, "end") {
+        let end_micros = match self.value(record, BillingField::End) {
             Some(end) => parse_timestamp(&end, &self.time).map_err(|e| format!("end: {e}"))?,
             None => start_micros + HOUR,
         };
@@ -340,63 +348,46 @@ impl BillingReader {
             return Err("charge end is before its start".to_string());
         }
         let cost = self.cost(record)?;
-        let usage_type = self.text(record, "usage_type").unwrap_or_default();
-        let charge_category = self.text(record, "charge_category");
-        let mut category = self
-            .text(record, "pricing_category")
+        let charge_category = self.text(record, BillingField::ChargeCategory);
+        let stated = self
+            .text(record, BillingField::PricingCategory)
             .map(|t| pricing_category(&t))
-            .unwrap_or("other");
-        match self.format {
-            BillingFormat::AwsCur => {
-                let line_type = charge_category.as_deref().unwrap_or("");
-                category = if usage_type.contains("SpotUsage") {
-                    "spot"
-                } else if matches!(
-                    line_type,
-                    "SavingsPlanCoveredUsage" | "DiscountedUsage" | "SavingsPlanNegation"
-                ) {
-                    "committed"
-                } else if line_type == "Usage" {
-                    "on_demand"
-                } else {
-                    "other"
-                };
-            }
+            .unwrap_or(PricingCategory::Other);
+        let category = match self.format {
+            BillingFormat::AwsCur => cur::pricing_category(
+                &self
+                    .text(record, BillingField::UsageType)
+                    .unwrap_or_default(),
+                charge_category.as_deref().unwrap_or(""),
+            ),
             BillingFormat::Gcp => {
-                let sku = self
-                    .text(record, "sku")
-                    .unwrap_or_default()
-                    .to_ascii_lowercase();
-                category = if sku.contains("spot") || sku.contains("preemptible") {
-                    "spot"
-                } else if sku.contains("commitment") {
-                    "committed"
-                } else {
-                    "on_demand"
-                };
+                gcp::pricing_category(&self.text(record, BillingField::Sku).unwrap_or_default())
             }
-            BillingFormat::Focus => {
-                if category != "committed" && self.text(record, "commitment").is_some() {
-                    category = "committed";
-                }
-            }
-            BillingFormat::Generic => {}
-        }
+            BillingFormat::Focus => focus::pricing_category(
+                stated,
+                self.text(record, BillingField::Commitment).is_some(),
+            ),
+            BillingFormat::Generic => stated,
+        };
 
         let duration_hours = ((end_micros - start_micros) as f64 / HOUR as f64).max(0.0);
         let unit = self
-            .text(record, "usage_unit")
+            .text(record, BillingField::UsageUnit)
             .unwrap_or_default()
             .to_ascii_lowercase();
-        let hours_unit =
-            !self.paths.contains_key("usage_unit") || unit.starts_with("hour") || unit == "h";
-        let usage_hours = match self.decimal(record, "usage_hours")? {
+        let hours_unit = !self.paths.contains_key(&BillingField::UsageUnit)
+            || unit.starts_with("hour")
+            || unit == "h";
+        let usage_hours = match self.decimal(record, BillingField::UsageHours)? {
             Some(q) if hours_unit => q.to_string().parse::<f64>().ok(),
             _ => None,
         };
 
         let mut instance_type = None;
-        let (gpu_model, gpus) = match (self.text(record, "gpu_model"), self.text(record, "gpus")) {
+        let (gpu_model, gpus) = match (
+            self.text(record, BillingField::GpuModel),
+            self.text(record, BillingField::Gpus),
+        ) {
             (Some(model), Some(count)) => {
                 let gpus = count
                     .parse::<f64>()
@@ -407,7 +398,12 @@ impl BillingReader {
             }
             _ => {
                 let mut found = None;
-                for path in self.paths.get("instance_type").into_iter().flatten() {
+                for path in self
+                    .paths
+                    .get(&BillingField::InstanceType)
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some(text) =
                         lookup(record, path).and_then(|v| v.as_str().map(str::to_string))
                         && let Some(hit) = self.instances.find_in_text(&text)
@@ -418,7 +414,7 @@ impl BillingReader {
                 }
                 if found.is_none() && self.format == BillingFormat::Gcp {
                     found = self
-                        .text(record, "sku")
+                        .text(record, BillingField::Sku)
                         .and_then(|sku| instances::gcp_gpu_sku(&sku));
                 }
                 match found {
@@ -445,13 +441,13 @@ impl BillingReader {
         } else {
             gpus
         };
-        let resource_id = self.text(record, "resource_id");
-        let resource_name = self.text(record, "resource_name");
+        let resource_id = self.text(record, BillingField::ResourceId);
+        let resource_name = self.text(record, BillingField::ResourceName);
         let tags = self
-            .value(record, "tags")
+            .value(record, BillingField::Tags)
             .map(|t| tags_object(&t))
             .unwrap_or(Value::Null);
-        let commitment_ends = if category == "committed" {
+        let commitment_ends = if category == PricingCategory::Committed {
             self.commitment_ends(record)?
         } else {
             None
@@ -467,14 +463,16 @@ impl BillingReader {
             start_micros,
             end_micros,
             cost,
-            provider: self.text(record, "provider").or_else(|| match self.format {
-                BillingFormat::AwsCur => Some("AWS".to_string()),
-                BillingFormat::Gcp => Some("Google Cloud".to_string()),
-                _ => None,
-            }),
+            provider: self
+                .text(record, BillingField::Provider)
+                .or_else(|| match self.format {
+                    BillingFormat::AwsCur => Some(cur::PROVIDER.to_string()),
+                    BillingFormat::Gcp => Some(gcp::PROVIDER.to_string()),
+                    _ => None,
+                }),
             resource_id,
             resource_name,
-            region: self.text(record, "region"),
+            region: self.text(record, BillingField::Region),
             instance_type,
             gpu_model,
             gpus,
@@ -482,11 +480,11 @@ impl BillingReader {
             pricing_category: category,
             charge_category,
             pool,
-            service: self.text(record, "service"),
+            service: self.text(record, BillingField::Service),
             line_text: {
-                let parts: Vec<String> = ["line_sku", "line_description"]
-                    .iter()
-                    .filter_map(|key| self.text(record, key))
+                let parts: Vec<String> = [BillingField::LineSku, BillingField::LineDescription]
+                    .into_iter()
+                    .filter_map(|field| self.text(record, field))
                     .collect();
                 (!parts.is_empty()).then(|| parts.join(" "))
             },
@@ -495,26 +493,12 @@ impl BillingReader {
     }
 
     fn cost(&self, record: &Value) -> Result<Decimal, String> {
-        let base = self.decimal(record, "cost")?;
+        let base = self.decimal(record, BillingField::Cost)?;
         let cost = match (self.format, self.basis) {
             (BillingFormat::AwsCur, CostBasis::Effective) => {
-                match self.text(record, "charge_category").as_deref() {
-                    Some("SavingsPlanCoveredUsage") => self.decimal(record, "sp_effective")?,
-                    Some("DiscountedUsage") => self.decimal(record, "ri_effective")?,
-                    // Negations cancel covered usage; recurring fees are amortised into it.
-                    Some("SavingsPlanNegation" | "SavingsPlanRecurringFee" | "RIFee") => {
-                        Some(Decimal::ZERO)
-                    }
-                    _ => base,
-                }
+                cur::effective_cost(self, record, base)?
             }
-            (BillingFormat::Gcp, CostBasis::Effective) => {
-                let credits = match self.value(record, "credits") {
-                    Some(v) => credits_sum(&v)?,
-                    None => Decimal::ZERO,
-                };
-                base.map(|b| b + credits)
-            }
+            (BillingFormat::Gcp, CostBasis::Effective) => gcp::effective_cost(self, record, base)?,
             _ => base,
         };
         let cost = cost.ok_or("missing cost")?;
@@ -692,7 +676,7 @@ impl StagedRows for BillingHours {
             Arc::new(Int64Array::from(
                 rows.iter().map(|r| r.charge.gpus).collect::<Vec<_>>(),
             )),
-            opt(|c| Some(c.pricing_category)),
+            opt(|c| Some(c.pricing_category.as_str())),
             opt(|c| c.charge_category.as_deref()),
             Arc::new(Float64Array::from(
                 rows.iter().map(|r| r.share.gpu_hours).collect::<Vec<_>>(),
@@ -1005,7 +989,7 @@ mod tests {
             (Some("A10G"), 1)
         );
         assert_eq!(effective.instance_type.as_deref(), Some("g5.4xlarge"));
-        assert_eq!(effective.pricing_category, "on_demand");
+        assert_eq!(effective.pricing_category, PricingCategory::OnDemand);
         assert_eq!(effective.gpu_hours, 1.0);
         assert_eq!(effective.pool, None);
         let billed = reader(BillingFormat::Focus, CostBasis::Billed, "")
@@ -1040,7 +1024,7 @@ mod tests {
             .read(&row("Usage", "USE2-SpotUsage:p5.48xlarge", "41.20", ""))
             .unwrap();
         assert_eq!(
-            (spot.pricing_category, spot.cost, spot.gpus),
+            (spot.pricing_category.as_str(), spot.cost, spot.gpus),
             ("spot", d("41.20"), 8)
         );
         assert_eq!(spot.pool.as_deref(), Some("chat"));
@@ -1054,7 +1038,7 @@ mod tests {
             ))
             .unwrap();
         assert_eq!(
-            (covered.pricing_category, covered.cost),
+            (covered.pricing_category.as_str(), covered.cost),
             ("committed", d("61.00"))
         );
         let negation = r
@@ -1169,7 +1153,7 @@ mod tests {
             (
                 charge.cost,
                 charge.gpus,
-                charge.pricing_category,
+                charge.pricing_category.as_str(),
                 charge.gpu_hours
             ),
             (d("19.92"), 8, "spot", 8.0)
@@ -1211,9 +1195,21 @@ mod tests {
 
     #[test]
     fn pricing_words() {
-        assert_eq!(pricing_category("Standard"), "on_demand");
-        assert_eq!(pricing_category("Dynamic"), "spot");
-        assert_eq!(pricing_category("Committed"), "committed");
-        assert_eq!(pricing_category("Other"), "other");
+        assert_eq!(pricing_category("Standard"), PricingCategory::OnDemand);
+        assert_eq!(pricing_category("Dynamic"), PricingCategory::Spot);
+        assert_eq!(pricing_category("Committed"), PricingCategory::Committed);
+        assert_eq!(pricing_category("Other"), PricingCategory::Other);
+        assert_eq!(PricingCategory::OnDemand.as_str(), "on_demand");
+    }
+
+    /// Every key `[billing.fields]` accepts (the config checks them against
+    /// `config::FIELD_NAMES`) names a field the reader reads, and names it back the same.
+    #[test]
+    fn every_mappable_key_is_a_billing_field() {
+        for key in crate::config::FIELD_NAMES {
+            let field = BillingField::from_key(key).unwrap_or_else(|| panic!("{key}"));
+            assert_eq!(field.key(), key);
+        }
+        assert_eq!(BillingField::from_key("no_such_field"), None);
     }
 }
