@@ -362,7 +362,7 @@ pub async fn review(
     } else if tables.iter().any(|t| t == "savings_by_spend") {
         let total = crate::common::arrow_util::sql_batches(
             &ctx,
-            crate::publish::summary::queries::SAVINGS_TOTAL,
+            crate::publish::figures::queries::SAVINGS_TOTAL,
         )
         .await?;
         let amount = |name: &str| {

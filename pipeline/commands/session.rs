@@ -175,7 +175,7 @@ impl Session {
         // What `queries/whatif/reprice.sql` reads: no substitutes, every day.
         analyze::register_whatif_map(&ctx, &[])?;
         analyze::register_whatif_window(&ctx, None, None, 0.0)?;
-        for (name, sql) in crate::publish::summary::queries::VIEWS {
+        for (name, sql) in crate::publish::figures::queries::VIEWS {
             // A view over tables this folder lacks (no GPU bills, say) is left out.
             let _ = ctx
                 .sql(&format!("CREATE VIEW report_{name} AS {sql}"))

@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use crate::common::arrow_util::{decimal_at, string_at};
 use crate::common::error::Result;
 use crate::publish::figures::ReportFigures;
-use crate::publish::summary::queries;
+use crate::publish::figures::queries;
 use crate::publish::summary::{RunSummary, money, thousands};
 
 const PALETTE: [&str; 10] = [
