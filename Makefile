@@ -29,7 +29,7 @@ clippy: ## Lint, warnings denied
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	$(CARGO) clippy --locked --all-targets --features test-hooks -- -D warnings
 
-bench: build ## inferledger vs DuckDB on the same work, 1M and 3M synthetic requests (BENCH_SIZES), each BENCH_REPEAT times in turn (default 3); prints median times, peak memory and ratios
+bench: build ## inferledger vs DuckDB on the same work: 1M and 3M synthetic requests (BENCH_SIZES), then the realistic mix (bench/mix.py; BENCH_MIX=0 skips it), each BENCH_REPEAT times in turn (default 3); prints median times, peak memory and the ratios
 	test -x $(BENCH_DIR)/venv/bin/python || python3 -m venv $(BENCH_DIR)/venv
 	$(BENCH_DIR)/venv/bin/python -c 'import duckdb' 2>/dev/null || $(BENCH_DIR)/venv/bin/pip install -q 'duckdb==2.0.1'
 	$(BENCH_DIR)/venv/bin/python bench/compare.py $(TARGET_DIR)/release/inferledger $(BENCH_DIR) $(BENCH_SIZES)

@@ -10,6 +10,12 @@ tables as Delta commits costs (the run's own figure) beside the journal of renam
 replaced (emulated on the same folder), and the peak memory before publication (the run
 summary's) beside the whole run's.
 
+Then the realistic mix (bench/mix.py: forty days of three request logs, 675,000 requests,
+and a self-hosted pool's DCGM samples each minute and hourly FOCUS bill) against
+bench/duckdb_mix.py, the same way; it reports the ratio to DuckDB and the time per request
+read against the first size's (the mix's cost per row beside the bench's). BENCH_MIX=0
+leaves the mix out.
+
 Usage: compare.py INFERLEDGER_BINARY WORK_DIR SIZE [SIZE ...]
 """
 import os
@@ -77,6 +83,29 @@ def journal_publication_seconds(out):
     return seconds, len(moves) * 2
 
 
+def rows_read(output):
+    """The rows the run read (its summary line's `N rows read`)."""
+    for line in output.splitlines():
+        if line.startswith("inferledger: ") and " rows read " in line:
+            return int(line.split("inferledger: ")[1].split()[0])
+    return 0
+
+
+def side_by_side(ours_argv, theirs_argv, ours_out, theirs_out, repeat):
+    """Runs both `repeat` times in turn (alternating which goes first), each from an empty
+    output folder; returns each one's runs."""
+    runs = {"ours": [], "theirs": []}
+    for attempt in range(repeat):
+        order = ["ours", "theirs"] if attempt % 2 == 0 else ["theirs", "ours"]
+        for who in order:
+            out = ours_out if who == "ours" else theirs_out
+            shutil.rmtree(out, ignore_errors=True)
+            if who == "theirs":
+                os.makedirs(out)
+            runs[who].append(measure(ours_argv if who == "ours" else theirs_argv))
+    return runs
+
+
 def summarise(runs):
     """The median wall time, the highest peak memory and the last run's output."""
     times = sorted(r[0] for r in runs)
@@ -101,15 +130,8 @@ def main():
             f.write('[[requests]]\npath = "logs"\nformat = "openai"\n')
         ours_argv = [binary, "run", "--quiet", "--config", config, "--out", os.path.join(folder, "out")]
         theirs_argv = [sys.executable, os.path.join(here, "duckdb_baseline.py"), log, os.path.join(folder, "duckdb_out")]
-        runs = {"ours": [], "theirs": []}
-        for attempt in range(repeat):
-            order = ["ours", "theirs"] if attempt % 2 == 0 else ["theirs", "ours"]
-            for who in order:
-                out = os.path.join(folder, "out" if who == "ours" else "duckdb_out")
-                shutil.rmtree(out, ignore_errors=True)
-                if who == "theirs":
-                    os.makedirs(out)
-                runs[who].append(measure(ours_argv if who == "ours" else theirs_argv))
+        runs = side_by_side(ours_argv, theirs_argv, os.path.join(folder, "out"),
+                            os.path.join(folder, "duckdb_out"), repeat)
         ours, theirs = summarise(runs["ours"]), summarise(runs["theirs"])
         publish_times = sorted(published_seconds(r[2]) for r in runs["ours"])
         journal_seconds, renames = journal_publication_seconds(os.path.join(folder, "out"))
@@ -141,6 +163,32 @@ def main():
     if len(rows) > 1:
         (s0, _, o0, _), (s1, _, o1, _) = rows[0], rows[-1]
         print(f"\ninferledger time from {s0:,} to {s1:,} requests: x{o1[0] / o0[0]:.2f} for x{s1 / s0:.0f} the rows (linear: x{s1 / s0:.1f})")
+    if os.environ.get("BENCH_MIX", "1") != "0":
+        mix_folder = os.path.join(work, "mix")
+        subprocess.run([sys.executable, os.path.join(here, "mix.py"), mix_folder], check=True)
+        ours_argv = [binary, "run", "--quiet", "--config", os.path.join(mix_folder, "inferledger.toml"),
+                     "--out", os.path.join(mix_folder, "out")]
+        theirs_argv = [sys.executable, os.path.join(here, "duckdb_mix.py"), mix_folder,
+                       os.path.join(mix_folder, "duckdb_out")]
+        runs = side_by_side(ours_argv, theirs_argv, os.path.join(mix_folder, "out"),
+                            os.path.join(mix_folder, "duckdb_out"), repeat)
+        ours, theirs = summarise(runs["ours"]), summarise(runs["theirs"])
+        print()
+        print("realistic mix, seconds per run: inferledger " + " ".join(f"{r[0]:.2f}" for r in runs["ours"])
+              + ", DuckDB " + " ".join(f"{r[0]:.2f}" for r in runs["theirs"]))
+        print(ours[2].strip().splitlines()[-1])
+        print(theirs[2].strip().splitlines()[-1])
+        mix_rows = rows_read(ours[2])
+        mix_us = ours[0] / max(mix_rows, 1) * 1e6
+        print(f"{'':>10} {'rows':>9} | {'inferledger s':>13} {'peak MiB':>9} | {'DuckDB s':>9} {'peak MiB':>9} | {'time ratio':>10} | {'µs/row':>7}")
+        print(f"{'mix':>10} {mix_rows:>9,} | {ours[0]:>13.2f} {ours[1] / 2**20:>9.0f} | {theirs[0]:>9.2f} {theirs[1] / 2**20:>9.0f}"
+              f" | {ours[0] / theirs[0]:>9.2f}x | {mix_us:>7.2f}")
+        if rows:
+            size, _, bench_ours, bench_theirs = rows[0]
+            bench_us = bench_ours[0] / size * 1e6
+            print(f"\nratios to report: inferledger / DuckDB on the {size:,}-request bench {bench_ours[0] / bench_theirs[0]:.2f}x"
+                  f" (goal 0.8x); on the mix {ours[0] / theirs[0]:.2f}x; the mix's time per row / the bench's"
+                  f" {mix_us / bench_us:.2f}x ({mix_us:.2f} µs against {bench_us:.2f} µs; goal 1.5x)")
 
 
 if __name__ == "__main__":

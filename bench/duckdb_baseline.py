@@ -11,6 +11,8 @@ import sys
 
 import duckdb
 
+from duckdb_common import create_requests, write_request_tables
+
 log, out = sys.argv[1], sys.argv[2]
 con = duckdb.connect()
 con.execute("SET threads = 2")  # the machine's cores; inferledger uses both too
@@ -50,55 +52,14 @@ con.execute(
     WHERE id IS NOT NULL AND created IS NOT NULL
     """
 )
-con.execute(
-    """
-    CREATE TABLE requests AS
-    WITH kept AS (
-        SELECT * FROM raw
-        QUALIFY ROW_NUMBER() OVER (PARTITION BY request_id ORDER BY output_tokens DESC) = 1
-    ),
-    sessions AS (
-        SELECT *,
-               SUM(CASE WHEN prev IS NULL OR epoch(ts) - epoch(prev) > 1800 THEN 1 ELSE 0 END)
-                   OVER (PARTITION BY session_key ORDER BY ts, request_id) AS session_number
-        FROM (
-            SELECT k.*, COALESCE('interaction:' || session_id, 'user:' || user_id) AS session_key,
-                   LAG(ts) OVER (PARTITION BY COALESCE('interaction:' || session_id, 'user:' || user_id)
-                                 ORDER BY ts, request_id) AS prev
-            FROM kept k
-        )
-    )
-    SELECT s.request_id, s.ts, s.duration_ms, s.model, s.team, s.feature, s.user_id,
-           s.session_key || '@' || strftime(MIN(s.ts) OVER (PARTITION BY s.session_key, s.session_number), '%Y-%m-%dT%H:%M:%SZ') AS interaction_id,
-           s.input_tokens, s.cache_read_tokens, s.output_tokens, s.reasoning_tokens,
-           CAST((s.input_tokens - s.cache_read_tokens) * CAST(p.input_per_m AS DECIMAL(38, 12)) / 1000000
-                + s.cache_read_tokens * CAST(p.cache_read_per_m AS DECIMAL(38, 12)) / 1000000
-                + s.output_tokens * CAST(p.output_per_m AS DECIMAL(38, 12)) / 1000000 AS DECIMAL(38, 12)) AS cost_usd,
-           strftime(s.ts, '%Y-%m-%d') AS date
-    FROM sessions s LEFT JOIN prices p ON p.model = s.model
-    """
+create_requests(
+    con,
+    "s.request_id, s.ts, s.duration_ms, s.model, s.team, s.feature, s.user_id, "
+    "s.input_tokens, s.cache_read_tokens, s.output_tokens, s.reasoning_tokens",
+    "(s.input_tokens - s.cache_read_tokens) * CAST(p.input_per_m AS DECIMAL(38, 12)) / 1000000"
+    " + s.cache_read_tokens * CAST(p.cache_read_per_m AS DECIMAL(38, 12)) / 1000000"
+    " + s.output_tokens * CAST(p.output_per_m AS DECIMAL(38, 12)) / 1000000",
 )
-con.execute(f"COPY requests TO '{out}/requests' (FORMAT parquet, PARTITION_BY (date), OVERWRITE_OR_IGNORE)")
-con.execute(
-    f"""
-    COPY (SELECT date, model, team, feature, COUNT(*) AS requests, SUM(input_tokens) AS input_tokens,
-                 SUM(cache_read_tokens) AS cache_read_tokens,
-                 SUM(cache_read_tokens) / NULLIF(SUM(input_tokens), 0) AS hit_ratio, SUM(cost_usd) AS cost_usd
-          FROM requests GROUP BY ALL) TO '{out}/cache_hit_ratio.parquet' (FORMAT parquet)
-    """
-)
-con.execute(
-    f"""
-    COPY (SELECT interaction_id, MIN(ts) AS start_ts, MAX(ts) AS end_ts, COUNT(*) AS requests,
-                 SUM(input_tokens + output_tokens) AS total_tokens, SUM(cost_usd) AS cost_usd
-          FROM requests GROUP BY interaction_id) TO '{out}/interactions.parquet' (FORMAT parquet)
-    """
-)
-con.execute(
-    f"""
-    COPY (SELECT date, team, feature, model, COUNT(*) AS requests, SUM(cost_usd) AS cost_usd
-          FROM requests GROUP BY ALL) TO '{out}/cost_attribution.parquet' (FORMAT parquet)
-    """
-)
+write_request_tables(con, out, "model, team, feature")
 total = con.execute("SELECT SUM(cost_usd), COUNT(*) FROM requests").fetchone()
 print(f"duckdb: {total[1]} requests kept, total ${total[0]}")

@@ -5,7 +5,7 @@
 //! An uncorrelated scalar subquery has one value for the whole query, so the answers are
 //! the same. What changes is the plan: DataFusion 55 plans such a subquery as a physical
 //! subquery (or, with `enable_physical_uncorrelated_scalar_subquery` off, as a nested-loop
-//! join), and an Apache Ballista cluster can run neither correctly (see README, "Ballista").
+//! join), and an Apache Ballista cluster can run neither correctly (see docs/cluster.md).
 //! With literals, the same plan runs in-process and on a cluster.
 //!
 //! A subquery holding another is bound after it (innermost first). The expressions that

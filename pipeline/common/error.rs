@@ -52,7 +52,7 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
     /// The config file named does not exist.
-    #[error("config file {} not found; pass --config FILE (see README.md, 'Configuration')", .path.display())]
+    #[error("config file {} not found; pass --config FILE (see docs/configuration.md)", .path.display())]
     ConfigMissing {
         /// The path given.
         path: PathBuf,

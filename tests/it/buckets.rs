@@ -34,7 +34,7 @@ fn the_sample_in_four_session_buckets_gives_the_tables_of_one_pass() {
         four_tables.keys().collect::<Vec<_>>()
     );
     assert_same_tables(&four_tables, &one_tables, "four buckets against one");
-    // The sample's figures (README): 4,615 requests kept, $2,164.86982658 of API spend.
+    // The sample's figures (sample-data/README.md): 4,615 requests kept, $2,164.86982658 of API spend.
     assert_eq!(one_tables["requests"].len(), 4_615);
     assert_eq!(summary(&four)["totals"]["cost_usd"], "2164.86982658");
     // The passes' working folders are not published.

@@ -361,7 +361,7 @@ fn a_run_on_a_ballista_cluster_reads_the_logs_and_runs_its_steps_there_with_the_
         // The files' schemas too, nullability included, partition by partition.
         assert_eq!(file_schemas(&remote), file_schemas(&local), "{window:?}");
         if window.is_empty() {
-            // The sample's figures (README), its duplicates dropped on the cluster too.
+            // The sample's figures (sample-data/README.md), its duplicates dropped on the cluster too.
             assert_eq!(summary(&remote)["totals"]["cost_usd"], "2164.86982658");
             assert_eq!(on_cluster["requests"].len(), 4_615);
         }

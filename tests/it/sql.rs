@@ -297,7 +297,7 @@ fn a_query_for_some_days_reads_only_their_partitions() {
 
 #[test]
 fn every_query_file_runs_in_sql_after_a_run() {
-    // The README promises that each file in queries/ pasted into `sql` runs: the run
+    // docs/commands.md promises that each file in queries/ pasted into `sql` runs: the run
     // publishes the internal tables the files read (out/internal/).
     let (_dir, out) = sample_run();
     fn sql_files(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {

@@ -660,7 +660,7 @@ mod tests {
     }
 
     // Each token-rule test below uses a record in the provider's documented usage shape
-    // (as the README's format table gives it) and expected figures added up by hand.
+    // (as the format table of docs/configuration.md gives it) and expected figures added up by hand.
 
     #[test]
     fn openai_counts_cached_tokens_inside_prompt_tokens() {
