@@ -142,30 +142,19 @@ pub async fn run_pipeline(
     };
     // With a cluster, its executors read the request logs (the bills and metrics, small,
     // are read here).
+    let plan = requests::IngestPlan {
+        config,
+        book: &book,
+        window: ingest_window,
+        staging: &input_dir,
+        buckets,
+    };
     let ingested = match &cluster_session {
         #[cfg(feature = "cluster")]
         Some(remote) => {
-            requests::on_cluster::ingest_on_cluster(
-                config,
-                &book,
-                ingest_window,
-                &input_dir,
-                buckets,
-                &mut quarantine,
-                progress,
-                remote,
-            )
-            .await?
+            requests::on_cluster::ingest_on_cluster(plan, &mut quarantine, progress, remote).await?
         }
-        _ => requests::ingest(
-            config,
-            &book,
-            ingest_window,
-            &input_dir,
-            buckets,
-            &mut quarantine,
-            progress,
-        )?,
+        _ => requests::ingest(plan, &mut quarantine, progress)?,
     };
     let billing = billing::ingest(
         config,

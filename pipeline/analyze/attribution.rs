@@ -24,9 +24,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Decimal128Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
-use datafusion::arrow::datatypes::{
-    DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit,
-};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -300,11 +298,7 @@ pub fn split(cost: Decimal, busy: Busy, usage: &[Usage]) -> Vec<Share> {
 fn split_schema() -> SchemaRef {
     let text = |n: &str| Field::new(n, DataType::Utf8, true);
     Arc::new(Schema::new(vec![
-        Field::new(
-            "hour",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            false,
-        ),
+        crate::common::arrow_util::utc_timestamp_field("hour", false),
         Field::new("pool", DataType::Utf8, false),
         text("team"),
         text("feature"),
@@ -527,11 +521,7 @@ impl RequestCosts {
 
     fn register(self, ctx: &SessionContext) -> Result<()> {
         let schema = Arc::new(Schema::new(vec![
-            Field::new(
-                "hour",
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                false,
-            ),
+            crate::common::arrow_util::utc_timestamp_field("hour", false),
             Field::new("pool", DataType::Utf8, false),
             Field::new("request_id", DataType::Utf8, false),
             Field::new("gpu_cost_usd", money_type(), false),

@@ -95,9 +95,8 @@ fn empty_history_schema() -> SchemaRef {
     let staged = crate::sources::requests::canonical::staged_requests_schema();
     let mut fields: Vec<Field> = staged.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new("session_key", DataType::Utf8, true));
-    fields.push(Field::new(
+    fields.push(crate::common::arrow_util::utc_timestamp_field(
         "interaction_start",
-        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         true,
     ));
     fields.push(Field::new("pool", DataType::Utf8, true));
@@ -147,11 +146,7 @@ pub async fn register_requests_context(
         || {
             Schema::new(vec![
                 Field::new("session_key", DataType::Utf8, true),
-                Field::new(
-                    "interaction_start",
-                    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                    true,
-                ),
+                crate::common::arrow_util::utc_timestamp_field("interaction_start", true),
             ])
         },
         |b| b.schema().as_ref().clone(),

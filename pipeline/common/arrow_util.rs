@@ -350,3 +350,16 @@ pub async fn write_frame(frame: datafusion::dataframe::DataFrame, folder: &Path)
     writer.close()?;
     Ok(())
 }
+
+/// A column of UTC instants in microseconds (`TIMESTAMP WITH TIME ZONE 'UTC'`), the type of
+/// every time the pipeline's tables hold.
+pub fn utc_timestamp_field(name: &str, nullable: bool) -> datafusion::arrow::datatypes::Field {
+    datafusion::arrow::datatypes::Field::new(
+        name,
+        DataType::Timestamp(
+            datafusion::arrow::datatypes::TimeUnit::Microsecond,
+            Some("UTC".into()),
+        ),
+        nullable,
+    )
+}

@@ -41,6 +41,15 @@ impl Rows {
         }
     }
 
+    /// The distinct values of a text column, sorted (a chart's categories).
+    fn distinct(&self, column: &str) -> Vec<String> {
+        self.each()
+            .map(|(b, r)| text(b, column, r))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
     fn each(&self) -> impl Iterator<Item = (&RecordBatch, usize)> {
         self.batches
             .iter()
@@ -522,29 +531,25 @@ pub fn report_html(figures: &ReportFigures, summary: &RunSummary) -> Result<Stri
             .unwrap_or_else(|| "–".into()),
         "API and GPU together; abandoned work priced in",
     ));
+    let share = |name: &str| {
+        number(b2, name, r2)
+            .map(|v| format!("{:.1}%", v * 100.0))
+            .unwrap_or_else(|| "–".into())
+    };
     cards.push_str(&card(
         "Prompt-cache hit ratio",
-        number(b2, "hit_ratio", r2)
-            .map(|v| format!("{:.1}%", v * 100.0))
-            .unwrap_or_else(|| "–".into()),
+        share("hit_ratio"),
         "under 20% expensive, 30–50% typical",
     ));
     cards.push_str(&card(
         "Fleet utilisation",
-        number(b2, "fleet", r2)
-            .map(|v| format!("{:.1}%", v * 100.0))
-            .unwrap_or_else(|| "–".into()),
+        share("fleet"),
         "busy / billed GPU-hours",
     ));
 
     // Daily spend stacked by team.
     let spend = Rows::of(figures, queries::DAILY_SPEND_BY_TEAM);
-    let dates: Vec<String> = spend
-        .each()
-        .map(|(b, r)| text(b, "date", r))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let dates = spend.distinct("date");
     let mut by_team: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for (b, r) in spend.each() {
         let i = dates
@@ -611,12 +616,7 @@ pub fn report_html(figures: &ReportFigures, summary: &RunSummary) -> Result<Stri
 
     // Cost per completed interaction by feature.
     let per = Rows::of(figures, queries::COST_PER_COMPLETED_BY_DAY);
-    let per_dates: Vec<String> = per
-        .each()
-        .map(|(b, r)| text(b, "date", r))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let per_dates = per.distinct("date");
     let mut per_series: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
     for (b, r) in per.each() {
         let i = per_dates

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     ArrayRef, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -252,11 +252,7 @@ fn number(value: &Value) -> Option<f64> {
 /// Schema of staged samples.
 pub fn staged_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            false,
-        ),
+        crate::common::arrow_util::utc_timestamp_field("ts", false),
         Field::new("format", DataType::Utf8, false),
         Field::new("metric", DataType::Utf8, false),
         Field::new("host", DataType::Utf8, true),

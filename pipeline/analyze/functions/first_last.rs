@@ -455,7 +455,7 @@ mod tests {
     use datafusion::arrow::array::{
         BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray,
     };
-    use datafusion::arrow::datatypes::{Schema, TimeUnit};
+    use datafusion::arrow::datatypes::Schema;
     use datafusion::datasource::MemTable;
     use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -490,11 +490,7 @@ mod tests {
             Field::new("grp", DataType::Utf8, false),
             Field::new("value", DataType::Utf8View, true),
             Field::new("flag", DataType::Boolean, true),
-            Field::new(
-                "ts",
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                false,
-            ),
+            crate::common::arrow_util::utc_timestamp_field("ts", false),
             Field::new("id", DataType::Utf8, false),
         ]));
         let batch = |rows: &[TestRow]| {

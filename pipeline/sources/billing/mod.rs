@@ -19,7 +19,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     ArrayRef, Decimal128Array, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
@@ -605,11 +605,7 @@ pub fn spread(charge: &Charge) -> Result<Vec<HourShare>, String> {
 pub fn staged_schema() -> SchemaRef {
     let text = |n: &str| Field::new(n, DataType::Utf8, true);
     Arc::new(Schema::new(vec![
-        Field::new(
-            "hour",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            false,
-        ),
+        crate::common::arrow_util::utc_timestamp_field("hour", false),
         text("provider"),
         text("resource_id"),
         text("resource_name"),

@@ -9,7 +9,7 @@ use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Decimal128Builder, Int64Builder, StringBuilder,
     TimestampMicrosecondBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use rust_decimal::Decimal;
 
 use super::extract::RequestRow;
@@ -27,11 +27,7 @@ pub fn staged_requests_schema() -> SchemaRef {
     let count = |name: &str| Field::new(name, DataType::Int64, false);
     Arc::new(Schema::new(vec![
         text("request_id", false),
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            false,
-        ),
+        crate::common::arrow_util::utc_timestamp_field("ts", false),
         Field::new("duration_ms", DataType::Int64, true),
         text("provider", true),
         text("model", true),

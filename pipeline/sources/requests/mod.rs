@@ -61,16 +61,23 @@ pub struct FileReport {
     pub parts: usize,
 }
 
-impl FileReport {
-    /// Takes the file's counts.
-    fn count(&mut self, counts: &Counts) {
-        self.rows_read = counts.read;
-        self.rows_quarantined = counts.quarantined;
-        self.rows_outside_window = counts.outside_window;
-        self.rows_not_requests = counts.not_requests;
-        self.rows_staged = counts.kept;
-    }
+/// `count(&Counts)` for a report with the five row counts (a file's, a source's).
+macro_rules! takes_counts {
+    ($report:ty) => {
+        impl $report {
+            /// Takes the counts of the rows read.
+            fn count(&mut self, counts: &Counts) {
+                self.rows_read = counts.read;
+                self.rows_quarantined = counts.quarantined;
+                self.rows_outside_window = counts.outside_window;
+                self.rows_not_requests = counts.not_requests;
+                self.rows_staged = counts.kept;
+            }
+        }
+    };
 }
+takes_counts!(FileReport);
+takes_counts!(SourceReport);
 
 /// What happened to one source's rows.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -93,17 +100,6 @@ pub struct SourceReport {
     pub rows_staged: u64,
     /// Commonest quarantine reasons (numbers masked), with counts.
     pub quarantine_reasons: Vec<(String, u64)>,
-}
-
-impl SourceReport {
-    /// Takes the source's counts.
-    fn count(&mut self, counts: &Counts) {
-        self.rows_read = counts.read;
-        self.rows_quarantined = counts.quarantined;
-        self.rows_outside_window = counts.outside_window;
-        self.rows_not_requests = counts.not_requests;
-        self.rows_staged = counts.kept;
-    }
 }
 
 /// Deployments served by a self-hosted pool, each with the pool's price id
@@ -380,23 +376,51 @@ pub fn input_bytes(config: &Config) -> Result<u64> {
     Ok(total)
 }
 
-/// Reads every source into `staging`, each row into the staged files of its session
-/// bucket (of `buckets`), and checks each source against its bad-row limit.
+/// What reading the request logs needs: the sources, the prices, the window, where to
+/// stage and in how many session buckets ([`ingest`], and `on_cluster::ingest_on_cluster`
+/// with the reading done on a cluster).
+#[derive(Clone, Copy)]
+pub struct IngestPlan<'a> {
+    /// The config (its `[[requests]]` sources and `[[pools]]`).
+    pub config: &'a Config,
+    /// The prices each request is priced with.
+    pub book: &'a PriceBook,
+    /// The run's window, when it has one: rows outside it are counted, not staged.
+    pub window: Option<Window>,
+    /// The run's staging folder (`requests_staged/` below it).
+    pub staging: &'a Path,
+    /// Session buckets (at least one).
+    pub buckets: u32,
+}
+
+impl IngestPlan<'_> {
+    /// Creates the staged requests' folder and one folder below it per session bucket;
+    /// returns the folder and the number of buckets (at least one).
+    fn create_bucket_dirs(&self) -> Result<(std::path::PathBuf, u32)> {
+        let buckets = self.buckets.max(1);
+        let staged_dir = self.staging.join("requests_staged");
+        for bucket in 0..buckets {
+            let dir = bucket_dir(&staged_dir, bucket);
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
+        Ok((staged_dir, buckets))
+    }
+}
+
+/// Reads every source into the plan's staging folder, each row into the staged files of
+/// its session bucket, and checks each source against its bad-row limit.
 pub fn ingest(
-    config: &Config,
-    book: &PriceBook,
-    window: Option<Window>,
-    staging: &Path,
-    buckets: u32,
+    plan: IngestPlan<'_>,
     quarantine: &mut QuarantineWriter,
     progress: &Progress,
 ) -> Result<IngestReport> {
-    let buckets = buckets.max(1);
-    let staged_dir = staging.join("requests_staged");
-    for bucket in 0..buckets {
-        let dir = bucket_dir(&staged_dir, bucket);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    }
+    let (staged_dir, buckets) = plan.create_bucket_dirs()?;
+    let IngestPlan {
+        config,
+        book,
+        window,
+        ..
+    } = plan;
     let mut report = IngestReport {
         staged_dir: staged_dir.clone(),
         buckets,

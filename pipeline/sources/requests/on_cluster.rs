@@ -47,7 +47,7 @@ use crate::common::error::{Error, Result};
 use crate::common::progress::Progress;
 use crate::common::staged::BATCH_ROWS;
 use crate::config::Format;
-use crate::config::{Config, RequestSource};
+use crate::config::RequestSource;
 use crate::prices::PriceBook;
 use crate::read::bad_rows::BadRows;
 use crate::read::records::Part;
@@ -539,23 +539,22 @@ struct PlannedFile {
 
 /// [`super::ingest`] with the reading done on the cluster `cluster`: the same staged
 /// files (one per session bucket), quarantine, counts and repeated ids.
-#[allow(clippy::too_many_arguments)]
 pub async fn ingest_on_cluster(
-    config: &Config,
-    book: &PriceBook,
-    window: Option<Window>,
-    staging: &Path,
-    buckets: u32,
+    plan: super::IngestPlan<'_>,
     quarantine: &mut QuarantineWriter,
     progress: &Progress,
     cluster: &datafusion::prelude::SessionContext,
 ) -> Result<IngestReport> {
-    let buckets = buckets.max(1);
-    let staged_dir = staging.join("requests_staged");
+    let (staged_dir, buckets) = plan.create_bucket_dirs()?;
+    let super::IngestPlan {
+        config,
+        book,
+        window,
+        ..
+    } = plan;
     let mut writers = Vec::new();
     for bucket in 0..buckets {
         let dir = bucket_dir(&staged_dir, bucket);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         writers.push(canonical::staged_request_file(
             &dir.join("cluster.parquet"),
         )?);
