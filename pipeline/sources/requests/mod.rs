@@ -439,8 +439,13 @@ pub fn ingest(
         };
         let reading = SourceReading::new(&name, &mut *quarantine);
         let mut counts = Counts::default();
-        for path in &resolved.files {
-            file_index += 1;
+        // Each file's index (its staged files' names) is fixed by its place in the list,
+        // whatever order the files are read in.
+        let first_index = file_index + 1;
+        file_index += resolved.files.len();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let read_file = |offset: usize, path: &PathBuf| -> Result<FileRead> {
+            let file_index = first_index + offset;
             let display = path.to_string_lossy().into_owned();
             let bytes = files::size(path);
             let bar = progress.file(&display, bytes);
@@ -468,10 +473,7 @@ pub fn ingest(
             };
             // A large uncompressed JSON-lines file is read in parts on every core, each
             // part into its own staged file; anything else in one pass.
-            let parts = file_parts(
-                path,
-                std::thread::available_parallelism().map_or(1, |n| n.get()),
-            )?;
+            let parts = file_parts(path, cores)?;
             let staged_file = |part: usize| {
                 (0..buckets)
                     .map(|bucket| {
@@ -512,14 +514,61 @@ pub fn ingest(
             };
             file_report.parts = parts_counts.len();
             let mut file_counts = Counts::default();
+            let mut rounded_costs = 0;
             for part in parts_counts {
                 file_counts += part.counts;
-                report.rounded_costs += part.rounded_costs;
+                rounded_costs += part.rounded_costs;
             }
             bar.finish_and_clear();
             file_report.count(&file_counts);
-            counts += file_counts;
-            source_report.files.push(file_report);
+            Ok(FileRead {
+                report: file_report,
+                counts: file_counts,
+                rounded_costs,
+            })
+        };
+        // A file read in parts keeps every core busy alone; the others (a day's log, a
+        // compressed file) are read several at once, one per core.
+        let split: Vec<bool> = resolved
+            .files
+            .iter()
+            .map(|path| Ok(file_parts(path, cores)?.len() > 1))
+            .collect::<Result<_>>()?;
+        let mut read: Vec<Option<FileRead>> = resolved.files.iter().map(|_| None).collect();
+        for (offset, path) in resolved.files.iter().enumerate() {
+            if split[offset] {
+                read[offset] = Some(read_file(offset, path)?);
+            }
+        }
+        let whole: Vec<usize> = (0..resolved.files.len()).filter(|&i| !split[i]).collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..cores.min(whole.len()))
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(&offset) = whole.get(at) else {
+                                return Ok(done);
+                            };
+                            done.push((offset, read_file(offset, &resolved.files[offset])?));
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a reading thread panicked"))
+                .collect::<Result<Vec<Vec<(usize, FileRead)>>>>()
+        })?;
+        for (offset, file) in results.into_iter().flatten() {
+            read[offset] = Some(file);
+        }
+        for file in read.into_iter().flatten() {
+            counts += file.counts;
+            report.rounded_costs += file.rounded_costs;
+            source_report.files.push(file.report);
         }
         source_report.count(&counts);
         let limit = config.bad_row_limit(source.max_bad_fraction);
@@ -528,6 +577,13 @@ pub fn ingest(
     }
     report.duplicate_ids = seen.into_inner().expect("no reader panicked").repeated();
     Ok(report)
+}
+
+/// What reading one file gave: its report, its counts, and how many costs were rounded.
+struct FileRead {
+    report: FileReport,
+    counts: Counts,
+    rounded_costs: u64,
 }
 
 /// The parts a file is read in at once, up to `parts` of them: a large uncompressed
