@@ -444,6 +444,13 @@ pub fn ingest(
         let first_index = file_index + 1;
         file_index += resolved.files.len();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // A large uncompressed JSON-lines file is read in parts on every core, each part
+        // into its own staged file; anything else in one pass (no parts).
+        let parts_of: Vec<Vec<records::Part>> = resolved
+            .files
+            .iter()
+            .map(|path| file_parts(path, cores))
+            .collect::<Result<_>>()?;
         let read_file = |offset: usize, path: &PathBuf| -> Result<FileRead> {
             let file_index = first_index + offset;
             let display = path.to_string_lossy().into_owned();
@@ -471,9 +478,7 @@ pub fn ingest(
                 reading: &reading,
                 seen: &seen,
             };
-            // A large uncompressed JSON-lines file is read in parts on every core, each
-            // part into its own staged file; anything else in one pass.
-            let parts = file_parts(path, cores)?;
+            let parts = &parts_of[offset];
             let staged_file = |part: usize| {
                 (0..buckets)
                     .map(|bucket| {
@@ -529,11 +534,7 @@ pub fn ingest(
         };
         // A file read in parts keeps every core busy alone; the others (a day's log, a
         // compressed file) are read several at once, one per core.
-        let split: Vec<bool> = resolved
-            .files
-            .iter()
-            .map(|path| Ok(file_parts(path, cores)?.len() > 1))
-            .collect::<Result<_>>()?;
+        let split: Vec<bool> = parts_of.iter().map(|parts| parts.len() > 1).collect();
         let mut read: Vec<Option<FileRead>> = resolved.files.iter().map(|_| None).collect();
         for (offset, path) in resolved.files.iter().enumerate() {
             if split[offset] {
